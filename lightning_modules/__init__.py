@@ -1,0 +1,7 @@
+"""Lightning wrappers: every torchsvm model as a LightningModule, the MNIST DataModule, the CLI."""
+
+from lightning_modules.callbacks import TestAccuracyPerEpoch
+from lightning_modules.classifier import ClassifierModule
+from lightning_modules.data import MNISTDataModule
+
+__all__ = ["ClassifierModule", "MNISTDataModule", "TestAccuracyPerEpoch"]

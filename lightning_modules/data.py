@@ -1,0 +1,116 @@
+"""LightningDataModule for MNIST and Fashion-MNIST, shared by every model."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler, TensorDataset
+
+from torchsvm.data import load_images
+
+__all__ = ["MNISTDataModule"]
+
+# Per-dataset pixel mean and std of the training set, on the [0, 1] scale.
+_STATS = {"mnist": (0.1307, 0.3081), "fashion-mnist": (0.2860, 0.3530)}
+
+
+class MNISTDataModule(pl.LightningDataModule):
+    """MNIST or Fashion-MNIST from torchvision's folder layout, held in memory as tensors.
+
+    Images come as float32 ``(N, 1, 28, 28)`` with pixels scaled to ``[0, 1]`` (or standardized
+    with ``normalize=True``), labels as int64 ``(N,)``. The validation set is a seeded random
+    part of the training split; the test split is the dataset's own.
+
+    Args:
+        data_dir: root holding ``MNIST/raw`` or ``FashionMNIST/raw``; None means
+            ``$TORCHSVM_DATA_DIR``, else ``./data``.
+        dataset: ``"mnist"`` or ``"fashion-mnist"``.
+        batch_size: samples per batch.
+        val_split: fraction of the training split held out for validation, in (0, 1).
+        num_workers: DataLoader worker processes (0 loads in the main process).
+        download: download through torchvision when the files are missing.
+        normalize: standardize pixels with the dataset's mean and std instead of ``x / 255``.
+        seed: seed of the train/validation split.
+        train_subset: keep only the first this many training images (None: all).
+    """
+
+    def __init__(
+        self,
+        data_dir: str | None = None,
+        dataset: Literal["mnist", "fashion-mnist"] = "mnist",
+        batch_size: int = 128,
+        val_split: float = 0.1,
+        num_workers: int = 0,
+        download: bool = True,
+        normalize: bool = False,
+        seed: int = 0,
+        train_subset: int | None = None,
+    ) -> None:
+        super().__init__()
+        if dataset not in _STATS:
+            raise ValueError(f"Expected dataset to be one of {sorted(_STATS)}, got {dataset!r}")
+        if not 0.0 < val_split < 1.0:
+            raise ValueError(f"Expected val_split in (0, 1), got {val_split}")
+        if batch_size < 1:
+            raise ValueError(f"Expected batch_size >= 1, got {batch_size}")
+        if train_subset is not None and train_subset < 2:
+            raise ValueError(f"Expected train_subset >= 2 or None, got {train_subset}")
+        self.save_hyperparameters()
+        self.train_set: TensorDataset | None = None
+        self.val_set: TensorDataset | None = None
+        self.test_set: TensorDataset | None = None
+
+    def prepare_data(self) -> None:
+        # Runs once per node: only download here, the tensors are built in setup().
+        if self.hparams.download:
+            load_images(self.hparams.dataset, "test", self.hparams.data_dir, download=True)
+
+    def _tensors(self, split: Literal["train", "test"]) -> tuple[torch.Tensor, torch.Tensor]:
+        images, labels = load_images(self.hparams.dataset, split, self.hparams.data_dir, self.hparams.download)
+        X = images.unsqueeze(1).float().div_(255.0)  # (N, 1, 28, 28)
+        if self.hparams.normalize:
+            mean, std = _STATS[self.hparams.dataset]
+            X.sub_(mean).div_(std)
+        return X, labels
+
+    def setup(self, stage: str | None = None) -> None:
+        if stage in (None, "fit", "validate") and self.train_set is None:
+            X, y = self._tensors("train")
+            if self.hparams.train_subset is not None:
+                X, y = X[: self.hparams.train_subset], y[: self.hparams.train_subset]
+            n_val = max(1, round(len(y) * self.hparams.val_split))
+            perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(self.hparams.seed))
+            val_idx, train_idx = perm[:n_val], perm[n_val:]
+            self.train_set = TensorDataset(X[train_idx], y[train_idx])
+            self.val_set = TensorDataset(X[val_idx], y[val_idx])
+        if stage in (None, "test", "predict") and self.test_set is None:
+            self.test_set = TensorDataset(*self._tensors("test"))
+
+    def _loader(self, dataset: TensorDataset | None, shuffle: bool) -> DataLoader:
+        if dataset is None:
+            raise RuntimeError("MNISTDataModule.setup() must run before asking for a dataloader")
+        # Index the in-memory tensors a whole batch at a time (TensorDataset accepts an index
+        # list) instead of collating batch_size single samples: far less Python per step.
+        sampler = RandomSampler(dataset) if shuffle else SequentialSampler(dataset)
+        return DataLoader(
+            dataset,
+            batch_size=None,
+            sampler=BatchSampler(sampler, self.hparams.batch_size, drop_last=False),
+            num_workers=self.hparams.num_workers,
+            persistent_workers=self.hparams.num_workers > 0,
+            pin_memory=torch.cuda.is_available(),
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_set, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_set, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.test_set, shuffle=False)
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._loader(self.test_set, shuffle=False)
