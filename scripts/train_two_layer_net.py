@@ -44,6 +44,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--num-workers", type=int, default=0)
     p.add_argument("--limit-batches", type=float, default=None,
                    help="batches per epoch and per evaluation (a smoke test uses 1)")
+    p.add_argument("--log-every", type=int, default=10, help="log the training loss every N steps")
     p.add_argument("--quiet", action="store_true", help="no progress bars or Lightning banners")
     args = p.parse_args(argv)
     if args.epochs < 1:
@@ -95,7 +96,7 @@ def main(argv: list[str] | None = None) -> float:
         "limit_test_batches": args.limit_batches, "num_sanity_val_steps": 0}
     trainer = pl.Trainer(
         max_epochs=args.epochs, accelerator=args.accelerator, devices=1, precision=args.precision,
-        logger=logger, callbacks=[TestAccuracyPerEpoch()], log_every_n_steps=10,
+        logger=logger, callbacks=[TestAccuracyPerEpoch()], log_every_n_steps=args.log_every,
         enable_progress_bar=not args.quiet, enable_model_summary=not args.quiet, **limit,
     )
     trainer.fit(model, datamodule=data)

@@ -26,19 +26,23 @@ class ReLUFunction(torch.autograd.Function):
         ctx.save_for_backward(output)
 
     # dL/dX = dY * 1[X > 0]; at X = 0 the subgradient chosen is 0 (as torch does).
+    # Y = max(X, 0) >= 0, so sign(Y) is exactly 1[X > 0]; one multiply is several times faster
+    # on CPU than masked_fill/where with a boolean mask.
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, grad_output: Tensor) -> Tensor | None:
         (output,) = ctx.saved_tensors
         if not ctx.needs_input_grad[0]:
             return None
-        return grad_output.masked_fill(output <= 0, 0)
+        return grad_output * output.sign()
 
 
 def relu(input: Tensor) -> Tensor:
     """``max(input, 0)`` elementwise, like ``torch.nn.functional.relu``; any shape.
 
-    The gradient at exactly 0 is 0. NaN propagates forward and its gradient is passed through.
+    The gradient at exactly 0 is 0. A NaN input gives a NaN output (so the loss turns NaN)
+    and a zero gradient, since sign(NaN) = 0 in torch; torch's relu passes the upstream
+    gradient through there instead.
 
     Raises:
         TypeError: a non-tensor or a non-floating dtype.

@@ -1,0 +1,133 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.loggers import TensorBoardLogger
+
+from lightning_modules import ClassifierModule, MNISTDataModule
+from lightning_modules.cli import cli_main
+from lightning_modules.history import read_scalars
+from tests.conftest import ROOT, load_script
+from tests.idx import write_dataset
+
+
+@pytest.fixture
+def tiny_data(tmp_path) -> Path:
+    return write_dataset(tmp_path / "data", n_train=200, n_test=50)
+
+
+def test_script_one_fast_batch(tiny_data, tmp_path, capsys):
+    script = load_script("train_two_layer_net")
+    out = tmp_path / "out"
+    acc = script.main(["--data-dir", str(tiny_data), "--epochs", "2", "--limit-batches", "1",
+                       "--hidden", "16", "--output-dir", str(out), "--accelerator", "cpu", "--quiet",
+                       "--no-download", "--log-every", "1"])
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last == f"test_acc={acc:.4f}"
+    assert (out / "two_layer_net.png").stat().st_size > 0
+    run = out / "tensorboard" / "version_0"
+    curves = read_scalars(run, ["train_loss_step", "train_acc", "val_acc", "test_acc_epoch", "test_acc"])
+    assert len(curves["train_acc"]) == 2 and len(curves["test_acc_epoch"]) == 2
+    assert {"train_loss_step", "val_acc", "test_acc"} <= curves.keys()
+    # A second run keeps the first one's logs.
+    script.main(["--data-dir", str(tiny_data), "--epochs", "1", "--limit-batches", "1", "--hidden", "8",
+                 "--output-dir", str(out), "--accelerator", "cpu", "--quiet", "--no-download"])
+    assert run.is_dir() and (out / "tensorboard" / "version_1").is_dir()
+
+
+def test_script_help():
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "train_two_layer_net.py"), "--help"],
+                            capture_output=True, text=True, check=True)
+    assert "--accelerator" in result.stdout and "--data-dir" in result.stdout
+
+
+def test_histograms_and_hparams_logged(tiny_data, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    dm = MNISTDataModule(data_dir=str(tiny_data), batch_size=32, download=False)
+    logger = TensorBoardLogger(tmp_path, name="tb")
+    trainer = pl.Trainer(max_epochs=1, logger=logger, enable_progress_bar=False, enable_checkpointing=False,
+                         enable_model_summary=False, num_sanity_val_steps=0)
+    trainer.fit(ClassifierModule(hidden_features=8), datamodule=dm)
+    events = EventAccumulator(logger.log_dir, size_guidance={"histograms": 0})
+    events.Reload()
+    histograms = set(events.Tags()["histograms"])
+    assert {"weights/fc1.weight", "grads/fc1.weight", "grads/fc2.bias"} <= histograms
+    assert "hp_metric" in events.Tags()["scalars"]
+    assert (Path(logger.log_dir) / "hparams.yaml").read_text().count("hidden_features: 8") == 1
+
+
+class _Explodes(torch.nn.Module):
+    """A TwoLayerNet stand-in whose logits turn NaN after a number of training calls."""
+
+    def __init__(self, after: int) -> None:
+        super().__init__()
+        self.fc = torch.nn.Linear(784, 10)
+        self.after, self.calls = after, 0
+
+    def forward(self, x):
+        out = self.fc(x.flatten(1))
+        if self.training:
+            self.calls += 1
+            if self.calls > self.after:
+                out = out * float("nan")
+        return out
+
+
+def test_nan_stops_with_clear_error_and_keeps_checkpoints(tiny_data, tmp_path):
+    dm = MNISTDataModule(data_dir=str(tiny_data), batch_size=60, download=False)  # 3 batches an epoch
+    ckpt = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_top_k=-1, every_n_epochs=1)
+    trainer = pl.Trainer(max_epochs=3, logger=TensorBoardLogger(tmp_path, name="tb"), callbacks=[ckpt],
+                         enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0)
+    with pytest.raises(FloatingPointError, match=r"Training loss became nan at epoch 1, batch 1 \(global step 4\)"):
+        trainer.fit(ClassifierModule(model=_Explodes(after=4)), datamodule=dm)
+    assert [p.name for p in (tmp_path / "ckpt").iterdir()] == ["epoch=0-step=3.ckpt"]
+    assert list((tmp_path / "tb").rglob("events.out.tfevents.*"))
+
+
+def test_module_errors():
+    with pytest.raises(ValueError, match="Expected optimizer to be 'sgd' or 'adam', got 'rmsprop'"):
+        ClassifierModule(optimizer="rmsprop")
+    with pytest.raises(ValueError, match="Expected lr > 0, got 0"):
+        ClassifierModule(lr=0)
+
+
+@pytest.mark.parametrize("config", sorted((ROOT / "configs").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_config_fits_one_batch(config, tiny_data, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # configs write under ./outputs
+    cli_main(["fit", "--config", str(config), "--data.data_dir", str(tiny_data), "--data.download", "false",
+              "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "1", "--trainer.limit_val_batches", "1",
+              "--trainer.enable_progress_bar", "false", "--trainer.accelerator", "cpu"])
+    assert list((tmp_path / "outputs").rglob("events.out.tfevents.*"))
+    assert list((tmp_path / "outputs").rglob("*.ckpt"))
+
+
+def test_cli_test_from_checkpoint(tiny_data, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = str(ROOT / "configs" / "two_layer_net.yaml")
+    common = ["--config", config, "--data.data_dir", str(tiny_data), "--data.download", "false",
+              "--trainer.enable_progress_bar", "false", "--trainer.accelerator", "cpu"]
+    cli_main(["fit", *common, "--trainer.max_epochs", "1"])
+    (ckpt,) = (tmp_path / "outputs").rglob("*.ckpt")
+    cli_main(["test", *common, "--ckpt_path", str(ckpt)])
+
+
+def test_console_script_exits_zero(tmp_path):
+    exe = Path(sys.executable).with_name("torchsvm")
+    if not exe.exists():
+        pytest.skip("the torchsvm console script is not installed beside this Python")
+    result = subprocess.run([str(exe), "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and "fit" in result.stdout
+
+
+@pytest.mark.slow
+def test_mnist_10k_accuracy(mnist_dir, tmp_path):
+    """The issue's target: real MNIST digits, 10 epochs on CPU, test accuracy >= 0.960."""
+    script = load_script("train_two_layer_net")
+    acc = script.main(["--data-dir", str(mnist_dir), "--epochs", "10", "--output-dir", str(tmp_path),
+                       "--accelerator", "cpu", "--quiet", "--no-download"])
+    assert acc >= 0.960
