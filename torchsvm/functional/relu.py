@@ -34,7 +34,7 @@ class ReLUFunction(torch.autograd.Function):
         (output,) = ctx.saved_tensors
         if not ctx.needs_input_grad[0]:
             return None
-        return grad_output * output.sign()
+        return output.sign().mul_(grad_output)  # reuse the sign buffer: one allocation, not two
 
 
 def relu(input: Tensor) -> Tensor:
