@@ -1,0 +1,126 @@
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from torchsvm import LinearSVC
+from torchsvm.data import load_images
+from torchsvm.solvers.reference import cvxpy_primal
+
+
+def three_blobs(n=60, seed=0):
+    rng = np.random.default_rng(seed)
+    centers = np.array([[0.0, 3.0], [3.0, -1.0], [-3.0, -1.0]])
+    y = np.repeat(np.array(["cat", "dog", "eel"]), n)
+    X = centers[np.repeat(np.arange(3), n)] + rng.normal(size=(3 * n, 2))
+    return X, y
+
+
+def test_binary_arbitrary_labels_and_shapes():
+    X, y = three_blobs()
+    keep = y != "eel"
+    clf = LinearSVC(C=1.0, device="cpu").fit(X[keep], y[keep])
+    assert list(clf.classes_) == ["cat", "dog"]
+    assert clf.coef_.shape == (1, 2) and clf.intercept_.shape == (1,)
+    scores = clf.decision_function(X[keep])
+    assert scores.shape == (keep.sum(),)
+    np.testing.assert_array_equal(clf.predict(X[keep]), np.where(scores > 0, "dog", "cat"))
+    assert clf.score(X[keep], y[keep]) > 0.95
+
+
+def test_binary_objective_matches_cvxpy():
+    X, y = three_blobs(seed=1)
+    keep = y != "eel"
+    X, y = X[keep], y[keep]
+    clf = LinearSVC(C=2.0, tol=1e-5, device="cpu").fit(X, y)
+    _, _, obj = cvxpy_primal(X, np.where(y == "dog", 1.0, -1.0), 2.0)
+    assert abs(clf.objective_[0] - obj) / obj <= 1e-3
+
+
+def test_multiclass_one_vs_rest():
+    X, y = three_blobs()
+    clf = LinearSVC(device="cpu").fit(X, y)
+    assert clf.coef_.shape == (3, 2) and clf.decision_function(X).shape == (180, 3)
+    assert clf.score(X, y) > 0.95
+    # Each column is the binary problem "class k vs the rest".
+    for k, label in enumerate(clf.classes_):
+        single = LinearSVC(tol=1e-6, device="cpu").fit(X, np.where(y == label, 1, 0))
+        np.testing.assert_allclose(clf.objective_[k], single.objective_[0], rtol=2e-3)
+
+
+def test_tensor_input_gives_tensor_scores():
+    X, y = three_blobs()
+    clf = LinearSVC(device="cpu").fit(torch.from_numpy(X).float(), torch.as_tensor(np.unique(y, return_inverse=True)[1]))
+    scores = clf.decision_function(torch.from_numpy(X).float())
+    assert isinstance(scores, torch.Tensor) and scores.shape == (180, 3)
+
+
+def test_losses_and_class_weight():
+    X, y = three_blobs(seed=2)
+    for loss in ("hinge", "squared_hinge", "logistic"):
+        assert LinearSVC(loss=loss, device="cpu").fit(X, y).score(X, y) > 0.9
+    keep = y != "eel"
+    Xo = X[keep] * 0.3  # overlapping classes, so that the weights matter
+    base = LinearSVC(device="cpu").fit(Xo, y[keep])
+    heavy = LinearSVC(class_weight={"cat": 1.0, "dog": 20.0}, device="cpu").fit(Xo, y[keep])
+    # A heavier weight on "dog" moves the boundary towards "cat": more points predicted dog.
+    assert (heavy.predict(Xo) == "dog").sum() > (base.predict(Xo) == "dog").sum()
+    balanced = LinearSVC(class_weight="balanced", device="cpu").fit(X[keep], y[keep])
+    assert balanced.score(X[keep], y[keep]) > 0.9
+
+
+def test_sklearn_conventions():
+    X, y = three_blobs()
+    clf = LinearSVC(C=0.5, loss="squared_hinge", device="cpu")
+    twin = clone(clf)
+    assert twin.get_params() == clf.get_params() and twin is not clf
+    twin.set_params(C=3.0)
+    assert twin.C == 3.0 and clf.C == 0.5
+    pipe = make_pipeline(StandardScaler(), LinearSVC(device="cpu")).fit(X, y)
+    assert pipe.score(X, y) > 0.95
+    search = GridSearchCV(LinearSVC(device="cpu"), {"C": [0.1, 1.0]}, cv=3).fit(X, y)
+    assert search.best_params_["C"] in (0.1, 1.0)
+    with pytest.raises(Exception, match="not fitted"):
+        LinearSVC().predict(X)
+
+
+def test_errors():
+    X, y = three_blobs()
+    with pytest.raises(ValueError, match="Expected at least 2 classes in y, got 1 class"):
+        LinearSVC(device="cpu").fit(X, np.zeros(len(X)))
+    with pytest.raises(ValueError, match="Expected C > 0, got -1"):
+        LinearSVC(C=-1, device="cpu").fit(X, y)
+    with pytest.raises(ValueError, match=r"Expected y of shape \(180,\) to match X"):
+        LinearSVC(device="cpu").fit(X, y[:10])
+    Xn = X.copy(); Xn[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        LinearSVC(device="cpu").fit(Xn, y)
+    with pytest.raises(ValueError, match="Expected non-negative class weights"):
+        LinearSVC(class_weight={"cat": -1.0, "dog": 1.0, "eel": 1.0}, device="cpu").fit(X, y)
+    with pytest.raises(ValueError, match="at least one sample"):
+        LinearSVC(device="cpu").fit(torch.zeros(0, 2), torch.zeros(0))
+    with pytest.raises(ValueError, match="Expected loss to be"):
+        LinearSVC(loss="l1", device="cpu").fit(X, y)
+    clf = LinearSVC(device="cpu").fit(X, y)
+    with pytest.raises(ValueError, match="Expected X with 2 features, as in fit, got 3 features"):
+        clf.predict(np.zeros((4, 3)))
+
+
+def test_non_convergence_warns():
+    X, y = three_blobs()
+    with pytest.warns(ConvergenceWarning, match="did not converge in max_iter=1"):
+        LinearSVC(max_iter=1, device="cpu").fit(X, y)
+
+
+def test_real_mnist_10k_binary(mnist_dir):
+    X, y = load_images("mnist", "train", mnist_dir)
+    Xt, yt = load_images("mnist", "test", mnist_dir)
+    keep, keep_t = (y == 3) | (y == 8), (yt == 3) | (yt == 8)
+    X = X[keep].reshape(int(keep.sum()), -1).double() / 255
+    Xt = Xt[keep_t].reshape(int(keep_t.sum()), -1).double() / 255
+    clf = LinearSVC(C=0.1, device="cpu").fit(X, y[keep])
+    assert clf.score(Xt, yt[keep_t].numpy()) > 0.93

@@ -1,0 +1,107 @@
+import numpy as np
+import pytest
+import torch
+
+from torchsvm.solvers.primal import primal_gd, primal_newton
+from torchsvm.solvers.reference import cvxpy_primal
+
+
+def numpy_gd(X, y, C, lr, epochs):
+    """The seed's batch gradient descent, written independently in NumPy."""
+    w = np.zeros(X.shape[1])
+    b = 0.0
+    for _ in range(epochs):
+        active = y * (X @ w + b) < 1
+        grad_w = w - (C * active * y) @ X
+        grad_b = -np.sum(C * active * y)
+        w, b = w - lr * grad_w, b - lr * grad_b
+    return w, b
+
+
+def blobs(N=120, D=3, shift=1.0, seed=0, dtype=np.float64):
+    rng = np.random.default_rng(seed)
+    y = np.where(np.arange(N) % 3 == 0, 1.0, -1.0)
+    X = rng.normal(size=(N, D)) + shift * y[:, None] * np.linspace(1, 0.2, D)
+    return X.astype(dtype), y.astype(dtype)
+
+
+def test_primal_gd_matches_numpy():
+    X, y = blobs()
+    C = np.where(y > 0, 5.0, 2.0)
+    w, b, objectives = primal_gd(torch.from_numpy(X), torch.from_numpy(y), torch.from_numpy(C), lr=1e-3, epochs=100)
+    w_ref, b_ref = numpy_gd(X, y, C, 1e-3, 100)
+    assert w.dtype == torch.float64 and w.shape == (3,) and b.ndim == 0
+    np.testing.assert_allclose(w.numpy(), w_ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(b.item(), b_ref, rtol=1e-12, atol=1e-12)
+    assert len(objectives) == 101 and objectives[-1] < objectives[0]
+
+
+def test_primal_gd_defaults_and_zero_epochs():
+    X, y = blobs()
+    w, b, _ = primal_gd(torch.from_numpy(X), torch.from_numpy(y))  # C=5, lr=1e-3, epochs=100
+    w_ref, b_ref = numpy_gd(X, y, 5.0, 1e-3, 100)
+    np.testing.assert_allclose(w.numpy(), w_ref, rtol=1e-12)
+    w0, b0, _ = primal_gd(torch.from_numpy(X), torch.from_numpy(y), epochs=0)
+    assert w0.abs().sum() == 0 and b0 == 0
+
+
+@pytest.mark.parametrize("loss", ["hinge", "squared_hinge", "logistic"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_newton_reaches_cvxpy_optimum(device, loss, weighted):
+    X, y = blobs(N=150, D=6, shift=0.8, seed=3)
+    C = np.where(y > 0, 3.0, 0.5) if weighted else np.full_like(y, 1.0)
+    _, _, obj_ref = cvxpy_primal(X, y, C, loss)
+    T = lambda a: torch.from_numpy(a).to(device)
+    result = primal_newton(T(X), T(y)[:, None], T(C)[:, None], loss=loss, tol=1e-5, max_iter=300)
+    assert result.info.converged
+    obj = float(result.info.objective[0])
+    assert abs(obj - obj_ref) / obj_ref <= 1e-3
+    if loss == "hinge":  # the certificate bounds the true error
+        assert (obj - obj_ref) / obj_ref <= result.info.gap + 1e-7
+
+
+def test_newton_batched_equals_looped():
+    X, y = blobs(N=90, D=4, seed=5)
+    Xt = torch.from_numpy(X)
+    Y = torch.stack([torch.from_numpy(y), -torch.from_numpy(y), torch.from_numpy(np.sign(X[:, 0]) + (X[:, 0] == 0))], 1)
+    C = torch.ones_like(Y)
+    batched = primal_newton(Xt, Y, C, tol=1e-6, max_iter=400)
+    for k in range(3):
+        single = primal_newton(Xt, Y[:, k : k + 1], C[:, k : k + 1], tol=1e-6, max_iter=400)
+        torch.testing.assert_close(batched.info.objective[k], single.info.objective[0], rtol=2e-6, atol=0)
+
+
+def test_newton_conjugate_gradient_path_matches_direct():
+    X, y = blobs(N=100, D=5, seed=7)
+    args = (torch.from_numpy(X), torch.from_numpy(y)[:, None], torch.ones(100, 1, dtype=torch.float64))
+    direct = primal_newton(*args, loss="squared_hinge", tol=1e-8)
+    cg = primal_newton(*args, loss="squared_hinge", tol=1e-8, direct_max_features=0)
+    torch.testing.assert_close(direct.w, cg.w, rtol=1e-5, atol=1e-6)
+
+
+def test_asymmetric_costs_move_the_boundary():
+    # Raising the cost of errors on the +1 class (C1 > C0) pushes the boundary towards -1:
+    # fewer +1 samples misclassified, more -1 samples.
+    X, y = blobs(N=300, D=2, shift=0.6, seed=11)
+    Xt, yt = torch.from_numpy(X), torch.from_numpy(y)[:, None]
+    def errors(C0, C1):
+        C = torch.from_numpy(np.where(y > 0, C1, C0))[:, None]
+        r = primal_newton(Xt, yt, C, tol=1e-5)
+        pred = torch.sign(Xt @ r.w[:, 0] + r.b[0]).numpy()
+        return np.sum((pred < 0) & (y > 0)), np.sum((pred > 0) & (y < 0))
+    fn_sym, fp_sym = errors(1.0, 1.0)
+    fn_asym, fp_asym = errors(1.0, 10.0)
+    assert fn_asym < fn_sym and fp_asym > fp_sym
+
+
+def test_primal_gd_errors():
+    X, y = blobs()
+    with pytest.raises(ValueError, match=r"Expected y to hold only -1 and \+1"):
+        primal_gd(torch.from_numpy(X), torch.from_numpy((y > 0).astype(float)))
+    with pytest.raises(ValueError, match="Expected C > 0"):
+        primal_gd(torch.from_numpy(X), torch.from_numpy(y), C=-1.0)
+    with pytest.raises(ValueError, match="Expected y with 120 rows"):
+        primal_gd(torch.from_numpy(X), torch.from_numpy(y[:5]))
+    Xn = X.copy(); Xn[3, 1] = np.inf
+    with pytest.raises(ValueError, match="Expected X to be finite"):
+        primal_gd(torch.from_numpy(Xn), torch.from_numpy(y))

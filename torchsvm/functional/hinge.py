@@ -1,0 +1,141 @@
+"""Soft-margin SVM primal objective with the hinge loss, as a Function with a hand-written backward."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.autograd.function import once_differentiable
+
+from torchsvm._validation import (
+    check_finite,
+    check_floating,
+    check_ndim,
+    check_same_device,
+    check_same_dtype,
+    check_tensor,
+)
+
+__all__ = ["HingeObjectiveFunction", "hinge_objective", "check_pm1_labels", "per_sample_costs"]
+
+
+class HingeObjectiveFunction(torch.autograd.Function):
+    """``E_k = 1/2 ||w_k||^2 + sum_i C_ik max(0, 1 - y_ik (x_i . w_k + b_k))`` for each column k.
+
+    Inputs are already 2-D: ``X`` ``(N, D)``, ``y`` ``(N, K)``, ``w`` ``(D, K)``, ``b`` ``(K,)``,
+    ``C`` ``(N, K)``; the output is ``(K,)``.
+    """
+
+    @staticmethod
+    def forward(X: Tensor, y: Tensor, w: Tensor, b: Tensor, C: Tensor) -> Tensor:
+        margins = y * torch.addmm(b, X, w)  # y_ik f_k(x_i), (N, K)
+        hinge = (1 - margins).clamp_min(0)
+        return 0.5 * (w * w).sum(0) + (C * hinge).sum(0)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Tensor, ...], output: Tensor) -> None:
+        X, y, w, b, C = inputs
+        ctx.save_for_backward(X, y, w, b, C)
+
+    # With m_ik = y_ik (x_i . w_k + b_k), the indicator a_ik = 1[m_ik < 1] (subgradient 0 at
+    # m = 1 exactly) and r = C * a * y  (N, K), for an upstream gradient g (K,):
+    #   dE/dw = (w - X^T r) g          (D, K)
+    #   dE/db = -(sum_i r_ik) g        (K,)
+    #   dE/dX = -(r * g) w^T           (N, D)
+    #   dE/dC = max(0, 1 - m) g        (N, K)
+    # y holds labels and gets no gradient.
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, grad_output: Tensor) -> tuple[Tensor | None, ...]:
+        X, y, w, b, C = ctx.saved_tensors
+        grad_X = grad_w = grad_b = grad_C = None
+        margins = y * torch.addmm(b, X, w)
+        r = C * (margins < 1).to(X.dtype) * y  # (N, K)
+        rg = r * grad_output  # (N, K)
+        if ctx.needs_input_grad[0]:
+            grad_X = -rg.mm(w.t())
+        if ctx.needs_input_grad[2]:
+            grad_w = w * grad_output - X.t().mm(rg)
+        if ctx.needs_input_grad[3]:
+            grad_b = -rg.sum(0)
+        if ctx.needs_input_grad[4]:
+            grad_C = (1 - margins).clamp_min(0) * grad_output
+        return grad_X, None, grad_w, grad_b, grad_C
+
+
+def check_pm1_labels(y: Tensor, name: str = "y") -> None:
+    """Raise ``ValueError`` unless every entry of ``y`` is -1 or +1."""
+    if y.numel() and not bool(((y == 1) | (y == -1)).all()):
+        found = torch.unique(y.detach()).tolist()
+        raise ValueError(f"Expected {name} to hold only -1 and +1, got values {found[:6]}")
+
+
+def per_sample_costs(C: float | Tensor, y: Tensor) -> Tensor:
+    """Broadcast ``C`` (scalar, ``(N,)`` or ``(N, K)``) to ``y``'s ``(N, K)`` shape, checking C > 0."""
+    N, K = y.shape
+    if isinstance(C, Tensor):
+        if C.ndim == 0:
+            C = C.expand(N, K)
+        elif C.ndim == 1 and C.shape[0] == N:
+            C = C.unsqueeze(1).expand(N, K)
+        elif tuple(C.shape) != (N, K):
+            raise ValueError(f"Expected C to be a scalar, ({N},) or ({N}, {K}), got shape {tuple(C.shape)}")
+        if C.numel() and not bool((C > 0).all()):
+            raise ValueError(f"Expected every cost C_i > 0, got minimum {C.min().item():.4g}")
+        return C
+    if not isinstance(C, (int, float)) or not C > 0:
+        raise ValueError(f"Expected C > 0, got {C!r}")
+    return torch.full((N, K), float(C), dtype=y.dtype, device=y.device)
+
+
+def hinge_objective(X: Tensor, y: Tensor, w: Tensor, b: Tensor | float, C: float | Tensor = 1.0) -> Tensor:
+    """Soft-margin SVM primal objective, ``1/2 ||w||^2 + sum_i C_i max(0, 1 - y_i (w . x_i + b))``.
+
+    ``b`` is not regularized. Several one-vs-rest problems are evaluated at once when ``w`` has
+    a column per problem.
+
+    Args:
+        X: ``(N, D)`` samples.
+        y: ``(N,)`` labels in {-1, +1}, or ``(N, K)`` for K problems.
+        w: ``(D,)`` weights, or ``(D, K)``.
+        b: scalar / 0-d bias, or ``(K,)``.
+        C: a positive scalar, per-sample costs ``(N,)`` (e.g. C0 for y = -1 and C1 for y = +1:
+            the asymmetric-cost SVM), or ``(N, K)``.
+
+    Returns:
+        The objective: a scalar for ``(D,)`` weights, ``(K,)`` for ``(D, K)``.
+
+    Raises:
+        ValueError: labels outside {-1, +1}, C <= 0, NaN/inf in X, shapes that disagree.
+        TypeError: a non-tensor or a non-floating X.
+    """
+    for name, t in (("X", X), ("y", y), ("w", w)):
+        check_tensor(name, t)
+    check_ndim("X", X, 2, "(N, D)")
+    check_ndim("w", w, (1, 2), "(D,) or (D, K)")
+    check_floating("X", X)
+    single = w.ndim == 1
+    W = w.unsqueeze(1) if single else w  # (D, K)
+    Y = y.unsqueeze(1) if y.ndim == 1 else y  # (N, K)
+    if Y.ndim != 2 or Y.shape[0] != X.shape[0] or Y.shape[1] != W.shape[1]:
+        raise ValueError(
+            f"Expected y of shape ({X.shape[0]},) or ({X.shape[0]}, K) matching X {tuple(X.shape)} and "
+            f"w {tuple(w.shape)}, got y of shape {tuple(y.shape)}"
+        )
+    if W.shape[0] != X.shape[1]:
+        raise ValueError(f"Expected w with {X.shape[1]} rows to match X {tuple(X.shape)}, got {tuple(w.shape)}")
+    if X.shape[0] == 0:
+        raise ValueError("Expected at least one sample, got X with 0 rows")
+    if not isinstance(b, Tensor):
+        b = torch.tensor(float(b), dtype=X.dtype, device=X.device)
+    B = b.reshape(1).expand(W.shape[1]) if b.ndim == 0 else b  # (K,)
+    if tuple(B.shape) != (W.shape[1],):
+        raise ValueError(f"Expected b to be a scalar or ({W.shape[1]},), got shape {tuple(b.shape)}")
+    check_same_device(X=X, y=y, w=w, b=b, C=C if isinstance(C, Tensor) else None)
+    check_same_dtype(X=X, w=w, b=b)
+    check_pm1_labels(Y)
+    check_finite("X", X)
+    Cs = per_sample_costs(C, Y.to(X.dtype))
+    out = HingeObjectiveFunction.apply(X, Y.to(X.dtype), W, B, Cs.to(X.dtype))
+    return out[0] if single else out
