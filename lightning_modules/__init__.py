@@ -3,5 +3,6 @@
 from lightning_modules.callbacks import TestAccuracyPerEpoch
 from lightning_modules.classifier import ClassifierModule
 from lightning_modules.data import MNISTDataModule
+from lightning_modules.linear_svm import LinearSVMModule
 
-__all__ = ["ClassifierModule", "MNISTDataModule", "TestAccuracyPerEpoch"]
+__all__ = ["ClassifierModule", "LinearSVMModule", "MNISTDataModule", "TestAccuracyPerEpoch"]

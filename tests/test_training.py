@@ -131,3 +131,52 @@ def test_mnist_10k_accuracy(mnist_dir, tmp_path):
     acc = script.main(["--data-dir", str(mnist_dir), "--epochs", "10", "--output-dir", str(tmp_path),
                        "--accelerator", "cpu", "--quiet", "--no-download"])
     assert acc >= 0.960
+
+
+def test_linear_svm_module_logs_svm_curves(tiny_data, tmp_path):
+    from lightning_modules import LinearSVMModule
+
+    dm = MNISTDataModule(data_dir=str(tiny_data), batch_size=32, download=False)
+    logger = TensorBoardLogger(tmp_path, name="tb")
+    trainer = pl.Trainer(max_epochs=2, logger=logger, enable_progress_bar=False, enable_checkpointing=False,
+                         enable_model_summary=False, num_sanity_val_steps=0, log_every_n_steps=1)
+    model = LinearSVMModule(C=1.0, class_weight={0: 2.0}, lr=0.05)
+    trainer.fit(model, datamodule=dm)
+    assert model.n_train == 180
+    curves = read_scalars(logger.log_dir, ["objective", "hinge_mean", "train_acc", "val_acc",
+                                           "margin/class_0", "support_vectors/class_9"])
+    assert len(curves) == 6 and len(curves["objective"]) == 2
+    # The stripes make the tiny set separable: the objective falls from epoch to epoch.
+    assert curves["objective"][1][1] < curves["objective"][0][1]
+    # The logged objective is the hinge objective of the whole training split.
+    from torchsvm.functional import hinge_objective
+
+    X, y = dm.train_set.tensors
+    Y = torch.where(y[:, None] == torch.arange(10), 1.0, -1.0)
+    C = model.class_costs[y]
+    expected = hinge_objective(X.flatten(1), Y, model.weight.detach().t(), model.bias.detach(), C).sum()
+    assert abs(float(expected) - curves["objective"][-1][1]) / float(expected) < 1e-4
+
+
+def test_linear_svm_module_errors():
+    from lightning_modules import LinearSVMModule
+
+    with pytest.raises(ValueError, match="Expected C > 0, got 0"):
+        LinearSVMModule(C=0)
+    with pytest.raises(ValueError, match="Expected non-negative class weights"):
+        LinearSVMModule(class_weight={1: -1.0})
+
+
+def test_svm_primal_epochs_script(tiny_data, tmp_path, capsys):
+    rows = load_script("svm_primal_epochs").main(
+        ["--data-dir", str(tiny_data), "--no-download", "--digits", "3", "8", "--epochs", "1", "5",
+         "--output-dir", str(tmp_path)])
+    assert [r["epochs"] for r in rows] == [1, 5]
+    assert (tmp_path / "svm_primal_epochs.png").stat().st_size > 0
+    table = (tmp_path / "svm_primal_epochs.md").read_text()
+    assert "| NumEpochs |" in table and table.count("\n| 1 |") == 1
+
+
+def test_svm_2d_demo_script(tmp_path):
+    path = load_script("svm_2d_demo").main(["--output-dir", str(tmp_path)])
+    assert path.stat().st_size > 0

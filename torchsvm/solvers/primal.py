@@ -175,25 +175,36 @@ def _newton_direction_direct(X: Tensor, curv: Tensor, rhs: Tensor, damping: floa
     """
     N, D = X.shape
     K = curv.shape[1]
-    H = torch.zeros(K, D + 1, D + 1, dtype=torch.float64, device=X.device)
+    H = torch.empty(K, D + 1, D + 1, dtype=torch.float64, device=X.device)
+    filled = [False] * K
     for start in range(0, N, chunk):
-        c = curv[start : start + chunk].to(torch.float64)  # (n, K)
+        c = curv[start : start + chunk]
         rows = c > 0
-        if not bool(rows.any()):
-            continue
-        X1 = torch.nn.functional.pad(X[start : start + chunk].to(torch.float64), (0, 1), value=1.0)  # [x, 1]
         for k in range(K):
-            Z = X1[rows[:, k]] * c[rows[:, k], k].sqrt().unsqueeze(1)  # (n_k, D + 1)
-            H[k] += Z.t().mm(Z)
-    diag = torch.ones(D + 1, dtype=torch.float64, device=X.device)
-    diag[-1] = 0.0  # the bias is not regularized
-    H += torch.diag_embed((diag + damping).expand(K, D + 1))
+            idx = rows[:, k].nonzero().squeeze(1)
+            if idx.numel() == 0:
+                continue
+            # Gather first, then widen to float64 and append the bias column: only n_k rows.
+            Z = torch.nn.functional.pad(X[start : start + chunk][idx].to(torch.float64), (0, 1), value=1.0)
+            Z.mul_(c[idx, k].to(torch.float64).sqrt().unsqueeze(1))  # sqrt(S) [x, 1], (n_k, D + 1)
+            if filled[k]:
+                H[k].addmm_(Z.t(), Z)
+            else:
+                torch.mm(Z.t(), Z, out=H[k])
+                filled[k] = True
+    for k in range(K):
+        if not filled[k]:
+            H[k].zero_()
+    diag = torch.full((D + 1,), 1.0 + damping, dtype=torch.float64, device=X.device)
+    diag[-1] = damping  # the bias is not regularized
+    H.diagonal(dim1=1, dim2=2).add_(diag)
     L, info = torch.linalg.cholesky_ex(H)
     if bool((info > 0).any()):  # numerically singular: lean on the damping more
-        H += torch.diag_embed(torch.full((K, D + 1), 1e-6 * float(H.diagonal(dim1=1, dim2=2).max()),
-                                         dtype=torch.float64, device=X.device))
+        H.diagonal(dim1=1, dim2=2).add_(1e-6 * float(H.diagonal(dim1=1, dim2=2).max()))
         L = torch.linalg.cholesky(H)
-    P = torch.cholesky_solve(rhs.t().to(torch.float64).unsqueeze(2), L).squeeze(2)  # (K, D + 1)
+    B = rhs.t().to(torch.float64).unsqueeze(2)  # (K, D + 1, 1)
+    # Two triangular solves: L L^T p = rhs (cholesky_solve was 10x slower on CPU for K columns).
+    P = torch.linalg.solve_triangular(L.mT, torch.linalg.solve_triangular(L, B, upper=False), upper=True).squeeze(2)
     return P.t().to(rhs.dtype)
 
 
@@ -271,6 +282,8 @@ def primal_newton(
     b = X.new_zeros(K) if b0 is None else b0.clone()
     damping = 1e-10 * float(C.sum(0).max())  # keeps the bias direction positive definite
     # h starts above every margin's distance from 1 at w = 0, so the first model has curvature.
+    # Shrinking h 10x per stage took the fewest Newton steps (mnist-10k, 10 classes: 98 steps,
+    # against 148 for 100x and no convergence in 300 for 1000x).
     stages = [0.0] if loss != "hinge" else [10.0 ** (-s) for s in range(-1, 10)]  # h: 10 .. 1e-9
     stage_tol = tol if loss != "hinge" else _STAGE_TOL  # hinge: the certified gap decides the end
     n_iter, gap, converged = 0, math.inf, False

@@ -1,0 +1,137 @@
+#!/usr/bin/env python
+"""10-class linear SVM (hinge loss, one-vs-rest): torchsvm vs scikit-learn, fit time and test accuracy.
+
+    python benchmarks/bench_primal.py --data-root ../shared/data --device cpu
+
+Same data (pixels / 255), same C, one run each: torchsvm.LinearSVC (batched Newton, certified
+gap tol), sklearn LinearSVC(loss="hinge", dual=True) (LIBLINEAR) and SGDClassifier(loss="hinge",
+alpha = 1 / (C N)). Besides time and accuracy it reports each model's primal objective
+sum_k 1/2 ||w_k||^2 + C sum_i hinge_ik (the problem torchsvm solves; LIBLINEAR also penalizes
+the bias, SGD optimizes a rescaled version), so "equal objective" can be checked. Results go to
+benchmarks/results/primal-<device>-<date>.{json,md}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import SGDClassifier
+from sklearn.svm import LinearSVC as SkLinearSVC
+
+from torchsvm import LinearSVC
+from torchsvm.data import load_images
+
+RESULTS = Path(__file__).resolve().parent / "results"
+SETS = {"mnist-10k": ("mnist", "mnist-10k"), "fashion-mnist": ("fashion-mnist", "fashion-mnist")}
+
+
+def load(name: str, root: Path, n_train: int | None):
+    dataset, folder = SETS[name]
+    X, y = load_images(dataset, "train", root / folder)
+    Xt, yt = load_images(dataset, "test", root / folder)
+    if n_train:
+        X, y = X[:n_train], y[:n_train]
+    flat = lambda a: (a.reshape(len(a), -1).to(torch.float32) / 255.0).numpy()
+    return flat(X), y.numpy(), flat(Xt), yt.numpy()
+
+
+def objective(coef: np.ndarray, intercept: np.ndarray, X: np.ndarray, y: np.ndarray, C: float) -> float:
+    Y = np.where(y[:, None] == np.arange(coef.shape[0]), 1.0, -1.0)
+    margins = Y * (X.astype(np.float64) @ coef.T.astype(np.float64) + intercept)
+    return float(0.5 * (coef.astype(np.float64) ** 2).sum() + C * np.maximum(0, 1 - margins).sum())
+
+
+def run(name: str, make, X, y, Xt, yt, C: float, sync) -> dict:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        t0 = time.perf_counter()
+        model = make().fit(X, y)
+        sync()
+        seconds = time.perf_counter() - t0
+    acc = float((np.asarray(model.predict(Xt)) == yt).mean())
+    converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
+    return {"method": name, "fit_s": seconds, "test_acc": acc, "converged": converged,
+            "objective": objective(np.asarray(model.coef_), np.asarray(model.intercept_), X, y, C),
+            "n_iter": int(np.max(model.n_iter_))}
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data-root", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
+    p.add_argument("--datasets", nargs="+", default=["mnist-10k", "fashion-mnist"], choices=sorted(SETS))
+    p.add_argument("--n-train", type=int, default=None, help="first N training images only")
+    p.add_argument("--C", type=float, default=1.0)
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--liblinear-max-iter", type=int, default=1000)
+    p.add_argument("--skip-sklearn", action="store_true")
+    p.add_argument("--no-save", action="store_true")
+    args = p.parse_args(argv)
+    sync = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)
+    device_name = torch.cuda.get_device_name() if args.device.startswith("cuda") else \
+        f"CPU ({torch.get_num_threads()} threads)"
+
+    rows = []
+    for ds in args.datasets:
+        X, y, Xt, yt = load(ds, Path(args.data_root), args.n_train)
+        N = len(y)
+        methods = [("torchsvm LinearSVC", lambda: _TorchOnDevice(LinearSVC(C=args.C, device=args.device)))]
+        if not args.skip_sklearn:
+            methods += [
+                ("sklearn LinearSVC (LIBLINEAR)",
+                 lambda: SkLinearSVC(C=args.C, loss="hinge", dual=True, max_iter=args.liblinear_max_iter)),
+                ("sklearn SGDClassifier", lambda: SGDClassifier(loss="hinge", alpha=1.0 / (args.C * N),
+                                                                max_iter=50, tol=1e-4, random_state=0)),
+            ]
+        for name, make in methods:
+            r = run(name, make, X, y, Xt, yt, args.C, sync)
+            r.update(dataset=ds, n_train=N)
+            rows.append(r)
+            print(f"{ds:>14} N={N:6d} {name:32s} fit {r['fit_s']:7.1f} s  acc {r['test_acc']:.4f}  "
+                  f"objective {r['objective']:.1f}  converged {r['converged']}", flush=True)
+
+    record = {"benchmark": "bench_primal", "date": dt.date.today().isoformat(), "device": device_name,
+              "torch": torch.__version__, "C": args.C, "rows": rows}
+    if args.no_save:
+        return
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stem = RESULTS / f"primal-{args.device.split(':')[0]}-{record['date']}"
+    stem.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
+    lines = [f"# bench_primal: {device_name}, {record['date']}", "",
+             f"10-class hinge-loss linear SVM, one-vs-rest, C = {args.C}, pixels / 255, one run each. "
+             "objective = sum_k 1/2||w_k||^2 + C sum_i hinge_ik (bias unpenalized).", "",
+             "| data | N train | method | fit (s) | test acc | objective | converged |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    lines += [f"| {r['dataset']} | {r['n_train']} | {r['method']} | {r['fit_s']:.1f} | {r['test_acc']:.4f} | "
+              f"{r['objective']:.1f} | {r['converged']} |" for r in rows]
+    stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    print(f"wrote {stem}.json and .md")
+
+
+class _TorchOnDevice:
+    """Moves the NumPy data to the estimator's device inside the timed fit (the transfer counts)."""
+
+    def __init__(self, model: LinearSVC) -> None:
+        self.model = model
+
+    def fit(self, X, y):
+        self.model.fit(torch.from_numpy(X).to(self.model.device if self.model.device != "auto" else "cpu"),
+                       torch.from_numpy(y))
+        return self
+
+    def predict(self, X):
+        return self.model.predict(X)
+
+    def __getattr__(self, name):
+        return getattr(self.model, name)
+
+
+if __name__ == "__main__":
+    main()
