@@ -253,8 +253,9 @@ def primal_newton(
     minimize_k  1/2 ||w_k||^2 + sum_i C_ik L(y_ik (x_i . w_k + b_k)),  b_k not regularized.
 
     Each Newton step solves H p = -g for all K problems: exactly, by a batched Cholesky of the
-    (D + 1) x (D + 1) Hessians when D <= ``direct_max_features``, else by conjugate gradients
-    (two products with X per step). The step length is the exact minimizer along p, found on
+    (D + 1) x (D + 1) Hessians built from the rows with curvature, when D <= ``direct_max_features``
+    and those rows are few enough that this is cheaper than conjugate gradients (two products
+    with X per CG step); otherwise by conjugate gradients. The step length is the exact minimizer along p, found on
     the (N, K) margins without touching X again.
 
     ``squared_hinge`` and ``logistic`` are smooth: stop when ||g_k|| <= tol ||g_k at the start||.
@@ -325,7 +326,11 @@ def primal_newton(
             n_iter += 1
             curv = C * d2  # (N, K); y^2 = 1
             rhs = -torch.cat([gW, gb.unsqueeze(0)], 0)  # (D + 1, K)
-            if D <= direct_max_features:
+            # Direct solve costs n_curved (D + 1)^2 per column, CG about 2 N D per CG step: take
+            # Cholesky once few rows are curved (late hinge stages, where CG is ill-conditioned)
+            # and CG while most are (early stages, where it converges in a few dozen steps).
+            n_curved = float((curv > 0).sum()) / K
+            if D <= direct_max_features and n_curved * (D + 1) <= 100 * N:
                 P = _newton_direction_direct(X, curv, rhs, damping)
             else:
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["cvxpy_primal"]
+__all__ = ["cvxpy_primal", "cvxpy_dual", "dual_intercept"]
 
 
 def cvxpy_primal(X: np.ndarray, y: np.ndarray, C: float | np.ndarray, loss: str = "hinge") -> tuple[np.ndarray, float, float]:
@@ -33,3 +33,62 @@ def cvxpy_primal(X: np.ndarray, y: np.ndarray, C: float | np.ndarray, loss: str 
     if problem.status not in ("optimal", "optimal_inaccurate"):
         raise RuntimeError(f"cvxpy could not solve the primal: status {problem.status}")
     return np.asarray(w.value), float(b.value), float(problem.value)
+
+
+def dual_intercept(K: np.ndarray, y: np.ndarray, alpha: np.ndarray, C: float | np.ndarray, tol: float = 1e-8) -> float:
+    """The bias b of f(x) = sum_j alpha_j y_j K(x_j, x) + b, by LIBSVM's rule.
+
+    With g_i = y_i (sum_j alpha_j y_j K_ij) - 1 (the dual gradient), b = -mean(y_i g_i) over the
+    free support vectors (tol < alpha_i < C_i - tol); with none free, b = -(ub + lb) / 2 from the
+    bounds that the samples at 0 and at C_i put on it (LIBSVM's ``calculate_rho``).
+    """
+    K, y, alpha = np.asarray(K, np.float64), np.asarray(y, np.float64), np.asarray(alpha, np.float64)
+    Cv = np.broadcast_to(np.asarray(C, dtype=np.float64), y.shape)
+    yG = y * (y * (K @ (alpha * y)) - 1)
+    at_upper = alpha >= Cv - tol
+    at_lower = alpha <= tol
+    free = ~at_upper & ~at_lower
+    if free.any():
+        return float(-yG[free].mean())
+    ub_set = (at_upper & (y < 0)) | (at_lower & (y > 0))
+    lb_set = (at_upper & (y > 0)) | (at_lower & (y < 0))
+    ub = yG[ub_set].min() if ub_set.any() else np.inf
+    lb = yG[lb_set].max() if lb_set.any() else -np.inf
+    return float(-(ub + lb) / 2)
+
+
+def cvxpy_dual(K: np.ndarray, y: np.ndarray, C: float | np.ndarray) -> tuple[np.ndarray, float, float]:
+    """The seed's route: the kernel SVM dual as a QP in standard form, solved with cvxpy.
+
+        minimize 1/2 a^T P a + q^T a   subject to  G a <= h,  A a = b
+        P = (y y^T) * K,  q = -1,  G = [-I; I],  h = [0; C],  A = y^T,  b = 0
+
+    (the dual "maximize sum a - 1/2 sum a_i a_j y_i y_j K_ij, 0 <= a_i <= C_i, sum a_i y_i = 0"
+    with the sign flipped).
+
+    Returns:
+        ``(alpha, b, dual_objective)``: alpha ``(N,)``, the bias by :func:`dual_intercept`, and
+        ``sum alpha - 1/2 alpha^T P alpha`` (the maximized dual value).
+    """
+    import cvxpy as cp
+
+    K = np.asarray(K, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    N = y.shape[0]
+    if K.shape != (N, N):
+        raise ValueError(f"Expected K of shape ({N}, {N}), got {K.shape}")
+    Cv = np.broadcast_to(np.asarray(C, dtype=np.float64), (N,))
+    P = np.outer(y, y) * K
+    P = (P + P.T) / 2
+    q = -np.ones(N)
+    G = np.vstack([-np.eye(N), np.eye(N)])
+    h = np.concatenate([np.zeros(N), Cv])
+    A = y.reshape(1, N)
+    b = np.zeros(1)
+    a = cp.Variable(N)
+    problem = cp.Problem(cp.Minimize(0.5 * cp.quad_form(a, cp.psd_wrap(P)) + q @ a), [G @ a <= h, A @ a == b])
+    problem.solve()
+    if problem.status not in ("optimal", "optimal_inaccurate"):
+        raise RuntimeError(f"cvxpy could not solve the dual: status {problem.status}")
+    alpha = np.clip(np.asarray(a.value), 0.0, Cv)
+    return alpha, dual_intercept(K, y, alpha, Cv, tol=1e-6 * float(Cv.max())), float(-problem.value)
