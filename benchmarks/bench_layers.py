@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import platform
 import statistics
 import time
@@ -23,10 +22,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as TF
 
+from _record import save_record
 from torchsvm import functional as F
 from torchsvm.nn import TwoLayerNet
 
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def device_name(device: torch.device) -> str:
@@ -106,9 +105,6 @@ def main(argv: list[str] | None = None) -> None:
     }
     if args.no_save:
         return
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    stem = RESULTS / f"layers-{device.type}-{record['date']}"
-    stem.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
     lines = [f"# bench_layers: {record['device']}, {record['date']}", "",
              f"torch {record['torch']}, {args.dtype}, median of {args.repeats} interleaved repeats, "
              "forward+backward of FC-ReLU-FC-cross-entropy. ratio = median of per-repeat torchsvm/torch ratios.", "",
@@ -116,8 +112,7 @@ def main(argv: list[str] | None = None) -> None:
              "| --- | --- | --- | --- | --- |"]
     lines += [f"| {r['config']} | {r['torch_ms']:.3f} | {r['torchsvm_ms']:.3f} | {r['ratio']:.3f} "
               f"| {r['ratio_of_medians']:.3f} |" for r in rows]
-    stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
-    print(f"wrote {stem}.json and .md")
+    save_record(f"layers-{device.type}-{record['date']}", record, lines)
 
 
 if __name__ == "__main__":

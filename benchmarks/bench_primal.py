@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import time
 import warnings
 from pathlib import Path
@@ -26,10 +25,10 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import SGDClassifier
 from sklearn.svm import LinearSVC as SkLinearSVC
 
+from _record import save_record
 from torchsvm import LinearSVC
 from torchsvm.data import load_images
 
-RESULTS = Path(__file__).resolve().parent / "results"
 SETS = {"mnist-10k": ("mnist", "mnist-10k"), "fashion-mnist": ("fashion-mnist", "fashion-mnist")}
 
 
@@ -101,9 +100,6 @@ def main(argv: list[str] | None = None) -> None:
               "torch": torch.__version__, "C": args.C, "rows": rows}
     if args.no_save:
         return
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    stem = RESULTS / f"primal-{args.device.split(':')[0]}-{record['date']}"
-    stem.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
     lines = [f"# bench_primal: {device_name}, {record['date']}", "",
              f"10-class hinge-loss linear SVM, one-vs-rest, C = {args.C}, pixels / 255, one run each. "
              "objective = sum_k 1/2||w_k||^2 + C sum_i hinge_ik (bias unpenalized).", "",
@@ -111,8 +107,7 @@ def main(argv: list[str] | None = None) -> None:
              "| --- | --- | --- | --- | --- | --- | --- |"]
     lines += [f"| {r['dataset']} | {r['n_train']} | {r['method']} | {r['fit_s']:.1f} | {r['test_acc']:.4f} | "
               f"{r['objective']:.1f} | {r['converged']} |" for r in rows]
-    stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
-    print(f"wrote {stem}.json and .md")
+    save_record(f"primal-{args.device.split(':')[0]}-{record['date']}", record, lines)
 
 
 class _TorchOnDevice:

@@ -13,6 +13,9 @@ from typing import Literal, NamedTuple
 import torch
 from torch import Tensor
 
+from torchsvm._validation import check_finite
+from torchsvm.functional.hinge import check_pm1_labels, per_sample_costs
+
 __all__ = ["SolverInfo", "PrimalResult", "primal_gd", "primal_newton", "primal_objective", "loss_terms"]
 
 # Hinge: how far each smoothing stage is solved (relative gradient) before h shrinks; the
@@ -87,8 +90,6 @@ def primal_gd(
         ``(w, b, objectives)``: ``w`` ``(D,)`` (or ``(D, K)``), ``b`` 0-d (or ``(K,)``) in X's dtype,
         and the objective before each step and after the last (length epochs + 1; sums over K).
     """
-    from torchsvm.functional.hinge import check_pm1_labels, per_sample_costs
-
     if epochs < 0:
         raise ValueError(f"Expected epochs >= 0, got {epochs}")
     if lr <= 0:
@@ -112,9 +113,6 @@ def primal_gd(
 
 
 def _check_problem(X: Tensor, Y: Tensor) -> None:
-    from torchsvm._validation import check_finite
-    from torchsvm.functional.hinge import check_pm1_labels
-
     if X.ndim != 2:
         raise ValueError(f"Expected X of shape (N, D), got shape {tuple(X.shape)}")
     if X.shape[0] == 0:
@@ -214,8 +212,7 @@ def _exact_line_search(W: Tensor, pW: Tensor, m0: Tensor, dm: Tensor, C: Tensor,
     phi is convex, so its derivative is monotone: bracket the root by doubling, then bisect.
     Only elementwise work on (N, K): the matrix products were done by the caller.
     """
-    ww, wp, pp = (W * pW).sum(0), (W * pW).sum(0), (pW * pW).sum(0)
-    del ww
+    wp, pp = (W * pW).sum(0), (pW * pW).sum(0)
 
     def dphi(t: Tensor) -> Tensor:
         return wp + t * pp + (C * loss_terms(m0 + t * dm, loss, h)[1] * dm).sum(0)
