@@ -32,16 +32,17 @@ def _as_tensor_2d(X: Any, name: str, device: torch.device, dtype: torch.dtype | 
         T = X.detach()
         if not T.is_floating_point():
             T = T.to(torch.float32)
+        if T.ndim != 2:
+            raise ValueError(f"Expected {name} to be 2-D (n_samples, n_features), got shape {tuple(T.shape)}")
+        if T.shape[0] == 0:
+            raise ValueError(f"Expected {name} with at least one sample, got shape {tuple(T.shape)}")
+        if not bool(torch.isfinite(T).all()):
+            raise ValueError(f"Expected {name} to be finite, got NaN or infinity")
     else:
         from sklearn.utils.validation import check_array
 
-        T = torch.from_numpy(np.ascontiguousarray(check_array(X, dtype=(np.float64, np.float32), ensure_all_finite=True)))
-    if T.ndim != 2:
-        raise ValueError(f"Expected {name} to be 2-D (n_samples, n_features), got shape {tuple(T.shape)}")
-    if T.shape[0] == 0:
-        raise ValueError(f"Expected {name} with at least one sample, got shape {tuple(T.shape)}")
-    if not bool(torch.isfinite(T).all()):
-        raise ValueError(f"Expected {name} to be finite, got NaN or infinity")
+        # check_array raises for a wrong dimension, no samples and NaN/inf, naming them.
+        T = torch.from_numpy(np.ascontiguousarray(check_array(X, dtype=(np.float64, np.float32))))
     return T.to(device=device, dtype=dtype or T.dtype)
 
 
