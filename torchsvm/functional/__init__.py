@@ -4,14 +4,17 @@ from torchsvm.functional.cross_entropy import CrossEntropyFunction, cross_entrop
 from torchsvm.functional.hinge import HingeObjectiveFunction, hinge_objective
 from torchsvm.functional.linear import LinearFunction, linear
 from torchsvm.functional.relu import ReLUFunction, relu
+from torchsvm.functional.svm_dual import SVMDualFunction, svm_dual
 
 __all__ = [
     "CrossEntropyFunction",
     "HingeObjectiveFunction",
     "LinearFunction",
     "ReLUFunction",
+    "SVMDualFunction",
     "cross_entropy",
     "hinge_objective",
     "linear",
     "relu",
+    "svm_dual",
 ]

@@ -1,0 +1,93 @@
+import pytest
+import torch
+
+from torchsvm.functional import svm_dual
+from torchsvm.functional.svm_dual import _free_set
+from torchsvm.kernels import rbf_kernel
+from torchsvm.solvers.reference import cvxpy_dual
+
+SOLVE = dict(tol=1e-12, max_iter=10**6)  # the backward assumes the KKT conditions hold
+
+
+def problem(N=40, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    X = torch.randn(N, 2, generator=g, dtype=torch.float64)
+    y = torch.where(X[:, 0] + 0.5 * torch.randn(N, generator=g, dtype=torch.float64) > 0, 1.0, -1.0).double()
+    w = torch.randn(N, generator=g, dtype=torch.float64)
+    return X, y, w
+
+
+def loss(X, y, w, gamma, C):
+    alpha, b = svm_dual(rbf_kernel(X, gamma=gamma), y, C, **SOLVE)
+    return (w * alpha).sum() + 1.3 * b
+
+
+def central(f, eps=1e-6):
+    with torch.no_grad():
+        return float((f(eps) - f(-eps)) / (2 * eps))
+
+
+def test_forward_matches_cvxpy():
+    X, y, _ = problem()
+    K = rbf_kernel(X, gamma=0.7)
+    alpha, b = svm_dual(K, y, 1.0, **SOLVE)
+    alpha_ref, b_ref, _ = cvxpy_dual(K.numpy(), y.numpy(), 1.0)
+    torch.testing.assert_close(alpha, torch.from_numpy(alpha_ref), atol=2e-5, rtol=0)
+    assert abs(float(b) - b_ref) < 1e-4
+
+
+def test_gradients_match_finite_differences_of_resolved_qps():
+    X, y, w = problem()
+    gamma = torch.tensor(0.7, dtype=torch.float64, requires_grad=True)
+    C = torch.ones(40, dtype=torch.float64, requires_grad=True)
+    Xr = X.clone().requires_grad_()
+    alpha, _ = svm_dual(rbf_kernel(Xr, gamma=gamma), y, C, **SOLVE)
+    free, upper = _free_set(alpha.detach(), C.detach())
+    assert free.sum() >= 3 and upper.sum() >= 3  # a non-trivial active set
+    assert type(alpha.grad_fn.next_functions[0][0]).__name__ == "SVMDualFunctionBackward"
+    g_gamma, g_C, g_X = torch.autograd.grad(loss(Xr, y, w, gamma, C), (gamma, C, Xr))
+    fd_gamma = central(lambda e: loss(X, y, w, gamma.detach() + e, C.detach()))
+    assert abs(float(g_gamma) - fd_gamma) <= 1e-4 * max(1.0, abs(fd_gamma))
+    i = int(upper.nonzero()[0])
+    unit = torch.zeros(40, dtype=torch.float64)
+    unit[i] = 1.0
+    fd_C = central(lambda e: loss(X, y, w, gamma.detach(), C.detach() + e * unit))
+    assert abs(float(g_C[i]) - fd_C) <= 1e-4 * max(1.0, abs(fd_C))
+    j = int(free.nonzero()[0])
+    assert float(g_C[j]) == 0.0  # a free SV's bound is not active
+    E = torch.zeros_like(X)
+    E[3, 1] = 1.0
+    fd_X = central(lambda e: loss(X + e * E, y, w, gamma.detach(), C.detach()))
+    assert abs(float(g_X[3, 1]) - fd_X) <= 1e-4 * max(1.0, abs(fd_X))
+
+
+def test_batched_equals_looped_and_no_grad():
+    X, y, _ = problem(N=30, seed=1)
+    K = rbf_kernel(X, gamma=0.5)
+    Kb = torch.stack([K, rbf_kernel(X, gamma=1.5)])
+    Y = torch.stack([y, -y])
+    alpha, b = svm_dual(Kb, Y, 1.0, **SOLVE)
+    for k in range(2):
+        a_k, b_k = svm_dual(Kb[k], Y[k], 1.0, **SOLVE)
+        torch.testing.assert_close(alpha[k], a_k)
+        torch.testing.assert_close(b[k], b_k)
+    with torch.no_grad():
+        a, _ = svm_dual(K.requires_grad_(), y, 1.0)
+    assert a.grad_fn is None
+
+
+def test_errors():
+    X, y, _ = problem(N=10)
+    K = rbf_kernel(X)
+    with pytest.raises(ValueError, match="Expected a square K"):
+        svm_dual(K[:, :5], y)
+    with pytest.raises(ValueError, match="Expected a symmetric K, got max"):
+        svm_dual(K + torch.triu(torch.ones_like(K), 1), y)
+    with pytest.raises(ValueError, match=r"Expected y to hold only -1 and \+1"):
+        svm_dual(K, (y > 0).double())
+    with pytest.raises(ValueError, match="Expected C > 0"):
+        svm_dual(K, y, -1.0)
+    Kn = K.clone()
+    Kn[0, 0] = float("nan")
+    with pytest.raises(ValueError, match="Expected K to be finite"):
+        svm_dual(Kn, y)
