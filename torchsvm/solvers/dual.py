@@ -14,6 +14,7 @@ import warnings
 from typing import NamedTuple
 
 import torch
+from sklearn.exceptions import ConvergenceWarning
 from torch import Tensor
 
 __all__ = ["DualInfo", "DualResult", "smo_dual", "dual_objective", "dual_bias"]
@@ -90,8 +91,6 @@ def smo_dual(
     Returns:
         ``DualResult(alpha (B, N), b (B,), info)``.
     """
-    from sklearn.exceptions import ConvergenceWarning
-
     Y = y if y.ndim == 2 else y.unsqueeze(0)  # (B, N)
     B, N = Y.shape
     Y = Y.to(K.dtype)
@@ -99,6 +98,7 @@ def smo_dual(
     Cb = Cb.expand(B, N) if Cb.ndim < 2 else Cb  # scalar or (N,) -> (B, N)
     shared = K.ndim == 2
     diag = K.diagonal(dim1=-2, dim2=-1)  # (N,) or (B, N)
+    diag_b = diag.expand(B, N)
     rows_b = torch.arange(B, device=K.device)
     alpha = torch.zeros(B, N, dtype=K.dtype, device=K.device)
     G = -torch.ones(B, N, dtype=K.dtype, device=K.device)  # gradient Q a - 1 at a = 0
@@ -118,7 +118,6 @@ def smo_dual(
             break
         Ki = K[i] if shared else K[rows_b, i]  # (B, N): row i of each problem's K
         Kii = diag[i] if shared else diag[rows_b, i]
-        diag_b = diag.expand(B, N)
         b_t = m.unsqueeze(1) - score  # > 0 for candidates
         a_t = (Kii.unsqueeze(1) + diag_b - 2 * Ki).clamp_min(_TAU)
         cand = low & (b_t > 0)
