@@ -50,6 +50,7 @@ class HingeObjectiveFunction(torch.autograd.Function):
     def backward(ctx: Any, grad_output: Tensor) -> tuple[Tensor | None, ...]:
         X, y, w, b, C = ctx.saved_tensors
         grad_X = grad_w = grad_b = grad_C = None
+        # Margins are recomputed (one product with X) rather than saved: an (N, K) buffer less.
         margins = y * torch.addmm(b, X, w)
         r = C * (margins < 1).to(X.dtype) * y  # (N, K)
         rg = r * grad_output  # (N, K)

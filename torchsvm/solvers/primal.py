@@ -147,8 +147,8 @@ def _batched_cg(hvp, rhs: Tensor, tol: float, max_iter: int) -> tuple[Tensor, in
     return p, it
 
 
-def _duality_gap(X: Tensor, Y: Tensor, C: Tensor, W: Tensor, b: Tensor, alpha: Tensor) -> tuple[Tensor, Tensor]:
-    """Hinge primal objective P at (W, b) and a lower bound from a dual-feasible rescaling of alpha.
+def _duality_gap(X: Tensor, Y: Tensor, C: Tensor, W: Tensor, F: Tensor, alpha: Tensor) -> tuple[Tensor, Tensor]:
+    """Hinge primal objective P at (W, b), from its decision values F = X W + b, and a lower bound from a dual-feasible rescaling of alpha.
 
     The hinge dual is max sum alpha - 1/2 ||X^T (alpha y)||^2 with 0 <= alpha <= C and
     sum alpha y = 0; alpha is made to satisfy the equality by scaling down the larger side,
@@ -161,7 +161,8 @@ def _duality_gap(X: Tensor, Y: Tensor, C: Tensor, W: Tensor, b: Tensor, alpha: T
     a = alpha * torch.where(Y > 0, scale_pos, scale_neg)
     v = X.t().mm(a * Y)  # (D, K)
     dual = a.sum(0) - 0.5 * (v * v).sum(0)
-    return primal_objective(X, Y, C, W, b, "hinge"), dual
+    primal = 0.5 * (W * W).sum(0) + (C * (1 - Y * F).clamp_min(0)).sum(0)  # reuses F: no product with X
+    return primal, dual
 
 
 def _newton_direction_direct(X: Tensor, curv: Tensor, rhs: Tensor, damping: float, chunk: int = 8192) -> Tensor:
@@ -219,7 +220,8 @@ def _exact_line_search(W: Tensor, pW: Tensor, m0: Tensor, dm: Tensor, C: Tensor,
 
     lo = torch.zeros_like(wp)
     hi = torch.ones_like(wp)
-    if bool((dphi(lo) >= 0).all()):
+    descent = dphi(lo) < 0
+    if not bool(descent.any()):
         return lo  # not a descent direction for any column
     for _ in range(60):  # bracket: phi'(hi) >= 0
         grow = dphi(hi) < 0
@@ -231,7 +233,7 @@ def _exact_line_search(W: Tensor, pW: Tensor, m0: Tensor, dm: Tensor, C: Tensor,
         mid = (lo + hi) / 2
         neg = dphi(mid) < 0
         lo, hi = torch.where(neg, mid, lo), torch.where(neg, hi, mid)
-    return torch.where(dphi(torch.zeros_like(wp)) < 0, lo, torch.zeros_like(lo))
+    return torch.where(descent, lo, torch.zeros_like(lo))
 
 
 def primal_newton(
@@ -295,7 +297,7 @@ def primal_newton(
         while True:
             value, d1, d2 = loss_terms(Y * F, loss, h)
             if loss == "hinge":
-                P_obj, D_obj = _duality_gap(X, Y, C, W, b, -C * d1)
+                P_obj, D_obj = _duality_gap(X, Y, C, W, F, -C * d1)
                 better = P_obj < best_P
                 best_W = torch.where(better, W, best_W)
                 best_b = torch.where(better, b, best_b)
