@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
+import math
 import warnings
+from collections.abc import Callable
 from typing import Any, Literal
 
 import numpy as np
@@ -14,9 +17,19 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 from torch import Tensor
 
+from torchsvm.kernels import (
+    Kernel,
+    _psd_report,
+    kernel_row_blocks,
+    linear_kernel,
+    polynomial_kernel,
+    rbf_kernel,
+    sigmoid_kernel,
+)
+from torchsvm.solvers.dual import decomposition_dual, device_memory_guard, smo_dual
 from torchsvm.solvers.primal import primal_newton
 
-__all__ = ["LinearSVC", "resolve_device"]
+__all__ = ["LinearSVC", "SVC", "resolve_device"]
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -44,6 +57,31 @@ def _as_tensor_2d(X: Any, name: str, device: torch.device, dtype: torch.dtype | 
         # check_array raises for a wrong dimension, no samples and NaN/inf, naming them.
         T = torch.from_numpy(np.ascontiguousarray(check_array(X, dtype=(np.float64, np.float32))))
     return T.to(device=device, dtype=dtype or T.dtype)
+
+
+def _classes_and_costs(est: BaseEstimator, n_samples: int, y: Any, sample_weight: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Set ``est.classes_``; return class indices ``(N,)`` and costs ``C * class weight * sample weight``."""
+    y_np = y.detach().cpu().numpy() if isinstance(y, Tensor) else np.asarray(y)
+    if y_np.ndim != 1 or y_np.shape[0] != n_samples:
+        raise ValueError(f"Expected y of shape ({n_samples},) to match X, got shape {y_np.shape}")
+    check_classification_targets(y_np)
+    est.classes_, y_idx = np.unique(y_np, return_inverse=True)
+    if len(est.classes_) < 2:
+        raise ValueError(f"Expected at least 2 classes in y, got 1 class: {est.classes_.tolist()}")
+    weights = (
+        compute_class_weight(est.class_weight, classes=est.classes_, y=y_np)
+        if est.class_weight is not None
+        else np.ones(len(est.classes_))
+    )
+    if np.any(weights < 0) or not np.all(np.isfinite(weights)):
+        raise ValueError(f"Expected non-negative class weights, got {dict(zip(est.classes_.tolist(), weights))}")
+    cost = est.C * weights[y_idx]  # (N,)
+    if sample_weight is not None:
+        sw = np.asarray(sample_weight, dtype=np.float64)
+        if sw.shape != (n_samples,) or np.any(sw < 0):
+            raise ValueError(f"Expected non-negative sample_weight of shape ({n_samples},), got {sw.shape}")
+        cost = cost * sw
+    return y_idx, cost
 
 
 class LinearSVC(ClassifierMixin, BaseEstimator):
@@ -122,25 +160,8 @@ class LinearSVC(ClassifierMixin, BaseEstimator):
         self._check_params()
         device = resolve_device(self.device)
         Xt = _as_tensor_2d(X, "X", device)
-        y_np = y.detach().cpu().numpy() if isinstance(y, Tensor) else np.asarray(y)
-        if y_np.ndim != 1 or y_np.shape[0] != Xt.shape[0]:
-            raise ValueError(f"Expected y of shape ({Xt.shape[0]},) to match X, got shape {y_np.shape}")
-        check_classification_targets(y_np)
-        self.classes_, y_idx = np.unique(y_np, return_inverse=True)
-        if len(self.classes_) < 2:
-            raise ValueError(f"Expected at least 2 classes in y, got 1 class: {self.classes_.tolist()}")
+        y_idx, cost = _classes_and_costs(self, Xt.shape[0], y, sample_weight)
         self.n_features_in_ = Xt.shape[1]
-
-        weights = compute_class_weight(self.class_weight, classes=self.classes_, y=y_np) \
-            if self.class_weight is not None else np.ones(len(self.classes_))
-        if np.any(weights < 0) or not np.all(np.isfinite(weights)):
-            raise ValueError(f"Expected non-negative class weights, got {dict(zip(self.classes_.tolist(), weights))}")
-        cost = self.C * weights[y_idx]  # (N,)
-        if sample_weight is not None:
-            sw = np.asarray(sample_weight, dtype=np.float64)
-            if sw.shape != (Xt.shape[0],) or np.any(sw < 0):
-                raise ValueError(f"Expected non-negative sample_weight of shape ({Xt.shape[0]},), got {sw.shape}")
-            cost = cost * sw
 
         y_t = torch.as_tensor(y_idx, device=device)
         K = 1 if len(self.classes_) == 2 else len(self.classes_)
@@ -188,3 +209,373 @@ class LinearSVC(ClassifierMixin, BaseEstimator):
         s = scores if isinstance(scores, Tensor) else torch.from_numpy(np.asarray(scores))
         idx = (s > 0).long() if s.ndim == 1 else s.argmax(dim=1)
         return self.classes_[idx.cpu().numpy()]
+
+
+def _resolve_kernel(est: "SVC", X: Tensor) -> Callable[[Tensor, Tensor], Tensor] | None:
+    """The kernel as ``k(A, Z) -> (n_A, n_Z)`` with gamma resolved on the training X; None if precomputed."""
+    kernel = est.kernel
+    if isinstance(kernel, str):
+        if kernel == "precomputed":
+            return None
+        gamma = est.gamma
+        if gamma == "scale":
+            var = float(X.var())
+            gamma = 1.0 / (X.shape[1] * var) if var > 0 else 1.0
+        elif gamma == "auto":
+            gamma = 1.0 / X.shape[1]
+        est._gamma = float(gamma)
+        g, degree, coef0 = est._gamma, est.degree, est.coef0
+        return {
+            "linear": lambda A, Z: linear_kernel(A, Z),
+            "poly": lambda A, Z: polynomial_kernel(A, Z, degree=degree, gamma=g, coef0=coef0),
+            "rbf": lambda A, Z: rbf_kernel(A, Z, gamma=g),
+            "sigmoid": lambda A, Z: sigmoid_kernel(A, Z, gamma=g, coef0=coef0),
+        }[kernel]
+    fn = kernel
+
+    def call(A: Tensor, Z: Tensor) -> Tensor:
+        K = fn(A, Z)
+        K = torch.as_tensor(K, dtype=A.dtype, device=A.device)
+        if K.shape != (A.shape[0], Z.shape[0]):
+            raise ValueError(
+                f"Expected the kernel callable to return shape ({A.shape[0]}, {Z.shape[0]}), got {tuple(K.shape)}"
+            )
+        return K
+
+    return call
+
+
+def _ovr_from_ovo(dec: Tensor, n_classes: int) -> Tensor:
+    """scikit-learn's one-vs-one -> one-vs-rest decision shape: votes plus confidences squashed to (-1/3, 1/3)."""
+    votes = torch.zeros(dec.shape[0], n_classes, dtype=dec.dtype, device=dec.device)
+    conf = torch.zeros_like(votes)
+    for p, (i, j) in enumerate(itertools.combinations(range(n_classes), 2)):
+        conf[:, i] += dec[:, p]
+        conf[:, j] -= dec[:, p]
+        votes[:, i] += dec[:, p] >= 0  # scikit-learn gives a 0 to class i here; predict gives it to j
+        votes[:, j] += dec[:, p] < 0
+    return votes + conf / (3 * (conf.abs() + 1))
+
+
+class SVC(ClassifierMixin, BaseEstimator):
+    """Kernel support vector classifier, solved in the dual with torch (CPU or GPU).
+
+    For each binary problem it solves
+
+        maximize  sum_i a_i - 1/2 sum_ij a_i a_j y_i y_j K(x_i, x_j)
+        subject to 0 <= a_i <= C_i,  sum_i a_i y_i = 0,   C_i = C * class_weight[class of i]
+
+    and predicts with f(x) = sum over support vectors of a_i y_i K(x_i, x) + b. Multi-class is
+    one-vs-one like LIBSVM (``multi_class="ovo"``, the default: measured faster on mnist-10k,
+    see ``benchmarks/results/``) or one-vs-rest (``"ovr"``); either way all binary problems are
+    solved as one batched problem sharing the kernel computations. A Gram matrix up to
+    ``cache_size`` MB is computed once and solved in memory by SMO
+    (:func:`torchsvm.solvers.dual.smo_dual`); a larger one is never formed: the decomposition
+    solver (:func:`torchsvm.solvers.dual.decomposition_dual`) works from kernel rows.
+
+    Args:
+        C: cost of margin violations, > 0.
+        kernel: ``"linear"``, ``"poly"``, ``"rbf"``, ``"sigmoid"``, ``"precomputed"`` (fit on a
+            Gram matrix ``(N, N)``, predict on ``(M, N)``), a :class:`torchsvm.kernels.Kernel`,
+            or a callable ``k(A, Z) -> (n_A, n_Z)`` on tensors.
+        degree, gamma, coef0: as scikit-learn; ``gamma="scale"`` is ``1 / (n_features * X.var())``,
+            ``"auto"`` is ``1 / n_features``.
+        class_weight: None, a dict ``{class: weight}``, or ``"balanced"``.
+        tol: stopping tolerance on the maximal KKT violation (LIBSVM's eps).
+        max_iter: SMO steps (in memory) or outer iterations (decomposition); -1 for the default.
+        decision_function_shape: ``"ovr"`` (``(n_samples, n_classes)``) or ``"ovo"``
+            (``(n_samples, n_pairs)``; only with ``multi_class="ovo"``).
+        multi_class: ``"ovo"`` or ``"ovr"``: which binary problems are trained.
+        solver: ``"auto"`` (in memory when the Gram matrix fits in ``cache_size``), ``"smo"``
+            or ``"decomposition"``.
+        cache_size: MB allowed for the in-memory Gram matrix under ``solver="auto"``.
+        working_set_size: variables per outer iteration of the decomposition solver.
+        device: ``"auto"`` (CUDA if available), ``"cpu"``, ``"cuda"``, ...
+
+    Attributes (LIBSVM's meanings; for ``multi_class="ovr"``, one row per class instead of per pair):
+        support_: indices of the support vectors in the training set, grouped by class.
+        support_vectors_: ``(n_SV, n_features)`` (empty for ``"precomputed"``).
+        n_support_: support vectors per class.
+        dual_coef_: ``(n_classes - 1, n_SV)``: ``y_i a_i`` of each SV in the classifiers it is
+            part of, LIBSVM's layout; ``(1, n_SV)`` for two classes.
+        intercept_: ``(n_pairs,)`` biases, pairs ``(0, 1), (0, 2), ..., (1, 2), ...``; in pair
+            ``(i, j)`` a positive decision is class i, except for two classes where it is
+            ``classes_[1]`` (scikit-learn's convention).
+        classes_, n_features_in_, n_iter_ (steps per binary problem), shape_fit_.
+    """
+
+    def __init__(
+        self,
+        C: float = 1.0,
+        *,
+        kernel: str | Kernel | Callable[[Tensor, Tensor], Tensor] = "rbf",
+        degree: int = 3,
+        gamma: float | Literal["scale", "auto"] = "scale",
+        coef0: float = 0.0,
+        class_weight: dict | Literal["balanced"] | None = None,
+        tol: float = 1e-3,
+        max_iter: int = -1,
+        decision_function_shape: Literal["ovr", "ovo"] = "ovr",
+        multi_class: Literal["ovo", "ovr"] = "ovo",
+        solver: Literal["auto", "smo", "decomposition"] = "auto",
+        cache_size: float = 2048,
+        working_set_size: int = 1024,
+        device: str = "auto",
+    ) -> None:
+        self.C = C
+        self.kernel = kernel
+        self.degree = degree
+        self.gamma = gamma
+        self.coef0 = coef0
+        self.class_weight = class_weight
+        self.tol = tol
+        self.max_iter = max_iter
+        self.decision_function_shape = decision_function_shape
+        self.multi_class = multi_class
+        self.solver = solver
+        self.cache_size = cache_size
+        self.working_set_size = working_set_size
+        self.device = device
+
+    def _check_params(self) -> None:
+        if not isinstance(self.C, (int, float)) or not self.C > 0:
+            raise ValueError(f"Expected C > 0, got {self.C!r}")
+        kernels = ("linear", "poly", "rbf", "sigmoid", "precomputed")
+        if isinstance(self.kernel, str) and self.kernel not in kernels:
+            raise ValueError(f"Expected kernel to be one of {kernels}, a Kernel or a callable, got {self.kernel!r}")
+        if not isinstance(self.kernel, str) and not callable(self.kernel):
+            raise TypeError(f"Expected kernel to be a string, a Kernel or a callable, got {type(self.kernel).__name__}")
+        if isinstance(self.gamma, str):
+            if self.gamma not in ("scale", "auto"):
+                raise ValueError(f"Expected gamma to be 'scale', 'auto' or a float > 0, got {self.gamma!r}")
+        elif not self.gamma > 0:
+            raise ValueError(f"Expected gamma > 0, got {self.gamma!r}")
+        if not isinstance(self.degree, int) or self.degree < 1:
+            raise ValueError(f"Expected degree to be a positive int, got {self.degree!r}")
+        if not self.tol > 0:
+            raise ValueError(f"Expected tol > 0, got {self.tol!r}")
+        if not isinstance(self.max_iter, int) or (self.max_iter < 1 and self.max_iter != -1):
+            raise ValueError(f"Expected max_iter to be a positive int or -1, got {self.max_iter!r}")
+        for name, value, allowed in (
+            ("decision_function_shape", self.decision_function_shape, ("ovr", "ovo")),
+            ("multi_class", self.multi_class, ("ovo", "ovr")),
+            ("solver", self.solver, ("auto", "smo", "decomposition")),
+        ):
+            if value not in allowed:
+                raise ValueError(f"Expected {name} to be one of {allowed}, got {value!r}")
+        if self.decision_function_shape == "ovo" and self.multi_class == "ovr":
+            raise ValueError("decision_function_shape='ovo' needs multi_class='ovo'")
+        if self.kernel == "precomputed" and self.solver == "decomposition":
+            raise ValueError("kernel='precomputed' is solved in memory; use solver='auto' or 'smo'")
+
+    def _problems(self, y_idx: np.ndarray, cost: np.ndarray, device: torch.device, dtype: torch.dtype):
+        """Labels and costs ``(P, N)`` of the binary problems; ``C_i = 0`` leaves i out of a problem."""
+        n_classes = len(self.classes_)
+        y_t = torch.as_tensor(y_idx, device=device)
+        c_t = torch.as_tensor(cost, dtype=dtype, device=device).clamp_min(1e-12)
+        if n_classes == 2:  # one problem; +1 is classes_[1] (scikit-learn's sign)
+            return torch.where(y_t == 1, 1.0, -1.0).to(dtype).unsqueeze(0), c_t.unsqueeze(0)
+        if self.multi_class == "ovr":
+            Y = torch.where(y_t.unsqueeze(0) == torch.arange(n_classes, device=device).unsqueeze(1), 1.0, -1.0)
+            return Y.to(dtype), c_t.expand(n_classes, -1)
+        pairs = torch.tensor(list(itertools.combinations(range(n_classes), 2)), device=device)  # (P, 2)
+        in_i, in_j = y_t.unsqueeze(0) == pairs[:, :1], y_t.unsqueeze(0) == pairs[:, 1:]
+        Y = torch.where(in_i, 1.0, -1.0).to(dtype)  # LIBSVM: the pair's first class is +1
+        return Y, torch.where(in_i | in_j, c_t, 0.0)
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "SVC":
+        """Fit on ``X`` ``(n_samples, n_features)`` (or a Gram matrix for ``"precomputed"``) and labels ``y``."""
+        self._check_params()
+        device = resolve_device(self.device)
+        Xt = _as_tensor_2d(X, "X", device, torch.float64)
+        y_idx, cost = _classes_and_costs(self, Xt.shape[0], y, sample_weight)
+        N = Xt.shape[0]
+        self.n_features_in_ = Xt.shape[1]
+        self.shape_fit_ = tuple(Xt.shape)
+        kernel = _resolve_kernel(self, Xt)
+        Y, Cb = self._problems(y_idx, cost, device, Xt.dtype)
+        if kernel is None:  # precomputed
+            if Xt.shape[0] != Xt.shape[1]:
+                raise ValueError(f"Expected a square Gram matrix (N, N) for kernel='precomputed', got {tuple(Xt.shape)}")
+            asym = float((Xt - Xt.T).abs().max())
+            if asym > 1e-6 * max(1.0, float(Xt.abs().max())):
+                raise ValueError(f"Expected a symmetric Gram matrix for kernel='precomputed', got max |K - K^T| = {asym:.3g}")
+        budget = self.cache_size * 2**20 if self.solver == "auto" else (math.inf if self.solver == "smo" else 0)
+        K = Xt if kernel is None else None
+        if K is None and N * N * Xt.element_size() <= budget:
+            with device_memory_guard(
+                f"the {N} x {N} Gram matrix", "Use solver='decomposition', a smaller cache_size, or device='cpu'."
+            ):
+                K = kernel(Xt, Xt)
+        if K is not None:
+            _warn_if_not_psd(K, self.kernel)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)  # fit warns once, below
+            if Y.shape[0] > 1 and self.multi_class == "ovo":
+                alpha, b, n_iter, gap = self._solve_pairs(Xt, K, Y, Cb, kernel, budget)
+            elif K is not None:
+                res = smo_dual(K, Y, Cb, tol=self.tol, max_iter=self._max_iter())
+                alpha, b, n_iter, gap = res.alpha, res.b, [res.info.n_iter] * Y.shape[0], res.info.kkt_violation
+            else:
+                res = decomposition_dual(
+                    Xt, Y, Cb, kernel, working_set_size=self.working_set_size, tol=self.tol, max_iter=self._max_iter()
+                )
+                alpha, b, n_iter, gap = res.alpha, res.b, [res.info.n_iter] * Y.shape[0], res.info.kkt_violation
+        if bool((gap > self.tol).any()):
+            warnings.warn(
+                f"SVC did not converge (max KKT violation {float(gap.max()):.3g} > tol={self.tol}). "
+                "Increase max_iter or tol, or scale the features.",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
+        self._store(Xt, y_idx, alpha * Y, b, kernel)
+        self.n_iter_ = np.asarray(n_iter, dtype=np.int64)
+        return self
+
+    def _max_iter(self) -> int | None:
+        return None if self.max_iter == -1 else self.max_iter
+
+    def _solve_pairs(
+        self, Xt: Tensor, K: Tensor | None, Y: Tensor, Cb: Tensor, kernel: Any, budget: float
+    ) -> tuple[Tensor, Tensor, list[int], Tensor]:
+        """One-vs-one: each pair touches ~2/n_classes of the samples, so it is solved on its own
+        samples. Pairs whose Gram blocks fit in ``budget`` bytes together are solved as one batched
+        SMO on padded blocks (padding has C = 0), gathered from K when it is at hand; a pair too
+        large for the budget goes to the decomposition solver on its own samples."""
+        P, N = Y.shape
+        members = [torch.nonzero(Cb[p] > 0).squeeze(1) for p in range(P)]
+        itemsize = Xt.element_size()
+        alpha = torch.zeros_like(Y)
+        b = torch.zeros(P, dtype=Y.dtype, device=Y.device)
+        gap = torch.zeros(P, dtype=Y.dtype, device=Y.device)
+        n_iter = [0] * P
+        sizes = [int(m.numel()) for m in members]
+        groups: list[list[int]] = []  # pairs solved together; a lone pair over budget: decomposition
+        current: list[int] = []
+        for p in range(P):
+            if sizes[p] ** 2 * itemsize > budget:
+                groups.append([p])
+                continue
+            trial = current + [p]
+            if current and len(trial) * max(sizes[q] for q in trial) ** 2 * itemsize > budget:
+                groups.append(current)
+                trial = [p]
+            current = trial
+        if current:
+            groups.append(current)
+        for group in groups:
+            n_max = max(sizes[p] for p in group)
+            if n_max * n_max * itemsize > budget:  # one pair, too large for memory
+                p, m = group[0], members[group[0]]
+                res = decomposition_dual(
+                    Xt[m], Y[p, m], Cb[p, m], kernel,
+                    working_set_size=self.working_set_size, tol=self.tol, max_iter=self._max_iter(),
+                )
+                alpha[p, m], b[p], gap[p], n_iter[p] = res.alpha[0], res.b[0], res.info.kkt_violation[0], res.info.n_iter
+                continue
+            idx = torch.zeros(len(group), n_max, dtype=torch.long, device=Y.device)
+            valid = torch.zeros(len(group), n_max, dtype=torch.bool, device=Y.device)
+            for g, p in enumerate(group):
+                idx[g, : sizes[p]], valid[g, : sizes[p]] = members[p], True
+            with device_memory_guard(
+                f"{len(group)} one-vs-one Gram blocks of {n_max} x {n_max}",
+                "Use a smaller cache_size, solver='decomposition' or device='cpu'.",
+            ):
+                if K is not None:
+                    K_g = K[idx.unsqueeze(2), idx.unsqueeze(1)]  # (G, n_max, n_max)
+                else:
+                    K_g = torch.stack([kernel(Xt[i], Xt[i]) for i in idx])
+            rows = torch.as_tensor(group, device=Y.device)
+            Y_g = torch.where(valid, Y[rows].gather(1, idx), 1.0)
+            C_g = torch.where(valid, Cb[rows].gather(1, idx), 0.0)
+            res = smo_dual(K_g, Y_g, C_g, tol=self.tol, max_iter=self._max_iter())
+            alpha[rows] = alpha[rows].scatter_add(1, idx, torch.where(valid, res.alpha, 0.0))
+            b[rows], gap[rows] = res.b, res.info.kkt_violation
+            for p in group:
+                n_iter[p] = res.info.n_iter
+        return alpha, b, n_iter, gap
+
+    def _store(self, Xt: Tensor, y_idx: np.ndarray, coef: Tensor, b: Tensor, kernel: Any) -> None:
+        """Keep the support vectors and set LIBSVM's attributes; ``coef`` is ``y * alpha`` ``(P, N)``."""
+        n_classes = len(self.classes_)
+        is_sv = (coef != 0).any(0).cpu().numpy()
+        # LIBSVM's order: grouped by class, by index within a class.
+        order = np.lexsort((np.arange(len(y_idx)), y_idx))
+        support = order[is_sv[order]]
+        self.support_ = support.astype(np.int32)
+        self.n_support_ = np.bincount(y_idx[support], minlength=n_classes).astype(np.int32)
+        sv_index = torch.as_tensor(support, device=coef.device, dtype=torch.long)
+        self._coef = coef[:, sv_index].T.contiguous()  # (n_SV, P): one matmul predicts all problems
+        self._b = b
+        self._kernel = kernel
+        self._sv = Xt[sv_index] if kernel is not None else None
+        self.support_vectors_ = self._sv.cpu().numpy() if kernel is not None else np.empty((0, 0))
+        self.intercept_ = b.cpu().numpy()
+        coef_np = self._coef.T.cpu().numpy()  # (P, n_SV)
+        if n_classes == 2 or self.multi_class == "ovr":
+            self.dual_coef_ = coef_np
+            return
+        dual = np.zeros((n_classes - 1, len(support)))
+        sv_class = y_idx[support]
+        for p, (i, j) in enumerate(itertools.combinations(range(n_classes), 2)):
+            dual[j - 1, sv_class == i] = coef_np[p, sv_class == i]  # SVs of class i: row j - 1
+            dual[i, sv_class == j] = coef_np[p, sv_class == j]  # SVs of class j: row i
+        self.dual_coef_ = dual
+
+    def _decision(self, X: Any) -> Tensor:
+        check_is_fitted(self, "_coef")
+        device = self._coef.device
+        Xt = _as_tensor_2d(X, "X", device, torch.float64)
+        if self._kernel is None:
+            if Xt.shape[1] != self.shape_fit_[0]:
+                raise ValueError(
+                    f"Expected a Gram matrix (n_samples, {self.shape_fit_[0]}) against the training set for "
+                    f"kernel='precomputed', got shape {tuple(Xt.shape)}"
+                )
+            return Xt[:, torch.as_tensor(self.support_, device=device, dtype=torch.long)] @ self._coef + self._b
+        if Xt.shape[1] != self.n_features_in_:
+            raise ValueError(f"Expected X with {self.n_features_in_} features, as in fit, got {Xt.shape[1]} features")
+        # Prediction touches support vectors only, a block of rows at a time.
+        blocks = [K_rows @ self._coef for _, K_rows in kernel_row_blocks(self._kernel, Xt, self._sv, 4096)]
+        return torch.cat(blocks) + self._b
+
+    def decision_function(self, X: Any) -> np.ndarray | Tensor:
+        """``(n_samples,)`` for two classes; else ``(n_samples, n_classes)`` (``"ovr"`` shape) or
+        ``(n_samples, n_pairs)`` (``"ovo"``). A tensor input gives a tensor on the model's device."""
+        dec = self._decision(X)
+        n_classes = len(self.classes_)
+        if n_classes == 2:
+            dec = dec[:, 0]
+        elif self.multi_class == "ovo" and self.decision_function_shape == "ovr":
+            dec = _ovr_from_ovo(dec, n_classes)
+        return dec if isinstance(X, Tensor) else dec.cpu().numpy()
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Class labels; one-vs-one predicts by LIBSVM's vote (ties to the first class)."""
+        dec = self._decision(X)
+        n_classes = len(self.classes_)
+        if n_classes == 2:
+            idx = (dec[:, 0] > 0).long()
+        elif self.multi_class == "ovr":
+            idx = dec.argmax(1)
+        else:
+            votes = torch.zeros(dec.shape[0], n_classes, device=dec.device)
+            for p, (i, j) in enumerate(itertools.combinations(range(n_classes), 2)):
+                votes[:, i] += dec[:, p] > 0
+                votes[:, j] += dec[:, p] <= 0
+            idx = votes.argmax(1)  # first maximum on ties, as LIBSVM
+        return self.classes_[idx.cpu().numpy()]
+
+
+def _warn_if_not_psd(K: Tensor, kernel: Any, n_check: int = 512) -> None:
+    """Warn, naming the smallest eigenvalue, when (a sample of) the Gram matrix is not PSD."""
+    n = min(K.shape[0], n_check)
+    idx = torch.linspace(0, K.shape[0] - 1, n, device=K.device).long()
+    ok, message = _psd_report(K[idx][:, idx], None)
+    if not ok:
+        warnings.warn(
+            f"The kernel {kernel!r} is not positive semidefinite on the training data ({message}); "
+            "the dual is then not convex and the solution is a local one.",
+            UserWarning,
+            stacklevel=3,
+        )

@@ -2,22 +2,40 @@
 
     minimize_a  1/2 a^T Q a - 1^T a,   Q_ij = y_i y_j K_ij,   0 <= a_i <= C_i,   y^T a = 0
 
-This first solver keeps the Gram matrix in memory (N up to a few tens of thousands on a GPU).
-Plain torch code without autograd; B problems (``K`` ``(B, N, N)``, or one ``(N, N)`` shared by
-B label vectors, as one-vs-rest is) advance together, one pair of variables each per step.
+Two solvers, plain torch code without autograd, B problems advancing together:
+
+- :func:`smo_dual` keeps the Gram matrix in memory (``K`` ``(B, N, N)``, or one ``(N, N)``
+  shared by B label vectors as one-vs-rest is) and moves one pair of variables per step.
+- :func:`decomposition_dual` never forms N x N: working sets of ~1024 variables, their kernel
+  rows by one matrix product, an inner SMO on the small block (ThunderSVM / cuML's design).
 """
 
 from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import NamedTuple
 
 import torch
 from sklearn.exceptions import ConvergenceWarning
 from torch import Tensor
 
-__all__ = ["DualInfo", "DualResult", "smo_dual", "dual_objective", "dual_bias"]
+__all__ = [
+    "DualInfo",
+    "DualResult",
+    "smo_dual",
+    "smo_steps",
+    "dual_objective",
+    "dual_bias",
+    "DecompositionSolver",
+    "decomposition_dual",
+    "kernel_diagonal",
+    "device_memory_guard",
+]
+
+KernelFn = Callable[[Tensor, Tensor], Tensor]
 
 _TAU = 1e-12  # LIBSVM's floor for the curvature along a pair
 
@@ -41,19 +59,25 @@ def dual_objective(K: Tensor, y: Tensor, alpha: Tensor) -> Tensor:
     return alpha.sum(-1) - 0.5 * (v * Kv).sum(-1)
 
 
-def _masks(alpha: Tensor, y: Tensor, C: Tensor) -> tuple[Tensor, Tensor]:
+def _masks(alpha: Tensor, y: Tensor, C: Tensor, movable: Tensor | None = None) -> tuple[Tensor, Tensor]:
     below_C, above_0 = alpha < C, alpha > 0
     pos = y > 0
     up = (below_C & pos) | (above_0 & ~pos)  # I_up: a_t can move along +y_t
     low = (below_C & ~pos) | (above_0 & pos)  # I_low: a_t can move along -y_t
+    if movable is not None:
+        up, low = up & movable, low & movable
     return up, low
 
 
 def dual_bias(G: Tensor, y: Tensor, alpha: Tensor, C: Tensor) -> Tensor:
-    """LIBSVM's rho rule, batched: b = -mean(y_i G_i) over free SVs, else -(ub + lb) / 2."""
+    """LIBSVM's rho rule, batched: b = -mean(y_i G_i) over free SVs, else -(ub + lb) / 2.
+
+    Entries with ``C_i = 0`` are not part of the problem (padding, or another pair's samples).
+    """
     yG = y * G
-    upper, lower = alpha >= C, alpha <= 0
-    free = ~upper & ~lower
+    valid = C > 0
+    upper, lower = (alpha >= C) & valid, (alpha <= 0) & valid
+    free = ~upper & ~lower & valid
     n_free = free.sum(-1)
     mean_free = torch.where(free, yG, torch.zeros_like(yG)).sum(-1) / n_free.clamp_min(1)
     inf = torch.full_like(yG, math.inf)
@@ -83,7 +107,8 @@ def smo_dual(
     Args:
         K: ``(N, N)`` Gram matrix shared by all problems, or ``(B, N, N)``.
         y: ``(N,)`` or ``(B, N)`` labels in {-1, +1}.
-        C: scalar, ``(N,)`` or ``(B, N)`` positive costs.
+        C: scalar, ``(N,)`` or ``(B, N)`` non-negative costs; ``C_i = 0`` leaves sample i out
+            of the problem (how one-vs-one pairs and padding are expressed in a batch).
         tol: stopping tolerance on the KKT violation.
         max_iter: SMO steps (default ``max(10_000, 100 N)``); running out warns.
         check_every: steps between convergence checks (each check is one device sync).
@@ -96,19 +121,50 @@ def smo_dual(
     Y = Y.to(K.dtype)
     Cb = torch.as_tensor(C, dtype=K.dtype, device=K.device)
     Cb = Cb.expand(B, N) if Cb.ndim < 2 else Cb  # scalar or (N,) -> (B, N)
+    alpha = torch.zeros(B, N, dtype=K.dtype, device=K.device)
+    G = -torch.ones(B, N, dtype=K.dtype, device=K.device)  # gradient Q a - 1 at a = 0
+    max_iter = max(10_000, 100 * N) if max_iter is None else max_iter
+    n_iter, gap = smo_steps(K, Y, Cb, alpha, G, tol, max_iter, check_every)
+    converged = bool((gap <= tol).all())
+    if not converged:
+        warnings.warn(
+            f"SMO did not converge in max_iter={max_iter} steps (max KKT violation "
+            f"{float(gap.max()):.3g} > tol={tol}). Increase max_iter or tol, or scale the kernel.",
+            ConvergenceWarning,
+            stacklevel=2,
+        )
+    return DualResult(alpha, dual_bias(G, Y, alpha, Cb), DualInfo(converged, n_iter, gap))
+
+
+def smo_steps(
+    K: Tensor,
+    Y: Tensor,
+    C: Tensor,
+    alpha: Tensor,
+    G: Tensor,
+    tol: float,
+    max_iter: int,
+    check_every: int = 16,
+    movable: Tensor | None = None,
+) -> tuple[int, Tensor]:
+    """The SMO loop of :func:`smo_dual`, updating ``alpha`` and ``G`` in place from any feasible start.
+
+    ``G = Q alpha + p`` is the gradient of the minimized objective for whatever linear term p
+    (-1 for the full dual; the decomposition solver's subproblems have their own). ``movable``
+    ``(B, N)`` freezes the variables where it is False (they still enter G). Returns the number
+    of steps and the final KKT violation ``(B,)``.
+    """
+    B, N = Y.shape
     shared = K.ndim == 2
     diag = K.diagonal(dim1=-2, dim2=-1)  # (N,) or (B, N)
     diag_b = diag.expand(B, N)
     rows_b = torch.arange(B, device=K.device)
-    alpha = torch.zeros(B, N, dtype=K.dtype, device=K.device)
-    G = -torch.ones(B, N, dtype=K.dtype, device=K.device)  # gradient Q a - 1 at a = 0
-    max_iter = max(10_000, 100 * N) if max_iter is None else max_iter
     neg_inf = torch.tensor(-math.inf, dtype=K.dtype, device=K.device)
     pos_inf = torch.tensor(math.inf, dtype=K.dtype, device=K.device)
     gap = torch.full((B,), math.inf, dtype=K.dtype, device=K.device)
     n_iter = 0
     for n_iter in range(1, max_iter + 1):
-        up, low = _masks(alpha, Y, Cb)
+        up, low = _masks(alpha, Y, C, movable)
         score = -Y * G  # -y_t G_t
         m, i = torch.where(up, score, neg_inf).max(-1)  # (B,)
         M = torch.where(low, score, pos_inf).amin(-1)
@@ -127,21 +183,205 @@ def smo_dual(
         a_ij = a_t[rows_b, j]
         yi, yj = Y[rows_b, i], Y[rows_b, j]
         ai, aj = alpha[rows_b, i], alpha[rows_b, j]
-        Ci, Cj = Cb[rows_b, i], Cb[rows_b, j]
+        Ci, Cj = C[rows_b, i], C[rows_b, j]
         # a_i + y_i t in [0, C_i] and a_j - y_j t in [0, C_j], for t >= 0:
         t_max = torch.minimum(torch.where(yi > 0, Ci - ai, ai), torch.where(yj > 0, aj, Cj - aj))
         t = torch.minimum(b_ij / a_ij, t_max).clamp_min(0)
         t = torch.where(active & cand.any(-1), t, torch.zeros_like(t))
         alpha[rows_b, i] = (ai + yi * t).clamp(torch.zeros_like(Ci), Ci)
         alpha[rows_b, j] = (aj - yj * t).clamp(torch.zeros_like(Cj), Cj)
-        # G = Q a - 1 changes by Q (y_i t e_i - y_j t e_j) = t y (K_i - K_j).
+        # G = Q a + p changes by Q (y_i t e_i - y_j t e_j) = t y (K_i - K_j).
         G += t.unsqueeze(1) * Y * (Ki - Kj)
-    converged = bool((gap <= tol).all())
-    if not converged:
+    return n_iter, gap
+
+
+def kernel_diagonal(kernel: KernelFn, X: Tensor, block_size: int = 256) -> Tensor:
+    """``K(x_i, x_i)`` for all i from diagonal blocks, without forming N x N."""
+    parts = [kernel(X[s : s + block_size], X[s : s + block_size]).diagonal() for s in range(0, X.shape[0], block_size)]
+    return torch.cat(parts)
+
+
+@contextmanager
+def device_memory_guard(what: str, advice: str) -> Iterator[None]:
+    """Turn an allocation failure into a MemoryError that says what did not fit and what to do.
+
+    The failed allocation is freed by torch; the caller's tensors, and the session, stay intact.
+    """
+    try:
+        yield
+    except torch.OutOfMemoryError as err:
+        raise MemoryError(f"Out of device memory computing {what}. {advice}") from err
+    except RuntimeError as err:
+        if "can't allocate memory" not in str(err) and "not enough memory" not in str(err):
+            raise
+        raise MemoryError(f"Out of host memory computing {what}. {advice}") from err
+
+
+class DecompositionSolver:
+    """Decomposition solver for B SVM duals whose N x N kernel need not fit in memory.
+
+    The ThunderSVM / cuML design on torch: each outer iteration picks, per problem, a working
+    set W of q violators (half the largest -y_t G_t in I_up, half the smallest in I_low),
+    computes their kernel rows K(X_W, X) ``(B, q, N)`` by one matrix product, solves the
+    q-variable subproblem on ``K_WW`` by SMO (:func:`smo_steps`, to a local tolerance
+    ``max(tol, gap / 10)``), then updates the gradient of all N variables by one batched
+    matrix-vector product, ``G += y * (K_W^T (y_W * delta_W))``. Half of W (the newest half)
+    and its kernel rows are kept for the next iteration, so each outer iteration computes q/2
+    new rows. Memory is O(B q N), never O(N^2).
+
+    Step it (``step()`` returns True when converged; the Lightning module logs each step) or
+    call :func:`decomposition_dual`.
+
+    Args:
+        X: ``(N, D)`` samples, on the device the solver runs on.
+        y: ``(B, N)`` labels in {-1, +1}.
+        C: ``(B, N)`` non-negative costs (``C_i = 0`` leaves sample i out of problem b).
+        kernel: ``kernel(A, Z) -> (n_A, n_Z)`` Gram block.
+        working_set_size: q, the variables optimized per outer iteration (even, >= 2).
+        tol: stopping tolerance on the maximal KKT violation ``m(a) - M(a)``.
+    """
+
+    def __init__(
+        self, X: Tensor, y: Tensor, C: Tensor, kernel: KernelFn, working_set_size: int = 1024, tol: float = 1e-3
+    ) -> None:
+        if working_set_size < 2:
+            raise ValueError(f"Expected working_set_size >= 2, got {working_set_size}")
+        self.X, self.kernel, self.tol = X, kernel, tol
+        self.Y, self.C = y.to(X.dtype), C.to(X.dtype)
+        B, N = self.Y.shape
+        self.q = min(working_set_size - working_set_size % 2, N - N % 2) if N >= 2 else 2
+        self.alpha = torch.zeros(B, N, dtype=X.dtype, device=X.device)
+        self.G = -torch.ones(B, N, dtype=X.dtype, device=X.device)
+        self.gap = torch.full((B,), math.inf, dtype=X.dtype, device=X.device)
+        self.n_iter = 0
+        self.n_inner = 0
+        self._W: Tensor | None = None  # (B, q) working set of the last iteration, newest half first
+        self._movable: Tensor | None = None
+        self._rows: Tensor | None = None  # (B, q, N) its kernel rows
+        self._advice = (
+            f"Pass a smaller working_set_size (now {working_set_size}), fewer samples, or run on the CPU "
+            "(device='cpu')."
+        )
+        with device_memory_guard("the kernel diagonal", self._advice):
+            self._diag = kernel_diagonal(kernel, X)
+
+    def kkt_violation(self) -> Tensor:
+        """``m(a) - M(a)`` per problem ``(B,)``: 0 at the optimum, <= tol at convergence."""
+        up, low = _masks(self.alpha, self.Y, self.C)
+        score = -self.Y * self.G
+        m = torch.where(up, score, -math.inf).amax(-1)
+        M = torch.where(low, score, math.inf).amin(-1)
+        return (m - M).nan_to_num(nan=-math.inf)
+
+    def _select(self, n: int, exclude: Tensor | None) -> tuple[Tensor, Tensor]:
+        """n new working-set indices per problem ``(B, n)`` and whether each is a real violator."""
+        B, N = self.Y.shape
+        up, low = _masks(self.alpha, self.Y, self.C)
+        if exclude is not None:
+            up, low = up & ~exclude, low & ~exclude
+        score = -self.Y * self.G
+        n_up = n // 2
+        v_up, i_up = torch.where(up, score, -math.inf).topk(n_up, dim=-1)
+        ok_up = v_up > -math.inf
+        taken = torch.zeros(B, N, dtype=torch.bool, device=score.device).scatter_(1, i_up, ok_up)
+        v_low, i_low = torch.where(low & ~taken, -score, -math.inf).topk(n - n_up, dim=-1)
+        # Placeholders (no violator left) may repeat an index; they are frozen in the subproblem.
+        return torch.cat([i_up, i_low], 1), torch.cat([ok_up, v_low > -math.inf], 1)
+
+    def _rows_of(self, W: Tensor) -> Tensor:
+        B, n = W.shape
+        with device_memory_guard(f"{B * n} kernel rows of length {self.X.shape[0]}", self._advice):
+            return self.kernel(self.X[W.reshape(-1)], self.X).reshape(B, n, -1)
+
+    def step(self) -> bool:
+        """One outer iteration; returns True (without changing anything) once converged."""
+        self.gap = self.kkt_violation()
+        if not bool((self.gap > self.tol).any()):
+            return True
+        B, N = self.Y.shape
+        if self._W is None:
+            W, movable = self._select(self.q, None)
+            rows = self._rows_of(W)
+        else:
+            keep = self.q // 2
+            W_old, mov_old, rows_old = self._W[:, :keep], self._movable[:, :keep], self._rows[:, :keep]
+            exclude = torch.zeros(B, N, dtype=torch.bool, device=W_old.device).scatter_(1, W_old, True)
+            W_new, mov_new = self._select(self.q - keep, exclude)
+            W = torch.cat([W_new, W_old], 1)
+            movable = torch.cat([mov_new, mov_old], 1)
+            rows = torch.cat([self._rows_of(W_new), rows_old], 1)
+        K_WW = rows.gather(2, W.unsqueeze(1).expand(B, W.shape[1], W.shape[1]))  # (B, q, q)
+        Y_W, C_W = self.Y.gather(1, W), self.C.gather(1, W)
+        a_W = self.alpha.gather(1, W)
+        a_new, G_W = a_W.clone(), self.G.gather(1, W)
+        inner_tol = max(self.tol, 0.1 * float(self.gap.max()))
+        steps, _ = smo_steps(K_WW, Y_W, C_W, a_new, G_W, inner_tol, max_iter=5 * self.q, movable=movable)
+        delta = torch.where(movable, a_new - a_W, 0)  # (B, q)
+        self.alpha.scatter_add_(1, W, delta)
+        self.alpha = torch.minimum(self.alpha.clamp_min(0), self.C)
+        # G = Q a - 1 changes by Q_{:,W} delta_W = y * (K_{W,:}^T (y_W * delta_W)).
+        self.G += self.Y * torch.bmm((Y_W * delta).unsqueeze(1), rows).squeeze(1)
+        self._W, self._movable, self._rows = W, movable, rows
+        self.n_iter += 1
+        self.n_inner += steps
+        return False
+
+    def dual_objective(self) -> Tensor:
+        """``sum a - 1/2 a^T Q a`` per problem, from G (no kernel evaluations): ``(B,)``."""
+        # G = Q a - 1, so a^T Q a = a^T (G + 1).
+        return self.alpha.sum(-1) - 0.5 * (self.alpha * (self.G + 1)).sum(-1)
+
+    def result(self) -> DualResult:
+        converged = bool((self.gap <= self.tol).all())
+        b = dual_bias(self.G, self.Y, self.alpha, self.C)
+        return DualResult(self.alpha, b, DualInfo(converged, self.n_iter, self.gap))
+
+
+def decomposition_dual(
+    X: Tensor,
+    y: Tensor,
+    C: float | Tensor,
+    kernel: KernelFn,
+    *,
+    working_set_size: int = 1024,
+    tol: float = 1e-3,
+    max_iter: int | None = None,
+) -> DualResult:
+    """Solve B SVM duals on ``kernel(X, X)`` without forming it, by :class:`DecompositionSolver`.
+
+    Args:
+        X: ``(N, D)`` samples.
+        y: ``(N,)`` or ``(B, N)`` labels in {-1, +1}.
+        C: scalar, ``(N,)`` or ``(B, N)`` non-negative costs (0 leaves a sample out).
+        kernel: ``kernel(A, Z) -> (n_A, n_Z)``.
+        working_set_size: variables per outer iteration; memory is about ``B q N`` kernel values.
+        tol: stopping tolerance on the KKT violation (LIBSVM's eps).
+        max_iter: outer iterations (default ``max(1000, 20 N / q)``); running out warns.
+
+    Returns:
+        ``DualResult(alpha (B, N), b (B,), info)``; ``info.n_iter`` counts outer iterations.
+
+    Raises:
+        MemoryError: the kernel rows of a working set do not fit, with advice.
+    """
+    Y = y if y.ndim == 2 else y.unsqueeze(0)
+    B, N = Y.shape
+    Cb = torch.as_tensor(C, dtype=X.dtype, device=X.device)
+    Cb = Cb.expand(B, N) if Cb.ndim < 2 else Cb
+    solver = DecompositionSolver(X, Y, Cb, kernel, working_set_size, tol)
+    max_iter = max(1000, 20 * N // solver.q) if max_iter is None else max_iter
+    for _ in range(max_iter):
+        if solver.step():
+            break
+    else:
+        solver.gap = solver.kkt_violation()
+    result = solver.result()
+    if not result.info.converged:
         warnings.warn(
-            f"SMO did not converge in max_iter={max_iter} steps (max KKT violation "
-            f"{float(gap.max()):.3g} > tol={tol}). Increase max_iter or tol, or scale the kernel.",
+            f"Decomposition did not converge in max_iter={max_iter} outer iterations (max KKT violation "
+            f"{float(result.info.kkt_violation.max()):.3g} > tol={tol}). Increase max_iter or tol, "
+            "or scale the data / kernel.",
             ConvergenceWarning,
             stacklevel=2,
         )
-    return DualResult(alpha, dual_bias(G, Y, alpha, Cb), DualInfo(converged, n_iter, gap))
+    return result
