@@ -5,7 +5,14 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.svm import SVC
 
 from torchsvm.kernels import polynomial_kernel, rbf_kernel
-from torchsvm.solvers.dual import dual_objective, smo_dual
+from torchsvm.solvers.dual import (
+    DecompositionSolver,
+    decomposition_dual,
+    device_memory_guard,
+    dual_objective,
+    kernel_diagonal,
+    smo_dual,
+)
 from torchsvm.solvers.reference import cvxpy_dual
 
 
@@ -79,3 +86,78 @@ def test_non_convergence_warns():
     X, y = problem()
     with pytest.warns(ConvergenceWarning, match="SMO did not converge in max_iter=3"):
         smo_dual(rbf_kernel(X), y, 1.0, max_iter=3)
+
+
+# --- decomposition solver: never forms N x N -----------------------------------------------
+
+
+@pytest.mark.parametrize("q", [8, 64, 1024])
+def test_decomposition_matches_smo_and_cvxpy(device, q):
+    X, y = problem(N=300, seed=5, device=device)
+    kernel = lambda A, Z: rbf_kernel(A, Z, gamma=0.5)  # noqa: E731
+    K = kernel(X, X)
+    result = decomposition_dual(X, y, 1.0, kernel, working_set_size=q, tol=1e-5)
+    assert result.info.converged and float(result.info.kkt_violation[0]) <= 1e-5
+    _, b_ref, obj_ref = cvxpy_dual(K.cpu().numpy(), y.cpu().numpy(), 1.0)
+    obj = float(dual_objective(K, y[None], result.alpha)[0])
+    assert abs(obj - obj_ref) / obj_ref < 1e-5
+    assert abs(float(result.b[0]) - b_ref) < 1e-3
+    a = result.alpha[0]
+    assert abs(float(a @ y)) < 1e-9 and float(a.min()) >= 0 and float(a.max()) <= 1.0
+
+
+def test_decomposition_batched_with_costs_and_left_out_samples():
+    X, y = problem(N=200, seed=6)
+    kernel = lambda A, Z: polynomial_kernel(A, Z, degree=2, gamma=0.5, coef0=1.0)  # noqa: E731
+    K = kernel(X, X)
+    Y = torch.stack([y, torch.where(X[:, 0] > 0, 1.0, -1.0).double()])
+    C = torch.where(Y > 0, 2.0, 0.5)  # asymmetric costs per problem
+    C[1, 100:] = 0.0  # problem 1 only sees the first 100 samples (how one-vs-one is expressed)
+    result = decomposition_dual(X, Y, C, kernel, working_set_size=32, tol=1e-6)
+    reference = smo_dual(K, Y, C, tol=1e-6)
+    torch.testing.assert_close(dual_objective(K, Y, result.alpha), dual_objective(K, Y, reference.alpha), rtol=1e-6, atol=0)
+    torch.testing.assert_close(result.b, reference.b, rtol=0, atol=1e-3)
+    assert float(result.alpha[1, 100:].abs().max()) == 0.0
+    subset = smo_dual(K[:100, :100], Y[1, :100], C[1, :100], tol=1e-6)
+    torch.testing.assert_close(result.b[1], subset.b[0], rtol=0, atol=1e-3)
+
+
+def test_decomposition_steps_and_objective_from_gradient():
+    X, y = problem(N=150, seed=7)
+    kernel = lambda A, Z: rbf_kernel(A, Z, gamma=1.0)  # noqa: E731
+    solver = DecompositionSolver(X, y[None], torch.ones(1, 150, dtype=torch.float64), kernel, working_set_size=16)
+    objectives = []
+    while not solver.step():
+        objectives.append(float(solver.dual_objective()[0]))
+    assert len(objectives) == solver.n_iter >= 2
+    assert all(b >= a - 1e-12 for a, b in zip(objectives, objectives[1:]))  # the dual only increases
+    K = kernel(X, X)
+    assert objectives[-1] == pytest.approx(float(dual_objective(K, y[None], solver.alpha)[0]), rel=1e-12)
+
+
+def test_decomposition_non_convergence_warns():
+    X, y = problem(N=200)
+    kernel = lambda A, Z: rbf_kernel(A, Z, gamma=0.5)  # noqa: E731
+    with pytest.warns(ConvergenceWarning, match="Decomposition did not converge in max_iter=1"):
+        result = decomposition_dual(X, y, 10.0, kernel, working_set_size=4, max_iter=1)
+    assert not result.info.converged
+
+
+def test_kernel_diagonal_matches():
+    X, _ = problem(N=70)
+    kernel = lambda A, Z: polynomial_kernel(A, Z, degree=3, gamma=0.3)  # noqa: E731
+    torch.testing.assert_close(kernel_diagonal(kernel, X, block_size=16), kernel(X, X).diagonal())
+
+
+def test_out_of_memory_becomes_memory_error_with_advice():
+    X, y = problem(N=50)
+
+    def kernel(A, Z):
+        if A.shape[0] == 32:  # the working set's 32 rows, not the diagonal block of 50
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 14.40 GiB")
+        return rbf_kernel(A, Z)
+
+    with pytest.raises(MemoryError, match="32 kernel rows of length 50. Pass a smaller working_set_size \\(now 32\\)"):
+        decomposition_dual(X, y, 1.0, kernel, working_set_size=32)
+    with pytest.raises(RuntimeError, match="unrelated"), device_memory_guard("x", "y"):
+        raise RuntimeError("unrelated")

@@ -110,7 +110,7 @@ def smo_dual(
         C: scalar, ``(N,)`` or ``(B, N)`` non-negative costs; ``C_i = 0`` leaves sample i out
             of the problem (how one-vs-one pairs and padding are expressed in a batch).
         tol: stopping tolerance on the KKT violation.
-        max_iter: SMO steps (default ``max(10_000, 100 N)``); running out warns.
+        max_iter: SMO steps (default ``max(10^6, 100 N)``); running out warns.
         check_every: steps between convergence checks (each check is one device sync).
 
     Returns:
@@ -123,7 +123,7 @@ def smo_dual(
     Cb = Cb.expand(B, N) if Cb.ndim < 2 else Cb  # scalar or (N,) -> (B, N)
     alpha = torch.zeros(B, N, dtype=K.dtype, device=K.device)
     G = -torch.ones(B, N, dtype=K.dtype, device=K.device)  # gradient Q a - 1 at a = 0
-    max_iter = max(10_000, 100 * N) if max_iter is None else max_iter
+    max_iter = max(1_000_000, 100 * N) if max_iter is None else max_iter
     n_iter, gap = smo_steps(K, Y, Cb, alpha, G, tol, max_iter, check_every)
     converged = bool((gap <= tol).all())
     if not converged:
@@ -142,7 +142,7 @@ def smo_steps(
     C: Tensor,
     alpha: Tensor,
     G: Tensor,
-    tol: float,
+    tol: float | Tensor,
     max_iter: int,
     check_every: int = 16,
     movable: Tensor | None = None,
@@ -151,7 +151,8 @@ def smo_steps(
 
     ``G = Q alpha + p`` is the gradient of the minimized objective for whatever linear term p
     (-1 for the full dual; the decomposition solver's subproblems have their own). ``movable``
-    ``(B, N)`` freezes the variables where it is False (they still enter G). Returns the number
+    ``(B, N)`` freezes the variables where it is False (they still enter G); ``tol`` may be
+    ``(B,)``, one per problem. Returns the number
     of steps and the final KKT violation ``(B,)``.
     """
     B, N = Y.shape
@@ -305,7 +306,9 @@ class DecompositionSolver:
         else:
             keep = self.q // 2
             W_old, mov_old, rows_old = self._W[:, :keep], self._movable[:, :keep], self._rows[:, :keep]
-            exclude = torch.zeros(B, N, dtype=torch.bool, device=W_old.device).scatter_(1, W_old, True)
+            # Kept real violators are not picked again; kept placeholders (frozen) do not count.
+            kept = torch.zeros(B, N, dtype=torch.int32, device=W_old.device).scatter_add_(1, W_old, mov_old.int())
+            exclude = kept > 0
             W_new, mov_new = self._select(self.q - keep, exclude)
             W = torch.cat([W_new, W_old], 1)
             movable = torch.cat([mov_new, mov_old], 1)
@@ -314,7 +317,7 @@ class DecompositionSolver:
         Y_W, C_W = self.Y.gather(1, W), self.C.gather(1, W)
         a_W = self.alpha.gather(1, W)
         a_new, G_W = a_W.clone(), self.G.gather(1, W)
-        inner_tol = max(self.tol, 0.1 * float(self.gap.max()))
+        inner_tol = (0.1 * self.gap).clamp_min(self.tol)  # (B,): each problem to a tenth of its violation
         steps, _ = smo_steps(K_WW, Y_W, C_W, a_new, G_W, inner_tol, max_iter=5 * self.q, movable=movable)
         delta = torch.where(movable, a_new - a_W, 0)  # (B, q)
         self.alpha.scatter_add_(1, W, delta)
