@@ -82,8 +82,12 @@ def rbf_kernel(X: Tensor, Z: Tensor | None = None, *, gamma: Number | Tensor | N
     """``K_ij = exp(-gamma ||x_i - z_j||^2)`` (gamma = 1 / (2 sigma^2)); ``gamma=None`` is ``1 / n_features``."""
     X, Z = _pair(X, Z)
     # ||x - z||^2 = ||x||^2 + ||z||^2 - 2 x.z: one matrix product, no (N, M, D) intermediate.
-    sq = (X * X).sum(-1).unsqueeze(-1) + (Z * Z).sum(-1).unsqueeze(-2) - 2 * (X @ Z.mT)
-    return torch.exp(-_gamma(gamma, X) * sq.clamp_min(0))
+    g = _gamma(gamma, X)
+    xx, zz = (X * X).sum(-1).unsqueeze(-1), (Z * Z).sum(-1).unsqueeze(-2)
+    if torch.is_grad_enabled() and any(isinstance(t, Tensor) and t.requires_grad for t in (X, Z, g)):
+        return torch.exp(-g * (xx + zz - 2 * (X @ Z.mT)).clamp_min(0))
+    # No graph to record: work in place on the one (N, M) buffer (the solvers' Gram matrices).
+    return (X @ Z.mT).mul_(-2).add_(xx).add_(zz).clamp_min_(0).mul_(-g).exp_()
 
 
 def sigmoid_kernel(

@@ -162,11 +162,18 @@ def smo_steps(
     rows_b = torch.arange(B, device=K.device)
     neg_inf = torch.tensor(-math.inf, dtype=K.dtype, device=K.device)
     pos_inf = torch.tensor(math.inf, dtype=K.dtype, device=K.device)
+    zero = torch.zeros((), dtype=K.dtype, device=K.device)
     gap = torch.full((B,), math.inf, dtype=K.dtype, device=K.device)
+    pos = Y > 0
+    direction = torch.tensor([1.0, -1.0], dtype=K.dtype, device=K.device)  # d = y_i e_i - y_j e_j
+    score = -Y * G  # -y_t G_t, kept instead of G: the step then needs no products with y
     n_iter = 0
     for n_iter in range(1, max_iter + 1):
-        up, low = _masks(alpha, Y, C, movable)
-        score = -Y * G  # -y_t G_t
+        below_C, above_0 = alpha < C, alpha > 0
+        up = torch.where(pos, below_C, above_0)  # I_up: a_t can move along +y_t
+        low = torch.where(pos, above_0, below_C)  # I_low: a_t can move along -y_t
+        if movable is not None:
+            up, low = up & movable, low & movable
         m, i = torch.where(up, score, neg_inf).max(-1)  # (B,)
         M = torch.where(low, score, pos_inf).amin(-1)
         gap = m - M
@@ -180,19 +187,20 @@ def smo_steps(
         cand = low & (b_t > 0)
         j = torch.where(cand, -(b_t * b_t) / a_t, pos_inf).argmin(-1)  # (B,)
         Kj = K[j] if shared else K[rows_b, j]
-        b_ij = b_t[rows_b, j]
-        a_ij = a_t[rows_b, j]
-        yi, yj = Y[rows_b, i], Y[rows_b, j]
-        ai, aj = alpha[rows_b, i], alpha[rows_b, j]
-        Ci, Cj = C[rows_b, i], C[rows_b, j]
-        # a_i + y_i t in [0, C_i] and a_j - y_j t in [0, C_j], for t >= 0:
-        t_max = torch.minimum(torch.where(yi > 0, Ci - ai, ai), torch.where(yj > 0, aj, Cj - aj))
-        t = torch.minimum(b_ij / a_ij, t_max).clamp_min(0)
-        t = torch.where(active & cand.any(-1), t, torch.zeros_like(t))
-        alpha[rows_b, i] = (ai + yi * t).clamp(torch.zeros_like(Ci), Ci)
-        alpha[rows_b, j] = (aj - yj * t).clamp(torch.zeros_like(Cj), Cj)
-        # G = Q a + p changes by Q (y_i t e_i - y_j t e_j) = t y (K_i - K_j).
-        G += t.unsqueeze(1) * Y * (Ki - Kj)
+        ij = torch.stack([i, j], 1)  # (B, 2): one gather per quantity for the pair
+        b_ij = b_t.gather(1, j.unsqueeze(1)).squeeze(1)
+        a_ij = a_t.gather(1, j.unsqueeze(1)).squeeze(1)
+        y_ij, a_old, C_ij = Y.gather(1, ij), alpha.gather(1, ij), C.gather(1, ij)
+        # a_i + y_i t in [0, C_i] and a_j - y_j t in [0, C_j], for t >= 0: with s = (y_i, -y_j),
+        # each moves by s t, so its room is C - a where s > 0 and a where s < 0.
+        sign = y_ij * direction
+        room = torch.where(sign > 0, C_ij - a_old, a_old).amin(1)
+        t = torch.minimum(b_ij / a_ij, room).clamp_min(0)
+        t = torch.where(active & cand.any(-1), t, zero)
+        alpha.scatter_(1, ij, torch.clamp(a_old + sign * t.unsqueeze(1), zero, C_ij))
+        # G = Q a + p changes by Q (y_i t e_i - y_j t e_j) = t y (K_i - K_j), so -y G by -t (K_i - K_j).
+        score -= t.unsqueeze(1) * (Ki - Kj)
+    G.copy_(-Y * score)
     return n_iter, gap
 
 

@@ -1,0 +1,179 @@
+#!/usr/bin/env python
+"""Kernel SVM dual: torchsvm vs the seed's cvxpy QP and vs scikit-learn's SVC (LIBSVM).
+
+    python benchmarks/bench_dual.py --data-root ../shared/data --device cpu
+
+One run each, same data and hyperparameters for all:
+
+1. ``qp``: one binary RBF problem on N = 2,000 2-D points (two interleaved moons, noise 0.3,
+   gamma = 0.5, C = 1): the seed's route, cvxpy on the QP (P, q, G, h, A, b) with its default
+   solver, against torchsvm from X (kernel + SMO, tol 1e-3 as LIBSVM; median of 5 runs after a
+   warm-up). Objectives compared.
+2. ``mnist-10k`` / ``fashion-mnist``: 10 classes, RBF, C = 5, gamma = 0.05, pixels / 255:
+   sklearn SVC against torchsvm SVC (one-vs-one, and one-vs-rest), fit and predict times, test
+   accuracy, agreement of predictions with LIBSVM and, for one-vs-one, the largest relative
+   difference of the 45 pairwise dual objectives (each computed in float64 from dual_coef_).
+
+The torchsvm timings include moving the data to the device. Results go to
+benchmarks/results/dual-<device>-<date>.{json,md}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import itertools
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.datasets import make_moons
+from sklearn.svm import SVC as SkSVC
+
+from _record import save_record
+from torchsvm import SVC
+from torchsvm.data import load_images
+from torchsvm.kernels import rbf_kernel
+from torchsvm.solvers.dual import dual_objective, smo_dual
+from torchsvm.solvers.reference import cvxpy_dual
+
+SETS = {"mnist-10k": ("mnist", "mnist-10k"), "fashion-mnist": ("fashion-mnist", "fashion-mnist")}
+
+
+def timed(fn, sync):
+    sync()
+    t0 = time.perf_counter()
+    out = fn()
+    sync()
+    return out, time.perf_counter() - t0
+
+
+def bench_qp(device: str, sync, n: int = 2000) -> dict:
+    X, y01 = make_moons(n, noise=0.3, random_state=0)
+    y = np.where(y01 == 1, 1.0, -1.0)
+    gamma, C = 0.5, 1.0
+    K = rbf_kernel(torch.from_numpy(X), gamma=gamma).numpy()
+    (alpha_ref, _, obj_ref), t_ref = timed(lambda: cvxpy_dual(K, y, C), lambda: None)
+
+    def ours():
+        Xd, yd = torch.from_numpy(X).to(device), torch.from_numpy(y).to(device)
+        return smo_dual(rbf_kernel(Xd, gamma=gamma), yd, C, tol=1e-3)
+
+    ours()  # warm-up (CUDA context, kernels)
+    runs = [timed(ours, sync) for _ in range(5)]
+    res, t_ours = runs[0][0], float(np.median([t for _, t in runs]))
+    Kt = torch.from_numpy(K)
+    obj = float(dual_objective(Kt, torch.from_numpy(y)[None], res.alpha.cpu())[0])
+    return {"n": n, "cvxpy_s": t_ref, "torchsvm_s": t_ours, "speedup": t_ref / t_ours,
+            "cvxpy_objective": obj_ref, "torchsvm_objective": obj, "rel_diff": abs(obj - obj_ref) / abs(obj_ref)}
+
+
+def load(name: str, root: Path, n_train: int | None):
+    dataset, folder = SETS[name]
+    X, y = load_images(dataset, "train", root / folder)
+    Xt, yt = load_images(dataset, "test", root / folder)
+    if n_train:
+        X, y = X[:n_train], y[:n_train]
+    flat = lambda a: (a.reshape(len(a), -1).to(torch.float64) / 255.0).numpy()
+    return flat(X), y.numpy(), flat(Xt), yt.numpy()
+
+
+def pair_objectives(model, K_sv: np.ndarray) -> np.ndarray:
+    """The 45 pairwise dual objectives from LIBSVM's dual_coef_ layout (any fitted OvO model)."""
+    sv_class = np.repeat(np.arange(len(model.classes_)), model.n_support_)
+    out = []
+    for i, j in itertools.combinations(range(len(model.classes_)), 2):
+        coef = np.zeros(len(sv_class))
+        coef[sv_class == i] = model.dual_coef_[j - 1, sv_class == i]
+        coef[sv_class == j] = model.dual_coef_[i, sv_class == j]
+        out.append(np.abs(coef).sum() - 0.5 * coef @ K_sv @ coef)
+    return np.array(out)
+
+
+def objectives_of(model, gamma: float) -> np.ndarray:
+    sv = torch.from_numpy(np.asarray(model.support_vectors_, dtype=np.float64))
+    return pair_objectives(model, rbf_kernel(sv, gamma=gamma).numpy())
+
+
+def bench_images(name: str, root: Path, n_train: int | None, device: str, sync, C: float, gamma: float,
+                 skip_sklearn: bool) -> list[dict]:
+    X, y, Xt, yt = load(name, root, n_train)
+    rows = []
+    ref_pred = ref_obj = None
+    if not skip_sklearn:
+        ref, t_fit = timed(lambda: SkSVC(C=C, gamma=gamma).fit(X, y), lambda: None)
+        ref_pred, t_pred = timed(lambda: ref.predict(Xt), lambda: None)
+        ref_obj = objectives_of(ref, gamma)
+        rows.append({"dataset": name, "n_train": len(y), "method": "sklearn SVC (LIBSVM)", "fit_s": t_fit,
+                     "predict_s": t_pred, "test_acc": float((ref_pred == yt).mean()), "n_sv": int(len(ref.support_))})
+        print(rows[-1], flush=True)
+    for multi_class in ("ovo", "ovr"):
+        def fit():
+            model = SVC(C=C, gamma=gamma, multi_class=multi_class, device=device)
+            return model.fit(torch.from_numpy(X).to(device), torch.from_numpy(y))
+
+        model, t_fit = timed(fit, sync)
+        pred, t_pred = timed(lambda: model.predict(torch.from_numpy(Xt).to(device)), sync)
+        row = {"dataset": name, "n_train": len(y), "method": f"torchsvm SVC ({multi_class})", "fit_s": t_fit,
+               "predict_s": t_pred, "test_acc": float((pred == yt).mean()), "n_sv": int(len(model.support_)),
+               "smo_steps": int(model.n_iter_.max())}
+        if ref_pred is not None:
+            row["agree_with_libsvm"] = float((pred == ref_pred).mean())
+        if ref_obj is not None and multi_class == "ovo":
+            ours = objectives_of(model, gamma)
+            row["max_rel_objective_diff"] = float(np.max(np.abs(ours - ref_obj) / np.abs(ref_obj)))
+        rows.append(row)
+        print(row, flush=True)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data-root", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
+    p.add_argument("--datasets", nargs="*", default=["mnist-10k"], choices=sorted(SETS))
+    p.add_argument("--n-train", type=int, default=None, help="first N training images only")
+    p.add_argument("--C", type=float, default=5.0)
+    p.add_argument("--gamma", type=float, default=0.05)
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--skip-qp", action="store_true")
+    p.add_argument("--skip-sklearn", action="store_true")
+    p.add_argument("--no-save", action="store_true")
+    args = p.parse_args(argv)
+    sync = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)
+    device_name = torch.cuda.get_device_name() if args.device.startswith("cuda") else \
+        f"CPU ({torch.get_num_threads()} threads)"
+
+    qp = None if args.skip_qp else bench_qp(args.device, sync)
+    if qp:
+        print(qp, flush=True)
+    rows = []
+    for ds in args.datasets:
+        rows += bench_images(ds, Path(args.data_root), args.n_train, args.device, sync, args.C, args.gamma,
+                             args.skip_sklearn)
+
+    record = {"benchmark": "bench_dual", "date": dt.date.today().isoformat(), "device": device_name,
+              "torch": torch.__version__, "qp": qp, "C": args.C, "gamma": args.gamma, "rows": rows}
+    if args.no_save:
+        return
+    lines = [f"# bench_dual: {device_name}, {record['date']}", ""]
+    if qp:
+        lines += ["## vs the seed's cvxpy QP (binary RBF, N = 2,000 moons, gamma 0.5, C 1)", "",
+                  "| cvxpy (s) | torchsvm (s) | speedup | cvxpy objective | torchsvm objective | rel. diff |",
+                  "| --- | --- | --- | --- | --- | --- |",
+                  f"| {qp['cvxpy_s']:.2f} | {qp['torchsvm_s']:.3f} | {qp['speedup']:.0f}x | "
+                  f"{qp['cvxpy_objective']:.4f} | {qp['torchsvm_objective']:.4f} | {qp['rel_diff']:.1e} |", ""]
+    if rows:
+        lines += [f"## 10-class RBF SVC, C = {args.C}, gamma = {args.gamma}, pixels / 255", "",
+                  "| data | N train | method | fit (s) | predict (s) | test acc | n SV | agree w/ LIBSVM | "
+                  "max rel. obj. diff |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for r in rows:
+            agree = f"{r['agree_with_libsvm']:.4f}" if "agree_with_libsvm" in r else ""
+            obj = f"{r['max_rel_objective_diff']:.1e}" if "max_rel_objective_diff" in r else ""
+            lines.append(f"| {r['dataset']} | {r['n_train']} | {r['method']} | {r['fit_s']:.1f} | "
+                         f"{r['predict_s']:.2f} | {r['test_acc']:.4f} | {r['n_sv']} | {agree} | {obj} |")
+    save_record(f"dual-{args.device.split(':')[0]}-{record['date']}", record, lines)
+
+
+if __name__ == "__main__":
+    main()
