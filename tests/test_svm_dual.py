@@ -91,3 +91,29 @@ def test_errors():
     Kn[0, 0] = float("nan")
     with pytest.raises(ValueError, match="Expected K to be finite"):
         svm_dual(Kn, y)
+
+
+def test_gradients_match_the_cvxpylayers_backend():
+    X, y, w = problem(N=30, seed=3)
+    gamma = torch.tensor(0.7, dtype=torch.float64, requires_grad=True)
+    C = torch.full((30,), 0.8, dtype=torch.float64, requires_grad=True)
+
+    def grads(backend):
+        options = SOLVE if backend == "smo" else {}
+        alpha, b = svm_dual(rbf_kernel(X, gamma=gamma), y, C, backend=backend, **options)
+        value = (w * alpha).sum() + 1.3 * b
+        return (alpha.detach(), *torch.autograd.grad(value, (gamma, C)))
+
+    alpha, g_gamma, g_C = grads("smo")
+    alpha_ref, g_gamma_ref, g_C_ref = grads("cvxpylayers")
+    free, upper = _free_set(alpha, C.detach())
+    assert free.sum() >= 3 and upper.sum() >= 3
+    torch.testing.assert_close(alpha, alpha_ref, atol=5e-5, rtol=0)  # an interior-point solve
+    torch.testing.assert_close(g_gamma, g_gamma_ref, rtol=1e-3, atol=1e-5)
+    torch.testing.assert_close(g_C, g_C_ref, rtol=1e-3, atol=1e-4)
+
+
+def test_unknown_backend():
+    X, y, _ = problem(N=10)
+    with pytest.raises(ValueError, match="Expected backend to be 'smo' or 'cvxpylayers', got 'qpth'"):
+        svm_dual(rbf_kernel(X), y, 1.0, backend="qpth")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import Tensor
@@ -90,7 +90,13 @@ class SVMDualFunction(torch.autograd.Function):
 
 
 def svm_dual(
-    K: Tensor, y: Tensor, C: float | Tensor = 1.0, *, tol: float = 1e-5, max_iter: int | None = None
+    K: Tensor,
+    y: Tensor,
+    C: float | Tensor = 1.0,
+    *,
+    tol: float = 1e-5,
+    max_iter: int | None = None,
+    backend: Literal["smo", "cvxpylayers"] = "smo",
 ) -> tuple[Tensor, Tensor]:
     """Solve the kernel SVM dual, differentiably in ``K`` and a tensor ``C``.
 
@@ -110,6 +116,9 @@ def svm_dual(
         tol: stopping tolerance on the KKT violation; small, since the backward assumes the
             optimality conditions hold.
         max_iter: SMO steps; running out warns (``ConvergenceWarning``).
+        backend: ``"smo"`` (this Function) or ``"cvxpylayers"``: the same problem as a
+            cvxpylayers layer (:func:`torchsvm.solvers.reference.cvxpylayers_dual`), a slow
+            reference for small N whose gradients come from cvxpylayers' own backward.
 
     Returns:
         ``(alpha, b)``: ``(N,)`` and a 0-d tensor, or ``(B, N)`` and ``(B,)``.
@@ -138,5 +147,14 @@ def svm_dual(
     if not bool((Ct.detach() > 0).all()):
         raise ValueError(f"Expected C > 0, got minimum {float(Ct.detach().min()):.4g}")
     Ct = Ct.expand(B, N) if Ct.ndim < 2 else Ct
+    if backend == "cvxpylayers":
+        from torchsvm.solvers.reference import cvxpylayers_dual
+
+        Yb = Y.to(K.dtype).expand(B, N)
+        solved = [cvxpylayers_dual(Kb[k], Yb[k], Ct[k]) for k in range(B)]
+        alpha, b = torch.stack([a for a, _ in solved]), torch.stack([b for _, b in solved])
+        return (alpha[0], b[0]) if single else (alpha, b)
+    if backend != "smo":
+        raise ValueError(f"Expected backend to be 'smo' or 'cvxpylayers', got {backend!r}")
     alpha, b = SVMDualFunction.apply(Kb, Y.to(K.dtype).expand(B, N), Ct, tol, max_iter)
     return (alpha[0], b[0]) if single else (alpha, b)

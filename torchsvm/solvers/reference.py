@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
+from torch import Tensor
 
-__all__ = ["cvxpy_primal", "cvxpy_dual", "dual_intercept"]
+__all__ = ["cvxpy_primal", "cvxpy_dual", "cvxpylayers_dual", "dual_intercept"]
 
 
 def cvxpy_primal(X: np.ndarray, y: np.ndarray, C: float | np.ndarray, loss: str = "hinge") -> tuple[np.ndarray, float, float]:
@@ -92,3 +94,52 @@ def cvxpy_dual(K: np.ndarray, y: np.ndarray, C: float | np.ndarray) -> tuple[np.
         raise RuntimeError(f"cvxpy could not solve the dual: status {problem.status}")
     alpha = np.clip(np.asarray(a.value), 0.0, Cv)
     return alpha, dual_intercept(K, y, alpha, Cv, tol=1e-6 * float(Cv.max())), float(-problem.value)
+
+
+def cvxpylayers_dual(
+    K: Tensor, y: Tensor, C: float | Tensor, *, jitter: float = 1e-9, solver_args: dict | None = None
+) -> tuple[Tensor, Tensor]:
+    """The kernel SVM dual as a differentiable cvxpylayers layer: the reference for ``svm_dual``'s backward.
+
+    The dual is not DPP with K as a parameter (``quad_form(a, P)`` with P a parameter is not),
+    so it is written in a factor form that is: with ``K + jitter I = L L^T`` (Cholesky, in
+    torch, so the gradient reaches K) and ``F = L^T diag(y)``,
+
+        maximize  1^T a - 1/2 ||F a||^2   subject to  0 <= a <= C,  y^T a = 0,
+
+    F, C and y being the layer's parameters. The bias is the mean of ``y_i - sum_j a_j y_j K_ij``
+    over the free support vectors, in torch ops. Small N only (the layer's cone program is
+    dense in F, N x N), and as accurate as the conic solver (about 1e-6 here).
+
+    Args:
+        K: ``(N, N)`` PSD Gram matrix (may require grad).
+        y: ``(N,)`` labels in {-1, +1}.
+        C: positive scalar or ``(N,)`` costs (a tensor may require grad).
+        jitter: added to K's diagonal so that the Cholesky factor exists.
+        solver_args: passed to the layer (diffcp); default ``{"solve_method": "Clarabel"}``,
+            an interior-point method, far more accurate here than diffcp's default SCS.
+
+    Returns:
+        ``(alpha (N,), b)``, differentiable through cvxpylayers' implicit backward.
+    """
+    import cvxpy as cp
+    from cvxpylayers.torch import CvxpyLayer
+
+    N = y.shape[0]
+    if K.shape != (N, N):
+        raise ValueError(f"Expected K of shape ({N}, {N}), got {tuple(K.shape)}")
+    solver_args = {"solve_method": "Clarabel"} if solver_args is None else solver_args
+    F_p, C_p, y_p = cp.Parameter((N, N)), cp.Parameter(N, nonneg=True), cp.Parameter(N)
+    a = cp.Variable(N)
+    problem = cp.Problem(cp.Maximize(cp.sum(a) - 0.5 * cp.sum_squares(F_p @ a)), [a >= 0, a <= C_p, y_p @ a == 0])
+    layer = CvxpyLayer(problem, parameters=[F_p, C_p, y_p], variables=[a])
+    eye = torch.eye(N, dtype=K.dtype, device=K.device)
+    L = torch.linalg.cholesky((K + K.T) / 2 + jitter * eye)
+    F = L.T * y.to(K.dtype)  # F a = L^T (y * a)
+    C_vec = torch.as_tensor(C, dtype=K.dtype, device=K.device).expand(N)
+    (alpha,) = layer(F, C_vec, y.to(K.dtype), solver_args=solver_args)
+    Cd = C_vec.detach()
+    free = (alpha.detach() > 1e-6 * Cd) & (alpha.detach() < (1 - 1e-6) * Cd)
+    residual = y.to(K.dtype) - K @ (alpha * y.to(K.dtype))
+    b = residual[free].mean() if bool(free.any()) else residual.mean()
+    return alpha, b
