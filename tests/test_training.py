@@ -180,3 +180,11 @@ def test_svm_primal_epochs_script(tiny_data, tmp_path, capsys):
 def test_svm_2d_demo_script(tmp_path):
     path = load_script("svm_2d_demo").main(["--output-dir", str(tmp_path)])
     assert path.stat().st_size > 0
+
+
+def test_svm_kernels_2d_script(tmp_path):
+    acc = load_script("svm_kernels_2d").main(["--output-dir", str(tmp_path), "--device", "cpu"])
+    assert (tmp_path / "kernels_2d.png").stat().st_size > 0 and (tmp_path / "asymmetric_2d.png").stat().st_size > 0
+    assert acc["linearly separable"]["linear"] >= 0.95
+    assert acc["moons"]["RBF"] >= 0.95 and acc["circles"]["RBF"] >= 0.95
+    assert acc["circles"]["linear"] < 0.8  # no line separates concentric circles
