@@ -188,3 +188,46 @@ def test_svm_kernels_2d_script(tmp_path):
     assert acc["linearly separable"]["linear"] >= 0.95
     assert acc["moons"]["RBF"] >= 0.95 and acc["circles"]["RBF"] >= 0.95
     assert acc["circles"]["linear"] < 0.8  # no line separates concentric circles
+
+
+def test_kernel_svm_module_solves_the_dual_step_by_step(tiny_data, tmp_path):
+    from lightning_modules import KernelSVMModule
+    from torchsvm import SVC
+
+    dm = MNISTDataModule(data_dir=str(tiny_data), batch_size=32, download=False)
+    logger = TensorBoardLogger(tmp_path, name="tb")
+    trainer = pl.Trainer(max_epochs=50, logger=logger, enable_progress_bar=False, enable_model_summary=False,
+                         num_sanity_val_steps=0, log_every_n_steps=1, accelerator="cpu",
+                         callbacks=[ModelCheckpoint(dirpath=tmp_path / "ckpt")])
+    model = KernelSVMModule(C=2.0, gamma=0.02, n_train=150, working_set_size=16, tol=1e-4)
+    trainer.fit(model, datamodule=dm)
+    assert trainer.current_epoch < 49  # stopped by convergence, not by max_epochs
+    assert float(model.solver.gap.max()) <= 1e-4
+    curves = read_scalars(logger.log_dir, ["solver/dual_objective", "solver/duality_gap", "solver/kkt_violation",
+                                           "solver/n_support_vectors", "train_acc", "val_acc"])
+    dual = [v for _, v in curves["solver/dual_objective"]]
+    assert len(dual) >= 3 and all(b >= a * (1 - 1e-6) for a, b in zip(dual, dual[1:]))  # the dual only rises
+    assert curves["solver/duality_gap"][-1][1] < 1e-2 and curves["val_acc"][-1][1] > 0.9
+    # The same problems solved by SVC (one-vs-rest, in memory): the same decision values.
+    X, y = dm.train_set.tensors
+    X = X[:150].flatten(1).double()
+    reference = SVC(C=2.0, gamma=0.02, multi_class="ovr", tol=1e-4, device="cpu").fit(X, y[:150])
+    x_val = dm.val_set.tensors[0].flatten(1).double()
+    torch.testing.assert_close(model(x_val), reference.decision_function(x_val), atol=2e-3, rtol=0)
+    # The fitted model travels in the checkpoint.
+    (ckpt,) = (tmp_path / "ckpt").glob("*.ckpt")
+    restored = KernelSVMModule.load_from_checkpoint(ckpt)
+    torch.testing.assert_close(restored(x_val), model(x_val))
+
+
+def test_kernel_svm_module_errors():
+    from lightning_modules import KernelSVMModule
+
+    with pytest.raises(ValueError, match="Expected C > 0, got 0"):
+        KernelSVMModule(C=0)
+    with pytest.raises(ValueError, match="Expected gamma > 0, got -1"):
+        KernelSVMModule(gamma=-1)
+    with pytest.raises(ValueError, match="Expected kernel to be 'rbf', 'poly' or 'linear', got 'sigmoid'"):
+        KernelSVMModule(kernel="sigmoid")
+    with pytest.raises(RuntimeError, match="no fitted model yet"):
+        KernelSVMModule()(torch.zeros(2, 784))
