@@ -231,3 +231,11 @@ def test_kernel_svm_module_errors():
         KernelSVMModule(kernel="sigmoid")
     with pytest.raises(RuntimeError, match="no fitted model yet"):
         KernelSVMModule()(torch.zeros(2, 784))
+
+
+def test_learn_rbf_gamma_script_lowers_the_validation_loss(tmp_path):
+    result = load_script("learn_rbf_gamma").main(["--dataset", "moons", "--n", "150", "--steps", "8",
+                                                  "--output-dir", str(tmp_path)])
+    assert result["gamma"] < result["gamma0"] / 3  # from an overfitting gamma = 50 towards smoother
+    assert result["val_loss"] < 0.8 * result["val_loss0"]
+    assert (tmp_path / "learn_rbf_gamma.png").stat().st_size > 0
