@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         f_val = decision(train, alpha, b, val[0], gamma)
         loss = (1 - val[1] * f_val).clamp_min(0).pow(2).mean()  # squared hinge: smooth in f
         acc = float((f_val.sign() == val[1]).double().mean())
-        history.append((step, float(gamma), float(loss), acc))
+        history.append((step, float(gamma.detach()), float(loss.detach()), acc))
         if step == args.steps:
             break
         opt.zero_grad()
