@@ -187,6 +187,7 @@ def test_mnist_10k_subset_agrees_with_libsvm(mnist_dir):
         ({"kernel": "laplace"}, "Expected kernel to be one of"),
         ({"degree": 0}, "Expected degree to be a positive int, got 0"),
         ({"multi_class": "crammer_singer"}, "Expected multi_class to be one of"),
+        ({"cache_size": -5}, "Expected cache_size to be 'auto' or a number of MB > 0, got -5"),
         ({"multi_class": "ovr", "decision_function_shape": "ovo"}, "needs multi_class='ovo'"),
     ],
 )

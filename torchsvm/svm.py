@@ -288,7 +288,8 @@ class SVC(ClassifierMixin, BaseEstimator):
         multi_class: ``"ovo"`` or ``"ovr"``: which binary problems are trained.
         solver: ``"auto"`` (in memory when the Gram matrix fits in ``cache_size``), ``"smo"``
             or ``"decomposition"``.
-        cache_size: MB allowed for the in-memory Gram matrix under ``solver="auto"``.
+        cache_size: MB allowed for in-memory Gram matrices under ``solver="auto"``; ``"auto"``
+            is half the free GPU memory on CUDA and 2048 MB on the CPU.
         working_set_size: variables per outer iteration of the decomposition solver.
         device: ``"auto"`` (CUDA if available), ``"cpu"``, ``"cuda"``, ...
 
@@ -318,7 +319,7 @@ class SVC(ClassifierMixin, BaseEstimator):
         decision_function_shape: Literal["ovr", "ovo"] = "ovr",
         multi_class: Literal["ovo", "ovr"] = "ovo",
         solver: Literal["auto", "smo", "decomposition"] = "auto",
-        cache_size: float = 2048,
+        cache_size: float | Literal["auto"] = "auto",
         working_set_size: int = 1024,
         device: str = "auto",
     ) -> None:
@@ -354,6 +355,8 @@ class SVC(ClassifierMixin, BaseEstimator):
             raise ValueError(f"Expected degree to be a positive int, got {self.degree!r}")
         if not self.tol > 0:
             raise ValueError(f"Expected tol > 0, got {self.tol!r}")
+        if self.cache_size != "auto" and not (isinstance(self.cache_size, (int, float)) and self.cache_size > 0):
+            raise ValueError(f"Expected cache_size to be 'auto' or a number of MB > 0, got {self.cache_size!r}")
         if not isinstance(self.max_iter, int) or (self.max_iter < 1 and self.max_iter != -1):
             raise ValueError(f"Expected max_iter to be a positive int or -1, got {self.max_iter!r}")
         for name, value, allowed in (
@@ -400,18 +403,26 @@ class SVC(ClassifierMixin, BaseEstimator):
             asym = float((Xt - Xt.T).abs().max())
             if asym > 1e-6 * max(1.0, float(Xt.abs().max())):
                 raise ValueError(f"Expected a symmetric Gram matrix for kernel='precomputed', got max |K - K^T| = {asym:.3g}")
-        budget = self.cache_size * 2**20 if self.solver == "auto" else (math.inf if self.solver == "smo" else 0)
+        budget = self._memory_budget(device) if self.solver == "auto" else (math.inf if self.solver == "smo" else 0)
+        ovo = Y.shape[0] > 1 and self.multi_class == "ovo"
+        full_bytes = N * N * Xt.element_size()
         K = Xt if kernel is None else None
-        if K is None and N * N * Xt.element_size() <= budget:
+        # One-vs-one keeps at least half the budget for its pair blocks: there the full Gram
+        # matrix is only a shortcut (each pair could compute its own block from X).
+        if K is None and full_bytes <= (budget / 2 if ovo else budget):
             with device_memory_guard(
                 f"the {N} x {N} Gram matrix", "Use solver='decomposition', a smaller cache_size, or device='cpu'."
             ):
                 K = kernel(Xt, Xt)
+            budget -= full_bytes
         if K is not None:
             _warn_if_not_psd(K, self.kernel)
+        else:
+            sample = torch.linspace(0, N - 1, min(N, 512), device=device).long()
+            _warn_if_not_psd(kernel(Xt[sample], Xt[sample]), self.kernel)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)  # fit warns once, below
-            if Y.shape[0] > 1 and self.multi_class == "ovo":
+            if ovo:
                 alpha, b, n_iter, gap = self._solve_pairs(Xt, K, Y, Cb, kernel, budget)
             elif K is not None:
                 res = smo_dual(K, Y, Cb, tol=self.tol, max_iter=self._max_iter())
@@ -431,6 +442,15 @@ class SVC(ClassifierMixin, BaseEstimator):
         self._store(Xt, y_idx, alpha * Y, b, kernel)
         self.n_iter_ = np.asarray(n_iter, dtype=np.int64)
         return self
+
+    def _memory_budget(self, device: torch.device) -> float:
+        """Bytes for in-memory Gram matrices: ``cache_size`` MB, or for ``"auto"`` half the free GPU memory (2 GiB on CPU)."""
+        if self.cache_size != "auto":
+            return float(self.cache_size) * 2**20
+        if device.type == "cuda":
+            free, _ = torch.cuda.mem_get_info(device)
+            return 0.5 * free
+        return 2048 * 2**20
 
     def _max_iter(self) -> int | None:
         return None if self.max_iter == -1 else self.max_iter
@@ -484,7 +504,9 @@ class SVC(ClassifierMixin, BaseEstimator):
                 if K is not None:
                     K_g = K[idx.unsqueeze(2), idx.unsqueeze(1)]  # (G, n_max, n_max)
                 else:
-                    K_g = torch.stack([kernel(Xt[i], Xt[i]) for i in idx])
+                    K_g = torch.empty(len(group), n_max, n_max, dtype=Xt.dtype, device=Xt.device)
+                    for g, i in enumerate(idx):
+                        K_g[g] = kernel(Xt[i], Xt[i])
             rows = torch.as_tensor(group, device=Y.device)
             Y_g = torch.where(valid, Y[rows].gather(1, idx), 1.0)
             C_g = torch.where(valid, Cb[rows].gather(1, idx), 0.0)
