@@ -15,7 +15,7 @@ One run each, same data and hyperparameters for all:
    difference of the 45 pairwise dual objectives (each computed in float64 from dual_coef_).
 
 The torchsvm timings include moving the data to the device. Results go to
-benchmarks/results/dual-<device>-<date>.{json,md}.
+benchmarks/results/dual-<device>-<date>[-<tag>].{json,md}.
 """
 
 from __future__ import annotations
@@ -138,6 +138,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--skip-qp", action="store_true")
     p.add_argument("--skip-sklearn", action="store_true")
+    p.add_argument("--tag", default="", help="suffix of the results file name, e.g. fashion-20k")
     p.add_argument("--no-save", action="store_true")
     args = p.parse_args(argv)
     sync = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)
@@ -172,7 +173,8 @@ def main(argv: list[str] | None = None) -> None:
             obj = f"{r['max_rel_objective_diff']:.1e}" if "max_rel_objective_diff" in r else ""
             lines.append(f"| {r['dataset']} | {r['n_train']} | {r['method']} | {r['fit_s']:.1f} | "
                          f"{r['predict_s']:.2f} | {r['test_acc']:.4f} | {r['n_sv']} | {agree} | {obj} |")
-    save_record(f"dual-{args.device.split(':')[0]}-{record['date']}", record, lines)
+    tag = f"-{args.tag}" if args.tag else ""
+    save_record(f"dual-{args.device.split(':')[0]}-{record['date']}{tag}", record, lines)
 
 
 if __name__ == "__main__":

@@ -137,6 +137,8 @@ def test_kernel_forms_agree():
     np.testing.assert_allclose(by_callable.decision_function(X), expected, atol=1e-10)
     np.testing.assert_allclose(by_gram.decision_function(K), expected, atol=1e-10)
     assert by_gram.support_vectors_.shape == (0, 0)
+    tiny_cache = SVC(C=1.0, kernel="precomputed", cache_size=0.001, device="cpu").fit(K, y)
+    np.testing.assert_allclose(tiny_cache.decision_function(K), expected, atol=1e-10)
     composed = SVC(C=1.0, kernel=Linear() + 0.5 * Polynomial(degree=2), device="cpu").fit(X, y)
     assert composed.score(X, y) > 0.8
 

@@ -404,6 +404,8 @@ class SVC(ClassifierMixin, BaseEstimator):
             if asym > 1e-6 * max(1.0, float(Xt.abs().max())):
                 raise ValueError(f"Expected a symmetric Gram matrix for kernel='precomputed', got max |K - K^T| = {asym:.3g}")
         budget = self._memory_budget(device) if self.solver == "auto" else (math.inf if self.solver == "smo" else 0)
+        if kernel is None:
+            budget = math.inf  # a precomputed Gram matrix is in memory already: blocks are gathered from it
         ovo = Y.shape[0] > 1 and self.multi_class == "ovo"
         full_bytes = N * N * Xt.element_size()
         K = Xt if kernel is None else None
