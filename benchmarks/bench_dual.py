@@ -31,14 +31,12 @@ import torch
 from sklearn.datasets import make_moons
 from sklearn.svm import SVC as SkSVC
 
+from _data import SETS, load_flat
 from _record import save_record
 from torchsvm import SVC
-from torchsvm.data import load_images
 from torchsvm.kernels import rbf_kernel
 from torchsvm.solvers.dual import dual_objective, smo_dual
 from torchsvm.solvers.reference import cvxpy_dual
-
-SETS = {"mnist-10k": ("mnist", "mnist-10k"), "fashion-mnist": ("fashion-mnist", "fashion-mnist")}
 
 
 def timed(fn, sync):
@@ -69,16 +67,6 @@ def bench_qp(device: str, sync, n: int = 2000) -> dict:
             "cvxpy_objective": obj_ref, "torchsvm_objective": obj, "rel_diff": abs(obj - obj_ref) / abs(obj_ref)}
 
 
-def load(name: str, root: Path, n_train: int | None):
-    dataset, folder = SETS[name]
-    X, y = load_images(dataset, "train", root / folder)
-    Xt, yt = load_images(dataset, "test", root / folder)
-    if n_train:
-        X, y = X[:n_train], y[:n_train]
-    flat = lambda a: (a.reshape(len(a), -1).to(torch.float64) / 255.0).numpy()
-    return flat(X), y.numpy(), flat(Xt), yt.numpy()
-
-
 def pair_objectives(model, K_sv: np.ndarray) -> np.ndarray:
     """The 45 pairwise dual objectives from LIBSVM's dual_coef_ layout (any fitted OvO model)."""
     sv_class = np.repeat(np.arange(len(model.classes_)), model.n_support_)
@@ -98,7 +86,7 @@ def objectives_of(model, gamma: float) -> np.ndarray:
 
 def bench_images(name: str, root: Path, n_train: int | None, device: str, sync, C: float, gamma: float,
                  skip_sklearn: bool) -> list[dict]:
-    X, y, Xt, yt = load(name, root, n_train)
+    X, y, Xt, yt = load_flat(name, root, n_train, torch.float64)
     rows = []
     ref_pred = ref_obj = None
     if not skip_sklearn:

@@ -25,21 +25,9 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import SGDClassifier
 from sklearn.svm import LinearSVC as SkLinearSVC
 
+from _data import SETS, load_flat
 from _record import save_record
 from torchsvm import LinearSVC
-from torchsvm.data import load_images
-
-SETS = {"mnist-10k": ("mnist", "mnist-10k"), "fashion-mnist": ("fashion-mnist", "fashion-mnist")}
-
-
-def load(name: str, root: Path, n_train: int | None):
-    dataset, folder = SETS[name]
-    X, y = load_images(dataset, "train", root / folder)
-    Xt, yt = load_images(dataset, "test", root / folder)
-    if n_train:
-        X, y = X[:n_train], y[:n_train]
-    flat = lambda a: (a.reshape(len(a), -1).to(torch.float32) / 255.0).numpy()
-    return flat(X), y.numpy(), flat(Xt), yt.numpy()
 
 
 def objective(coef: np.ndarray, intercept: np.ndarray, X: np.ndarray, y: np.ndarray, C: float) -> float:
@@ -79,7 +67,7 @@ def main(argv: list[str] | None = None) -> None:
 
     rows = []
     for ds in args.datasets:
-        X, y, Xt, yt = load(ds, Path(args.data_root), args.n_train)
+        X, y, Xt, yt = load_flat(ds, Path(args.data_root), args.n_train)
         N = len(y)
         methods = [("torchsvm LinearSVC", lambda: _TorchOnDevice(LinearSVC(C=args.C, device=args.device)))]
         if not args.skip_sklearn:
