@@ -8,13 +8,14 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor
 
+from lightning_modules._evaluation import ArgmaxEvaluation
 from torchsvm.kernels import linear_kernel, polynomial_kernel, rbf_kernel
 from torchsvm.solvers.dual import DecompositionSolver, dual_bias
 
 __all__ = ["KernelSVMModule"]
 
 
-class KernelSVMModule(pl.LightningModule):
+class KernelSVMModule(ArgmaxEvaluation, pl.LightningModule):
     """K one-vs-rest kernel SVMs solved in the dual, one decomposition iteration per training step.
 
     At fit start the first ``n_train`` images of the DataModule's training split are taken onto
@@ -116,7 +117,6 @@ class KernelSVMModule(pl.LightningModule):
         self.log("kkt", float(s.gap.max()), prog_bar=True, on_step=True, on_epoch=False, logger=False)
         self.optimizers().step()  # no-op: advances global_step
         if converged:  # every problem's KKT violation <= tol
-            self._snapshot()
             self.trainer.should_stop = True
 
     def _bias(self) -> Tensor:
@@ -140,10 +140,11 @@ class KernelSVMModule(pl.LightningModule):
         # f_k(x_i) = y_ik (G_ik + 1) + b_k: the training decisions without kernel evaluations.
         f = s.Y * (s.G + 1) + self._bias().unsqueeze(1)  # (K, N)
         self.log("train_acc", float((f.argmax(0) == self.labels).float().mean()))
-        self._snapshot()
 
     def _snapshot(self) -> None:
-        """Keep the support vectors and coefficients of the current iterate (used to predict)."""
+        """Keep the support vectors and coefficients of the current iterate (used to predict).
+
+        Taken where they are read: before validation, into checkpoints, at the end of fit."""
         s = self.solver
         is_sv = (s.alpha > 0).any(0)
         self.sv = s.X[is_sv]
@@ -160,21 +161,6 @@ class KernelSVMModule(pl.LightningModule):
     def on_validation_epoch_start(self) -> None:
         if self.solver is not None:
             self._snapshot()
-
-    def _accuracy(self, batch: tuple[Tensor, Tensor], stage: str) -> None:
-        x, y = batch
-        acc = (self(x).argmax(dim=1) == y).float().mean()
-        self.log(f"{stage}_acc", acc, on_epoch=True, prog_bar=True, batch_size=len(y))
-
-    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        self._accuracy(batch, "val")
-
-    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        self._accuracy(batch, "test")
-
-    def predict_step(self, batch: Any, batch_idx: int) -> Tensor:
-        x = batch[0] if isinstance(batch, (tuple, list)) else batch
-        return self(x).argmax(dim=1)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         if self.solver is not None:

@@ -8,12 +8,13 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor, nn
 
+from lightning_modules._evaluation import ArgmaxEvaluation
 from torchsvm.functional import hinge_objective
 
 __all__ = ["LinearSVMModule"]
 
 
-class LinearSVMModule(pl.LightningModule):
+class LinearSVMModule(ArgmaxEvaluation, pl.LightningModule):
     """K one-vs-rest soft-margin linear SVMs trained by minibatch (sub)gradient steps.
 
     The full objective of class k is E_k = 1/2 ||w_k||^2 + sum_i C_i max(0, 1 - y_ik f_k(x_i))
@@ -89,21 +90,6 @@ class LinearSVMModule(pl.LightningModule):
             )
         self.log("train_loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(y))
         return loss
-
-    def _accuracy(self, batch: tuple[Tensor, Tensor], stage: str) -> None:
-        x, y = batch
-        acc = (self(x).argmax(dim=1) == y).float().mean()
-        self.log(f"{stage}_acc", acc, on_epoch=True, prog_bar=True, batch_size=len(y))
-
-    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        self._accuracy(batch, "val")
-
-    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        self._accuracy(batch, "test")
-
-    def predict_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
-        x = batch[0] if isinstance(batch, (tuple, list)) else batch
-        return self(x).argmax(dim=1)
 
     @torch.no_grad()
     def on_train_epoch_end(self) -> None:
