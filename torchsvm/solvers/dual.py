@@ -59,11 +59,11 @@ def dual_objective(K: Tensor, y: Tensor, alpha: Tensor) -> Tensor:
     return alpha.sum(-1) - 0.5 * (v * Kv).sum(-1)
 
 
-def _masks(alpha: Tensor, y: Tensor, C: Tensor, movable: Tensor | None = None) -> tuple[Tensor, Tensor]:
+def _masks(alpha: Tensor, pos: Tensor, C: Tensor, movable: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """I_up (a_t can move along +y_t) and I_low (along -y_t); ``pos`` is ``y > 0``."""
     below_C, above_0 = alpha < C, alpha > 0
-    pos = y > 0
-    up = (below_C & pos) | (above_0 & ~pos)  # I_up: a_t can move along +y_t
-    low = (below_C & ~pos) | (above_0 & pos)  # I_low: a_t can move along -y_t
+    up = torch.where(pos, below_C, above_0)
+    low = torch.where(pos, above_0, below_C)
     if movable is not None:
         up, low = up & movable, low & movable
     return up, low
@@ -169,11 +169,7 @@ def smo_steps(
     score = -Y * G  # -y_t G_t, kept instead of G: the step then needs no products with y
     n_iter = 0
     for n_iter in range(1, max_iter + 1):
-        below_C, above_0 = alpha < C, alpha > 0
-        up = torch.where(pos, below_C, above_0)  # I_up: a_t can move along +y_t
-        low = torch.where(pos, above_0, below_C)  # I_low: a_t can move along -y_t
-        if movable is not None:
-            up, low = up & movable, low & movable
+        up, low = _masks(alpha, pos, C, movable)
         m, i = torch.where(up, score, neg_inf).max(-1)  # (B,)
         M = torch.where(low, score, pos_inf).amin(-1)
         gap = m - M
@@ -276,7 +272,7 @@ class DecompositionSolver:
 
     def kkt_violation(self) -> Tensor:
         """``m(a) - M(a)`` per problem ``(B,)``: 0 at the optimum, <= tol at convergence."""
-        up, low = _masks(self.alpha, self.Y, self.C)
+        up, low = _masks(self.alpha, self.Y > 0, self.C)
         score = -self.Y * self.G
         m = torch.where(up, score, -math.inf).amax(-1)
         M = torch.where(low, score, math.inf).amin(-1)
@@ -285,7 +281,7 @@ class DecompositionSolver:
     def _select(self, n: int, exclude: Tensor | None) -> tuple[Tensor, Tensor]:
         """n new working-set indices per problem ``(B, n)`` and whether each is a real violator."""
         B, N = self.Y.shape
-        up, low = _masks(self.alpha, self.Y, self.C)
+        up, low = _masks(self.alpha, self.Y > 0, self.C)
         if exclude is not None:
             up, low = up & ~exclude, low & ~exclude
         score = -self.Y * self.G
