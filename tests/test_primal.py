@@ -2,7 +2,13 @@ import numpy as np
 import pytest
 import torch
 
-from torchsvm.solvers.primal import primal_gd, primal_newton
+from torchsvm.solvers.primal import (
+    _bracketed_hinge_derivative,
+    _solve_partition,
+    loss_terms,
+    primal_gd,
+    primal_newton,
+)
 from torchsvm.solvers.reference import cvxpy_primal
 
 
@@ -58,6 +64,47 @@ def test_newton_reaches_cvxpy_optimum(device, loss, weighted):
     assert abs(obj - obj_ref) / obj_ref <= 1e-3
     if loss == "hinge":  # the certificate bounds the true error
         assert (obj - obj_ref) / obj_ref <= result.info.gap + 1e-7
+
+
+def test_newton_float32_certificate_holds(device):
+    # The benchmarks fit float32 pixels: the float32 path (float32 products while h is wide) must
+    # still end within tol of the float64 optimum.
+    X, y = blobs(N=400, D=20, shift=0.5, seed=13)
+    _, _, obj_ref = cvxpy_primal(X, y, 1.0)
+    T = lambda a: torch.from_numpy(a).to(device, torch.float32)
+    result = primal_newton(T(X), T(y)[:, None], torch.ones(400, 1, device=device), tol=1e-3)
+    assert result.info.converged and result.w.dtype == torch.float32
+    assert abs(float(result.info.objective[0]) - obj_ref) / obj_ref <= 1.5e-3
+
+
+def test_solve_partition_recovers_the_optimum_from_its_partition():
+    # Given the optimal partition (alpha = C where y f < 1, free where y f = 1), the linear KKT
+    # system gives back cvxpy's solution.
+    X, y = blobs(N=120, D=5, shift=0.7, seed=17)
+    C = np.where(y > 0, 2.0, 0.7)
+    w_ref, b_ref, _ = cvxpy_primal(X, y, C)
+    z = 1 - y * (X @ w_ref + b_ref)
+    at_c, free = torch.from_numpy(z > 1e-5)[:, None], torch.from_numpy(np.abs(z) <= 1e-5)[:, None]
+    assert 0 < int(free.sum()) <= 6
+    T = lambda a: torch.from_numpy(a)[:, None]
+    W, b, alpha = _solve_partition(torch.from_numpy(X), T(y), T(C), at_c, free, [0], max_free=6)
+    np.testing.assert_allclose(W[:, 0].numpy(), w_ref, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(float(b[0]), b_ref, rtol=1e-4, atol=1e-5)
+    assert bool(((alpha >= -1e-6) & (alpha <= T(C) + 1e-6)).all())  # a dual-feasible point
+
+
+def test_bracketed_line_search_derivative_matches_the_full_one():
+    g = torch.Generator().manual_seed(0)
+    N, K, h = 500, 3, 0.05
+    m0, dm = 1 + 0.5 * torch.randn(N, K, generator=g, dtype=torch.float64), torch.randn(N, K, generator=g, dtype=torch.float64)
+    C = torch.rand(N, K, generator=g, dtype=torch.float64) + 0.5
+    wp, pp = torch.randn(K, generator=g, dtype=torch.float64), torch.rand(K, generator=g, dtype=torch.float64)
+    lo, hi = torch.tensor([0.0, 0.1, 0.3], dtype=torch.float64), torch.tensor([0.2, 0.15, 0.9], dtype=torch.float64)
+    dphi = _bracketed_hinge_derivative(wp, pp, m0, dm, C, lo, hi, h)
+    for s in (0.0, 0.37, 1.0):
+        t = lo + s * (hi - lo)
+        full = wp + t * pp + (C * loss_terms(m0 + t * dm, "hinge", h)[1] * dm).sum(0)
+        torch.testing.assert_close(dphi(t), full, rtol=1e-12, atol=1e-12)
 
 
 def test_newton_batched_equals_looped():
