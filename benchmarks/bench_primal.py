@@ -8,7 +8,7 @@ gap tol), sklearn LinearSVC(loss="hinge", dual=True) (LIBLINEAR) and SGDClassifi
 alpha = 1 / (C N)). Besides time and accuracy it reports each model's primal objective
 sum_k 1/2 ||w_k||^2 + C sum_i hinge_ik (the problem torchsvm solves; LIBLINEAR also penalizes
 the bias, SGD optimizes a rescaled version), so "equal objective" can be checked. Results go to
-benchmarks/results/primal-<device>-<date>.{json,md}.
+benchmarks/results/primal-<device>-<date>[-<tag>].{json,md}.
 """
 
 from __future__ import annotations
@@ -59,6 +59,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--liblinear-max-iter", type=int, default=1000)
     p.add_argument("--skip-sklearn", action="store_true")
+    p.add_argument("--tag", default="", help="suffix of the results file name, e.g. fashion-20k")
     p.add_argument("--no-save", action="store_true")
     args = p.parse_args(argv)
     sync = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)
@@ -95,7 +96,8 @@ def main(argv: list[str] | None = None) -> None:
              "| --- | --- | --- | --- | --- | --- | --- |"]
     lines += [f"| {r['dataset']} | {r['n_train']} | {r['method']} | {r['fit_s']:.1f} | {r['test_acc']:.4f} | "
               f"{r['objective']:.1f} | {r['converged']} |" for r in rows]
-    save_record(f"primal-{args.device.split(':')[0]}-{record['date']}", record, lines)
+    tag = f"-{args.tag}" if args.tag else ""
+    save_record(f"primal-{args.device.split(':')[0]}-{record['date']}{tag}", record, lines)
 
 
 class _TorchOnDevice:
