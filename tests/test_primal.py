@@ -4,6 +4,8 @@ import torch
 
 from torchsvm.solvers.primal import (
     _bracketed_hinge_derivative,
+    _newton_direction_direct,
+    _newton_direction_woodbury,
     _solve_partition,
     loss_terms,
     primal_gd,
@@ -152,3 +154,20 @@ def test_primal_gd_errors():
     Xn = X.copy(); Xn[3, 1] = np.inf
     with pytest.raises(ValueError, match="Expected X to be finite"):
         primal_gd(torch.from_numpy(Xn), torch.from_numpy(y))
+
+
+@pytest.mark.parametrize("n_curved", [0, 7, 30])
+def test_woodbury_newton_direction_equals_the_direct_one(n_curved):
+    # Both solve [[I + X^T S X, X^T S 1], [1^T S X, 1^T S 1]] p = rhs (+ damping): one through
+    # the (D + 1)^2 Hessian, one through n x n systems with the bias eliminated.
+    g = torch.Generator().manual_seed(n_curved)
+    N, D, K = 60, 40, 3
+    X = torch.randn(N, D, generator=g, dtype=torch.float64)
+    curv = torch.zeros(N, K, dtype=torch.float64)
+    for k in range(K):
+        idx = torch.randperm(N, generator=g)[: max(0, n_curved - 3 * k)]
+        curv[idx, k] = torch.rand(len(idx), generator=g, dtype=torch.float64) * 50 + 0.1
+    rhs = torch.randn(D + 1, K, generator=g, dtype=torch.float64)
+    direct = _newton_direction_direct(X, curv, rhs, 1e-3, torch.float64)
+    woodbury = _newton_direction_woodbury(X, curv, rhs, 1e-3, torch.float64)
+    torch.testing.assert_close(woodbury, direct, rtol=1e-8, atol=1e-8)

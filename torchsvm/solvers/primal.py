@@ -129,6 +129,12 @@ def _check_problem(X: Tensor, Y: Tensor) -> None:
     check_finite("X", X)
 
 
+def _xt_mm(X: Tensor, R: Tensor) -> Tensor:
+    """X^T R for a thin R, computed as (R^T X)^T: the same product, but CPU BLAS takes the
+    transposed-X route 3x slower for 2-10 columns (60k x 784 float32, 10 columns: 65 ms vs 19 ms)."""
+    return R.t().mm(X).t()
+
+
 def _batched_cg(hvp, rhs: Tensor, tol: float, max_iter: int) -> tuple[Tensor, int]:
     """Solve H p = rhs column by column (K independent SPD systems, vectorized), from p = 0."""
     p = torch.zeros_like(rhs)
@@ -163,7 +169,7 @@ def _duality_gap(X: Tensor, Y: Tensor, C: Tensor, W: Tensor, F: Tensor, alpha: T
     scale_pos = torch.where(pos > neg, neg / pos.clamp_min(1e-300), torch.ones_like(pos))
     scale_neg = torch.where(neg > pos, pos / neg.clamp_min(1e-300), torch.ones_like(neg))
     a = alpha * torch.where(Y > 0, scale_pos, scale_neg)
-    v = X.t().mm(a * Y)  # (D, K)
+    v = _xt_mm(X, a * Y)  # (D, K)
     dual = a.sum(0) - 0.5 * (v * v).sum(0)
     primal = 0.5 * (W * W).sum(0) + (C * (1 - Y * F).clamp_min(0)).sum(0)  # reuses F: no product with X
     return primal, dual
@@ -207,6 +213,43 @@ def _newton_direction_direct(
     return P.t().to(rhs.dtype)
 
 
+def _newton_direction_woodbury(
+    X: Tensor, curv: Tensor, rhs: Tensor, damping: float, product_dtype: torch.dtype
+) -> Tensor:
+    """The same solve as :func:`_newton_direction_direct` through n x n systems, for n_k < D.
+
+    With Z = sqrt(S) X_B (the n curved rows), s = sqrt(S) 1, e = 1 + damping and G = e I + Z Z^T
+    (n x n, eigenvalues >= 1), the push-through identity M^{-1} Z^T = Z^T G^{-1} for
+    M = e I + Z^T Z eliminates the unregularized bias without ever dividing by the damping:
+        a = G^{-1} Z r_w,  g = G^{-1} s,
+        p_b = (r_b - s^T a) / (e s^T g + damping),
+        p_w = (r_w - Z^T a) / e - p_b Z^T g.
+    Cost n^2 D + n^3 / 3 per class instead of n D^2 + D^3 / 3. Classes are padded to the largest
+    n with zero rows, which leave every formula unchanged.
+    """
+    N, D = X.shape
+    K = curv.shape[1]
+    rows = [(curv[:, k] > 0).nonzero().squeeze(1) for k in range(K)]
+    n = max(1, max(len(r) for r in rows))
+    Z = X.new_zeros(K, n, D, dtype=product_dtype)
+    s = torch.zeros(K, n, dtype=torch.float64, device=X.device)
+    for k, idx in enumerate(rows):
+        root = curv[idx, k].to(torch.float64).sqrt()
+        Z[k, : len(idx)] = X[idx].to(product_dtype) * root.to(product_dtype).unsqueeze(1)
+        s[k, : len(idx)] = root
+    e = 1.0 + damping
+    G = torch.bmm(Z, Z.mT).to(torch.float64)
+    G.diagonal(dim1=1, dim2=2).add_(e)
+    L = torch.linalg.cholesky(G)
+    Z = Z.to(torch.float64)
+    r_w, r_b = rhs[:-1].t().to(torch.float64), rhs[-1].to(torch.float64)  # (K, D), (K,)
+    a = torch.cholesky_solve(torch.bmm(Z, r_w.unsqueeze(2)), L).squeeze(2)  # (K, n)
+    g = torch.cholesky_solve(s.unsqueeze(2), L).squeeze(2)
+    p_b = (r_b - (s * a).sum(1)) / (e * (s * g).sum(1) + damping)
+    p_w = (r_w - torch.bmm(Z.mT, a.unsqueeze(2)).squeeze(2)) / e - p_b.unsqueeze(1) * torch.bmm(Z.mT, g.unsqueeze(2)).squeeze(2)
+    return torch.cat([p_w.t(), p_b.unsqueeze(0)], 0).to(rhs.dtype)
+
+
 def _solve_partition(
     X: Tensor, Y: Tensor, C: Tensor, at_c: Tensor, free: Tensor, columns: list[int], max_free: int
 ) -> tuple[Tensor, Tensor, Tensor]:
@@ -223,7 +266,7 @@ def _solve_partition(
     """
     K = Y.shape[1]
     A_L = C * at_c * Y
-    W = X.t().mm(A_L).to(torch.float64)  # w_L, (D, K)
+    W = _xt_mm(X, A_L).to(torch.float64)  # w_L, (D, K)
     b = W.new_zeros(K)
     alpha = (C * at_c).to(torch.float64)
     for k in columns:
@@ -404,7 +447,7 @@ def primal_newton(
         while True:
             value, d1, d2 = loss_terms(Y * F, loss, h)
             r = C * d1 * Y  # (N, K)
-            gW = W + X.t().mm(r)
+            gW = W + _xt_mm(X, r)
             gb = r.sum(0)
             g_norm = torch.sqrt((gW * gW).sum(0) + gb * gb)
             if g0_norm is None:
@@ -445,12 +488,14 @@ def primal_newton(
             if D <= direct_max_features:
                 # float32 products are accurate enough while h is wide (H well conditioned).
                 product_dtype = X.dtype if h >= 0.1 else torch.float64
-                P_cols = _newton_direction_direct(X, curv, rhs, damping, product_dtype)
+                n_max = int((curv > 0).sum(0).max())
+                solve = _newton_direction_woodbury if n_max < D else _newton_direction_direct
+                P_cols = solve(X, curv, rhs, damping, product_dtype)
             else:
 
                 def hvp(V: Tensor) -> Tensor:  # V (D + 1, K'): [w-part; b-part]
                     U = curv * torch.addmm(V[-1], X, V[:-1])  # (N, K')
-                    return torch.cat([V[:-1] + X.t().mm(U), U.sum(0, keepdim=True)], 0) + damping * V
+                    return torch.cat([V[:-1] + _xt_mm(X, U), U.sum(0, keepdim=True)], 0) + damping * V
 
                 P_cols, _ = _batched_cg(hvp, rhs, tol=1e-3, max_iter=max(50, D))
             P = X.new_zeros(D + 1, K)
