@@ -1,18 +1,35 @@
-"""Writing a benchmark's record to benchmarks/results/<stem>.{json,md}."""
+"""What every benchmark shares: the device's name and clock sync, and its record in benchmarks/results."""
 
 from __future__ import annotations
 
 import json
+import platform
 from pathlib import Path
+from typing import Callable
+
+import torch
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def save_record(stem: str, record: dict, markdown_lines: list[str]) -> Path:
-    """Write ``record`` as JSON and ``markdown_lines`` as Markdown; return the path without suffix."""
+def save_record(stem: str, record: dict, markdown_lines: list[str], tag: str = "") -> Path:
+    """Write ``record`` as JSON and ``markdown_lines`` as Markdown under ``<stem>[-<tag>]``; return the path without suffix."""
     RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / stem
+    path = RESULTS / (f"{stem}-{tag}" if tag else stem)
     path.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
     path.with_suffix(".md").write_text("\n".join(markdown_lines) + "\n")
     print(f"wrote {path}.json and .md")
     return path
+
+
+def device_name(device: str | torch.device) -> str:
+    """The GPU's name, or the CPU's with the thread count, for the record."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{platform.processor() or platform.machine()} ({torch.get_num_threads()} threads)"
+
+
+def device_sync(device: str | torch.device) -> Callable[[], None]:
+    """What to call before reading the clock: CUDA work is asynchronous."""
+    return torch.cuda.synchronize if torch.device(device).type == "cuda" else (lambda: None)

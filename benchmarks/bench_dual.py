@@ -32,7 +32,7 @@ from sklearn.datasets import make_moons
 from sklearn.svm import SVC as SkSVC
 
 from _data import SETS, load_flat
-from _record import save_record
+from _record import device_name, device_sync, save_record
 from torchsvm import SVC
 from torchsvm.kernels import rbf_kernel
 from torchsvm.solvers.dual import dual_objective, smo_dual
@@ -129,9 +129,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--tag", default="", help="suffix of the results file name, e.g. fashion-20k")
     p.add_argument("--no-save", action="store_true")
     args = p.parse_args(argv)
-    sync = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)
-    device_name = torch.cuda.get_device_name() if args.device.startswith("cuda") else \
-        f"CPU ({torch.get_num_threads()} threads)"
+    sync = device_sync(args.device)
+    device_label = device_name(args.device)
 
     qp = None if args.skip_qp else bench_qp(args.device, sync)
     if qp:
@@ -141,11 +140,11 @@ def main(argv: list[str] | None = None) -> None:
         rows += bench_images(ds, Path(args.data_root), args.n_train, args.device, sync, args.C, args.gamma,
                              args.skip_sklearn)
 
-    record = {"benchmark": "bench_dual", "date": dt.date.today().isoformat(), "device": device_name,
+    record = {"benchmark": "bench_dual", "date": dt.date.today().isoformat(), "device": device_label,
               "torch": torch.__version__, "qp": qp, "C": args.C, "gamma": args.gamma, "rows": rows}
     if args.no_save:
         return
-    lines = [f"# bench_dual: {device_name}, {record['date']}", ""]
+    lines = [f"# bench_dual: {device_label}, {record['date']}", ""]
     if qp:
         lines += ["## vs the seed's cvxpy QP (binary RBF, N = 2,000 moons, gamma 0.5, C 1)", "",
                   "| cvxpy (s) | torchsvm (s) | speedup | cvxpy objective | torchsvm objective | rel. diff |",
@@ -161,8 +160,7 @@ def main(argv: list[str] | None = None) -> None:
             obj = f"{r['max_rel_objective_diff']:.1e}" if "max_rel_objective_diff" in r else ""
             lines.append(f"| {r['dataset']} | {r['n_train']} | {r['method']} | {r['fit_s']:.1f} | "
                          f"{r['predict_s']:.2f} | {r['test_acc']:.4f} | {r['n_sv']} | {agree} | {obj} |")
-    tag = f"-{args.tag}" if args.tag else ""
-    save_record(f"dual-{args.device.split(':')[0]}-{record['date']}{tag}", record, lines)
+    save_record(f"dual-{args.device.split(':')[0]}-{record['date']}", record, lines, args.tag)
 
 
 if __name__ == "__main__":

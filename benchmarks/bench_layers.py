@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import platform
 import statistics
 import time
 from pathlib import Path
@@ -22,16 +21,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as TF
 
-from _record import save_record
+from _record import device_name, device_sync, save_record
 from torchsvm import functional as F
 from torchsvm.nn import TwoLayerNet
 
-
-
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"{platform.processor() or platform.machine()} ({torch.get_num_threads()} threads)"
 
 
 def make_step(net: TwoLayerNet, X: torch.Tensor, y: torch.Tensor, hand_written: bool):
@@ -50,7 +43,7 @@ def make_step(net: TwoLayerNet, X: torch.Tensor, y: torch.Tensor, hand_written: 
 
 
 def time_pair(steps: dict, device: torch.device, repeats: int, warmup: int) -> dict[str, list[float]]:
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    sync = device_sync(device)
     for step in steps.values():
         for _ in range(warmup):
             step()

@@ -26,7 +26,7 @@ from sklearn.linear_model import SGDClassifier
 from sklearn.svm import LinearSVC as SkLinearSVC
 
 from _data import SETS, load_flat
-from _record import save_record
+from _record import device_name, device_sync, save_record
 from torchsvm import LinearSVC
 
 
@@ -62,9 +62,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--tag", default="", help="suffix of the results file name, e.g. fashion-20k")
     p.add_argument("--no-save", action="store_true")
     args = p.parse_args(argv)
-    sync = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)
-    device_name = torch.cuda.get_device_name() if args.device.startswith("cuda") else \
-        f"CPU ({torch.get_num_threads()} threads)"
+    sync = device_sync(args.device)
+    device_label = device_name(args.device)
 
     rows = []
     for ds in args.datasets:
@@ -85,19 +84,18 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{ds:>14} N={N:6d} {name:32s} fit {r['fit_s']:7.1f} s  acc {r['test_acc']:.4f}  "
                   f"objective {r['objective']:.1f}  converged {r['converged']}", flush=True)
 
-    record = {"benchmark": "bench_primal", "date": dt.date.today().isoformat(), "device": device_name,
+    record = {"benchmark": "bench_primal", "date": dt.date.today().isoformat(), "device": device_label,
               "torch": torch.__version__, "C": args.C, "rows": rows}
     if args.no_save:
         return
-    lines = [f"# bench_primal: {device_name}, {record['date']}", "",
+    lines = [f"# bench_primal: {device_label}, {record['date']}", "",
              f"10-class hinge-loss linear SVM, one-vs-rest, C = {args.C}, pixels / 255, one run each. "
              "objective = sum_k 1/2||w_k||^2 + C sum_i hinge_ik (bias unpenalized).", "",
              "| data | N train | method | fit (s) | test acc | objective | converged |",
              "| --- | --- | --- | --- | --- | --- | --- |"]
     lines += [f"| {r['dataset']} | {r['n_train']} | {r['method']} | {r['fit_s']:.1f} | {r['test_acc']:.4f} | "
               f"{r['objective']:.1f} | {r['converged']} |" for r in rows]
-    tag = f"-{args.tag}" if args.tag else ""
-    save_record(f"primal-{args.device.split(':')[0]}-{record['date']}{tag}", record, lines)
+    save_record(f"primal-{args.device.split(':')[0]}-{record['date']}", record, lines, args.tag)
 
 
 class _TorchOnDevice:
