@@ -171,3 +171,15 @@ def test_woodbury_newton_direction_equals_the_direct_one(n_curved):
     direct = _newton_direction_direct(X, curv, rhs, 1e-3, torch.float64)
     woodbury = _newton_direction_woodbury(X, curv, rhs, 1e-3, torch.float64)
     torch.testing.assert_close(woodbury, direct, rtol=1e-8, atol=1e-8)
+
+
+def test_direct_newton_direction_with_shared_curvature_equals_per_class():
+    # Equal curvature in every class (the first step) factors one H for all right-hand sides.
+    g = torch.Generator().manual_seed(1)
+    X = torch.randn(50, 8, generator=g, dtype=torch.float64)
+    curv = (torch.rand(50, 1, generator=g, dtype=torch.float64) + 0.1).expand(50, 3).clone()
+    rhs = torch.randn(9, 3, generator=g, dtype=torch.float64)
+    shared = _newton_direction_direct(X, curv, rhs, 1e-3, torch.float64)
+    for k in range(3):
+        single = _newton_direction_direct(X, curv[:, k : k + 1], rhs[:, k : k + 1], 1e-3, torch.float64)
+        torch.testing.assert_close(shared[:, k : k + 1], single, rtol=1e-10, atol=1e-12)

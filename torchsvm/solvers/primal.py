@@ -187,6 +187,11 @@ def _newton_direction_direct(
     and accumulate into float64.
     """
     N, D = X.shape
+    # Classes with the same curvature share H: the first step (w = 0, every sample on the band,
+    # equal costs) builds and factors one Hessian for all K right-hand sides.
+    shared = curv.shape[1] > 1 and bool((curv == curv[:, :1]).all())
+    if shared:
+        curv = curv[:, :1]
     K = curv.shape[1]
     H = torch.zeros(K, D + 1, D + 1, dtype=torch.float64, device=X.device)
     for start in range(0, N, chunk):
@@ -207,10 +212,11 @@ def _newton_direction_direct(
     if bool((info > 0).any()):  # numerically singular: lean on the damping more
         H.diagonal(dim1=1, dim2=2).add_(1e-6 * float(H.diagonal(dim1=1, dim2=2).max()))
         L = torch.linalg.cholesky(H)
-    B = rhs.t().to(torch.float64).unsqueeze(2)  # (K, D + 1, 1)
+    # (1, D + 1, K) with one shared H, else (K, D + 1, 1).
+    B = rhs.to(torch.float64).unsqueeze(0) if shared else rhs.t().to(torch.float64).unsqueeze(2)
     # Two triangular solves: L L^T p = rhs (cholesky_solve was 10x slower on CPU for K columns).
-    P = torch.linalg.solve_triangular(L.mT, torch.linalg.solve_triangular(L, B, upper=False), upper=True).squeeze(2)
-    return P.t().to(rhs.dtype)
+    P = torch.linalg.solve_triangular(L.mT, torch.linalg.solve_triangular(L, B, upper=False), upper=True)
+    return (P[0] if shared else P.squeeze(2).t()).to(rhs.dtype)
 
 
 def _newton_direction_woodbury(
