@@ -452,7 +452,7 @@ def primal_newton(
         F = torch.addmm(b, X, W)  # (N, K) decision values
         in_stage = 0
         while True:
-            value, d1, d2 = loss_terms(Y * F, loss, h)
+            _, d1, d2 = loss_terms(Y * F, loss, h)
             r = C * d1 * Y  # (N, K)
             gW = W + _xt_mm(X, r)
             gb = r.sum(0)
