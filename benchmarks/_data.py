@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import numpy as np
@@ -23,3 +24,10 @@ def load_flat(
         X, y = X[:n_train], y[:n_train]
     flat = lambda a: (a.reshape(len(a), -1).to(dtype) / 255.0).numpy()  # noqa: E731
     return flat(X), y.numpy(), flat(Xt), yt.numpy()
+
+
+def add_data_arguments(p: argparse.ArgumentParser, default_sets: list[str], allow_none: bool = False) -> None:
+    """--data-root (../shared/data beside the repository), --datasets and --n-train."""
+    p.add_argument("--data-root", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
+    p.add_argument("--datasets", nargs="*" if allow_none else "+", default=default_sets, choices=sorted(SETS))
+    p.add_argument("--n-train", type=int, default=None, help="first N training images only")

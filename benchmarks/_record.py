@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import platform
 from pathlib import Path
@@ -33,3 +34,9 @@ def device_name(device: str | torch.device) -> str:
 def device_sync(device: str | torch.device) -> Callable[[], None]:
     """What to call before reading the clock: CUDA work is asynchronous."""
     return torch.cuda.synchronize if torch.device(device).type == "cuda" else (lambda: None)
+
+
+def add_record_arguments(p: argparse.ArgumentParser) -> None:
+    """--tag (suffix of the record's file name) and --no-save."""
+    p.add_argument("--tag", default="", help="suffix of the results file name, e.g. fashion-20k")
+    p.add_argument("--no-save", action="store_true", help="print only, write nothing")

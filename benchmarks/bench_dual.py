@@ -31,8 +31,8 @@ import torch
 from sklearn.datasets import make_moons
 from sklearn.svm import SVC as SkSVC
 
-from _data import SETS, load_flat
-from _record import device_name, device_sync, save_record
+from _data import add_data_arguments, load_flat
+from _record import add_record_arguments, device_name, device_sync, save_record
 from torchsvm import SVC
 from torchsvm.kernels import rbf_kernel
 from torchsvm.solvers.dual import dual_objective, smo_dual
@@ -118,16 +118,13 @@ def bench_images(name: str, root: Path, n_train: int | None, device: str, sync, 
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--data-root", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
-    p.add_argument("--datasets", nargs="*", default=["mnist-10k"], choices=sorted(SETS))
-    p.add_argument("--n-train", type=int, default=None, help="first N training images only")
+    add_data_arguments(p, ["mnist-10k"], allow_none=True)
     p.add_argument("--C", type=float, default=5.0)
     p.add_argument("--gamma", type=float, default=0.05)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--skip-qp", action="store_true")
     p.add_argument("--skip-sklearn", action="store_true")
-    p.add_argument("--tag", default="", help="suffix of the results file name, e.g. fashion-20k")
-    p.add_argument("--no-save", action="store_true")
+    add_record_arguments(p)
     args = p.parse_args(argv)
     sync = device_sync(args.device)
     device_label = device_name(args.device)

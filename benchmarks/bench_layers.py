@@ -7,7 +7,7 @@ Net: FC(in -> hidden) -> ReLU -> FC(hidden -> classes) -> softmax cross-entropy,
 step's forward and backward (parameter gradients, as in training). The two nets share weights,
 inputs and targets; their timings are interleaved so that drift hits both alike. Reports the
 median of the repeats and the ratio hand-written / torch (median of the paired per-repeat ratios), and writes them to
-benchmarks/results/layers-<device>-<date>.{json,md}.
+benchmarks/results/layers-<device>-<date>[-<tag>].{json,md}.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as TF
 
-from _record import device_name, device_sync, save_record
+from _record import add_record_arguments, device_name, device_sync, save_record
 from torchsvm import functional as F
 from torchsvm.nn import TwoLayerNet
 
@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--configs", default="512x784x1024x10,512x784x4096x10,2048x784x4096x10",
                    help="comma-separated batch x in x hidden x classes")
-    p.add_argument("--no-save", action="store_true", help="print only, write nothing")
+    add_record_arguments(p)
     args = p.parse_args(argv)
     device, dtype = torch.device(args.device), getattr(torch, args.dtype)
 
@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> None:
              "| --- | --- | --- | --- | --- |"]
     lines += [f"| {r['config']} | {r['torch_ms']:.3f} | {r['torchsvm_ms']:.3f} | {r['ratio']:.3f} "
               f"| {r['ratio_of_medians']:.3f} |" for r in rows]
-    save_record(f"layers-{device.type}-{record['date']}", record, lines)
+    save_record(f"layers-{device.type}-{record['date']}", record, lines, args.tag)
 
 
 if __name__ == "__main__":

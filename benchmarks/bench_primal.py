@@ -25,8 +25,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import SGDClassifier
 from sklearn.svm import LinearSVC as SkLinearSVC
 
-from _data import SETS, load_flat
-from _record import device_name, device_sync, save_record
+from _data import add_data_arguments, load_flat
+from _record import add_record_arguments, device_name, device_sync, save_record
 from torchsvm import LinearSVC
 
 
@@ -52,15 +52,12 @@ def run(name: str, make, X, y, Xt, yt, C: float, sync) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--data-root", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
-    p.add_argument("--datasets", nargs="+", default=["mnist-10k", "fashion-mnist"], choices=sorted(SETS))
-    p.add_argument("--n-train", type=int, default=None, help="first N training images only")
+    add_data_arguments(p, ["mnist-10k", "fashion-mnist"])
     p.add_argument("--C", type=float, default=1.0)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--liblinear-max-iter", type=int, default=1000)
     p.add_argument("--skip-sklearn", action="store_true")
-    p.add_argument("--tag", default="", help="suffix of the results file name, e.g. fashion-20k")
-    p.add_argument("--no-save", action="store_true")
+    add_record_arguments(p)
     args = p.parse_args(argv)
     sync = device_sync(args.device)
     device_label = device_name(args.device)
