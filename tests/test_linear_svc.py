@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -124,3 +126,28 @@ def test_real_mnist_10k_binary(mnist_dir):
     Xt = Xt[keep_t].reshape(int(keep_t.sum()), -1).double() / 255
     clf = LinearSVC(C=0.1, device="cpu").fit(X, y[keep])
     assert clf.score(Xt, yt[keep_t].numpy()) > 0.93
+
+
+def test_real_mnist_10k_ten_classes_float32_against_liblinear(mnist_dir):
+    # LIBLINEAR's (w, b) is a feasible point of our problem, so our certified objective must not
+    # exceed its value by more than tol; accuracy must be on par. Float32 pixels, as the benchmark.
+    from sklearn.svm import LinearSVC as SkLinearSVC
+
+    X, y = load_images("mnist", "train", mnist_dir)
+    Xt, yt = load_images("mnist", "test", mnist_dir)
+    X = (X[:2000].reshape(2000, -1).float() / 255).numpy()
+    Xt = (Xt.reshape(len(Xt), -1).float() / 255).numpy()
+    y, yt = y[:2000].numpy(), yt.numpy()
+    ours = LinearSVC(C=1.0, device="cpu").fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ref = SkLinearSVC(C=1.0, loss="hinge", dual=True, max_iter=2000).fit(X, y)
+
+    def objective(coef, intercept):
+        Y = np.where(y[:, None] == np.arange(10), 1.0, -1.0)
+        margins = Y * (X.astype(np.float64) @ coef.T.astype(np.float64) + intercept)
+        return 0.5 * (coef.astype(np.float64) ** 2).sum() + np.maximum(0, 1 - margins).sum()
+
+    assert ours.coef_.dtype == np.float32
+    assert objective(ours.coef_, ours.intercept_) <= objective(ref.coef_, ref.intercept_) * (1 + 1e-3)
+    assert ours.score(Xt, yt) >= ref.score(Xt, yt) - 0.005
