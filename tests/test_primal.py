@@ -89,7 +89,7 @@ def test_solve_partition_recovers_the_optimum_from_its_partition():
     at_c, free = torch.from_numpy(z > 1e-5)[:, None], torch.from_numpy(np.abs(z) <= 1e-5)[:, None]
     assert 0 < int(free.sum()) <= 6
     T = lambda a: torch.from_numpy(a)[:, None]
-    W, b, alpha = _solve_partition(torch.from_numpy(X), T(y), T(C), at_c, free, [0], max_free=6)
+    W, b, alpha = _solve_partition(torch.from_numpy(X), T(y), T(C), at_c, free, max_free=6)
     np.testing.assert_allclose(W[:, 0].numpy(), w_ref, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(float(b[0]), b_ref, rtol=1e-4, atol=1e-5)
     assert bool(((alpha >= -1e-6) & (alpha <= T(C) + 1e-6)).all())  # a dual-feasible point

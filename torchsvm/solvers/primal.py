@@ -257,7 +257,7 @@ def _newton_direction_woodbury(
 
 
 def _solve_partition(
-    X: Tensor, Y: Tensor, C: Tensor, at_c: Tensor, free: Tensor, columns: list[int], max_free: int
+    X: Tensor, Y: Tensor, C: Tensor, at_c: Tensor, free: Tensor, max_free: int
 ) -> tuple[Tensor, Tensor, Tensor]:
     """The hinge optimum if the partition were right: alpha = C on ``at_c``, free on ``free``, 0 elsewhere.
 
@@ -266,8 +266,8 @@ def _solve_partition(
     i.e. per class the (n_B + 1)-system
         [[Q_BB, y_B], [y_B^T, 0]] [alpha_B; b] = [1 - y_B (X_B w_L); -C_L^T y_L],  Q_BB = diag(y_B) X_B X_B^T diag(y_B).
     n_B is about the number of margin support vectors, at most about D + 1 for a linear SVM, so
-    this costs n_B^2 D + n_B^3 / 3 per class. Only ``columns`` with n_B <= ``max_free`` are
-    solved (the others come back as w_L: a free set much larger than D + 1 is a wrong guess).
+    this costs n_B^2 D + n_B^3 / 3 per class. Only classes with n_B <= ``max_free`` are solved
+    (the others come back as w_L: a free set much larger than D + 1 is a wrong guess).
     Returns ``(W, b, alpha)``; alpha_B leaves [0, C] where the partition is wrong.
     """
     K = Y.shape[1]
@@ -275,7 +275,7 @@ def _solve_partition(
     W = _xt_mm(X, A_L).to(torch.float64)  # w_L, (D, K)
     b = W.new_zeros(K)
     alpha = (C * at_c).to(torch.float64)
-    for k in columns:
+    for k in range(K):
         idx = free[:, k].nonzero().squeeze(1)
         n = idx.numel()
         if n == 0 or n > max_free:
@@ -296,7 +296,7 @@ def _solve_partition(
     return W.to(X.dtype), b.to(X.dtype), alpha.to(X.dtype)
 
 
-def _active_set_candidates(X: Tensor, Y: Tensor, C: Tensor, F: Tensor, h: float, columns: list[int], rounds: int):
+def _active_set_candidates(X: Tensor, Y: Tensor, C: Tensor, F: Tensor, h: float, rounds: int):
     """Exact-partition candidates from a smoothed-hinge iterate, refined by primal-dual active sets.
 
     Starts from the partition of the smoothed iterate (alpha = C clamp(z / h, 0, 1), z = 1 - y f)
@@ -307,7 +307,7 @@ def _active_set_candidates(X: Tensor, Y: Tensor, C: Tensor, F: Tensor, h: float,
     z = 1 - Y * F
     v = (z / h).clamp(0, 1) + z
     for _ in range(rounds):
-        W, b, alpha = _solve_partition(X, Y, C, v >= 1, (v > 0) & (v < 1), columns, X.shape[1] + 1)
+        W, b, alpha = _solve_partition(X, Y, C, v >= 1, (v > 0) & (v < 1), X.shape[1] + 1)
         F = torch.addmm(b, X, W)
         yield W, b, F, torch.minimum(alpha.clamp_min(0), C)
         v = alpha / C + (1 - Y * F)
@@ -323,13 +323,14 @@ class _Certificate:
         self.P = torch.full((K,), math.inf, dtype=X.dtype, device=X.device)
         self.D = torch.full((K,), -math.inf, dtype=X.dtype, device=X.device)
 
-    def offer(self, W: Tensor, b: Tensor, F: Tensor, alpha: Tensor) -> None:
-        P, D = _duality_gap(self.X, self.Y, self.C, W, F, alpha)
-        better = P < self.P
-        self.W = torch.where(better, W, self.W)
-        self.b = torch.where(better, b, self.b)
-        self.P = torch.minimum(P, self.P)
-        self.D = torch.maximum(D, self.D)
+    def offer(self, cols: Tensor, W: Tensor, b: Tensor, F: Tensor, alpha: Tensor) -> None:
+        """A primal point ``(W, b)`` with decision values ``F`` and a dual point ``alpha`` for classes ``cols``."""
+        P, D = _duality_gap(self.X, self.Y[:, cols], self.C[:, cols], W, F, alpha)
+        better = P < self.P[cols]
+        self.W = self.W.index_copy(1, cols, torch.where(better, W, self.W[:, cols]))
+        self.b = self.b.index_copy(0, cols, torch.where(better, b, self.b[cols]))
+        self.P = self.P.index_copy(0, cols, torch.minimum(P, self.P[cols]))
+        self.D = self.D.index_copy(0, cols, torch.maximum(D, self.D[cols]))
 
     def gaps(self) -> Tensor:
         return (self.P - self.D) / self.P.abs().clamp_min(1e-30)
@@ -416,7 +417,7 @@ def primal_newton(
     alpha = -C L_h'(m), and once h <= 1 every stage end and every ``_POLISH_EVERY``-th step
     also offers exact-partition candidates (:func:`_active_set_candidates`). A class is done
     when its certified relative gap (P(w, b) - max D(alpha)) / P is <= tol, and done classes
-    leave the Newton systems; it stops when every class is done, so each returned objective is
+    leave the iteration; it stops when every class is done, so each returned objective is
     within tol (relative) of its optimum.
 
     Args:
@@ -453,21 +454,24 @@ def primal_newton(
         F = torch.addmm(b, X, W)  # (N, K) decision values
         in_stage = 0
         while True:
-            _, d1, d2 = loss_terms(Y * F, loss, h)
-            r = C * d1 * Y  # (N, K)
-            gW = W + _xt_mm(X, r)
+            # Only the K' open classes (columns cols) are worked on: every product with X and
+            # every (N, K') array shrinks as classes finish; done ones keep their certified iterate.
+            cols = active.nonzero().squeeze(1)
+            Ya, Ca, Fa, Wa, ba = Y[:, cols], C[:, cols], F[:, cols], W[:, cols], b[cols]
+            _, d1, d2 = loss_terms(Ya * Fa, loss, h)
+            r = Ca * d1 * Ya  # (N, K')
+            gW = Wa + _xt_mm(X, r)
             gb = r.sum(0)
             g_norm = torch.sqrt((gW * gW).sum(0) + gb * gb)
             if g0_norm is None:
-                g0_norm = g_norm.clamp_min(1e-30)
-            rel = g_norm / g0_norm
-            stage_done = bool((rel[active] <= stage_tol).all())
+                g0_norm = g_norm.clamp_min(1e-30)  # all K classes are open at the start
+            rel = g_norm / g0_norm[cols]
+            stage_done = bool((rel <= stage_tol).all())
             if hinge:
-                cert.offer(W, b, F, -C * d1)
+                cert.offer(cols, Wa, ba, Fa, -Ca * d1)
                 if h <= 1 and (stage_done or in_stage % _POLISH_EVERY == _POLISH_EVERY - 1):
-                    columns = active.nonzero().squeeze(1).tolist()
-                    for candidate in _active_set_candidates(X, Y, C, F, h, columns, _POLISH_ROUNDS):
-                        cert.offer(*candidate)
+                    for candidate in _active_set_candidates(X, Ya, Ca, Fa, h, _POLISH_ROUNDS):
+                        cert.offer(cols, *candidate)
                 gaps = cert.gaps()
                 active = gaps > tol
                 gap = float(gaps.max())
@@ -485,10 +489,8 @@ def primal_newton(
                 break
             n_iter += 1
             in_stage += 1
-            # Newton direction for the classes still open; the others stay where they are.
-            cols = active.nonzero().squeeze(1)
-            curv = (C * d2)[:, cols]  # (N, K'); y^2 = 1
-            rhs = -torch.cat([gW, gb.unsqueeze(0)], 0)[:, cols]  # (D + 1, K')
+            curv = Ca * d2  # (N, K'); y^2 = 1
+            rhs = -torch.cat([gW, gb.unsqueeze(0)], 0)  # (D + 1, K')
             # Direct whenever D allows: building H costs n_curved (D + 1)^2 per class in
             # compute-bound matrix products, while each CG step is two memory-bound passes over
             # X and the smoothed hinge needs hundreds (Fashion-MNIST 60k: one direct step 1.3 s,
@@ -498,22 +500,22 @@ def primal_newton(
                 product_dtype = X.dtype if h >= 0.1 else torch.float64
                 n_max = int((curv > 0).sum(0).max())
                 solve = _newton_direction_woodbury if n_max < D else _newton_direction_direct
-                P_cols = solve(X, curv, rhs, damping, product_dtype)
+                P = solve(X, curv, rhs, damping, product_dtype)
             else:
 
                 def hvp(V: Tensor) -> Tensor:  # V (D + 1, K'): [w-part; b-part]
                     U = curv * torch.addmm(V[-1], X, V[:-1])  # (N, K')
                     return torch.cat([V[:-1] + _xt_mm(X, U), U.sum(0, keepdim=True)], 0) + damping * V
 
-                P_cols, _ = _batched_cg(hvp, rhs, tol=1e-3, max_iter=max(50, D))
-            P = X.new_zeros(D + 1, K)
-            P[:, cols] = P_cols
+                P, _ = _batched_cg(hvp, rhs, tol=1e-3, max_iter=max(50, D))
             pW, pb = P[:-1], P[-1]
-            XP = torch.addmm(pb, X, pW)  # (N, K), reused by the line search
-            step = _exact_line_search(W, pW, Y * F, Y * XP, C, loss, h)
+            XP = torch.addmm(pb, X, pW)  # (N, K'), reused by the line search
+            step = _exact_line_search(Wa, pW, Ya * Fa, Ya * XP, Ca, loss, h)
             if not bool((step > 0).any()):
                 break  # no class can move: the numerical floor of this stage
-            W, b, F = W + step * pW, b + step * pb, F + step * XP
+            W = W.index_copy(1, cols, Wa + step * pW)
+            b = b.index_copy(0, cols, ba + step * pb)
+            F = F.index_copy(1, cols, Fa + step * XP)
         if converged or n_iter >= max_iter:
             break
 
