@@ -108,7 +108,7 @@ def test_errors():
     with pytest.raises(ValueError, match="Expected loss to be"):
         LinearSVC(loss="l1", device="cpu").fit(X, y)
     clf = LinearSVC(device="cpu").fit(X, y)
-    with pytest.raises(ValueError, match="Expected X with 2 features, as in fit, got 3 features"):
+    with pytest.raises(ValueError, match="X has 3 features, but LinearSVC is expecting 2 features as input"):
         clf.predict(np.zeros((4, 3)))
 
 

@@ -210,7 +210,7 @@ def test_bad_data():
     with pytest.raises(ValueError, match="NaN"):
         SVC(device="cpu").fit(X_nan, y)
     est = SVC(device="cpu").fit(X, y)
-    with pytest.raises(ValueError, match="Expected X with 5 features, as in fit, got 3 features"):
+    with pytest.raises(ValueError, match="X has 3 features, but SVC is expecting 5 features as input"):
         est.predict(X[:, :3])
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import warnings
@@ -11,7 +12,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.exceptions import ConvergenceWarning
+from sklearn.exceptions import ConvergenceWarning, DataConversionWarning
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
@@ -59,9 +60,26 @@ def _as_tensor_2d(X: Any, name: str, device: torch.device, dtype: torch.dtype | 
     return T.to(device=device, dtype=dtype or T.dtype)
 
 
+def _check_n_features(est: BaseEstimator, X: Tensor) -> None:
+    """scikit-learn's message for a feature count other than fit's."""
+    if X.shape[1] != est.n_features_in_:
+        raise ValueError(
+            f"X has {X.shape[1]} features, but {type(est).__name__} is expecting {est.n_features_in_} features as input"
+        )
+
+
 def _classes_and_costs(est: BaseEstimator, n_samples: int, y: Any, sample_weight: Any) -> tuple[np.ndarray, np.ndarray]:
     """Set ``est.classes_``; return class indices ``(N,)`` and costs ``C * class weight * sample weight``."""
+    if y is None:
+        raise ValueError(f"{type(est).__name__} requires y to be passed, but the target y is None")
     y_np = y.detach().cpu().numpy() if isinstance(y, Tensor) else np.asarray(y)
+    if y_np.ndim == 2 and y_np.shape[1] == 1:  # a column vector: scikit-learn warns and ravels
+        warnings.warn(
+            f"A column-vector y was passed when a 1d array was expected; got shape {y_np.shape}, using y.ravel()",
+            DataConversionWarning,
+            stacklevel=3,
+        )
+        y_np = y_np.ravel()
     if y_np.ndim != 1 or y_np.shape[0] != n_samples:
         raise ValueError(f"Expected y of shape ({n_samples},) to match X, got shape {y_np.shape}")
     check_classification_targets(y_np)
@@ -80,6 +98,8 @@ def _classes_and_costs(est: BaseEstimator, n_samples: int, y: Any, sample_weight
         sw = np.asarray(sample_weight, dtype=np.float64)
         if sw.shape != (n_samples,) or np.any(sw < 0):
             raise ValueError(f"Expected non-negative sample_weight of shape ({n_samples},), got {sw.shape}")
+        if not np.any(sw > 0):
+            raise ValueError("Expected sample_weight with at least one positive entry, got all weights zero")
         cost = cost * sw
     return y_idx, cost
 
@@ -195,10 +215,7 @@ class LinearSVC(ClassifierMixin, BaseEstimator):
         """
         check_is_fitted(self, "coef_")
         Xt = _as_tensor_2d(X, "X", self._w.device, self._w.dtype)
-        if Xt.shape[1] != self.n_features_in_:
-            raise ValueError(
-                f"Expected X with {self.n_features_in_} features, as in fit, got {Xt.shape[1]} features"
-            )
+        _check_n_features(self, Xt)
         scores = torch.addmm(self._b, Xt, self._w)
         scores = scores[:, 0] if scores.shape[1] == 1 else scores
         return scores if isinstance(X, Tensor) else scores.cpu().numpy()
@@ -225,24 +242,29 @@ def _resolve_kernel(est: "SVC", X: Tensor) -> Callable[[Tensor, Tensor], Tensor]
             gamma = 1.0 / X.shape[1]
         est._gamma = float(gamma)
         g, degree, coef0 = est._gamma, est.degree, est.coef0
+        # partials of module-level functions, not lambdas: a fitted SVC keeps its kernel and must pickle.
         return {
-            "linear": lambda A, Z: linear_kernel(A, Z),
-            "poly": lambda A, Z: polynomial_kernel(A, Z, degree=degree, gamma=g, coef0=coef0),
-            "rbf": lambda A, Z: rbf_kernel(A, Z, gamma=g),
-            "sigmoid": lambda A, Z: sigmoid_kernel(A, Z, gamma=g, coef0=coef0),
+            "linear": functools.partial(linear_kernel),
+            "poly": functools.partial(polynomial_kernel, degree=degree, gamma=g, coef0=coef0),
+            "rbf": functools.partial(rbf_kernel, gamma=g),
+            "sigmoid": functools.partial(sigmoid_kernel, gamma=g, coef0=coef0),
         }[kernel]
-    fn = kernel
+    return _CheckedKernel(kernel)
 
-    def call(A: Tensor, Z: Tensor) -> Tensor:
-        K = fn(A, Z)
-        K = torch.as_tensor(K, dtype=A.dtype, device=A.device)
+
+class _CheckedKernel:
+    """A user's kernel callable, its output made a tensor of the right shape (a class so it pickles)."""
+
+    def __init__(self, fn: Callable[[Any, Any], Any]) -> None:
+        self.fn = fn
+
+    def __call__(self, A: Tensor, Z: Tensor) -> Tensor:
+        K = torch.as_tensor(self.fn(A, Z), dtype=A.dtype, device=A.device)
         if K.shape != (A.shape[0], Z.shape[0]):
             raise ValueError(
                 f"Expected the kernel callable to return shape ({A.shape[0]}, {Z.shape[0]}), got {tuple(K.shape)}"
             )
         return K
-
-    return call
 
 
 def _ovr_from_ovo(dec: Tensor, n_classes: int) -> Tensor:
@@ -557,8 +579,7 @@ class SVC(ClassifierMixin, BaseEstimator):
                     f"kernel='precomputed', got shape {tuple(Xt.shape)}"
                 )
             return Xt[:, torch.as_tensor(self.support_, device=device, dtype=torch.long)] @ self._coef + self._b
-        if Xt.shape[1] != self.n_features_in_:
-            raise ValueError(f"Expected X with {self.n_features_in_} features, as in fit, got {Xt.shape[1]} features")
+        _check_n_features(self, Xt)
         # Prediction touches support vectors only, a block of rows at a time.
         blocks = [K_rows @ self._coef for _, K_rows in kernel_row_blocks(self._kernel, Xt, self._sv, 4096)]
         return torch.cat(blocks) + self._b
