@@ -255,3 +255,12 @@ def test_converged_fit_is_silent():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         SVC(device="cpu").fit(X, y)
+
+
+@pytest.mark.parametrize("solver,multi_class", [("smo", "ovo"), ("smo", "ovr"), ("decomposition", "ovr")])
+def test_n_iter_counts_each_binary_problem(solver, multi_class):
+    X, y = blobs(n=160, centers=4, seed=3)
+    est = SVC(C=1.0, gamma=0.1, solver=solver, multi_class=multi_class, working_set_size=16, device="cpu").fit(X, y)
+    n_problems = 6 if multi_class == "ovo" else 4
+    assert est.n_iter_.shape == (n_problems,) and est.n_iter_.dtype == np.int64
+    assert est.n_iter_.min() >= 1 and est.n_iter_.min() < est.n_iter_.max()  # batched, yet counted apart

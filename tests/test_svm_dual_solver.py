@@ -71,6 +71,20 @@ def test_batched_equals_looped():
     torch.testing.assert_close(per_problem_K.alpha, batched.alpha)
 
 
+def test_steps_are_counted_per_problem():
+    """In a batch each problem counts its own steps: those a lone solve of it takes."""
+    X, y = problem(N=80, seed=2)
+    K = rbf_kernel(X, gamma=0.7)
+    Y = torch.stack([y, torch.where(X[:, 0] > 0, 1.0, -1.0)])  # a hard and an easy labelling
+    batched = smo_dual(K, Y, 1.0, tol=1e-6)
+    alone = [int(smo_dual(K, Y[k], 1.0, tol=1e-6).info.problem_iters[0]) for k in range(2)]
+    assert batched.info.problem_iters.tolist() == alone
+    assert alone[0] != alone[1] and batched.info.n_iter >= max(alone)
+    decomposed = decomposition_dual(X, Y, 1.0, lambda A, Z: rbf_kernel(A, Z, gamma=0.7), working_set_size=8, tol=1e-6)
+    iters = decomposed.info.problem_iters.tolist()
+    assert max(iters) == decomposed.info.n_iter and min(iters) < max(iters)
+
+
 def test_per_sample_costs_bound_alpha():
     X, y = problem(N=100, seed=4)
     K = rbf_kernel(X, gamma=0.5)

@@ -324,7 +324,8 @@ class SVC(ClassifierMixin, BaseEstimator):
         intercept_: ``(n_pairs,)`` biases, pairs ``(0, 1), (0, 2), ..., (1, 2), ...``; in pair
             ``(i, j)`` a positive decision is class i, except for two classes where it is
             ``classes_[1]`` (scikit-learn's convention).
-        classes_, n_features_in_, n_iter_ (steps per binary problem), shape_fit_.
+        classes_, n_features_in_, shape_fit_; n_iter_: per binary problem, its SMO steps (outer
+            iterations where the decomposition solver ran it), counted apart in a batch.
     """
 
     def __init__(
@@ -450,12 +451,12 @@ class SVC(ClassifierMixin, BaseEstimator):
                 alpha, b, n_iter, gap = self._solve_pairs(Xt, K, Y, Cb, kernel, budget)
             elif K is not None:
                 res = smo_dual(K, Y, Cb, tol=self.tol, max_iter=self._max_iter())
-                alpha, b, n_iter, gap = res.alpha, res.b, [res.info.n_iter] * Y.shape[0], res.info.kkt_violation
+                alpha, b, n_iter, gap = res.alpha, res.b, res.info.problem_iters.tolist(), res.info.kkt_violation
             else:
                 res = decomposition_dual(
                     Xt, Y, Cb, kernel, working_set_size=self.working_set_size, tol=self.tol, max_iter=self._max_iter()
                 )
-                alpha, b, n_iter, gap = res.alpha, res.b, [res.info.n_iter] * Y.shape[0], res.info.kkt_violation
+                alpha, b, n_iter, gap = res.alpha, res.b, res.info.problem_iters.tolist(), res.info.kkt_violation
         if bool((gap > self.tol).any()):
             warnings.warn(
                 f"SVC did not converge (max KKT violation {float(gap.max()):.3g} > tol={self.tol}). "
@@ -515,7 +516,7 @@ class SVC(ClassifierMixin, BaseEstimator):
                     Xt[m], Y[p, m], Cb[p, m], kernel,
                     working_set_size=self.working_set_size, tol=self.tol, max_iter=self._max_iter(),
                 )
-                alpha[p, m], b[p], gap[p], n_iter[p] = res.alpha[0], res.b[0], res.info.kkt_violation[0], res.info.n_iter
+                alpha[p, m], b[p], gap[p], n_iter[p] = res.alpha[0], res.b[0], res.info.kkt_violation[0], int(res.info.problem_iters[0])
                 continue
             idx = torch.zeros(len(group), n_max, dtype=torch.long, device=Y.device)
             valid = torch.zeros(len(group), n_max, dtype=torch.bool, device=Y.device)
@@ -537,8 +538,8 @@ class SVC(ClassifierMixin, BaseEstimator):
             res = smo_dual(K_g, Y_g, C_g, tol=self.tol, max_iter=self._max_iter())
             alpha[rows] = alpha[rows].scatter_add(1, idx, torch.where(valid, res.alpha, 0.0))
             b[rows], gap[rows] = res.b, res.info.kkt_violation
-            for p in group:
-                n_iter[p] = res.info.n_iter
+            for g, p in enumerate(group):
+                n_iter[p] = int(res.info.problem_iters[g])
         return alpha, b, n_iter, gap
 
     def _store(self, Xt: Tensor, y_idx: np.ndarray, coef: Tensor, b: Tensor, kernel: Any) -> None:

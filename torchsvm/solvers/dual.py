@@ -42,8 +42,9 @@ _TAU = 1e-12  # LIBSVM's floor for the curvature along a pair
 
 class DualInfo(NamedTuple):
     converged: bool
-    n_iter: int
+    n_iter: int  # steps (SMO) or outer iterations (decomposition) of the batch as a whole
     kkt_violation: Tensor  # (B,) final m(a) - M(a); <= tol at convergence
+    problem_iters: Tensor | None = None  # (B,) of those, the ones in which each problem was still above tol
 
 
 class DualResult(NamedTuple):
@@ -124,7 +125,8 @@ def smo_dual(
     alpha = torch.zeros(B, N, dtype=K.dtype, device=K.device)
     G = -torch.ones(B, N, dtype=K.dtype, device=K.device)  # gradient Q a - 1 at a = 0
     max_iter = max(1_000_000, 100 * N) if max_iter is None else max_iter
-    n_iter, gap = smo_steps(K, Y, Cb, alpha, G, tol, max_iter, check_every)
+    counts = torch.zeros(B, dtype=torch.long, device=K.device)
+    n_iter, gap = smo_steps(K, Y, Cb, alpha, G, tol, max_iter, check_every, counts=counts)
     converged = bool((gap <= tol).all())
     if not converged:
         warnings.warn(
@@ -133,7 +135,7 @@ def smo_dual(
             ConvergenceWarning,
             stacklevel=2,
         )
-    return DualResult(alpha, dual_bias(G, Y, alpha, Cb), DualInfo(converged, n_iter, gap))
+    return DualResult(alpha, dual_bias(G, Y, alpha, Cb), DualInfo(converged, n_iter, gap, counts))
 
 
 def smo_steps(
@@ -146,14 +148,16 @@ def smo_steps(
     max_iter: int,
     check_every: int = 16,
     movable: Tensor | None = None,
+    counts: Tensor | None = None,
 ) -> tuple[int, Tensor]:
     """The SMO loop of :func:`smo_dual`, updating ``alpha`` and ``G`` in place from any feasible start.
 
     ``G = Q alpha + p`` is the gradient of the minimized objective for whatever linear term p
     (-1 for the full dual; the decomposition solver's subproblems have their own). ``movable``
     ``(B, N)`` freezes the variables where it is False (they still enter G); ``tol`` may be
-    ``(B,)``, one per problem. Returns the number
-    of steps and the final KKT violation ``(B,)``.
+    ``(B,)``, one per problem; ``counts`` ``(B,)``, if given, is incremented by the steps in
+    which each problem was still above its tol. Returns the number of steps and the final KKT
+    violation ``(B,)``.
     """
     B, N = Y.shape
     shared = K.ndim == 2
@@ -176,6 +180,8 @@ def smo_steps(
         active = gap > tol
         if n_iter % check_every == 1 and not bool(active.any()):
             break
+        if counts is not None:
+            counts += active
         Ki = K[i] if shared else K[rows_b, i]  # (B, N): row i of each problem's K
         Kii = diag[i] if shared else diag[rows_b, i]
         b_t = m.unsqueeze(1) - score  # > 0 for candidates
@@ -260,6 +266,7 @@ class DecompositionSolver:
         self.gap = torch.full((B,), math.inf, dtype=X.dtype, device=X.device)
         self.n_iter = 0
         self.n_inner = 0
+        self.problem_iters = torch.zeros(B, dtype=torch.long, device=X.device)  # outer iterations each problem needed
         self._W: Tensor | None = None  # (B, q) working set of the last iteration, newest half first
         self._movable: Tensor | None = None
         self._rows: Tensor | None = None  # (B, q, N) its kernel rows
@@ -301,8 +308,10 @@ class DecompositionSolver:
     def step(self) -> bool:
         """One outer iteration; returns True (without changing anything) once converged."""
         self.gap = self.kkt_violation()
-        if not bool((self.gap > self.tol).any()):
+        open_ = self.gap > self.tol
+        if not bool(open_.any()):
             return True
+        self.problem_iters += open_
         B, N = self.Y.shape
         if self._W is None:
             W, movable = self._select(self.q, None)
@@ -341,7 +350,7 @@ class DecompositionSolver:
     def result(self) -> DualResult:
         converged = bool((self.gap <= self.tol).all())
         b = dual_bias(self.G, self.Y, self.alpha, self.C)
-        return DualResult(self.alpha, b, DualInfo(converged, self.n_iter, self.gap))
+        return DualResult(self.alpha, b, DualInfo(converged, self.n_iter, self.gap, self.problem_iters))
 
 
 def decomposition_dual(
