@@ -117,3 +117,51 @@ def test_unknown_backend():
     X, y, _ = problem(N=10)
     with pytest.raises(ValueError, match="Expected backend to be 'smo' or 'cvxpylayers', got 'qpth'"):
         svm_dual(rbf_kernel(X), y, 1.0, backend="qpth")
+
+
+def test_gradcheck_through_the_kernel():
+    """float64 gradcheck of the implicit backward: d(alpha, b) / d(X, gamma, C) against central differences of re-solved QPs."""
+    X, y, _ = problem(N=14, seed=4)
+    gamma = torch.tensor(0.6, dtype=torch.float64, requires_grad=True)
+    C = torch.full((14,), 0.7, dtype=torch.float64, requires_grad=True)
+    alpha, _ = svm_dual(rbf_kernel(X, gamma=gamma), y, C, **SOLVE)
+    free, upper = _free_set(alpha.detach(), C.detach())
+    assert free.sum() >= 2 and upper.sum() >= 2
+    # Away from degenerate points: every alpha clear of its bounds or at one with room to spare.
+    gap = torch.minimum(alpha.detach(), C.detach() - alpha.detach())
+    assert bool(((gap > 1e-3) | (gap < 1e-10)).all())
+
+    def f(Xr, g, c):
+        return svm_dual(rbf_kernel(Xr, gamma=g), y, c, **SOLVE)
+
+    assert torch.autograd.gradcheck(f, (X.clone().requires_grad_(), gamma, C), eps=1e-6, atol=1e-5, rtol=1e-4)
+
+
+def test_batched_backward_equals_looped():
+    X, y, w = problem(N=30, seed=5)
+    gammas = torch.tensor([0.3, 1.0, 3.0], dtype=torch.float64, requires_grad=True)
+    C = torch.linspace(0.3, 2.0, 30, dtype=torch.float64).expand(3, 30).clone().requires_grad_()
+    Y = torch.stack([y, -y, torch.where(X[:, 1] > 0, 1.0, -1.0).double()])
+    Kb = torch.stack([rbf_kernel(X, gamma=g) for g in gammas])
+    alpha, b = svm_dual(Kb, Y, C, **SOLVE)
+    g_batched = torch.autograd.grad((w * alpha).sum() + b.sum(), (gammas, C))
+    for k in range(3):
+        a_k, b_k = svm_dual(rbf_kernel(X, gamma=gammas[k]), Y[k], C[k], **SOLVE)
+        g_gamma, g_C = torch.autograd.grad((w * a_k).sum() + b_k, (gammas, C))
+        torch.testing.assert_close(g_gamma[k], g_batched[0][k], rtol=1e-9, atol=1e-12)
+        torch.testing.assert_close(g_C[k], g_batched[1][k], rtol=1e-9, atol=1e-12)
+
+
+def test_min_norm_solve_handles_singular_systems():
+    """The KKT system is singular with more free SVs than the kernel's rank (here a linear kernel in 2-D)."""
+    from torchsvm.functional.svm_dual import _min_norm_solve
+
+    g = torch.Generator().manual_seed(0)
+    Z = torch.randn(3, 6, 2, generator=g, dtype=torch.float64)
+    M = Z @ Z.mT  # rank 2 of 6
+    M[1] = M[1] + torch.eye(6, dtype=torch.float64)  # one regular system in the batch
+    rhs = torch.randn(3, 6, generator=g, dtype=torch.float64)
+    x = _min_norm_solve(M, rhs)
+    reference = (torch.linalg.pinv(M) @ rhs.unsqueeze(2)).squeeze(2)  # SVD: an independent route
+    torch.testing.assert_close(x, reference, rtol=1e-8, atol=1e-10)
+    torch.testing.assert_close(x[1], torch.linalg.solve(M[1], rhs[1]))

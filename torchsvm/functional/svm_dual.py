@@ -49,44 +49,56 @@ class SVMDualFunction(torch.autograd.Function):
     #   dL/dQ_ij = -u_i a_j  (i in F, j in F u U),  dL/dK = sym(y y^T * dL/dQ)  (N, N)
     #   dL/dC_U  = g_a,U - Q_UF u - y_U v         (N,), zero on F and on a = 0.
     # Samples at a bound are taken to stay there (the active set is locally constant), which
-    # holds away from degenerate points (a_i at a bound with a zero KKT multiplier). With no
-    # free SV, b comes from LIBSVM's bound rule and gets no gradient; alpha's still flows.
+    # holds away from degenerate points (a_i at a bound with a zero KKT multiplier). Where M is
+    # singular (more free SVs than the kernel's rank, duplicated samples) [u; v] is the
+    # minimum-norm least-squares solution. With no free SV, b comes from LIBSVM's bound rule
+    # and gets no gradient; alpha's still flows.
+    # All B problems at once: each free set is padded to the largest with identity rows of M
+    # and zero right-hand sides, so the padding solves to u = 0.
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, grad_alpha: Tensor | None, grad_b: Tensor | None) -> tuple:
         K, y, C, alpha = ctx.saved_tensors
-        grad_K = torch.zeros_like(K) if ctx.needs_input_grad[0] else None
-        grad_C = torch.zeros_like(C) if ctx.needs_input_grad[2] else None
+        B, N = alpha.shape
         ga = torch.zeros_like(alpha) if grad_alpha is None else grad_alpha
-        gb = torch.zeros(alpha.shape[0], dtype=alpha.dtype, device=alpha.device) if grad_b is None else grad_b
-        for k in range(alpha.shape[0]):  # each problem has its own active set
-            free, upper = _free_set(alpha[k], C[k])
-            F = free.nonzero().squeeze(1)
-            S = (free | upper).nonzero().squeeze(1)  # F u U: the a_j that enter the system
-            U = upper.nonzero().squeeze(1)
-            yk = y[k]
-            Q = yk.unsqueeze(1) * K[k] * yk.unsqueeze(0)
-            if F.numel() > 0:
-                nF = F.numel()
-                M = torch.zeros(nF + 1, nF + 1, dtype=K.dtype, device=K.device)
-                M[:nF, :nF] = Q[F][:, F]
-                M[:nF, nF] = yk[F]
-                M[nF, :nF] = yk[F]
-                rhs = torch.cat([ga[k, F], gb[k].reshape(1)])
-                uv = torch.linalg.lstsq(M, rhs.unsqueeze(1)).solution.squeeze(1)  # M may be singular
-                u, v = uv[:nF], uv[nF]
-            else:
-                u = torch.zeros(0, dtype=K.dtype, device=K.device)
-                v = torch.zeros((), dtype=K.dtype, device=K.device)
-            if grad_K is not None and F.numel() > 0:
-                dQ = torch.zeros_like(K[k])
-                dQ[F.unsqueeze(1), S.unsqueeze(0)] = -u.unsqueeze(1) * alpha[k, S].unsqueeze(0)
-                dK = yk.unsqueeze(1) * dQ * yk.unsqueeze(0)
-                grad_K[k] = (dK + dK.t()) / 2
-            if grad_C is not None and U.numel() > 0:
-                coupling = Q[U][:, F] @ u if F.numel() > 0 else torch.zeros(U.numel(), dtype=K.dtype, device=K.device)
-                grad_C[k, U] = ga[k, U] - coupling - yk[U] * v
+        gb = alpha.new_zeros(B) if grad_b is None else grad_b
+        free, upper = _free_set(alpha, C)
+        n_free = free.sum(1)
+        n = int(n_free.max())
+        # Free indices first (stable sort keeps their order), then the padding.
+        idx = torch.sort((~free).to(torch.int8), dim=1, stable=True).indices[:, :n]  # (B, n)
+        valid = torch.arange(n, device=K.device) < n_free.unsqueeze(1)  # (B, n)
+        yF = y.gather(1, idx) * valid
+        rows = torch.arange(B, device=K.device).view(B, 1, 1)
+        M = alpha.new_zeros(B, n + 1, n + 1)
+        M[:, :n, :n] = yF.unsqueeze(2) * K[rows, idx.unsqueeze(2), idx.unsqueeze(1)] * yF.unsqueeze(1)
+        M[:, :n, :n].diagonal(dim1=1, dim2=2).add_((~valid).to(K.dtype))
+        M[:, :n, n] = yF
+        M[:, n, :n] = yF
+        uv = _min_norm_solve(M, torch.cat([ga.gather(1, idx) * valid, gb.unsqueeze(1)], 1))
+        u = alpha.new_zeros(B, N).scatter_add_(1, idx, uv[:, :n] * valid)  # (B, N), 0 off F
+        v = uv[:, n]
+        grad_K = grad_C = None
+        if ctx.needs_input_grad[0]:
+            a_S = torch.where(free | upper, alpha, 0)
+            dK = -(y * u).unsqueeze(2) * (y * a_S).unsqueeze(1)  # y y^T * dQ, dQ = -u a_S^T
+            grad_K = (dK + dK.mT) / 2
+        if ctx.needs_input_grad[2]:
+            Qu = y * (K @ (y * u).unsqueeze(2)).squeeze(2)  # (Q u)_i; only F's u is nonzero
+            grad_C = torch.where(upper, ga - Qu - y * v.unsqueeze(1), 0)
         return grad_K, None, grad_C, None, None
+
+
+def _min_norm_solve(M: Tensor, rhs: Tensor) -> Tensor:
+    """Minimum-norm least-squares solutions of the symmetric systems M x = rhs, ``(B, n, n)``, ``(B, n)``.
+
+    Through the eigendecomposition: unlike ``torch.linalg.lstsq`` on CUDA (QR, full rank
+    assumed) it stays right for a singular M, on every device.
+    """
+    lam, V = torch.linalg.eigh(M)
+    cutoff = lam.abs().amax(1, keepdim=True) * M.shape[-1] * torch.finfo(M.dtype).eps
+    inv = torch.where(lam.abs() > cutoff, 1 / lam, 0)
+    return (V @ (inv * (V.mT @ rhs.unsqueeze(2)).squeeze(2)).unsqueeze(2)).squeeze(2)
 
 
 def svm_dual(
