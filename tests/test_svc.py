@@ -191,6 +191,7 @@ def test_mnist_10k_subset_agrees_with_libsvm(mnist_dir):
         ({"multi_class": "crammer_singer"}, "Expected multi_class to be one of"),
         ({"cache_size": -5}, "Expected cache_size to be 'auto' or a number of MB > 0, got -5"),
         ({"multi_class": "ovr", "decision_function_shape": "ovo"}, "needs multi_class='ovo'"),
+        ({"compile": "yes"}, "Expected compile to be True or False, got 'yes'"),
     ],
 )
 def test_bad_parameters(params, match):

@@ -175,3 +175,27 @@ def test_out_of_memory_becomes_memory_error_with_advice():
         decomposition_dual(X, y, 1.0, kernel, working_set_size=32)
     with pytest.raises(RuntimeError, match="unrelated"), device_memory_guard("x", "y"):
         raise RuntimeError("unrelated")
+
+
+@pytest.mark.slow
+def test_compiled_steps_take_the_same_path():
+    """compile=True fuses each SMO step with torch.compile; the arithmetic, and so the path, is the same."""
+    import shutil
+    import warnings
+
+    if not (shutil.which("c++") or shutil.which("g++") or shutil.which("cc")):
+        pytest.skip("torch.compile on the CPU needs a C++ compiler")
+    X, y = problem(N=150, seed=7)
+    K = rbf_kernel(X, gamma=0.7)
+    Y = torch.stack([y, torch.where(X[:, 0] > 0.2, 1.0, -1.0)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # a fallback to the uncompiled step fails the test
+        compiled = smo_dual(K, Y, 2.0, tol=1e-6, compile=True)
+    from torchsvm.solvers import dual
+
+    assert dual._COMPILED_STEP is not None  # the compiled step was built and ran
+    eager = smo_dual(K, Y, 2.0, tol=1e-6)
+    assert compiled.info.n_iter == eager.info.n_iter
+    assert compiled.info.problem_iters.tolist() == eager.info.problem_iters.tolist()
+    torch.testing.assert_close(compiled.alpha, eager.alpha, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(compiled.b, eager.b, rtol=1e-12, atol=1e-12)

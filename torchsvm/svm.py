@@ -313,6 +313,9 @@ class SVC(ClassifierMixin, BaseEstimator):
         cache_size: MB allowed for in-memory Gram matrices under ``solver="auto"``; ``"auto"``
             is half the free GPU memory on CUDA and 2048 MB on the CPU.
         working_set_size: variables per outer iteration of the decomposition solver.
+        compile: run the SMO steps through ``torch.compile`` (a few fused kernels per step
+            instead of ~50 small ones; compiling takes seconds once per process, so it pays for
+            large problems; see :func:`torchsvm.solvers.dual.smo_dual`).
         device: ``"auto"`` (CUDA if available), ``"cpu"``, ``"cuda"``, ...
 
     Attributes (LIBSVM's meanings; for ``multi_class="ovr"``, one row per class instead of per pair):
@@ -344,6 +347,7 @@ class SVC(ClassifierMixin, BaseEstimator):
         solver: Literal["auto", "smo", "decomposition"] = "auto",
         cache_size: float | Literal["auto"] = "auto",
         working_set_size: int = 1024,
+        compile: bool = False,
         device: str = "auto",
     ) -> None:
         self.C = C
@@ -359,6 +363,7 @@ class SVC(ClassifierMixin, BaseEstimator):
         self.solver = solver
         self.cache_size = cache_size
         self.working_set_size = working_set_size
+        self.compile = compile
         self.device = device
 
     def _check_params(self) -> None:
@@ -380,6 +385,8 @@ class SVC(ClassifierMixin, BaseEstimator):
             raise ValueError(f"Expected tol > 0, got {self.tol!r}")
         if self.cache_size != "auto" and not (isinstance(self.cache_size, (int, float)) and self.cache_size > 0):
             raise ValueError(f"Expected cache_size to be 'auto' or a number of MB > 0, got {self.cache_size!r}")
+        if not isinstance(self.compile, bool):
+            raise ValueError(f"Expected compile to be True or False, got {self.compile!r}")
         if not isinstance(self.max_iter, int) or (self.max_iter < 1 and self.max_iter != -1):
             raise ValueError(f"Expected max_iter to be a positive int or -1, got {self.max_iter!r}")
         for name, value, allowed in (
@@ -450,11 +457,12 @@ class SVC(ClassifierMixin, BaseEstimator):
             if ovo:
                 alpha, b, n_iter, gap = self._solve_pairs(Xt, K, Y, Cb, kernel, budget)
             elif K is not None:
-                res = smo_dual(K, Y, Cb, tol=self.tol, max_iter=self._max_iter())
+                res = smo_dual(K, Y, Cb, tol=self.tol, max_iter=self._max_iter(), compile=self.compile)
                 alpha, b, n_iter, gap = res.alpha, res.b, res.info.problem_iters.tolist(), res.info.kkt_violation
             else:
                 res = decomposition_dual(
-                    Xt, Y, Cb, kernel, working_set_size=self.working_set_size, tol=self.tol, max_iter=self._max_iter()
+                    Xt, Y, Cb, kernel, working_set_size=self.working_set_size, tol=self.tol,
+                    max_iter=self._max_iter(), compile=self.compile,
                 )
                 alpha, b, n_iter, gap = res.alpha, res.b, res.info.problem_iters.tolist(), res.info.kkt_violation
         if bool((gap > self.tol).any()):
@@ -515,6 +523,7 @@ class SVC(ClassifierMixin, BaseEstimator):
                 res = decomposition_dual(
                     Xt[m], Y[p, m], Cb[p, m], kernel,
                     working_set_size=self.working_set_size, tol=self.tol, max_iter=self._max_iter(),
+                    compile=self.compile,
                 )
                 alpha[p, m], b[p], gap[p], n_iter[p] = res.alpha[0], res.b[0], res.info.kkt_violation[0], int(res.info.problem_iters[0])
                 continue
@@ -535,7 +544,7 @@ class SVC(ClassifierMixin, BaseEstimator):
             rows = torch.as_tensor(group, device=Y.device)
             Y_g = torch.where(valid, Y[rows].gather(1, idx), 1.0)
             C_g = torch.where(valid, Cb[rows].gather(1, idx), 0.0)
-            res = smo_dual(K_g, Y_g, C_g, tol=self.tol, max_iter=self._max_iter())
+            res = smo_dual(K_g, Y_g, C_g, tol=self.tol, max_iter=self._max_iter(), compile=self.compile)
             alpha[rows] = alpha[rows].scatter_add(1, idx, torch.where(valid, res.alpha, 0.0))
             b[rows], gap[rows] = res.b, res.info.kkt_violation
             for g, p in enumerate(group):

@@ -97,6 +97,7 @@ def smo_dual(
     tol: float = 1e-3,
     max_iter: int | None = None,
     check_every: int = 16,
+    compile: bool = False,
 ) -> DualResult:
     """Solve B SVM duals by SMO (Fan, Chen & Lin 2005, working-set selection 2), on the device of K.
 
@@ -113,6 +114,10 @@ def smo_dual(
         tol: stopping tolerance on the KKT violation.
         max_iter: SMO steps (default ``max(10^6, 100 N)``); running out warns.
         check_every: steps between convergence checks (each check is one device sync).
+        compile: run each step through ``torch.compile`` (its ~50 small ops fused into a few
+            kernels). Measured on 2 CPU cores for N = 12,000: 0.1 ms a step instead of 0.35 ms,
+            after 4-9 s of compilation once per process; for long solves. Falls back to the
+            uncompiled step, with a warning, where compilation fails (e.g. no C++ compiler).
 
     Returns:
         ``DualResult(alpha (B, N), b (B,), info)``.
@@ -126,7 +131,7 @@ def smo_dual(
     G = -torch.ones(B, N, dtype=K.dtype, device=K.device)  # gradient Q a - 1 at a = 0
     max_iter = max(1_000_000, 100 * N) if max_iter is None else max_iter
     counts = torch.zeros(B, dtype=torch.long, device=K.device)
-    n_iter, gap = smo_steps(K, Y, Cb, alpha, G, tol, max_iter, check_every, counts=counts)
+    n_iter, gap = smo_steps(K, Y, Cb, alpha, G, tol, max_iter, check_every, counts=counts, compile=compile)
     converged = bool((gap <= tol).all())
     if not converged:
         warnings.warn(
@@ -149,6 +154,7 @@ def smo_steps(
     check_every: int = 16,
     movable: Tensor | None = None,
     counts: Tensor | None = None,
+    compile: bool = False,
 ) -> tuple[int, Tensor]:
     """The SMO loop of :func:`smo_dual`, updating ``alpha`` and ``G`` in place from any feasible start.
 
@@ -156,54 +162,92 @@ def smo_steps(
     (-1 for the full dual; the decomposition solver's subproblems have their own). ``movable``
     ``(B, N)`` freezes the variables where it is False (they still enter G); ``tol`` may be
     ``(B,)``, one per problem; ``counts`` ``(B,)``, if given, is incremented by the steps in
-    which each problem was still above its tol. Returns the number of steps and the final KKT
+    which each problem was still above its tol. ``compile`` runs each step through
+    ``torch.compile`` (see :func:`smo_dual`). Returns the number of steps and the final KKT
     violation ``(B,)``.
     """
     B, N = Y.shape
-    shared = K.ndim == 2
-    diag = K.diagonal(dim1=-2, dim2=-1)  # (N,) or (B, N)
-    diag_b = diag.expand(B, N)
+    diag_b = K.diagonal(dim1=-2, dim2=-1).expand(B, N)
     rows_b = torch.arange(B, device=K.device)
-    neg_inf = torch.tensor(-math.inf, dtype=K.dtype, device=K.device)
-    pos_inf = torch.tensor(math.inf, dtype=K.dtype, device=K.device)
-    zero = torch.zeros((), dtype=K.dtype, device=K.device)
-    gap = torch.full((B,), math.inf, dtype=K.dtype, device=K.device)
     pos = Y > 0
     direction = torch.tensor([1.0, -1.0], dtype=K.dtype, device=K.device)  # d = y_i e_i - y_j e_j
+    counts = torch.zeros(B, dtype=torch.long, device=K.device) if counts is None else counts
     score = -Y * G  # -y_t G_t, kept instead of G: the step then needs no products with y
+    step = _compiled_smo_step() if compile else _smo_step
+    gap = torch.full((B,), math.inf, dtype=K.dtype, device=K.device)
     n_iter = 0
     for n_iter in range(1, max_iter + 1):
-        up, low = _masks(alpha, pos, C, movable)
-        m, i = torch.where(up, score, neg_inf).max(-1)  # (B,)
-        M = torch.where(low, score, pos_inf).amin(-1)
-        gap = m - M
-        active = gap > tol
+        args = (K, C, alpha, score, diag_b, pos, rows_b, direction, tol, movable, counts)
+        if step is not _smo_step and n_iter == 1:
+            try:  # compilation happens here, before the step runs: on failure nothing has moved
+                gap, active = step(*args)
+            except Exception as err:  # no C++ compiler, an unsupported backend, ...
+                warnings.warn(f"torch.compile of the SMO step failed ({type(err).__name__}: {err}); "
+                              "running it uncompiled.", RuntimeWarning, stacklevel=2)
+                step = _smo_step
+                gap, active = step(*args)
+        else:
+            gap, active = step(*args)
         if n_iter % check_every == 1 and not bool(active.any()):
-            break
-        if counts is not None:
-            counts += active
-        Ki = K[i] if shared else K[rows_b, i]  # (B, N): row i of each problem's K
-        Kii = diag[i] if shared else diag[rows_b, i]
-        b_t = m.unsqueeze(1) - score  # > 0 for candidates
-        a_t = (Kii.unsqueeze(1) + diag_b - 2 * Ki).clamp_min(_TAU)
-        cand = low & (b_t > 0)
-        j = torch.where(cand, -(b_t * b_t) / a_t, pos_inf).argmin(-1)  # (B,)
-        Kj = K[j] if shared else K[rows_b, j]
-        ij = torch.stack([i, j], 1)  # (B, 2): one gather per quantity for the pair
-        b_ij = b_t.gather(1, j.unsqueeze(1)).squeeze(1)
-        a_ij = a_t.gather(1, j.unsqueeze(1)).squeeze(1)
-        y_ij, a_old, C_ij = Y.gather(1, ij), alpha.gather(1, ij), C.gather(1, ij)
-        # a_i + y_i t in [0, C_i] and a_j - y_j t in [0, C_j], for t >= 0: with s = (y_i, -y_j),
-        # each moves by s t, so its room is C - a where s > 0 and a where s < 0.
-        sign = y_ij * direction
-        room = torch.where(sign > 0, C_ij - a_old, a_old).amin(1)
-        t = torch.minimum(b_ij / a_ij, room).clamp_min(0)
-        t = torch.where(active & cand.any(-1), t, zero)
-        alpha.scatter_(1, ij, torch.clamp(a_old + sign * t.unsqueeze(1), zero, C_ij))
-        # G = Q a + p changes by Q (y_i t e_i - y_j t e_j) = t y (K_i - K_j), so -y G by -t (K_i - K_j).
-        score -= t.unsqueeze(1) * (Ki - Kj)
+            break  # this step moved nothing: every problem was within tol
     G.copy_(-Y * score)
     return n_iter, gap
+
+
+def _smo_step(
+    K: Tensor,
+    C: Tensor,
+    alpha: Tensor,
+    score: Tensor,
+    diag_b: Tensor,
+    pos: Tensor,
+    rows_b: Tensor,
+    direction: Tensor,
+    tol: float | Tensor,
+    movable: Tensor | None,
+    counts: Tensor,
+) -> tuple[Tensor, Tensor]:
+    """One SMO step of every problem still above tol; updates ``alpha``, ``score`` and ``counts`` in
+    place and returns the KKT violation before the step and which problems moved, both ``(B,)``."""
+    up, low = _masks(alpha, pos, C, movable)
+    m, i = torch.where(up, score, -math.inf).max(-1)  # (B,)
+    M = torch.where(low, score, math.inf).amin(-1)
+    gap = m - M
+    active = gap > tol
+    counts += active
+    Ki = K[i] if K.ndim == 2 else K[rows_b, i]  # (B, N): row i of each problem's K
+    Kii = diag_b.gather(1, i.unsqueeze(1))  # (B, 1)
+    b_t = m.unsqueeze(1) - score  # > 0 for candidates
+    a_t = (Kii + diag_b - 2 * Ki).clamp_min(_TAU)
+    cand = low & (b_t > 0)
+    j = torch.where(cand, -(b_t * b_t) / a_t, math.inf).argmin(-1)  # (B,)
+    Kj = K[j] if K.ndim == 2 else K[rows_b, j]
+    ij = torch.stack([i, j], 1)  # (B, 2): one gather per quantity for the pair
+    b_ij = b_t.gather(1, j.unsqueeze(1)).squeeze(1)
+    a_ij = a_t.gather(1, j.unsqueeze(1)).squeeze(1)
+    y_ij = torch.where(pos.gather(1, ij), 1.0, -1.0).to(alpha.dtype)
+    a_old, C_ij = alpha.gather(1, ij), C.gather(1, ij)
+    # a_i + y_i t in [0, C_i] and a_j - y_j t in [0, C_j], for t >= 0: with s = (y_i, -y_j),
+    # each moves by s t, so its room is C - a where s > 0 and a where s < 0.
+    sign = y_ij * direction
+    room = torch.where(sign > 0, C_ij - a_old, a_old).amin(1)
+    t = torch.minimum(b_ij / a_ij, room).clamp_min(0)
+    t = torch.where(active & cand.any(-1), t, 0.0)
+    alpha.scatter_(1, ij, torch.minimum((a_old + sign * t.unsqueeze(1)).clamp_min(0), C_ij))
+    # G = Q a + p changes by Q (y_i t e_i - y_j t e_j) = t y (K_i - K_j), so -y G by -t (K_i - K_j).
+    score.sub_(t.unsqueeze(1) * (Ki - Kj))
+    return gap, active
+
+
+_COMPILED_STEP: Callable | None = None
+
+
+def _compiled_smo_step() -> Callable:
+    """:func:`_smo_step` through ``torch.compile`` (one fused graph per step), built once per process."""
+    global _COMPILED_STEP
+    if _COMPILED_STEP is None:
+        _COMPILED_STEP = torch.compile(_smo_step, fullgraph=True, dynamic=True)
+    return _COMPILED_STEP
 
 
 def kernel_diagonal(kernel: KernelFn, X: Tensor, block_size: int = 256) -> Tensor:
@@ -250,14 +294,22 @@ class DecompositionSolver:
         kernel: ``kernel(A, Z) -> (n_A, n_Z)`` Gram block.
         working_set_size: q, the variables optimized per outer iteration (even, >= 2).
         tol: stopping tolerance on the maximal KKT violation ``m(a) - M(a)``.
+        compile: the inner SMO's steps through ``torch.compile`` (see :func:`smo_dual`).
     """
 
     def __init__(
-        self, X: Tensor, y: Tensor, C: Tensor, kernel: KernelFn, working_set_size: int = 1024, tol: float = 1e-3
+        self,
+        X: Tensor,
+        y: Tensor,
+        C: Tensor,
+        kernel: KernelFn,
+        working_set_size: int = 1024,
+        tol: float = 1e-3,
+        compile: bool = False,
     ) -> None:
         if working_set_size < 2:
             raise ValueError(f"Expected working_set_size >= 2, got {working_set_size}")
-        self.X, self.kernel, self.tol = X, kernel, tol
+        self.X, self.kernel, self.tol, self.compile = X, kernel, tol, compile
         self.Y, self.C = y.to(X.dtype), C.to(X.dtype)
         B, N = self.Y.shape
         self.q = min(working_set_size - working_set_size % 2, N - N % 2) if N >= 2 else 2
@@ -331,7 +383,9 @@ class DecompositionSolver:
         a_W = self.alpha.gather(1, W)
         a_new, G_W = a_W.clone(), self.G.gather(1, W)
         inner_tol = (0.1 * self.gap).clamp_min(self.tol)  # (B,): each problem to a tenth of its violation
-        steps, _ = smo_steps(K_WW, Y_W, C_W, a_new, G_W, inner_tol, max_iter=5 * self.q, movable=movable)
+        steps, _ = smo_steps(
+            K_WW, Y_W, C_W, a_new, G_W, inner_tol, max_iter=5 * self.q, movable=movable, compile=self.compile
+        )
         delta = torch.where(movable, a_new - a_W, 0)  # (B, q)
         self.alpha.scatter_add_(1, W, delta)
         self.alpha = torch.minimum(self.alpha.clamp_min(0), self.C)
@@ -362,6 +416,7 @@ def decomposition_dual(
     working_set_size: int = 1024,
     tol: float = 1e-3,
     max_iter: int | None = None,
+    compile: bool = False,
 ) -> DualResult:
     """Solve B SVM duals on ``kernel(X, X)`` without forming it, by :class:`DecompositionSolver`.
 
@@ -373,6 +428,7 @@ def decomposition_dual(
         working_set_size: variables per outer iteration; memory is about ``B q N`` kernel values.
         tol: stopping tolerance on the KKT violation (LIBSVM's eps).
         max_iter: outer iterations (default ``max(1000, 20 N / q)``); running out warns.
+        compile: the inner SMO's steps through ``torch.compile`` (see :func:`smo_dual`).
 
     Returns:
         ``DualResult(alpha (B, N), b (B,), info)``; ``info.n_iter`` counts outer iterations.
@@ -384,7 +440,7 @@ def decomposition_dual(
     B, N = Y.shape
     Cb = torch.as_tensor(C, dtype=X.dtype, device=X.device)
     Cb = Cb.expand(B, N) if Cb.ndim < 2 else Cb
-    solver = DecompositionSolver(X, Y, Cb, kernel, working_set_size, tol)
+    solver = DecompositionSolver(X, Y, Cb, kernel, working_set_size, tol, compile)
     max_iter = max(1000, 20 * N // solver.q) if max_iter is None else max_iter
     for _ in range(max_iter):
         if solver.step():
