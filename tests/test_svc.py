@@ -127,9 +127,10 @@ def test_kernel_forms_agree():
     X, y = blobs(seed=5)
     Xt = torch.as_tensor(X)
     gamma = 0.1
-    by_name = SVC(C=1.0, gamma=gamma, device="cpu").fit(X, y)
-    by_object = SVC(C=1.0, kernel=RBF(gamma), device="cpu").fit(X, y)
-    by_callable = SVC(C=1.0, kernel=lambda A, Z: rbf_kernel(A, Z, gamma=gamma).numpy(), device="cpu").fit(X, y)
+    exact = dict(kernel_dtype="float64", device="cpu")  # a precomputed Gram matrix is used as given: float64
+    by_name = SVC(C=1.0, gamma=gamma, **exact).fit(X, y)
+    by_object = SVC(C=1.0, kernel=RBF(gamma), **exact).fit(X, y)
+    by_callable = SVC(C=1.0, kernel=lambda A, Z: rbf_kernel(A, Z, gamma=gamma).numpy(), **exact).fit(X, y)
     K = rbf_kernel(Xt, gamma=gamma).numpy()
     by_gram = SVC(C=1.0, kernel="precomputed", device="cpu").fit(K, y)
     expected = by_name.decision_function(X)
@@ -192,6 +193,7 @@ def test_mnist_10k_subset_agrees_with_libsvm(mnist_dir):
         ({"cache_size": -5}, "Expected cache_size to be 'auto' or a number of MB > 0, got -5"),
         ({"multi_class": "ovr", "decision_function_shape": "ovo"}, "needs multi_class='ovo'"),
         ({"compile": "yes"}, "Expected compile to be True or False, got 'yes'"),
+        ({"kernel_dtype": "float16"}, "Expected kernel_dtype to be one of \\('float32', 'float64'\\), got 'float16'"),
     ],
 )
 def test_bad_parameters(params, match):
@@ -265,3 +267,26 @@ def test_n_iter_counts_each_binary_problem(solver, multi_class):
     n_problems = 6 if multi_class == "ovo" else 4
     assert est.n_iter_.shape == (n_problems,) and est.n_iter_.dtype == np.int64
     assert est.n_iter_.min() >= 1 and est.n_iter_.min() < est.n_iter_.max()  # batched, yet counted apart
+
+
+@pytest.mark.parametrize("solver", ["auto", "decomposition"])
+def test_float32_kernel_values_match_float64(solver):
+    """kernel_dtype="float32" (the default, as LIBSVM's cache) computes the kernel in single precision
+    and keeps the solver state in double: the solution matches the all-float64 one to the tolerance."""
+    X, y = blobs(n=300, centers=4, seed=11)
+    seen = []
+
+    def rbf(A, Z):
+        seen.append(A.dtype)
+        return rbf_kernel(A, Z, gamma=0.1)
+
+    options = dict(C=2.0, kernel=rbf, tol=1e-6, solver=solver, working_set_size=32, device="cpu")
+    single = SVC(**options).fit(X, y)
+    assert set(seen) == {torch.float32}
+    seen.clear()
+    double = SVC(**options, kernel_dtype="float64").fit(X, y)
+    assert set(seen) == {torch.float64}
+    np.testing.assert_allclose(pair_objectives(single, X), pair_objectives(double, X), rtol=1e-5)
+    np.testing.assert_allclose(single.decision_function(X), double.decision_function(X), atol=1e-3)
+    assert (single.predict(X) == double.predict(X)).mean() >= 0.995
+    assert single.dual_coef_.dtype == np.float64 and single.intercept_.dtype == np.float64

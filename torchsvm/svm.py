@@ -313,6 +313,9 @@ class SVC(ClassifierMixin, BaseEstimator):
         cache_size: MB allowed for in-memory Gram matrices under ``solver="auto"``; ``"auto"``
             is half the free GPU memory on CUDA and 2048 MB on the CPU.
         working_set_size: variables per outer iteration of the decomposition solver.
+        kernel_dtype: ``"float32"`` (as LIBSVM's kernel cache; half the memory and time of
+            ``"float64"``) or ``"float64"``: the dtype kernel values are computed and kept in
+            during fit. The solver's state (alpha, gradient) and prediction are float64 either way.
         compile: run the SMO steps through ``torch.compile`` (a few fused kernels per step
             instead of ~50 small ones; compiling takes seconds once per process, so it pays for
             large problems; see :func:`torchsvm.solvers.dual.smo_dual`).
@@ -347,6 +350,7 @@ class SVC(ClassifierMixin, BaseEstimator):
         solver: Literal["auto", "smo", "decomposition"] = "auto",
         cache_size: float | Literal["auto"] = "auto",
         working_set_size: int = 1024,
+        kernel_dtype: Literal["float32", "float64"] = "float32",
         compile: bool = False,
         device: str = "auto",
     ) -> None:
@@ -363,6 +367,7 @@ class SVC(ClassifierMixin, BaseEstimator):
         self.solver = solver
         self.cache_size = cache_size
         self.working_set_size = working_set_size
+        self.kernel_dtype = kernel_dtype
         self.compile = compile
         self.device = device
 
@@ -393,6 +398,7 @@ class SVC(ClassifierMixin, BaseEstimator):
             ("decision_function_shape", self.decision_function_shape, ("ovr", "ovo")),
             ("multi_class", self.multi_class, ("ovo", "ovr")),
             ("solver", self.solver, ("auto", "smo", "decomposition")),
+            ("kernel_dtype", self.kernel_dtype, ("float32", "float64")),
         ):
             if value not in allowed:
                 raise ValueError(f"Expected {name} to be one of {allowed}, got {value!r}")
@@ -426,7 +432,9 @@ class SVC(ClassifierMixin, BaseEstimator):
         self.n_features_in_ = Xt.shape[1]
         self.shape_fit_ = tuple(Xt.shape)
         kernel = _resolve_kernel(self, Xt)
-        Y, Cb = self._problems(y_idx, cost, device, Xt.dtype)
+        Y, Cb = self._problems(y_idx, cost, device, Xt.dtype)  # float64, as the solver state
+        # Kernel values in kernel_dtype (LIBSVM caches them as float32); a user's Gram matrix as given.
+        Xk = Xt if kernel is None else Xt.to(getattr(torch, self.kernel_dtype))
         if kernel is None:  # precomputed
             if Xt.shape[0] != Xt.shape[1]:
                 raise ValueError(f"Expected a square Gram matrix (N, N) for kernel='precomputed', got {tuple(Xt.shape)}")
@@ -437,7 +445,7 @@ class SVC(ClassifierMixin, BaseEstimator):
         if kernel is None:
             budget = math.inf  # a precomputed Gram matrix is in memory already: blocks are gathered from it
         ovo = Y.shape[0] > 1 and self.multi_class == "ovo"
-        full_bytes = N * N * Xt.element_size()
+        full_bytes = N * N * Xk.element_size()
         K = Xt if kernel is None else None
         # One-vs-one keeps at least half the budget for its pair blocks: there the full Gram
         # matrix is only a shortcut (each pair could compute its own block from X).
@@ -445,24 +453,24 @@ class SVC(ClassifierMixin, BaseEstimator):
             with device_memory_guard(
                 f"the {N} x {N} Gram matrix", "Use solver='decomposition', a smaller cache_size, or device='cpu'."
             ):
-                K = kernel(Xt, Xt)
+                K = kernel(Xk, Xk)
             budget -= full_bytes
         if K is not None:
             _warn_if_not_psd(K, self.kernel)
         else:
             sample = torch.linspace(0, N - 1, min(N, 512), device=device).long()
-            _warn_if_not_psd(kernel(Xt[sample], Xt[sample]), self.kernel)
+            _warn_if_not_psd(kernel(Xk[sample], Xk[sample]), self.kernel)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)  # fit warns once, below
             if ovo:
-                alpha, b, n_iter, gap = self._solve_pairs(Xt, K, Y, Cb, kernel, budget)
+                alpha, b, n_iter, gap = self._solve_pairs(Xk, K, Y, Cb, kernel, budget)
             elif K is not None:
-                res = smo_dual(K, Y, Cb, tol=self.tol, max_iter=self._max_iter(), compile=self.compile)
+                res = smo_dual(K, Y, Cb, tol=self.tol, max_iter=self._max_iter(), compile=self.compile, dtype=Y.dtype)
                 alpha, b, n_iter, gap = res.alpha, res.b, res.info.problem_iters.tolist(), res.info.kkt_violation
             else:
                 res = decomposition_dual(
-                    Xt, Y, Cb, kernel, working_set_size=self.working_set_size, tol=self.tol,
-                    max_iter=self._max_iter(), compile=self.compile,
+                    Xk, Y, Cb, kernel, working_set_size=self.working_set_size, tol=self.tol,
+                    max_iter=self._max_iter(), compile=self.compile, dtype=Y.dtype,
                 )
                 alpha, b, n_iter, gap = res.alpha, res.b, res.info.problem_iters.tolist(), res.info.kkt_violation
         if bool((gap > self.tol).any()):
@@ -523,7 +531,7 @@ class SVC(ClassifierMixin, BaseEstimator):
                 res = decomposition_dual(
                     Xt[m], Y[p, m], Cb[p, m], kernel,
                     working_set_size=self.working_set_size, tol=self.tol, max_iter=self._max_iter(),
-                    compile=self.compile,
+                    compile=self.compile, dtype=Y.dtype,
                 )
                 alpha[p, m], b[p], gap[p], n_iter[p] = res.alpha[0], res.b[0], res.info.kkt_violation[0], int(res.info.problem_iters[0])
                 continue
@@ -544,7 +552,7 @@ class SVC(ClassifierMixin, BaseEstimator):
             rows = torch.as_tensor(group, device=Y.device)
             Y_g = torch.where(valid, Y[rows].gather(1, idx), 1.0)
             C_g = torch.where(valid, Cb[rows].gather(1, idx), 0.0)
-            res = smo_dual(K_g, Y_g, C_g, tol=self.tol, max_iter=self._max_iter(), compile=self.compile)
+            res = smo_dual(K_g, Y_g, C_g, tol=self.tol, max_iter=self._max_iter(), compile=self.compile, dtype=Y.dtype)
             alpha[rows] = alpha[rows].scatter_add(1, idx, torch.where(valid, res.alpha, 0.0))
             b[rows], gap[rows] = res.b, res.info.kkt_violation
             for g, p in enumerate(group):

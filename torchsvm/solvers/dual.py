@@ -98,6 +98,7 @@ def smo_dual(
     max_iter: int | None = None,
     check_every: int = 16,
     compile: bool = False,
+    dtype: torch.dtype | None = None,
 ) -> DualResult:
     """Solve B SVM duals by SMO (Fan, Chen & Lin 2005, working-set selection 2), on the device of K.
 
@@ -118,17 +119,21 @@ def smo_dual(
             kernels). Measured on 2 CPU cores for N = 12,000: 0.1 ms a step instead of 0.35 ms,
             after 4-9 s of compilation once per process; for long solves. Falls back to the
             uncompiled step, with a warning, where compilation fails (e.g. no C++ compiler).
+        dtype: of the solver's state (alpha, the gradient) and results; default K's. A float32
+            K with float64 state is LIBSVM's arrangement: kernel values cached in single
+            precision, the gradient accumulated in double.
 
     Returns:
         ``DualResult(alpha (B, N), b (B,), info)``.
     """
+    dtype = K.dtype if dtype is None else dtype
     Y = y if y.ndim == 2 else y.unsqueeze(0)  # (B, N)
     B, N = Y.shape
-    Y = Y.to(K.dtype)
-    Cb = torch.as_tensor(C, dtype=K.dtype, device=K.device)
+    Y = Y.to(dtype)
+    Cb = torch.as_tensor(C, dtype=dtype, device=K.device)
     Cb = Cb.expand(B, N) if Cb.ndim < 2 else Cb  # scalar or (N,) -> (B, N)
-    alpha = torch.zeros(B, N, dtype=K.dtype, device=K.device)
-    G = -torch.ones(B, N, dtype=K.dtype, device=K.device)  # gradient Q a - 1 at a = 0
+    alpha = torch.zeros(B, N, dtype=dtype, device=K.device)
+    G = -torch.ones(B, N, dtype=dtype, device=K.device)  # gradient Q a - 1 at a = 0
     max_iter = max(1_000_000, 100 * N) if max_iter is None else max_iter
     counts = torch.zeros(B, dtype=torch.long, device=K.device)
     n_iter, gap = smo_steps(K, Y, Cb, alpha, G, tol, max_iter, check_every, counts=counts, compile=compile)
@@ -295,6 +300,7 @@ class DecompositionSolver:
         working_set_size: q, the variables optimized per outer iteration (even, >= 2).
         tol: stopping tolerance on the maximal KKT violation ``m(a) - M(a)``.
         compile: the inner SMO's steps through ``torch.compile`` (see :func:`smo_dual`).
+        dtype: of the solver's state (alpha, the gradient); default X's, which the kernel rows have.
     """
 
     def __init__(
@@ -306,16 +312,18 @@ class DecompositionSolver:
         working_set_size: int = 1024,
         tol: float = 1e-3,
         compile: bool = False,
+        dtype: torch.dtype | None = None,
     ) -> None:
         if working_set_size < 2:
             raise ValueError(f"Expected working_set_size >= 2, got {working_set_size}")
         self.X, self.kernel, self.tol, self.compile = X, kernel, tol, compile
-        self.Y, self.C = y.to(X.dtype), C.to(X.dtype)
+        dtype = X.dtype if dtype is None else dtype
+        self.Y, self.C = y.to(dtype), C.to(dtype)
         B, N = self.Y.shape
         self.q = min(working_set_size - working_set_size % 2, N - N % 2) if N >= 2 else 2
-        self.alpha = torch.zeros(B, N, dtype=X.dtype, device=X.device)
-        self.G = -torch.ones(B, N, dtype=X.dtype, device=X.device)
-        self.gap = torch.full((B,), math.inf, dtype=X.dtype, device=X.device)
+        self.alpha = torch.zeros(B, N, dtype=dtype, device=X.device)
+        self.G = -torch.ones(B, N, dtype=dtype, device=X.device)
+        self.gap = torch.full((B,), math.inf, dtype=dtype, device=X.device)
         self.n_iter = 0
         self.n_inner = 0
         self.problem_iters = torch.zeros(B, dtype=torch.long, device=X.device)  # outer iterations each problem needed
@@ -326,8 +334,6 @@ class DecompositionSolver:
             f"Pass a smaller working_set_size (now {working_set_size}), fewer samples, or run on the CPU "
             "(device='cpu')."
         )
-        with device_memory_guard("the kernel diagonal", self._advice):
-            self._diag = kernel_diagonal(kernel, X)
 
     def kkt_violation(self) -> Tensor:
         """``m(a) - M(a)`` per problem ``(B,)``: 0 at the optimum, <= tol at convergence."""
@@ -390,7 +396,7 @@ class DecompositionSolver:
         self.alpha.scatter_add_(1, W, delta)
         self.alpha = torch.minimum(self.alpha.clamp_min(0), self.C)
         # G = Q a - 1 changes by Q_{:,W} delta_W = y * (K_{W,:}^T (y_W * delta_W)).
-        self.G += self.Y * torch.bmm((Y_W * delta).unsqueeze(1), rows).squeeze(1)
+        self.G += self.Y * torch.bmm((Y_W * delta).to(rows.dtype).unsqueeze(1), rows).squeeze(1)
         self._W, self._movable, self._rows = W, movable, rows
         self.n_iter += 1
         self.n_inner += steps
@@ -417,6 +423,7 @@ def decomposition_dual(
     tol: float = 1e-3,
     max_iter: int | None = None,
     compile: bool = False,
+    dtype: torch.dtype | None = None,
 ) -> DualResult:
     """Solve B SVM duals on ``kernel(X, X)`` without forming it, by :class:`DecompositionSolver`.
 
@@ -429,6 +436,7 @@ def decomposition_dual(
         tol: stopping tolerance on the KKT violation (LIBSVM's eps).
         max_iter: outer iterations (default ``max(1000, 20 N / q)``); running out warns.
         compile: the inner SMO's steps through ``torch.compile`` (see :func:`smo_dual`).
+        dtype: of the solver's state and results; default X's (see :func:`smo_dual`).
 
     Returns:
         ``DualResult(alpha (B, N), b (B,), info)``; ``info.n_iter`` counts outer iterations.
@@ -438,9 +446,9 @@ def decomposition_dual(
     """
     Y = y if y.ndim == 2 else y.unsqueeze(0)
     B, N = Y.shape
-    Cb = torch.as_tensor(C, dtype=X.dtype, device=X.device)
+    Cb = torch.as_tensor(C, dtype=X.dtype if dtype is None else dtype, device=X.device)
     Cb = Cb.expand(B, N) if Cb.ndim < 2 else Cb
-    solver = DecompositionSolver(X, Y, Cb, kernel, working_set_size, tol, compile)
+    solver = DecompositionSolver(X, Y, Cb, kernel, working_set_size, tol, compile, dtype)
     max_iter = max(1000, 20 * N // solver.q) if max_iter is None else max_iter
     for _ in range(max_iter):
         if solver.step():
