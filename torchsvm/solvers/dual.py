@@ -116,9 +116,11 @@ def smo_dual(
         max_iter: SMO steps (default ``max(10^6, 100 N)``); running out warns.
         check_every: steps between convergence checks (each check is one device sync).
         compile: run each step through ``torch.compile`` (its ~50 small ops fused into a few
-            kernels). Measured on 2 CPU cores for N = 12,000: 0.1 ms a step instead of 0.35 ms,
-            after 4-9 s of compilation once per process; for long solves. Falls back to the
-            uncompiled step, with a warning, where compilation fails (e.g. no C++ compiler).
+            kernels). Measured on 2 CPU cores, one problem of N = 12,000: 0.12-0.15 ms a step
+            instead of 0.5-0.6 ms, after 4-9 s of compilation once per process; but three such
+            problems in one batch ran slower compiled than not. Not measured on a GPU yet.
+            Falls back to the uncompiled step, with a warning, where compilation fails (e.g. no
+            C++ compiler).
         dtype: of the solver's state (alpha, the gradient) and results; default K's. A float32
             K with float64 state is LIBSVM's arrangement: kernel values cached in single
             precision, the gradient accumulated in double.
