@@ -181,7 +181,7 @@ def smo_steps(
     counts = torch.zeros(B, dtype=torch.long, device=K.device) if counts is None else counts
     score = -Y * G  # -y_t G_t, kept instead of G: the step then needs no products with y
     step = _compiled_smo_step() if compile else _smo_step
-    gap = torch.full((B,), math.inf, dtype=K.dtype, device=K.device)
+    gap = torch.full((B,), math.inf, dtype=alpha.dtype, device=K.device)
     n_iter = 0
     for n_iter in range(1, max_iter + 1):
         args = (K, C, alpha, score, diag_b, pos, rows_b, direction, tol, movable, counts)
