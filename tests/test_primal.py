@@ -4,6 +4,7 @@ import torch
 
 from torchsvm.solvers.primal import (
     _bracketed_hinge_derivative,
+    _CurvatureGram,
     _newton_direction_direct,
     _newton_direction_woodbury,
     _solve_partition,
@@ -183,3 +184,40 @@ def test_direct_newton_direction_with_shared_curvature_equals_per_class():
     for k in range(3):
         single = _newton_direction_direct(X, curv[:, k : k + 1], rhs[:, k : k + 1], 1e-3, torch.float64)
         torch.testing.assert_close(shared[:, k : k + 1], single, rtol=1e-10, atol=1e-12)
+
+
+def test_curvature_gram_updates_equal_rebuilds():
+    # Between Newton steps few rows enter or leave the curved set; updating G_k by those rows
+    # must give Z^T diag(w_k) Z exactly as a rebuild does, at fewer rows multiplied.
+    g = torch.Generator().manual_seed(3)
+    N, D, K = 200, 6, 3
+    X = torch.randn(N, D, generator=g, dtype=torch.float64)
+    Z = torch.nn.functional.pad(X, (0, 1), value=1.0)
+    C = torch.rand(N, K, generator=g, dtype=torch.float64) + 0.5
+    band = torch.rand(N, K, generator=g) < 0.6
+    gram = _CurvatureGram(X, K)
+    rebuilt_rows = 0
+    for step in range(6):
+        cols = torch.tensor([0, 2]) if step >= 3 else torch.arange(K)  # class 1 finished
+        flip = torch.rand(N, K, generator=g) < 0.05
+        band = band ^ flip
+        weights = (C * band)[:, cols]
+        G = gram.update(cols, weights, torch.float64)
+        for j, k in enumerate(cols.tolist()):
+            expected = Z.t() @ (weights[:, j : j + 1] * Z)
+            torch.testing.assert_close(G[j], expected, rtol=1e-12, atol=1e-12)
+            rebuilt_rows += int((weights[:, j] > 0).sum())
+    assert gram.rows_used < rebuilt_rows / 2
+
+
+def test_direct_newton_direction_through_the_gram_cache_equals_a_fresh_one():
+    g = torch.Generator().manual_seed(4)
+    N, D, K = 80, 5, 2
+    X = torch.randn(N, D, generator=g, dtype=torch.float64)
+    gram, cols = _CurvatureGram(X, K), torch.arange(K)
+    for step in range(3):
+        weights = (torch.rand(N, K, generator=g) < 0.5 + 0.1 * step).to(torch.float64)
+        rhs = torch.randn(D + 1, K, generator=g, dtype=torch.float64)
+        cached = _newton_direction_direct(X, weights, rhs, 1e-3, torch.float64, 4.0, gram, cols)
+        fresh = _newton_direction_direct(X, 4.0 * weights, rhs, 1e-3, torch.float64)
+        torch.testing.assert_close(cached, fresh, rtol=1e-10, atol=1e-12)

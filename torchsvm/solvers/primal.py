@@ -175,36 +175,97 @@ def _duality_gap(X: Tensor, Y: Tensor, C: Tensor, W: Tensor, F: Tensor, alpha: T
     return primal, dual
 
 
+class _CurvatureGram:
+    """G_k = Z^T diag(weights_k) Z with Z = [X, 1], kept per class k between Newton steps.
+
+    For the hinge and the squared hinge the weights are C_ik on the curved rows and 0 elsewhere,
+    and from one step to the next few rows enter or leave the curved set (mnist-10k, 10 classes:
+    75-250 of 500-1800 from the fourth step on), so G_k is updated by the changed rows,
+    G_k += Z_c^T diag(new - old) Z_c, at |c| (D + 1)^2 instead of n_k (D + 1)^2, and rebuilt
+    when more rows changed than it now holds (and when the product dtype changes). Rebuilds
+    run in ``product_dtype``, updates in float64 (few rows), and both accumulate into float64.
+    The K (D + 1)^2 float64 matrices are allocated at the first update.
+    """
+
+    def __init__(self, X: Tensor, K: int, chunk: int = 8192) -> None:
+        self.X, self.K, self.chunk = X, K, chunk
+        self.G: Tensor | None = None
+        self.weights = X.new_zeros(X.shape[0], K)  # the weights each G_k holds
+        self.product_dtype: torch.dtype | None = None
+        self.rows_used = 0  # rows multiplied in all (tests check that updates save work)
+
+    def _allocate(self) -> Tensor:
+        if self.G is None:
+            D = self.X.shape[1]
+            self.G = torch.zeros(self.K, D + 1, D + 1, dtype=torch.float64, device=self.X.device)
+        return self.G
+
+    def _add(self, k: int, idx: Tensor, w: Tensor, product_dtype: torch.dtype) -> None:
+        """G_k += Z_idx^T diag(w) Z_idx, a chunk of rows at a time."""
+        for start in range(0, idx.numel(), self.chunk):
+            rows, wc = idx[start : start + self.chunk], w[start : start + self.chunk]
+            # Gather first, then convert and append the bias column: only the rows used.
+            Z = torch.nn.functional.pad(self.X[rows].to(product_dtype), (0, 1), value=1.0)
+            self.G[k] += (Z * wc.to(product_dtype).unsqueeze(1)).t().mm(Z).to(torch.float64)
+            self.rows_used += rows.numel()
+
+    def update(self, cols: Tensor, weights: Tensor, product_dtype: torch.dtype) -> Tensor:
+        """Bring G_k to ``weights[:, j]`` for each class k = cols[j] and return G[cols], ``(K', D + 1, D + 1)``."""
+        self._allocate()
+        rebuild_all = product_dtype != self.product_dtype
+        self.product_dtype = product_dtype
+        for j, k in enumerate(cols.tolist()):
+            new, old = weights[:, j], self.weights[:, k]
+            changed = (new != old).nonzero().squeeze(1)
+            held = (new != 0).nonzero().squeeze(1)
+            if rebuild_all or changed.numel() >= held.numel():
+                self.G[k].zero_()
+                self._add(k, held, new[held], product_dtype)
+            elif changed.numel():
+                self._add(k, changed, new[changed] - old[changed], torch.float64)
+            self.weights[:, k] = new
+        return self.G[cols]
+
+    def assign(self, cols: Tensor, G: Tensor, weights: Tensor, product_dtype: torch.dtype) -> None:
+        """Set G_k = G (one Gram matrix for all of ``cols``) built from ``weights`` ``(N, K')``."""
+        self._allocate()[cols] = G
+        self.weights[:, cols] = weights
+        self.product_dtype = product_dtype
+
+
 def _newton_direction_direct(
-    X: Tensor, curv: Tensor, rhs: Tensor, damping: float, product_dtype: torch.dtype, chunk: int = 8192
+    X: Tensor,
+    weights: Tensor,
+    rhs: Tensor,
+    damping: float,
+    product_dtype: torch.dtype,
+    scale: float = 1.0,
+    gram: _CurvatureGram | None = None,
+    cols: Tensor | None = None,
 ) -> Tensor:
     """Solve H_k p_k = rhs_k exactly for every column k by a batched Cholesky in float64.
 
-    H_k = [[I + X^T S_k X, X^T S_k 1], [1^T S_k X, 1^T S_k 1]] + damping I with S_k = diag(curv_k).
-    Only rows with nonzero curvature enter (for the smoothed hinge: the band around the margin),
-    gathered a chunk at a time so memory stays bounded; cost sum_k n_k (D + 1)^2 + K (D + 1)^3 / 3.
-    The products run in ``product_dtype`` (float32 halves their cost where H is well conditioned)
-    and accumulate into float64.
+    H_k = [[I + X^T S_k X, X^T S_k 1], [1^T S_k X, 1^T S_k 1]] + damping I with
+    S_k = diag(scale * weights_k). Only rows with nonzero weight enter, gathered a chunk at a time
+    so memory stays bounded; cost sum_k n_k (D + 1)^2 + K (D + 1)^3 / 3. With ``gram`` (holding
+    classes ``cols`` from an earlier call) the Gram part is updated by the rows whose weight
+    changed instead (:class:`_CurvatureGram`). The products run in ``product_dtype`` (float32
+    halves their cost where H is well conditioned) and accumulate into float64.
     """
     N, D = X.shape
-    # Classes with the same curvature share H: the first step (w = 0, every sample on the band,
+    # Classes with the same weights share H: the first step (w = 0, every sample on the band,
     # equal costs) builds and factors one Hessian for all K right-hand sides.
-    shared = curv.shape[1] > 1 and bool((curv == curv[:, :1]).all())
+    shared = weights.shape[1] > 1 and bool((weights == weights[:, :1]).all())
     if shared:
-        curv = curv[:, :1]
-    K = curv.shape[1]
-    H = torch.zeros(K, D + 1, D + 1, dtype=torch.float64, device=X.device)
-    for start in range(0, N, chunk):
-        c = curv[start : start + chunk]
-        rows = c > 0
-        for k in range(K):
-            idx = rows[:, k].nonzero().squeeze(1)
-            if idx.numel() == 0:
-                continue
-            # Gather first, then convert and append the bias column: only n_k rows.
-            Z = torch.nn.functional.pad(X[start : start + chunk][idx].to(product_dtype), (0, 1), value=1.0)
-            Z.mul_(c[idx, k].to(product_dtype).sqrt().unsqueeze(1))  # sqrt(S) [x, 1], (n_k, D + 1)
-            H[k] += Z.t().mm(Z).to(torch.float64)
+        one = _CurvatureGram(X, 1)
+        H = one.update(torch.zeros(1, dtype=torch.long, device=X.device), weights[:, :1], product_dtype)
+        if gram is not None:
+            gram.assign(cols, one.G[0], weights, product_dtype)
+    else:
+        if gram is None:
+            gram, cols = _CurvatureGram(X, weights.shape[1]), torch.arange(weights.shape[1], device=X.device)
+        H = gram.update(cols, weights, product_dtype)
+    H = H * scale
     diag = torch.full((D + 1,), 1.0 + damping, dtype=torch.float64, device=X.device)
     diag[-1] = damping  # the bias is not regularized
     H.diagonal(dim1=1, dim2=2).add_(diag)
@@ -449,6 +510,7 @@ def primal_newton(
     g0_norm = None
     active = torch.ones(K, dtype=torch.bool, device=X.device)
     cert = _Certificate(X, Y, C, W, b) if hinge else None
+    gram = _CurvatureGram(X, K) if D <= direct_max_features and loss != "logistic" else None
 
     for h in stages:
         F = torch.addmm(b, X, W)  # (N, K) decision values
@@ -489,7 +551,13 @@ def primal_newton(
                 break
             n_iter += 1
             in_stage += 1
-            curv = Ca * d2  # (N, K'); y^2 = 1
+            # The curvature is scale * weights; for the (smoothed) hinge and the squared hinge the
+            # weights are C on the curved rows, exactly equal from step to step (see _CurvatureGram).
+            if loss == "logistic":
+                weights, scale = Ca * d2, 1.0
+            else:
+                weights, scale = Ca * (d2 > 0).to(X.dtype), (1.0 / h if hinge else 2.0)
+            curv = scale * weights  # (N, K'); y^2 = 1
             rhs = -torch.cat([gW, gb.unsqueeze(0)], 0)  # (D + 1, K')
             # Direct whenever D allows: building H costs n_curved (D + 1)^2 per class in
             # compute-bound matrix products, while each CG step is two memory-bound passes over
@@ -498,9 +566,11 @@ def primal_newton(
             if D <= direct_max_features:
                 # float32 products are accurate enough while h is wide (H well conditioned).
                 product_dtype = X.dtype if h >= 0.1 else torch.float64
-                n_max = int((curv > 0).sum(0).max())
-                solve = _newton_direction_woodbury if n_max < D else _newton_direction_direct
-                P = solve(X, curv, rhs, damping, product_dtype)
+                n_max = int((weights > 0).sum(0).max())
+                if n_max < D:
+                    P = _newton_direction_woodbury(X, curv, rhs, damping, product_dtype)
+                else:
+                    P = _newton_direction_direct(X, weights, rhs, damping, product_dtype, scale, gram, cols)
             else:
 
                 def hvp(V: Tensor) -> Tensor:  # V (D + 1, K'): [w-part; b-part]
