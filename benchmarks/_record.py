@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import subprocess
 from pathlib import Path
 from typing import Callable
 
@@ -14,13 +15,33 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def save_record(stem: str, record: dict, markdown_lines: list[str], tag: str = "") -> Path:
-    """Write ``record`` as JSON and ``markdown_lines`` as Markdown under ``<stem>[-<tag>]``; return the path without suffix."""
+    """Write ``record`` as JSON and ``markdown_lines`` as Markdown under ``<stem>[-<tag>]``; return the path without suffix.
+
+    Both get the commit they were measured at. An existing record of the same name is kept: the
+    new one gets the first free ``-2``, ``-3``, ... suffix.
+    """
     RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / (f"{stem}-{tag}" if tag else stem)
-    path.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
-    path.with_suffix(".md").write_text("\n".join(markdown_lines) + "\n")
+    base = f"{stem}-{tag}" if tag else stem
+    path, n = RESULTS / base, 1
+    while path.with_suffix(".json").exists() or path.with_suffix(".md").exists():
+        n += 1
+        path = RESULTS / f"{base}-{n}"
+    commit = git_revision()
+    path.with_suffix(".json").write_text(json.dumps({**record, "commit": commit}, indent=2) + "\n")
+    path.with_suffix(".md").write_text("\n".join([*markdown_lines, "", f"Measured at commit {commit}."]) + "\n")
     print(f"wrote {path}.json and .md")
     return path
+
+
+def git_revision() -> str:
+    """``git describe --always --dirty`` of the checkout, or "unknown" outside one."""
+    try:
+        out = subprocess.run(
+            ["git", "describe", "--always", "--dirty"], cwd=RESULTS.parent, capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return out.stdout.strip() or "unknown"
 
 
 def device_name(device: str | torch.device) -> str:
