@@ -112,7 +112,7 @@ class LinearSVC(ClassifierMixin, BaseEstimator):
         minimize 1/2 ||w||^2 + sum_i C_i L(y_i (w . x_i + b)),   y_i in {-1, +1},
 
     with C_i = C * class_weight[class of i] and the bias b not regularized. All K problems are
-    solved together by a batched Newton-CG on one copy of X (see
+    solved together by a batched Newton method on one copy of X (see
     :func:`torchsvm.solvers.primal.primal_newton`); ``hinge`` stops on a certified relative
     duality gap ``tol``, the smooth losses on the relative gradient norm.
 

@@ -468,7 +468,8 @@ def primal_newton(
 
     Each Newton step solves H p = -g for all K problems: exactly, by a batched Cholesky of the
     (D + 1) x (D + 1) Hessians built from the rows with curvature when D <= ``direct_max_features``
-    (through n x n systems by the Woodbury identity when every class has n < D curved rows);
+    (their Gram parts kept between steps and updated by the rows whose curvature changed; through
+    n x n systems by the Woodbury identity when every class has n < D curved rows);
     otherwise by conjugate gradients (two products with X per CG step). The step length
     is the exact minimizer along p, found on the (N, K) margins without touching X again.
 
