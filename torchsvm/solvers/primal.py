@@ -252,7 +252,7 @@ def _newton_direction_direct(
     changed instead (:class:`_CurvatureGram`). The products run in ``product_dtype`` (float32
     halves their cost where H is well conditioned) and accumulate into float64.
     """
-    N, D = X.shape
+    D = X.shape[1]
     # Classes with the same weights share H: the first step (w = 0, every sample on the band,
     # equal costs) builds and factors one Hessian for all K right-hand sides.
     shared = weights.shape[1] > 1 and bool((weights == weights[:, :1]).all())
