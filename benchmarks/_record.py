@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import subprocess
 from pathlib import Path
@@ -34,14 +35,15 @@ def save_record(stem: str, record: dict, markdown_lines: list[str], tag: str = "
 
 
 def git_revision() -> str:
-    """``git describe --always --dirty`` of the checkout, or "unknown" outside one."""
+    """``git describe --always --dirty`` of the checkout; ``$TORCHSVM_COMMIT`` outside one (a copy
+    of the tree on another machine), else "unknown"."""
     try:
         out = subprocess.run(
             ["git", "describe", "--always", "--dirty"], cwd=RESULTS.parent, capture_output=True, text=True, timeout=10
         )
     except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return out.stdout.strip() or "unknown"
+        return os.environ.get("TORCHSVM_COMMIT", "unknown")
+    return out.stdout.strip() or os.environ.get("TORCHSVM_COMMIT", "unknown")
 
 
 def device_name(device: str | torch.device) -> str:
