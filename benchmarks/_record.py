@@ -35,15 +35,17 @@ def save_record(stem: str, record: dict, markdown_lines: list[str], tag: str = "
 
 
 def git_revision() -> str:
-    """``git describe --always --dirty`` of the checkout; ``$TORCHSVM_COMMIT`` outside one (a copy
-    of the tree on another machine), else "unknown"."""
+    """``$TORCHSVM_COMMIT`` where set (a copy of the tree on another machine, whose git may not be
+    the tree's), else ``git describe --always --dirty`` of the checkout, else "unknown"."""
+    if os.environ.get("TORCHSVM_COMMIT"):
+        return os.environ["TORCHSVM_COMMIT"]
     try:
         out = subprocess.run(
             ["git", "describe", "--always", "--dirty"], cwd=RESULTS.parent, capture_output=True, text=True, timeout=10
         )
     except (OSError, subprocess.SubprocessError):
-        return os.environ.get("TORCHSVM_COMMIT", "unknown")
-    return out.stdout.strip() or os.environ.get("TORCHSVM_COMMIT", "unknown")
+        return "unknown"
+    return out.stdout.strip() or "unknown"
 
 
 def device_name(device: str | torch.device) -> str:
