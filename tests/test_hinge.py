@@ -88,7 +88,7 @@ def test_errors():
         hinge_objective(X, (y > 0).double(), w, b)
     with pytest.raises(ValueError, match="Expected C > 0, got 0"):
         hinge_objective(X, y, w, b, 0.0)
-    with pytest.raises(ValueError, match="Expected every cost C_i > 0"):
+    with pytest.raises(ValueError, match="Expected C > 0 everywhere"):
         hinge_objective(X, y, w, b, -torch.ones(30, dtype=torch.float64))
     with pytest.raises(ValueError, match="Expected X to be finite, got 1 NaN"):
         Xn = X.clone(); Xn[0, 0] = float("nan")

@@ -192,7 +192,6 @@ def test_mnist_10k_subset_agrees_with_libsvm(mnist_dir):
         ({"multi_class": "crammer_singer"}, "Expected multi_class to be one of"),
         ({"cache_size": -5}, "Expected cache_size to be 'auto' or a number of MB > 0, got -5"),
         ({"multi_class": "ovr", "decision_function_shape": "ovo"}, "needs multi_class='ovo'"),
-        ({"compile": "yes"}, "Expected compile to be True or False, got 'yes'"),
         ({"kernel_dtype": "float16"}, "Expected kernel_dtype to be one of \\('float32', 'float64'\\), got 'float16'"),
     ],
 )

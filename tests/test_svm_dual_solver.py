@@ -177,25 +177,78 @@ def test_out_of_memory_becomes_memory_error_with_advice():
         raise RuntimeError("unrelated")
 
 
-@pytest.mark.slow
-def test_compiled_steps_take_the_same_path():
-    """compile=True fuses each SMO step with torch.compile; the arithmetic, and so the path, is the same."""
-    import shutil
-    import warnings
+_INTERPRET_CHECK = r"""
+import json, torch
+from torchsvm.kernels import rbf_kernel
+from torchsvm.solvers.dual import smo_dual, smo_steps
+torch.manual_seed(0)
+out = {}
+def compare(name, K, Y, C, **kw):
+    a = smo_dual(K, Y, C, backend="torch", **kw)
+    b = smo_dual(K, Y, C, backend="triton", **kw)
+    out[name] = {"alpha": float((a.alpha - b.alpha).abs().max()), "b": float((a.b - b.b).abs().max()),
+                 "iters": [a.info.problem_iters.tolist(), b.info.problem_iters.tolist()],
+                 "gap": [a.info.kkt_violation.tolist(), b.info.kkt_violation.tolist()], "n_iter": b.info.n_iter}
+X = torch.randn(40, 3, dtype=torch.float64)
+Y = torch.stack([torch.where(X[:, 0] > 0, 1.0, -1.0), torch.where(X[:, 1] > 0.3, 1.0, -1.0)]).double()
+compare("shared", rbf_kernel(X, gamma=0.5), Y, 2.0, tol=1e-6)
+Kb = torch.stack([rbf_kernel(torch.randn(33, 3, dtype=torch.float64), gamma=0.7) for _ in range(3)])
+Yb = torch.where(torch.rand(3, 33) > 0.5, 1.0, -1.0).double()
+Cb = torch.rand(3, 33).double() + 0.1
+Cb[1, 20:] = 0.0  # padding: out of problem 1
+compare("batched_padded", Kb, Yb, Cb, tol=1e-6)
+compare("float32_kernel", rbf_kernel(X.float(), gamma=0.5), Y, 1.0, tol=1e-5, dtype=torch.float64)
+# smo_steps from a feasible start with frozen variables and one tol per problem (the decomposition's subproblem)
+K = rbf_kernel(X, gamma=0.5)
+movable = torch.rand(2, 40) > 0.3
+res = []
+for backend in ("torch", "triton"):
+    alpha, G = torch.zeros(2, 40, dtype=torch.float64), -torch.ones(2, 40, dtype=torch.float64)
+    counts = torch.zeros(2, dtype=torch.long)
+    smo_steps(K, Y, torch.full((2, 40), 1.5, dtype=torch.float64), alpha, G, torch.tensor([1e-3, 1e-6], dtype=torch.float64),
+              10_000, movable=movable, counts=counts, backend=backend)
+    res.append((alpha, G, counts))
+out["movable"] = {"alpha": float((res[0][0] - res[1][0]).abs().max()), "G": float((res[0][1] - res[1][1]).abs().max()),
+                  "iters": [res[0][2].tolist(), res[1][2].tolist()], "frozen_moved": bool((res[1][0][~movable] != 0).any())}
+print(json.dumps(out))
+"""
 
-    if not (shutil.which("c++") or shutil.which("g++") or shutil.which("cc")):
-        pytest.skip("torch.compile on the CPU needs a C++ compiler")
-    X, y = problem(N=150, seed=7)
+
+def test_triton_kernel_takes_the_torch_path_in_interpreter_mode():
+    """The Triton SMO kernel (CUDA's backend), run by Triton's interpreter on the CPU: the same
+    working sets, steps and solution as the torch step, for shared / batched / padded / float32
+    kernels and for frozen variables with per-problem tolerances."""
+    pytest.importorskip("triton")
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "TRITON_INTERPRET": "1"}
+    proc = subprocess.run([sys.executable, "-c", _INTERPRET_CHECK], capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    for name, r in out.items():
+        assert r["iters"][0] == r["iters"][1], name  # same number of steps per problem: the same path
+        # float32 kernel values: the torch step forms K_ii + K_tt - 2 K_it in float32, the kernel in float64.
+        assert r["alpha"] <= (1e-5 if name == "float32_kernel" else 1e-12), name
+    for name in ("shared", "batched_padded", "float32_kernel"):
+        assert out[name]["b"] <= (1e-5 if name == "float32_kernel" else 1e-12) and max(out[name]["gap"][1]) <= 1e-5
+        assert out[name]["n_iter"] == max(out[name]["iters"][1])
+    assert out["movable"]["G"] <= 1e-12 and not out["movable"]["frozen_moved"]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="the compiled Triton kernel needs a GPU")
+def test_triton_kernel_matches_torch_on_cuda():
+    X, y = problem(N=300, seed=3)
+    X = X.cuda()
     K = rbf_kernel(X, gamma=0.7)
-    Y = torch.stack([y, torch.where(X[:, 0] > 0.2, 1.0, -1.0)])
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", RuntimeWarning)  # a fallback to the uncompiled step fails the test
-        compiled = smo_dual(K, Y, 2.0, tol=1e-6, compile=True)
-    from torchsvm.solvers import dual
-
-    assert dual._COMPILED_STEP is not None  # the compiled step was built and ran
-    eager = smo_dual(K, Y, 2.0, tol=1e-6)
-    assert compiled.info.n_iter == eager.info.n_iter
-    assert compiled.info.problem_iters.tolist() == eager.info.problem_iters.tolist()
-    torch.testing.assert_close(compiled.alpha, eager.alpha, rtol=1e-12, atol=1e-12)
-    torch.testing.assert_close(compiled.b, eager.b, rtol=1e-12, atol=1e-12)
+    Y = torch.stack([y.cuda(), torch.where(X[:, 0] > 0.2, 1.0, -1.0)])
+    ref = smo_dual(K, Y, 2.0, tol=1e-6, backend="torch")
+    out = smo_dual(K, Y, 2.0, tol=1e-6, backend="triton")
+    assert out.info.problem_iters.tolist() == ref.info.problem_iters.tolist()
+    torch.testing.assert_close(out.alpha, ref.alpha, rtol=0, atol=1e-10)
+    Kf = K.float()  # float32 kernel values, float64 state: SVC's arrangement
+    out32 = smo_dual(Kf, Y, 2.0, tol=1e-6, dtype=torch.float64, backend="triton")
+    ref32 = smo_dual(Kf, Y, 2.0, tol=1e-6, dtype=torch.float64, backend="torch")
+    torch.testing.assert_close(out32.alpha, ref32.alpha, rtol=0, atol=1e-6)

@@ -14,6 +14,10 @@ __all__ = [
     "check_same_dtype",
     "check_finite",
     "check_floating",
+    "check_pm1_labels",
+    "check_positive",
+    "check_symmetric",
+    "per_sample_costs",
 ]
 
 
@@ -63,3 +67,45 @@ def check_finite(name: str, value: Tensor) -> None:
     if not bool(torch.isfinite(value).all()):
         n_bad = int((~torch.isfinite(value)).sum())
         raise ValueError(f"Expected {name} to be finite, got {n_bad} NaN or infinite entries")
+
+
+def check_pm1_labels(y: Tensor, name: str = "y") -> None:
+    """Raise ``ValueError`` unless every entry of ``y`` is -1 or +1."""
+    if y.numel() and not bool(((y == 1) | (y == -1)).all()):
+        found = torch.unique(y.detach()).tolist()
+        raise ValueError(f"Expected {name} to hold only -1 and +1, got values {found[:6]}")
+
+
+def per_sample_costs(C: float | Tensor, y: Tensor, validate: bool = True) -> Tensor:
+    """Broadcast ``C`` (scalar, ``(N,)`` or ``(N, K)``) to ``y``'s ``(N, K)`` shape, checking C > 0
+    (a tensor's values only with ``validate``: one device sync)."""
+    N, K = y.shape
+    if isinstance(C, Tensor):
+        if C.ndim == 0:
+            C = C.expand(N, K)
+        elif C.ndim == 1 and C.shape[0] == N:
+            C = C.unsqueeze(1).expand(N, K)
+        elif tuple(C.shape) != (N, K):
+            raise ValueError(f"Expected C to be a scalar, ({N},) or ({N}, {K}), got shape {tuple(C.shape)}")
+        if validate:
+            check_positive("C", C)
+        return C
+    check_positive("C", C)
+    return torch.full((N, K), float(C), dtype=y.dtype, device=y.device)
+
+
+def check_positive(name: str, value: float | Tensor) -> None:
+    """Raise ``ValueError`` unless ``value`` (a number, or every entry of a tensor) is > 0 (a tensor: one sync)."""
+    if isinstance(value, Tensor):
+        if value.numel() and not bool((value > 0).all()):
+            raise ValueError(f"Expected {name} > 0 everywhere, got minimum {float(value.detach().min()):.4g}")
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ValueError(f"Expected {name} > 0, got {value!r}")
+
+
+def check_symmetric(name: str, K: Tensor, rtol: float = 1e-6) -> None:
+    """Raise ``ValueError`` unless the (batch of) square matrices ``K`` is symmetric to ``rtol`` of its scale."""
+    asym = float((K - K.mT).abs().max()) if K.numel() else 0.0
+    if asym > rtol * max(1.0, float(K.abs().max())):
+        raise ValueError(f"Expected a symmetric {name}, got max |{name} - {name}^T| = {asym:.3g}")

@@ -316,9 +316,6 @@ class SVC(ClassifierMixin, BaseEstimator):
         kernel_dtype: ``"float32"`` (as LIBSVM's kernel cache; half the memory and time of
             ``"float64"``) or ``"float64"``: the dtype kernel values are computed and kept in
             during fit. The solver's state (alpha, gradient) and prediction are float64 either way.
-        compile: run the SMO steps through ``torch.compile`` (a few fused kernels per step
-            instead of ~50 small ones; compiling takes seconds once per process, so it pays for
-            large problems; see :func:`torchsvm.solvers.dual.smo_dual`).
         device: ``"auto"`` (CUDA if available), ``"cpu"``, ``"cuda"``, ...
 
     Attributes (LIBSVM's meanings; for ``multi_class="ovr"``, one row per class instead of per pair):
@@ -351,7 +348,6 @@ class SVC(ClassifierMixin, BaseEstimator):
         cache_size: float | Literal["auto"] = "auto",
         working_set_size: int = 1024,
         kernel_dtype: Literal["float32", "float64"] = "float32",
-        compile: bool = False,
         device: str = "auto",
     ) -> None:
         self.C = C
@@ -368,7 +364,6 @@ class SVC(ClassifierMixin, BaseEstimator):
         self.cache_size = cache_size
         self.working_set_size = working_set_size
         self.kernel_dtype = kernel_dtype
-        self.compile = compile
         self.device = device
 
     def _check_params(self) -> None:
@@ -390,8 +385,6 @@ class SVC(ClassifierMixin, BaseEstimator):
             raise ValueError(f"Expected tol > 0, got {self.tol!r}")
         if self.cache_size != "auto" and not (isinstance(self.cache_size, (int, float)) and self.cache_size > 0):
             raise ValueError(f"Expected cache_size to be 'auto' or a number of MB > 0, got {self.cache_size!r}")
-        if not isinstance(self.compile, bool):
-            raise ValueError(f"Expected compile to be True or False, got {self.compile!r}")
         if not isinstance(self.max_iter, int) or (self.max_iter < 1 and self.max_iter != -1):
             raise ValueError(f"Expected max_iter to be a positive int or -1, got {self.max_iter!r}")
         for name, value, allowed in (
@@ -465,12 +458,12 @@ class SVC(ClassifierMixin, BaseEstimator):
             if ovo:
                 alpha, b, n_iter, gap = self._solve_pairs(Xk, K, Y, Cb, kernel, budget)
             elif K is not None:
-                res = smo_dual(K, Y, Cb, tol=self.tol, max_iter=self._max_iter(), compile=self.compile, dtype=Y.dtype)
+                res = smo_dual(K, Y, Cb, tol=self.tol, max_iter=self._max_iter(), dtype=Y.dtype)
                 alpha, b, n_iter, gap = res.alpha, res.b, res.info.problem_iters.tolist(), res.info.kkt_violation
             else:
                 res = decomposition_dual(
                     Xk, Y, Cb, kernel, working_set_size=self.working_set_size, tol=self.tol,
-                    max_iter=self._max_iter(), compile=self.compile, dtype=Y.dtype,
+                    max_iter=self._max_iter(), dtype=Y.dtype,
                 )
                 alpha, b, n_iter, gap = res.alpha, res.b, res.info.problem_iters.tolist(), res.info.kkt_violation
         if bool((gap > self.tol).any()):
@@ -531,7 +524,7 @@ class SVC(ClassifierMixin, BaseEstimator):
                 res = decomposition_dual(
                     Xt[m], Y[p, m], Cb[p, m], kernel,
                     working_set_size=self.working_set_size, tol=self.tol, max_iter=self._max_iter(),
-                    compile=self.compile, dtype=Y.dtype,
+                    dtype=Y.dtype,
                 )
                 alpha[p, m], b[p], gap[p], n_iter[p] = res.alpha[0], res.b[0], res.info.kkt_violation[0], int(res.info.problem_iters[0])
                 continue
@@ -543,16 +536,14 @@ class SVC(ClassifierMixin, BaseEstimator):
                 f"{len(group)} one-vs-one Gram blocks of {n_max} x {n_max}",
                 "Use a smaller cache_size, solver='decomposition' or device='cpu'.",
             ):
-                if K is not None:
-                    K_g = K[idx.unsqueeze(2), idx.unsqueeze(1)]  # (G, n_max, n_max)
-                else:
-                    K_g = torch.empty(len(group), n_max, n_max, dtype=Xt.dtype, device=Xt.device)
-                    for g, i in enumerate(idx):
-                        K_g[g] = kernel(Xt[i], Xt[i])
+                # Block by block: K[idx[:, :, None], idx[:, None, :]] would build (G, n, n) int64 indices.
+                K_g = torch.empty(len(group), n_max, n_max, dtype=Xt.dtype if K is None else K.dtype, device=Xt.device)
+                for g, i in enumerate(idx):
+                    K_g[g] = kernel(Xt[i], Xt[i]) if K is None else K.index_select(0, i).index_select(1, i)
             rows = torch.as_tensor(group, device=Y.device)
             Y_g = torch.where(valid, Y[rows].gather(1, idx), 1.0)
             C_g = torch.where(valid, Cb[rows].gather(1, idx), 0.0)
-            res = smo_dual(K_g, Y_g, C_g, tol=self.tol, max_iter=self._max_iter(), compile=self.compile, dtype=Y.dtype)
+            res = smo_dual(K_g, Y_g, C_g, tol=self.tol, max_iter=self._max_iter(), dtype=Y.dtype)
             alpha[rows] = alpha[rows].scatter_add(1, idx, torch.where(valid, res.alpha, 0.0))
             b[rows], gap[rows] = res.b, res.info.kkt_violation
             for g, p in enumerate(group):

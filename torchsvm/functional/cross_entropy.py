@@ -59,7 +59,7 @@ class CrossEntropyFunction(torch.autograd.Function):
         return grad, None, None
 
 
-def cross_entropy(logits: Tensor, target: Tensor, reduction: Reduction = "mean") -> Tensor:
+def cross_entropy(logits: Tensor, target: Tensor, reduction: Reduction = "mean", *, validate: bool = True) -> Tensor:
     """Softmax cross-entropy, the same value as ``torch.nn.functional.cross_entropy``.
 
     Under ``torch.autocast`` it runs in float32, as torch's cross-entropy does.
@@ -68,6 +68,9 @@ def cross_entropy(logits: Tensor, target: Tensor, reduction: Reduction = "mean")
         logits: ``(N, C)`` unnormalized scores.
         target: ``(N,)`` class indices in ``[0, C)`` (integer dtype).
         reduction: ``"mean"`` (default), ``"sum"`` or ``"none"``.
+        validate: check that the targets lie in ``[0, C)``: one device sync. A training loop
+            whose labels were checked once passes False, so its steps never wait for the device
+            (an index out of range then fails inside the gather: a device-side assert on CUDA).
 
     Returns:
         A scalar, or ``(N,)`` for ``reduction="none"``.
@@ -93,7 +96,7 @@ def cross_entropy(logits: Tensor, target: Tensor, reduction: Reduction = "mean")
     check_same_device(logits=logits, target=target)
     n_classes = logits.shape[1]
     # One device sync; torch would otherwise fail with an opaque device-side assert on CUDA.
-    if target.numel() and bool(((target < 0) | (target >= n_classes)).any()):
+    if validate and target.numel() and bool(((target < 0) | (target >= n_classes)).any()):
         bad = target[(target < 0) | (target >= n_classes)]
         raise ValueError(
             f"Expected target class indices in [0, {n_classes - 1}], "

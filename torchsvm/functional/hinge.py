@@ -14,10 +14,12 @@ from torchsvm._validation import (
     check_ndim,
     check_same_device,
     check_same_dtype,
+    check_pm1_labels,
     check_tensor,
+    per_sample_costs,
 )
 
-__all__ = ["HingeObjectiveFunction", "hinge_objective", "check_pm1_labels", "per_sample_costs"]
+__all__ = ["HingeObjectiveFunction", "hinge_objective"]
 
 
 class HingeObjectiveFunction(torch.autograd.Function):
@@ -65,32 +67,9 @@ class HingeObjectiveFunction(torch.autograd.Function):
         return grad_X, None, grad_w, grad_b, grad_C
 
 
-def check_pm1_labels(y: Tensor, name: str = "y") -> None:
-    """Raise ``ValueError`` unless every entry of ``y`` is -1 or +1."""
-    if y.numel() and not bool(((y == 1) | (y == -1)).all()):
-        found = torch.unique(y.detach()).tolist()
-        raise ValueError(f"Expected {name} to hold only -1 and +1, got values {found[:6]}")
-
-
-def per_sample_costs(C: float | Tensor, y: Tensor) -> Tensor:
-    """Broadcast ``C`` (scalar, ``(N,)`` or ``(N, K)``) to ``y``'s ``(N, K)`` shape, checking C > 0."""
-    N, K = y.shape
-    if isinstance(C, Tensor):
-        if C.ndim == 0:
-            C = C.expand(N, K)
-        elif C.ndim == 1 and C.shape[0] == N:
-            C = C.unsqueeze(1).expand(N, K)
-        elif tuple(C.shape) != (N, K):
-            raise ValueError(f"Expected C to be a scalar, ({N},) or ({N}, {K}), got shape {tuple(C.shape)}")
-        if C.numel() and not bool((C > 0).all()):
-            raise ValueError(f"Expected every cost C_i > 0, got minimum {C.min().item():.4g}")
-        return C
-    if not isinstance(C, (int, float)) or not C > 0:
-        raise ValueError(f"Expected C > 0, got {C!r}")
-    return torch.full((N, K), float(C), dtype=y.dtype, device=y.device)
-
-
-def hinge_objective(X: Tensor, y: Tensor, w: Tensor, b: Tensor | float, C: float | Tensor = 1.0) -> Tensor:
+def hinge_objective(
+    X: Tensor, y: Tensor, w: Tensor, b: Tensor | float, C: float | Tensor = 1.0, *, validate: bool = True
+) -> Tensor:
     """Soft-margin SVM primal objective, ``1/2 ||w||^2 + sum_i C_i max(0, 1 - y_i (w . x_i + b))``.
 
     ``b`` is not regularized. Several one-vs-rest problems are evaluated at once when ``w`` has
@@ -103,6 +82,9 @@ def hinge_objective(X: Tensor, y: Tensor, w: Tensor, b: Tensor | float, C: float
         b: scalar / 0-d bias, or ``(K,)``.
         C: a positive scalar, per-sample costs ``(N,)`` (e.g. C0 for y = -1 and C1 for y = +1:
             the asymmetric-cost SVM), or ``(N, K)``.
+        validate: check the values of y (in {-1, +1}), a tensor C (> 0) and X (finite): three
+            device syncs. A training loop whose data were checked once passes False, so its
+            steps never wait for the device. Shapes, dtypes and devices are checked either way.
 
     Returns:
         The objective: a scalar for ``(D,)`` weights, ``(K,)`` for ``(D, K)``.
@@ -135,8 +117,9 @@ def hinge_objective(X: Tensor, y: Tensor, w: Tensor, b: Tensor | float, C: float
         raise ValueError(f"Expected b to be a scalar or ({W.shape[1]},), got shape {tuple(b.shape)}")
     check_same_device(X=X, y=y, w=w, b=b, C=C if isinstance(C, Tensor) else None)
     check_same_dtype(X=X, w=w, b=b)
-    check_pm1_labels(Y)
-    check_finite("X", X)
-    Cs = per_sample_costs(C, Y.to(X.dtype))
+    if validate:
+        check_pm1_labels(Y)
+        check_finite("X", X)
+    Cs = per_sample_costs(C, Y.to(X.dtype), validate)
     out = HingeObjectiveFunction.apply(X, Y.to(X.dtype), W, B, Cs.to(X.dtype))
     return out[0] if single else out

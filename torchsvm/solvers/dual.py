@@ -16,11 +16,13 @@ import math
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import torch
 from sklearn.exceptions import ConvergenceWarning
 from torch import Tensor
+
+from torchsvm.solvers import _smo_triton
 
 __all__ = [
     "DualInfo",
@@ -97,8 +99,8 @@ def smo_dual(
     tol: float = 1e-3,
     max_iter: int | None = None,
     check_every: int = 16,
-    compile: bool = False,
     dtype: torch.dtype | None = None,
+    backend: Literal["auto", "torch", "triton"] = "auto",
 ) -> DualResult:
     """Solve B SVM duals by SMO (Fan, Chen & Lin 2005, working-set selection 2), on the device of K.
 
@@ -114,16 +116,13 @@ def smo_dual(
             of the problem (how one-vs-one pairs and padding are expressed in a batch).
         tol: stopping tolerance on the KKT violation.
         max_iter: SMO steps (default ``max(10^6, 100 N)``); running out warns.
-        check_every: steps between convergence checks (each check is one device sync).
-        compile: run each step through ``torch.compile`` (its ~50 small ops fused into a few
-            kernels). Measured on 2 CPU cores, one problem of N = 12,000: 0.12-0.15 ms a step
-            instead of 0.5-0.6 ms, after 4-9 s of compilation once per process; but three such
-            problems in one batch ran slower compiled than not. Not measured on a GPU yet.
-            Falls back to the uncompiled step, with a warning, where compilation fails (e.g. no
-            C++ compiler).
+        check_every: steps between convergence checks of the torch loop (each is one device sync).
         dtype: of the solver's state (alpha, the gradient) and results; default K's. A float32
             K with float64 state is LIBSVM's arrangement: kernel values cached in single
             precision, the gradient accumulated in double.
+        backend: ``"auto"`` runs the whole loop in one Triton kernel on CUDA (one program per
+            problem; see :mod:`torchsvm.solvers._smo_triton`) and the torch step elsewhere, or
+            where Triton cannot build the kernel (with a warning); ``"torch"`` / ``"triton"`` force one.
 
     Returns:
         ``DualResult(alpha (B, N), b (B,), info)``.
@@ -138,7 +137,7 @@ def smo_dual(
     G = -torch.ones(B, N, dtype=dtype, device=K.device)  # gradient Q a - 1 at a = 0
     max_iter = max(1_000_000, 100 * N) if max_iter is None else max_iter
     counts = torch.zeros(B, dtype=torch.long, device=K.device)
-    n_iter, gap = smo_steps(K, Y, Cb, alpha, G, tol, max_iter, check_every, counts=counts, compile=compile)
+    n_iter, gap = smo_steps(K, Y, Cb, alpha, G, tol, max_iter, check_every, counts=counts, backend=backend)
     converged = bool((gap <= tol).all())
     if not converged:
         warnings.warn(
@@ -161,7 +160,7 @@ def smo_steps(
     check_every: int = 16,
     movable: Tensor | None = None,
     counts: Tensor | None = None,
-    compile: bool = False,
+    backend: Literal["auto", "torch", "triton"] = "auto",
 ) -> tuple[int, Tensor]:
     """The SMO loop of :func:`smo_dual`, updating ``alpha`` and ``G`` in place from any feasible start.
 
@@ -169,36 +168,51 @@ def smo_steps(
     (-1 for the full dual; the decomposition solver's subproblems have their own). ``movable``
     ``(B, N)`` freezes the variables where it is False (they still enter G); ``tol`` may be
     ``(B,)``, one per problem; ``counts`` ``(B,)``, if given, is incremented by the steps in
-    which each problem was still above its tol. ``compile`` runs each step through
-    ``torch.compile`` (see :func:`smo_dual`). Returns the number of steps and the final KKT
-    violation ``(B,)``.
+    which each problem was still above its tol. ``backend`` as in :func:`smo_dual`. Returns the
+    number of steps of the batch (the most any problem took) and the final KKT violation ``(B,)``.
     """
     B, N = Y.shape
-    diag_b = K.diagonal(dim1=-2, dim2=-1).expand(B, N)
-    rows_b = torch.arange(B, device=K.device)
     pos = Y > 0
-    direction = torch.tensor([1.0, -1.0], dtype=K.dtype, device=K.device)  # d = y_i e_i - y_j e_j
     counts = torch.zeros(B, dtype=torch.long, device=K.device) if counts is None else counts
     score = -Y * G  # -y_t G_t, kept instead of G: the step then needs no products with y
-    step = _compiled_smo_step() if compile else _smo_step
+    if backend == "triton" or (backend == "auto" and K.is_cuda and _smo_triton.available(K)):
+        try:
+            n_iter, gap = _triton_steps(K, pos, C, alpha, score, tol, max_iter, movable, counts)
+        except _smo_triton.backend_errors() as err:
+            if backend == "triton":
+                raise
+            _smo_triton.warn_fallback(err)
+        else:
+            G.copy_(-Y * score)
+            return n_iter, gap
+    diag_b = K.diagonal(dim1=-2, dim2=-1).expand(B, N)
+    rows_b = torch.arange(B, device=K.device)
+    direction = torch.tensor([1.0, -1.0], dtype=K.dtype, device=K.device)  # d = y_i e_i - y_j e_j
     gap = torch.full((B,), math.inf, dtype=alpha.dtype, device=K.device)
     n_iter = 0
     for n_iter in range(1, max_iter + 1):
-        args = (K, C, alpha, score, diag_b, pos, rows_b, direction, tol, movable, counts)
-        if step is not _smo_step and n_iter == 1:
-            try:  # compilation happens here, before the step runs: on failure nothing has moved
-                gap, active = step(*args)
-            except Exception as err:  # no C++ compiler, an unsupported backend, ...
-                warnings.warn(f"torch.compile of the SMO step failed ({type(err).__name__}: {err}); "
-                              "running it uncompiled.", RuntimeWarning, stacklevel=2)
-                step = _smo_step
-                gap, active = step(*args)
-        else:
-            gap, active = step(*args)
+        gap, active = _smo_step(K, C, alpha, score, diag_b, pos, rows_b, direction, tol, movable, counts)
         if n_iter % check_every == 1 and not bool(active.any()):
             break  # this step moved nothing: every problem was within tol
     G.copy_(-Y * score)
     return n_iter, gap
+
+
+def _triton_steps(
+    K: Tensor, pos: Tensor, C: Tensor, alpha: Tensor, score: Tensor, tol: float | Tensor,
+    max_iter: int, movable: Tensor | None, counts: Tensor,
+) -> tuple[int, Tensor]:
+    """:func:`smo_steps` through the Triton kernel, on contiguous copies where the inputs are views."""
+    B, _ = alpha.shape
+    tol_b = torch.as_tensor(tol, dtype=alpha.dtype, device=alpha.device).expand(B).contiguous()
+    a, s = alpha.contiguous(), score.contiguous()
+    before = counts.clone()
+    gap = _smo_triton.smo_steps_triton(K, pos, C.contiguous(), a, s, tol_b, max_iter, movable, counts)
+    if a.data_ptr() != alpha.data_ptr():
+        alpha.copy_(a)
+    if s.data_ptr() != score.data_ptr():
+        score.copy_(s)
+    return int((counts - before).max()), gap
 
 
 def _smo_step(
@@ -246,17 +260,6 @@ def _smo_step(
     return gap, active
 
 
-_COMPILED_STEP: Callable | None = None
-
-
-def _compiled_smo_step() -> Callable:
-    """:func:`_smo_step` through ``torch.compile`` (one fused graph per step), built once per process."""
-    global _COMPILED_STEP
-    if _COMPILED_STEP is None:
-        _COMPILED_STEP = torch.compile(_smo_step, fullgraph=True, dynamic=True)
-    return _COMPILED_STEP
-
-
 def kernel_diagonal(kernel: KernelFn, X: Tensor, block_size: int = 256) -> Tensor:
     """``K(x_i, x_i)`` for all i from diagonal blocks, without forming N x N."""
     parts = [kernel(X[s : s + block_size], X[s : s + block_size]).diagonal() for s in range(0, X.shape[0], block_size)]
@@ -301,7 +304,6 @@ class DecompositionSolver:
         kernel: ``kernel(A, Z) -> (n_A, n_Z)`` Gram block.
         working_set_size: q, the variables optimized per outer iteration (even, >= 2).
         tol: stopping tolerance on the maximal KKT violation ``m(a) - M(a)``.
-        compile: the inner SMO's steps through ``torch.compile`` (see :func:`smo_dual`).
         dtype: of the solver's state (alpha, the gradient); default X's, which the kernel rows have.
     """
 
@@ -313,12 +315,11 @@ class DecompositionSolver:
         kernel: KernelFn,
         working_set_size: int = 1024,
         tol: float = 1e-3,
-        compile: bool = False,
         dtype: torch.dtype | None = None,
     ) -> None:
         if working_set_size < 2:
             raise ValueError(f"Expected working_set_size >= 2, got {working_set_size}")
-        self.X, self.kernel, self.tol, self.compile = X, kernel, tol, compile
+        self.X, self.kernel, self.tol = X, kernel, tol
         dtype = X.dtype if dtype is None else dtype
         self.Y, self.C = y.to(dtype), C.to(dtype)
         B, N = self.Y.shape
@@ -392,7 +393,7 @@ class DecompositionSolver:
         a_new, G_W = a_W.clone(), self.G.gather(1, W)
         inner_tol = (0.1 * self.gap).clamp_min(self.tol)  # (B,): each problem to a tenth of its violation
         steps, _ = smo_steps(
-            K_WW, Y_W, C_W, a_new, G_W, inner_tol, max_iter=5 * self.q, movable=movable, compile=self.compile
+            K_WW, Y_W, C_W, a_new, G_W, inner_tol, max_iter=5 * self.q, movable=movable
         )
         delta = torch.where(movable, a_new - a_W, 0)  # (B, q)
         self.alpha.scatter_add_(1, W, delta)
@@ -424,7 +425,6 @@ def decomposition_dual(
     working_set_size: int = 1024,
     tol: float = 1e-3,
     max_iter: int | None = None,
-    compile: bool = False,
     dtype: torch.dtype | None = None,
 ) -> DualResult:
     """Solve B SVM duals on ``kernel(X, X)`` without forming it, by :class:`DecompositionSolver`.
@@ -437,7 +437,6 @@ def decomposition_dual(
         working_set_size: variables per outer iteration; memory is about ``B q N`` kernel values.
         tol: stopping tolerance on the KKT violation (LIBSVM's eps).
         max_iter: outer iterations (default ``max(1000, 20 N / q)``); running out warns.
-        compile: the inner SMO's steps through ``torch.compile`` (see :func:`smo_dual`).
         dtype: of the solver's state and results; default X's (see :func:`smo_dual`).
 
     Returns:
@@ -450,7 +449,7 @@ def decomposition_dual(
     B, N = Y.shape
     Cb = torch.as_tensor(C, dtype=X.dtype if dtype is None else dtype, device=X.device)
     Cb = Cb.expand(B, N) if Cb.ndim < 2 else Cb
-    solver = DecompositionSolver(X, Y, Cb, kernel, working_set_size, tol, compile, dtype)
+    solver = DecompositionSolver(X, Y, Cb, kernel, working_set_size, tol, dtype)
     max_iter = max(1000, 20 * N // solver.q) if max_iter is None else max_iter
     for _ in range(max_iter):
         if solver.step():

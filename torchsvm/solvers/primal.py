@@ -13,8 +13,7 @@ from typing import Literal, NamedTuple
 import torch
 from torch import Tensor
 
-from torchsvm._validation import check_finite
-from torchsvm.functional.hinge import check_pm1_labels, per_sample_costs
+from torchsvm._validation import check_finite, check_pm1_labels, per_sample_costs
 
 __all__ = ["SolverInfo", "PrimalResult", "primal_gd", "primal_newton", "primal_objective", "loss_terms"]
 

@@ -1,0 +1,219 @@
+"""The whole SMO loop of B problems in one Triton launch: one program per problem.
+
+On CUDA an SMO step through torch is ~50 small kernels, so a step costs ~1 ms whatever N is
+(launch-bound; see benchmarks/results). Here each program runs its problem's steps to its
+tolerance without returning to the host: per step one pass over the variables with row i of K
+(choose j), the pair update as scalars, one pass with rows i and j (update the gradient, choose
+the next i). Same working-set selection, clipping and stopping rule as
+:func:`torchsvm.solvers.dual._smo_step`; the state (alpha, -y*G) lives in global memory and is
+read in chunks of ``BLOCK``, so any N works (the rows come from L2 / HBM, the state mostly from L1).
+
+Correctness without a GPU: ``TRITON_INTERPRET=1`` runs this kernel on CPU tensors (tests compare
+it with the torch step there).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import torch
+from torch import Tensor
+
+try:
+    import triton
+    import triton.language as tl
+except ImportError:  # CPU-only torch builds ship without Triton
+    triton = None
+
+_TAU = 1e-12  # LIBSVM's floor for the curvature along a pair (as in dual.py)
+
+
+def available(K: Tensor) -> bool:
+    """Whether the kernel can run on ``K``'s device (CUDA with Triton, or Triton's interpreter)."""
+    if triton is None:
+        return False
+    return K.is_cuda or _interpreting()
+
+
+def _interpreting() -> bool:
+    return os.environ.get("TRITON_INTERPRET", "0") == "1"
+
+
+def backend_errors() -> tuple[type[BaseException], ...]:
+    """Errors that mean "Triton cannot build or launch this kernel here" (not a bug in the step)."""
+    if triton is None:
+        return (ImportError,)
+    errors: list[type[BaseException]] = [triton.CompilationError]
+    from triton.runtime import errors as runtime_errors
+
+    for name in ("OutOfResources", "PTXASError", "InterpreterError"):
+        if hasattr(runtime_errors, name):
+            errors.append(getattr(runtime_errors, name))
+    return tuple(errors)
+
+
+if triton is not None:
+
+    @triton.jit
+    def _smo_kernel(
+        K_ptr, C_ptr, alpha_ptr, score_ptr, pos_ptr, mov_ptr, diag_ptr, tol_ptr, count_ptr, gap_ptr,
+        N, max_steps, stride_kb, stride_kr, stride_db,
+        HAS_MOVABLE: tl.constexpr, BLOCK: tl.constexpr, TAU: tl.constexpr,
+    ):
+        b = tl.program_id(0).to(tl.int64)
+        K_b = K_ptr + b * stride_kb
+        C_b, a_b, s_b = C_ptr + b * N, alpha_ptr + b * N, score_ptr + b * N
+        p_b, m_b, d_b = pos_ptr + b * N, mov_ptr + b * N, diag_ptr + b * stride_db
+        offs = tl.arange(0, BLOCK)
+        tol = tl.load(tol_ptr + b)
+        inf = float("inf")
+
+        # m = max over I_up of score (its index i), M = min over I_low of score; first index on ties.
+        best_up = tl.full([BLOCK], -inf, tl.float64)
+        idx_up = tl.full([BLOCK], 0, tl.int32)
+        best_low = tl.full([BLOCK], inf, tl.float64)
+        for c in range(0, N, BLOCK):
+            o = c + offs
+            ok = o < N
+            a = tl.load(a_b + o, mask=ok, other=0.0).to(tl.float64)
+            s = tl.load(s_b + o, mask=ok, other=0.0).to(tl.float64)
+            Cv = tl.load(C_b + o, mask=ok, other=0.0).to(tl.float64)
+            p = tl.load(p_b + o, mask=ok, other=0) != 0
+            mv = ok
+            if HAS_MOVABLE:
+                mv = mv & (tl.load(m_b + o, mask=ok, other=0) != 0)
+            up = mv & tl.where(p, a < Cv, a > 0)
+            low = mv & tl.where(p, a > 0, a < Cv)
+            su = tl.where(up, s, -inf)
+            better = su > best_up
+            idx_up = tl.where(better, o, idx_up)
+            best_up = tl.where(better, su, best_up)
+            best_low = tl.minimum(best_low, tl.where(low, s, inf))
+        m = tl.max(best_up, 0)
+        i = tl.min(tl.where(best_up == m, idx_up, 2147483647), 0)
+        gap = m - tl.min(best_low, 0)
+        steps = 0
+        while (steps < max_steps) & (gap > tol):
+            K_i = K_b + i.to(tl.int64) * stride_kr
+            Kii = tl.load(d_b + i).to(tl.float64)
+            # j minimizes the second-order decrease -b_t^2 / a_t over I_low with b_t = m - score_t > 0.
+            best_j = tl.full([BLOCK], inf, tl.float64)
+            idx_j = tl.full([BLOCK], 0, tl.int32)
+            for c in range(0, N, BLOCK):
+                o = c + offs
+                ok = o < N
+                a = tl.load(a_b + o, mask=ok, other=0.0).to(tl.float64)
+                s = tl.load(s_b + o, mask=ok, other=0.0).to(tl.float64)
+                Cv = tl.load(C_b + o, mask=ok, other=0.0).to(tl.float64)
+                p = tl.load(p_b + o, mask=ok, other=0) != 0
+                mv = ok
+                if HAS_MOVABLE:
+                    mv = mv & (tl.load(m_b + o, mask=ok, other=0) != 0)
+                low = mv & tl.where(p, a > 0, a < Cv)
+                Ki = tl.load(K_i + o, mask=ok, other=0.0).to(tl.float64)
+                d = tl.load(d_b + o, mask=ok, other=0.0).to(tl.float64)
+                b_t = m - s
+                a_t = tl.maximum(Kii + d - 2 * Ki, TAU)
+                obj = tl.where(low & (b_t > 0), -(b_t * b_t) / a_t, inf)
+                better = obj < best_j
+                idx_j = tl.where(better, o, idx_j)
+                best_j = tl.where(better, obj, best_j)
+            v = tl.min(best_j, 0)
+            j = tl.min(tl.where(best_j == v, idx_j, 2147483647), 0)
+            # The pair's step t along d = y_i e_i - y_j e_j, clipped to the box (see _smo_step).
+            Kij = tl.load(K_i + j).to(tl.float64)
+            Kjj = tl.load(d_b + j).to(tl.float64)
+            b_ij = m - tl.load(s_b + j).to(tl.float64)
+            a_ij = tl.maximum(Kii + Kjj - 2 * Kij, TAU)
+            a_i = tl.load(a_b + i).to(tl.float64)
+            a_j = tl.load(a_b + j).to(tl.float64)
+            C_i = tl.load(C_b + i).to(tl.float64)
+            C_j = tl.load(C_b + j).to(tl.float64)
+            sign_i = tl.where(tl.load(p_b + i) != 0, 1.0, -1.0)  # a_i moves by y_i t
+            sign_j = tl.where(tl.load(p_b + j) != 0, -1.0, 1.0)  # a_j moves by -y_j t
+            room = tl.minimum(tl.where(sign_i > 0, C_i - a_i, a_i), tl.where(sign_j > 0, C_j - a_j, a_j))
+            t = tl.maximum(tl.minimum(b_ij / a_ij, room), 0.0)
+            new_i = tl.minimum(tl.maximum(a_i + sign_i * t, 0.0), C_i)
+            new_j = tl.minimum(tl.maximum(a_j + sign_j * t, 0.0), C_j)
+            K_j = K_b + j.to(tl.int64) * stride_kr
+            # score = -y G drops by t (K_i - K_j); then the next i, m and M from the new state.
+            best_up = tl.full([BLOCK], -inf, tl.float64)
+            idx_up = tl.full([BLOCK], 0, tl.int32)
+            best_low = tl.full([BLOCK], inf, tl.float64)
+            for c in range(0, N, BLOCK):
+                o = c + offs
+                ok = o < N
+                a = tl.load(a_b + o, mask=ok, other=0.0).to(tl.float64)
+                a = tl.where(o == i, new_i, tl.where(o == j, new_j, a))
+                tl.store(a_b + o, a.to(alpha_ptr.dtype.element_ty), mask=ok & ((o == i) | (o == j)))
+                Ki = tl.load(K_i + o, mask=ok, other=0.0).to(tl.float64)
+                Kj = tl.load(K_j + o, mask=ok, other=0.0).to(tl.float64)
+                s = tl.load(s_b + o, mask=ok, other=0.0).to(tl.float64) - t * (Ki - Kj)
+                tl.store(s_b + o, s.to(score_ptr.dtype.element_ty), mask=ok)
+                Cv = tl.load(C_b + o, mask=ok, other=0.0).to(tl.float64)
+                p = tl.load(p_b + o, mask=ok, other=0) != 0
+                mv = ok
+                if HAS_MOVABLE:
+                    mv = mv & (tl.load(m_b + o, mask=ok, other=0) != 0)
+                up = mv & tl.where(p, a < Cv, a > 0)
+                low = mv & tl.where(p, a > 0, a < Cv)
+                su = tl.where(up, s, -inf)
+                better = su > best_up
+                idx_up = tl.where(better, o, idx_up)
+                best_up = tl.where(better, su, best_up)
+                best_low = tl.minimum(best_low, tl.where(low, s, inf))
+            # The next pass reads what this one wrote (other threads' elements included).
+            tl.debug_barrier()
+            m = tl.max(best_up, 0)
+            i = tl.min(tl.where(best_up == m, idx_up, 2147483647), 0)
+            gap = m - tl.min(best_low, 0)
+            steps += 1
+        tl.store(count_ptr + b, tl.load(count_ptr + b) + steps)
+        tl.store(gap_ptr + b, gap.to(gap_ptr.dtype.element_ty))
+
+
+def smo_steps_triton(
+    K: Tensor,
+    pos: Tensor,
+    C: Tensor,
+    alpha: Tensor,
+    score: Tensor,
+    tol: Tensor,
+    max_steps: int,
+    movable: Tensor | None,
+    counts: Tensor,
+) -> Tensor:
+    """Run SMO on B problems in one launch, updating ``alpha``, ``score`` (= -y G) and ``counts`` in place.
+
+    ``K`` is ``(N, N)`` shared or ``(B, N, N)``, last dimension contiguous; ``pos`` ``(B, N)`` bool
+    (y > 0); ``tol`` ``(B,)``; ``alpha``, ``score``, ``C`` contiguous ``(B, N)``. Returns the final
+    KKT violation ``(B,)``. Raises what :func:`backend_errors` lists where Triton cannot run.
+    """
+    B, N = alpha.shape
+    if K.stride(-1) != 1:
+        K = K.contiguous()
+    stride_kb = 0 if K.ndim == 2 else K.stride(0)
+    diag = K.diagonal(dim1=-2, dim2=-1).contiguous()  # (N,) or (B, N)
+    stride_db = 0 if diag.ndim == 1 else diag.stride(0)
+    gap = torch.empty(B, dtype=alpha.dtype, device=alpha.device)
+    mov = movable.to(torch.uint8).contiguous() if movable is not None else pos  # unread without HAS_MOVABLE
+    block = min(1024, triton.next_power_of_2(max(N, 16)))
+    _smo_kernel[(B,)](
+        K, C, alpha, score, pos.to(torch.uint8).contiguous(), mov, diag, tol, counts, gap,
+        N, max_steps, stride_kb, K.stride(-2), stride_db,
+        HAS_MOVABLE=movable is not None, BLOCK=block, TAU=_TAU,
+        num_warps=4 if block <= 256 else 8,
+    )
+    return gap
+
+
+def warn_fallback(err: BaseException) -> None:
+    warnings.warn(
+        f"The Triton SMO kernel could not run here ({type(err).__name__}: {err}); using the torch step.",
+        RuntimeWarning,
+        stacklevel=3,
+    )
+
+
+__all__ = ["available", "backend_errors", "smo_steps_triton", "warn_fallback"]
