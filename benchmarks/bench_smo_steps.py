@@ -5,7 +5,7 @@
 
 For each size, B random RBF problems (20 features, gamma 0.05, C = 1, random labels) are solved
 to tol 1e-3 by ``smo_dual`` with each backend, in float32 kernel values and float64 state (SVC's
-arrangement); time per step = median wall time of 3 solves / the steps of the longest problem.
+arrangement); time per step = median wall time of --repeats solves / the steps of the longest problem.
 The Triton backend needs CUDA (on the CPU only the torch step is timed). Results go to
 benchmarks/results/smo-steps-<device>-<date>[-<tag>].{json,md}.
 """
@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     lines = [f"# bench_smo_steps: {record['device']}, {record['date']}", "",
              "B random RBF problems of N samples solved to tol 1e-3 (float32 kernel, float64 state); "
-             "median of 3 solves; per step = solve time / steps of the longest problem.", "",
+             f"median of {args.repeats} solves; per step = solve time / steps of the longest problem.", "",
              "| N | B | " + " | ".join(f"{b} solve (s) | {b} steps | {b} ms/step" for b in backends)
              + (" | speedup |" if len(backends) == 2 else " |"),
              "| --- | --- | " + " | ".join("--- | --- | ---" for _ in backends) + (" | --- |" if len(backends) == 2 else " |")]

@@ -218,7 +218,10 @@ def test_triton_kernel_takes_the_torch_path_in_interpreter_mode():
     """The Triton SMO kernel (CUDA's backend), run by Triton's interpreter on the CPU: the same
     working sets, steps and solution as the torch step, for shared / batched / padded / float32
     kernels and for frozen variables with per-problem tolerances."""
-    pytest.importorskip("triton")
+    triton = pytest.importorskip("triton")
+    if tuple(int(v) for v in triton.__version__.split(".")[:2]) < (3, 8):
+        # Seen on Triton 3.6: its interpreter cannot run `range(0, N, BLOCK)` with a runtime N.
+        pytest.skip(f"Triton {triton.__version__}'s interpreter cannot run the kernel's loops; needs 3.8+")
     import json
     import os
     import subprocess
@@ -239,16 +242,18 @@ def test_triton_kernel_takes_the_torch_path_in_interpreter_mode():
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="the compiled Triton kernel needs a GPU")
-def test_triton_kernel_matches_torch_on_cuda():
+@pytest.mark.parametrize("kernel_dtype", [torch.float64, torch.float32])
+def test_triton_kernel_matches_torch_on_cuda(kernel_dtype):
+    """Same optimum as the torch step. Not the same path: CUDA's argmax breaks ties (all scores are
+    equal at the first step) at another index than the kernel's first-index rule."""
     X, y = problem(N=300, seed=3)
     X = X.cuda()
-    K = rbf_kernel(X, gamma=0.7)
+    K = rbf_kernel(X, gamma=0.7).to(kernel_dtype)
     Y = torch.stack([y.cuda(), torch.where(X[:, 0] > 0.2, 1.0, -1.0)])
-    ref = smo_dual(K, Y, 2.0, tol=1e-6, backend="torch")
-    out = smo_dual(K, Y, 2.0, tol=1e-6, backend="triton")
-    assert out.info.problem_iters.tolist() == ref.info.problem_iters.tolist()
-    torch.testing.assert_close(out.alpha, ref.alpha, rtol=0, atol=1e-10)
-    Kf = K.float()  # float32 kernel values, float64 state: SVC's arrangement
-    out32 = smo_dual(Kf, Y, 2.0, tol=1e-6, dtype=torch.float64, backend="triton")
-    ref32 = smo_dual(Kf, Y, 2.0, tol=1e-6, dtype=torch.float64, backend="torch")
-    torch.testing.assert_close(out32.alpha, ref32.alpha, rtol=0, atol=1e-6)
+    ref = smo_dual(K, Y, 2.0, tol=1e-8, dtype=torch.float64, backend="torch")
+    out = smo_dual(K, Y, 2.0, tol=1e-8, dtype=torch.float64, backend="triton")
+    assert out.info.converged and float(out.info.kkt_violation.max()) <= 1e-8
+    K64 = K.double()
+    torch.testing.assert_close(dual_objective(K64, Y, out.alpha), dual_objective(K64, Y, ref.alpha), rtol=1e-10, atol=0)
+    torch.testing.assert_close(out.alpha, ref.alpha, rtol=0, atol=1e-5)
+    torch.testing.assert_close(out.b, ref.b, rtol=0, atol=1e-5)

@@ -55,7 +55,8 @@ def backend_errors() -> tuple[type[BaseException], ...]:
 
 if triton is not None:
 
-    @triton.jit
+    # max_steps unspecialized: Triton would otherwise compile a variant per divisibility by 16.
+    @triton.jit(do_not_specialize=["max_steps"])
     def _smo_kernel(
         K_ptr, C_ptr, alpha_ptr, score_ptr, pos_ptr, mov_ptr, diag_ptr, tol_ptr, count_ptr, gap_ptr,
         N, max_steps, stride_kb, stride_kr, stride_db,
