@@ -2,16 +2,10 @@ import numpy as np
 import pytest
 import torch
 
-from torchsvm.solvers.primal import (
-    _bracketed_hinge_derivative,
-    _CurvatureGram,
-    _newton_direction_direct,
-    _newton_direction_woodbury,
-    _solve_partition,
-    loss_terms,
-    primal_gd,
-    primal_newton,
-)
+from torchsvm.solvers._hinge_stopping import _solve_partition
+from torchsvm.solvers._line_search import _bracketed_hinge_derivative
+from torchsvm.solvers._newton import _CurvatureGram, _newton_direction_direct, _newton_direction_woodbury
+from torchsvm.solvers.primal import loss_terms, primal_gd, primal_newton
 from torchsvm.solvers.reference import cvxpy_primal
 
 
@@ -150,7 +144,7 @@ def test_primal_gd_errors():
         primal_gd(torch.from_numpy(X), torch.from_numpy((y > 0).astype(float)))
     with pytest.raises(ValueError, match="Expected C > 0"):
         primal_gd(torch.from_numpy(X), torch.from_numpy(y), C=-1.0)
-    with pytest.raises(ValueError, match="Expected y with 120 rows"):
+    with pytest.raises(ValueError, match=r"Expected Y of shape \(120, K\)"):
         primal_gd(torch.from_numpy(X), torch.from_numpy(y[:5]))
     Xn = X.copy(); Xn[3, 1] = np.inf
     with pytest.raises(ValueError, match="Expected X to be finite"):
@@ -221,3 +215,14 @@ def test_direct_newton_direction_through_the_gram_cache_equals_a_fresh_one():
         cached = _newton_direction_direct(X, weights, rhs, 1e-3, torch.float64, 4.0, gram, cols)
         fresh = _newton_direction_direct(X, 4.0 * weights, rhs, 1e-3, torch.float64)
         torch.testing.assert_close(cached, fresh, rtol=1e-10, atol=1e-12)
+
+
+def test_newton_bad_shapes_are_value_errors():
+    X = torch.randn(20, 3, dtype=torch.float64)
+    y = torch.where(X[:, 0] > 0, 1.0, -1.0).double()
+    with pytest.raises(ValueError, match=r"Expected Y of shape \(20, K\)"):
+        primal_newton(X, y, torch.ones(20, dtype=torch.float64))  # 1-D Y: was an IndexError
+    with pytest.raises(ValueError, match=r"Expected C of shape \(20, 1\)"):
+        primal_newton(X, y[:, None], torch.ones(20, dtype=torch.float64))
+    with pytest.raises(ValueError, match="Expected loss"):
+        primal_newton(X, y[:, None], torch.ones(20, 1, dtype=torch.float64), loss="hinge2")

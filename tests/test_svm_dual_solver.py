@@ -208,6 +208,15 @@ for backend in ("torch", "triton"):
     smo_steps(K, Y, torch.full((2, 40), 1.5, dtype=torch.float64), alpha, G, torch.tensor([1e-3, 1e-6], dtype=torch.float64),
               10_000, movable=movable, counts=counts, backend=backend)
     res.append((alpha, G, counts))
+# The whole loop is one launch: the ops dispatched around it do not grow with the steps run.
+from tests.op_count import OpCounter
+launches = []
+for steps in (5, 50):
+    alpha, G = torch.zeros(2, 40, dtype=torch.float64), -torch.ones(2, 40, dtype=torch.float64)
+    with OpCounter() as c:
+        n, _ = smo_steps(K, Y, torch.ones(2, 40, dtype=torch.float64), alpha, G, 1e-12, steps, backend="triton")
+    launches.append([n, c.n_launches, c.n_syncs])
+out["launches"] = launches
 out["movable"] = {"alpha": float((res[0][0] - res[1][0]).abs().max()), "G": float((res[0][1] - res[1][1]).abs().max()),
                   "iters": [res[0][2].tolist(), res[1][2].tolist()], "frozen_moved": bool((res[1][0][~movable] != 0).any())}
 print(json.dumps(out))
@@ -228,9 +237,14 @@ def test_triton_kernel_takes_the_torch_path_in_interpreter_mode():
     import sys
 
     env = {**os.environ, "TRITON_INTERPRET": "1"}
-    proc = subprocess.run([sys.executable, "-c", _INTERPRET_CHECK], capture_output=True, text=True, env=env, timeout=600)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    proc = subprocess.run(
+        [sys.executable, "-c", _INTERPRET_CHECK], capture_output=True, text=True, env=env, timeout=600, cwd=root
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
+    (n5, launches5, syncs5), (n50, launches50, syncs50) = out.pop("launches")
+    assert (n5, n50) == (5, 50) and launches5 == launches50 and syncs5 == syncs50 <= 2
     for name, r in out.items():
         assert r["iters"][0] == r["iters"][1], name  # same number of steps per problem: the same path
         # float32 kernel values: the torch step forms K_ii + K_tt - 2 K_it in float32, the kernel in float64.

@@ -26,19 +26,22 @@ class HingeObjectiveFunction(torch.autograd.Function):
     """``E_k = 1/2 ||w_k||^2 + sum_i C_ik max(0, 1 - y_ik (x_i . w_k + b_k))`` for each column k.
 
     Inputs are already 2-D: ``X`` ``(N, D)``, ``y`` ``(N, K)``, ``w`` ``(D, K)``, ``b`` ``(K,)``,
-    ``C`` ``(N, K)``; the output is ``(K,)``.
+    ``C`` ``(N, K)``. Outputs ``E`` ``(K,)`` and the margin-violation mask ``m < 1`` ``(N, K)``
+    (not differentiable), which backward reuses instead of a second product with X.
     """
 
     @staticmethod
-    def forward(X: Tensor, y: Tensor, w: Tensor, b: Tensor, C: Tensor) -> Tensor:
+    def forward(X: Tensor, y: Tensor, w: Tensor, b: Tensor, C: Tensor) -> tuple[Tensor, Tensor]:
         margins = y * torch.addmm(b, X, w)  # y_ik f_k(x_i), (N, K)
         hinge = (1 - margins).clamp_min(0)
-        return 0.5 * (w * w).sum(0) + (C * hinge).sum(0)
+        return 0.5 * (w * w).sum(0) + (C * hinge).sum(0), margins < 1
 
     @staticmethod
-    def setup_context(ctx: Any, inputs: tuple[Tensor, ...], output: Tensor) -> None:
+    def setup_context(ctx: Any, inputs: tuple[Tensor, ...], output: tuple[Tensor, Tensor]) -> None:
         X, y, w, b, C = inputs
-        ctx.save_for_backward(X, y, w, b, C)
+        _, violated = output
+        ctx.mark_non_differentiable(violated)
+        ctx.save_for_backward(X, y, w, b, C, violated)
 
     # With m_ik = y_ik (x_i . w_k + b_k), the indicator a_ik = 1[m_ik < 1] (subgradient 0 at
     # m = 1 exactly) and r = C * a * y  (N, K), for an upstream gradient g (K,):
@@ -46,15 +49,14 @@ class HingeObjectiveFunction(torch.autograd.Function):
     #   dE/db = -(sum_i r_ik) g        (K,)
     #   dE/dX = -(r * g) w^T           (N, D)
     #   dE/dC = max(0, 1 - m) g        (N, K)
-    # y holds labels and gets no gradient.
+    # y holds labels and gets no gradient. The mask a is saved (one byte per entry); only dE/dC
+    # needs the margins themselves, and recomputes them.
     @staticmethod
     @once_differentiable
-    def backward(ctx: Any, grad_output: Tensor) -> tuple[Tensor | None, ...]:
-        X, y, w, b, C = ctx.saved_tensors
+    def backward(ctx: Any, grad_output: Tensor, _grad_violated: Tensor | None) -> tuple[Tensor | None, ...]:
+        X, y, w, b, C, violated = ctx.saved_tensors
         grad_X = grad_w = grad_b = grad_C = None
-        # Margins are recomputed (one product with X) rather than saved: an (N, K) buffer less.
-        margins = y * torch.addmm(b, X, w)
-        r = C * (margins < 1).to(X.dtype) * y  # (N, K)
+        r = C * violated.to(X.dtype) * y  # (N, K)
         rg = r * grad_output  # (N, K)
         if ctx.needs_input_grad[0]:
             grad_X = -rg.mm(w.t())
@@ -63,7 +65,7 @@ class HingeObjectiveFunction(torch.autograd.Function):
         if ctx.needs_input_grad[3]:
             grad_b = -rg.sum(0)
         if ctx.needs_input_grad[4]:
-            grad_C = (1 - margins).clamp_min(0) * grad_output
+            grad_C = (1 - y * torch.addmm(b, X, w)).clamp_min(0) * grad_output
         return grad_X, None, grad_w, grad_b, grad_C
 
 
@@ -121,5 +123,5 @@ def hinge_objective(
         check_pm1_labels(Y)
         check_finite("X", X)
     Cs = per_sample_costs(C, Y.to(X.dtype), validate)
-    out = HingeObjectiveFunction.apply(X, Y.to(X.dtype), W, B, Cs.to(X.dtype))
+    out, _ = HingeObjectiveFunction.apply(X, Y.to(X.dtype), W, B, Cs.to(X.dtype))
     return out[0] if single else out

@@ -1,0 +1,172 @@
+"""When the hinge is solved: a certified duality gap per class, and exact-partition candidates.
+
+The primal solver minimizes a smoothed hinge whose width shrinks; every iterate yields a
+dual-feasible point, and so does the exact solution of the KKT equations for the partition the
+iterate suggests. :class:`HingeStopping` keeps the best primal iterate and the best dual bound per
+class, and closes a class once its relative gap is within tol.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from torchsvm.solvers._newton import _xt_mm
+
+__all__ = ["HingeStopping", "GradientStopping"]
+
+# Once h <= 1, exact-partition candidates are tried at every stage end and every
+# _POLISH_EVERY-th Newton step, each time _POLISH_ROUNDS active-set rounds.
+_POLISH_EVERY = 5
+_POLISH_ROUNDS = 3
+
+
+def _duality_gap(X: Tensor, Y: Tensor, C: Tensor, W: Tensor, F: Tensor, alpha: Tensor) -> tuple[Tensor, Tensor]:
+    """Hinge primal objective P at (W, b), from its decision values F = X W + b, and a lower bound from a dual-feasible rescaling of alpha.
+
+    The hinge dual is max sum alpha - 1/2 ||X^T (alpha y)||^2 with 0 <= alpha <= C and
+    sum alpha y = 0; alpha is made to satisfy the equality by scaling down the larger side,
+    which keeps it in the box. Weak duality: D(alpha) <= P* <= P(W, b).
+    """
+    pos = (alpha * (Y > 0)).sum(0)
+    neg = (alpha * (Y < 0)).sum(0)
+    scale_pos = torch.where(pos > neg, neg / pos.clamp_min(1e-300), torch.ones_like(pos))
+    scale_neg = torch.where(neg > pos, pos / neg.clamp_min(1e-300), torch.ones_like(neg))
+    a = alpha * torch.where(Y > 0, scale_pos, scale_neg)
+    v = _xt_mm(X, a * Y)  # (D, K)
+    dual = a.sum(0) - 0.5 * (v * v).sum(0)
+    primal = 0.5 * (W * W).sum(0) + (C * (1 - Y * F).clamp_min(0)).sum(0)  # reuses F: no product with X
+    return primal, dual
+
+
+def _solve_partition(
+    X: Tensor, Y: Tensor, C: Tensor, at_c: Tensor, free: Tensor, max_free: int
+) -> tuple[Tensor, Tensor, Tensor]:
+    """The hinge optimum if the partition were right: alpha = C on ``at_c``, free on ``free``, 0 elsewhere.
+
+    With L = at_c and B = free, the KKT conditions of the dual are linear:
+        y_i (x_i . w + b) = 1 on B,  w = X_L^T (C_L y_L) + X_B^T (alpha_B y_B),  sum_i alpha_i y_i = 0,
+    i.e. per class the (n_B + 1)-system
+        [[Q_BB, y_B], [y_B^T, 0]] [alpha_B; b] = [1 - y_B (X_B w_L); -C_L^T y_L],  Q_BB = diag(y_B) X_B X_B^T diag(y_B).
+    n_B is about the number of margin support vectors, at most about D + 1 for a linear SVM, so
+    this costs n_B^2 D + n_B^3 / 3 per class. Only classes with n_B <= ``max_free`` are solved
+    (the others come back as w_L: a free set much larger than D + 1 is a wrong guess).
+    Returns ``(W, b, alpha)``; alpha_B leaves [0, C] where the partition is wrong.
+    """
+    K = Y.shape[1]
+    A_L = C * at_c * Y
+    W = _xt_mm(X, A_L).to(torch.float64)  # w_L, (D, K)
+    b = W.new_zeros(K)
+    alpha = (C * at_c).to(torch.float64)
+    for k in range(K):
+        idx = free[:, k].nonzero().squeeze(1)
+        n = idx.numel()
+        if n == 0 or n > max_free:
+            continue
+        yB = Y[idx, k].to(torch.float64)
+        XB = X[idx].to(torch.float64) * yB.unsqueeze(1)  # rows y_i x_i
+        A = W.new_zeros(n + 1, n + 1)
+        torch.mm(XB, XB.t(), out=A[:n, :n])
+        # A tiny ridge keeps the system solvable when B holds more than D + 1 samples or duplicates.
+        A[:n, :n].diagonal().add_(1e-10 * float(A[:n, :n].diagonal().max()) + 1e-12)
+        A[:n, n] = yB
+        A[n, :n] = yB
+        rhs = torch.cat([1 - XB.mv(W[:, k]), -A_L[:, k].sum(0, keepdim=True).to(torch.float64)])
+        sol = torch.linalg.solve(A, rhs)
+        alpha[idx, k] = sol[:n]
+        W[:, k] += XB.t().mv(sol[:n])
+        b[k] = sol[n]
+    return W.to(X.dtype), b.to(X.dtype), alpha.to(X.dtype)
+
+
+def _active_set_candidates(X: Tensor, Y: Tensor, C: Tensor, F: Tensor, h: float, rounds: int):
+    """Exact-partition candidates from a smoothed-hinge iterate, refined by primal-dual active sets.
+
+    Starts from the partition of the smoothed iterate (alpha = C clamp(z / h, 0, 1), z = 1 - y f)
+    and re-partitions by v = alpha / C + z: at C where v >= 1, at 0 where v <= 0, free between
+    (Hintermueller, Ito and Kunisch's primal-dual active set rule). Not guaranteed to settle, so
+    each round yields ``(W, b, F, alpha clipped to [0, C])`` for the caller's certified gap to judge.
+    """
+    z = 1 - Y * F
+    v = (z / h).clamp(0, 1) + z
+    for _ in range(rounds):
+        W, b, alpha = _solve_partition(X, Y, C, v >= 1, (v > 0) & (v < 1), X.shape[1] + 1)
+        F = torch.addmm(b, X, W)
+        yield W, b, F, torch.minimum(alpha.clamp_min(0), C)
+        v = alpha / C + (1 - Y * F)
+
+
+class _Certificate:
+    """Best primal iterate and best dual bound seen so far, per class (hinge only)."""
+
+    def __init__(self, X: Tensor, Y: Tensor, C: Tensor, W: Tensor, b: Tensor) -> None:
+        self.X, self.Y, self.C = X, Y, C
+        self.W, self.b = W, b
+        K = Y.shape[1]
+        self.P = torch.full((K,), math.inf, dtype=X.dtype, device=X.device)
+        self.D = torch.full((K,), -math.inf, dtype=X.dtype, device=X.device)
+
+    def offer(self, cols: Tensor, W: Tensor, b: Tensor, F: Tensor, alpha: Tensor) -> None:
+        """A primal point ``(W, b)`` with decision values ``F`` and a dual point ``alpha`` for classes ``cols``."""
+        P, D = _duality_gap(self.X, self.Y[:, cols], self.C[:, cols], W, F, alpha)
+        better = P < self.P[cols]
+        self.W = self.W.index_copy(1, cols, torch.where(better, W, self.W[:, cols]))
+        self.b = self.b.index_copy(0, cols, torch.where(better, b, self.b[cols]))
+        self.P = self.P.index_copy(0, cols, torch.minimum(P, self.P[cols]))
+        self.D = self.D.index_copy(0, cols, torch.maximum(D, self.D[cols]))
+
+    def gaps(self) -> Tensor:
+        return (self.P - self.D) / self.P.abs().clamp_min(1e-30)
+
+
+class HingeStopping:
+    """Stopping rule of the hinge: each class closes on its certified relative gap (P - max D) / P <= tol.
+
+    ``check`` offers the iterate and its dual point alpha = -C L_h'(m), and (h <= 1) exact-partition
+    candidates at stage ends and every ``_POLISH_EVERY``-th step; ``active`` marks the classes
+    still open, and the solution is the best certified iterate of each class.
+    """
+
+    def __init__(self, X: Tensor, Y: Tensor, C: Tensor, W: Tensor, b: Tensor, tol: float) -> None:
+        self.cert = _Certificate(X, Y, C, W, b)
+        self.X, self.tol = X, tol
+        self.active = torch.ones(Y.shape[1], dtype=torch.bool, device=X.device)
+        self.gap, self.converged = math.inf, False
+
+    def check(self, cols: Tensor, Ya: Tensor, Ca: Tensor, Wa: Tensor, ba: Tensor, Fa: Tensor, alpha: Tensor,
+              h: float, polish: bool) -> bool:
+        """Offer the open classes' iterate; True once every class is certified."""
+        self.cert.offer(cols, Wa, ba, Fa, alpha)
+        if h <= 1 and polish:
+            for candidate in _active_set_candidates(self.X, Ya, Ca, Fa, h, _POLISH_ROUNDS):
+                self.cert.offer(cols, *candidate)
+        gaps = self.cert.gaps()
+        self.active = gaps > self.tol
+        self.gap = float(gaps.max())
+        self.converged = not bool(self.active.any())
+        return self.converged
+
+    def polish_now(self, stage_done: bool, in_stage: int) -> bool:
+        return stage_done or in_stage % _POLISH_EVERY == _POLISH_EVERY - 1
+
+    def solution(self, W: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
+        return self.cert.W, self.cert.b
+
+
+class GradientStopping:
+    """Stopping rule of the smooth losses: ||g_k|| <= tol ||g_k at the start|| for every class."""
+
+    def __init__(self, K: int, tol: float, device: torch.device) -> None:
+        self.tol = tol
+        self.active = torch.ones(K, dtype=torch.bool, device=device)  # classes never close early
+        self.gap, self.converged = math.inf, False
+
+    def check(self, rel: Tensor) -> bool:
+        self.gap = float(rel.max())
+        self.converged = self.gap <= self.tol
+        return self.converged
+
+    def solution(self, W: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
+        return W, b
