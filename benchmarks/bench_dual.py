@@ -1,12 +1,12 @@
 #!/usr/bin/env python
-"""Kernel SVM dual: torchsvm vs the seed's cvxpy QP and vs scikit-learn's SVC (LIBSVM).
+"""Kernel SVM dual: torchsvm vs the dual as a generic cvxpy QP and vs scikit-learn's SVC (LIBSVM).
 
     python benchmarks/bench_dual.py --data-root ../shared/data --device cpu
 
 One run each, same data and hyperparameters for all:
 
 1. ``qp``: one binary RBF problem on N = 2,000 2-D points (two interleaved moons, noise 0.3,
-   gamma = 0.5, C = 1): the seed's route, cvxpy on the QP (P, q, G, h, A, b) with its default
+   gamma = 0.5, C = 1): the generic route, cvxpy on the QP (P, q, G, h, A, b) with its default
    solver, against torchsvm from X (kernel + SMO, tol 1e-3 as LIBSVM; median of 5 runs after a
    warm-up). Objectives compared.
 2. ``mnist-10k`` / ``fashion-mnist``: 10 classes, RBF, C = 5, gamma = 0.05, pixels / 255:
@@ -200,7 +200,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     lines = [f"# bench_dual: {device_label}, {record['date']}", ""]
     if qp:
-        lines += ["## vs the seed's cvxpy QP (binary RBF, N = 2,000 moons, gamma 0.5, C 1)", "",
+        lines += ["## vs the dual as a generic cvxpy QP (binary RBF, N = 2,000 moons, gamma 0.5, C 1)", "",
                   "| cvxpy (s) | torchsvm (s) | speedup | cvxpy objective | torchsvm objective | rel. diff |",
                   "| --- | --- | --- | --- | --- | --- |",
                   f"| {qp['cvxpy_s']:.2f} | {qp['torchsvm_s']:.3f} | {qp['speedup']:.0f}x | "

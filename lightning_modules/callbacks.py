@@ -11,7 +11,7 @@ __all__ = ["TestAccuracyPerEpoch"]
 class TestAccuracyPerEpoch(pl.Callback):
     """Log ``test_acc_epoch``: accuracy on the datamodule's test split after every training epoch.
 
-    The seed's plot wants test accuracy per epoch; validation stays the held-out split used for
+    The training plot shows test accuracy per epoch; validation stays the held-out split used for
     model selection, and this is only watched. The module must return logits from ``forward``.
     """
 

@@ -3,7 +3,7 @@
 
     python scripts/svm_kernels_2d.py --output-dir outputs/svm_kernels_2d
 
-The seed's visualization: three data sets (linearly separable blobs, moons, circles) by three
+Decision boundaries of kernel SVMs: three data sets (linearly separable blobs, moons, circles) by three
 kernels (linear, polynomial of degree 3, RBF), each fitted with torchsvm.SVC on 70% of the points
 and scored on the other 30% (test accuracy in each title). Solid line f(x) = 0, dashed
 f(x) = +-1, support vectors circled. A second figure puts the symmetric RBF solution on

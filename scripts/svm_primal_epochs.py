@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""The seed's experiment: batch gradient descent on the SVM primal for NumEpochs in [1, 3, 10, 30, 100].
+"""Batch subgradient descent on the SVM primal for NumEpochs in [1, 3, 10, 30, 100].
 
     python scripts/svm_primal_epochs.py --data-dir ../shared/data/mnist-10k --digits 3 8
 

@@ -34,31 +34,32 @@ def test_binary_arbitrary_labels_and_shapes():
     assert clf.score(X[keep], y[keep]) > 0.95
 
 
-def test_binary_objective_matches_cvxpy():
+def test_binary_objective_matches_cvxpy(device):
     X, y = three_blobs(seed=1)
     keep = y != "eel"
     X, y = X[keep], y[keep]
-    clf = LinearSVC(C=2.0, tol=1e-5, device="cpu").fit(X, y)
+    clf = LinearSVC(C=2.0, tol=1e-5, device=device).fit(X, y)
     _, _, obj = cvxpy_primal(X, np.where(y == "dog", 1.0, -1.0), 2.0)
     assert abs(clf.objective_[0] - obj) / obj <= 1e-3
 
 
-def test_multiclass_one_vs_rest():
+def test_multiclass_one_vs_rest(device):
     X, y = three_blobs()
-    clf = LinearSVC(device="cpu").fit(X, y)
+    clf = LinearSVC(device=device).fit(X, y)
     assert clf.coef_.shape == (3, 2) and clf.decision_function(X).shape == (180, 3)
     assert clf.score(X, y) > 0.95
     # Each column is the binary problem "class k vs the rest".
     for k, label in enumerate(clf.classes_):
-        single = LinearSVC(tol=1e-6, device="cpu").fit(X, np.where(y == label, 1, 0))
+        single = LinearSVC(tol=1e-6, device=device).fit(X, np.where(y == label, 1, 0))
         np.testing.assert_allclose(clf.objective_[k], single.objective_[0], rtol=2e-3)
 
 
-def test_tensor_input_gives_tensor_scores():
+def test_tensor_input_gives_tensor_scores(device):
     X, y = three_blobs()
-    clf = LinearSVC(device="cpu").fit(torch.from_numpy(X).float(), torch.as_tensor(np.unique(y, return_inverse=True)[1]))
-    scores = clf.decision_function(torch.from_numpy(X).float())
-    assert isinstance(scores, torch.Tensor) and scores.shape == (180, 3)
+    Xt = torch.from_numpy(X).float().to(device)
+    clf = LinearSVC(device=device).fit(Xt, torch.as_tensor(np.unique(y, return_inverse=True)[1]))
+    scores = clf.decision_function(Xt)
+    assert isinstance(scores, torch.Tensor) and scores.shape == (180, 3) and scores.device == Xt.device
 
 
 def test_losses_and_class_weight():

@@ -10,7 +10,7 @@ from torchsvm.solvers.reference import cvxpy_primal
 
 
 def numpy_gd(X, y, C, lr, epochs):
-    """The seed's batch gradient descent, written independently in NumPy."""
+    """Batch subgradient descent, written independently in NumPy."""
     w = np.zeros(X.shape[1])
     b = 0.0
     for _ in range(epochs):

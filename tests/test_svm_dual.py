@@ -9,12 +9,12 @@ from torchsvm.solvers.reference import cvxpy_dual
 SOLVE = dict(tol=1e-12, max_iter=10**6)  # the backward assumes the KKT conditions hold
 
 
-def problem(N=40, seed=0):
+def problem(N=40, seed=0, device="cpu"):
     g = torch.Generator().manual_seed(seed)
     X = torch.randn(N, 2, generator=g, dtype=torch.float64)
     y = torch.where(X[:, 0] + 0.5 * torch.randn(N, generator=g, dtype=torch.float64) > 0, 1.0, -1.0).double()
     w = torch.randn(N, generator=g, dtype=torch.float64)
-    return X, y, w
+    return X.to(device), y.to(device), w.to(device)
 
 
 def loss(X, y, w, gamma, C):
@@ -27,19 +27,20 @@ def central(f, eps=1e-6):
         return float((f(eps) - f(-eps)) / (2 * eps))
 
 
-def test_forward_matches_cvxpy():
-    X, y, _ = problem()
+def test_forward_matches_cvxpy(device):
+    X, y, _ = problem(device=device)
     K = rbf_kernel(X, gamma=0.7)
     alpha, b = svm_dual(K, y, 1.0, **SOLVE)
-    alpha_ref, b_ref, _ = cvxpy_dual(K.numpy(), y.numpy(), 1.0)
-    torch.testing.assert_close(alpha, torch.from_numpy(alpha_ref), atol=2e-5, rtol=0)
+    assert alpha.device == K.device
+    alpha_ref, b_ref, _ = cvxpy_dual(K.cpu().numpy(), y.cpu().numpy(), 1.0)
+    torch.testing.assert_close(alpha.cpu(), torch.from_numpy(alpha_ref), atol=2e-5, rtol=0)
     assert abs(float(b) - b_ref) < 1e-4
 
 
-def test_gradients_match_finite_differences_of_resolved_qps():
-    X, y, w = problem()
-    gamma = torch.tensor(0.7, dtype=torch.float64, requires_grad=True)
-    C = torch.ones(40, dtype=torch.float64, requires_grad=True)
+def test_gradients_match_finite_differences_of_resolved_qps(device):
+    X, y, w = problem(device=device)
+    gamma = torch.tensor(0.7, dtype=torch.float64, device=device, requires_grad=True)
+    C = torch.ones(40, dtype=torch.float64, device=device, requires_grad=True)
     Xr = X.clone().requires_grad_()
     alpha, _ = svm_dual(rbf_kernel(Xr, gamma=gamma), y, C, **SOLVE)
     free, upper = _free_set(alpha.detach(), C.detach())
@@ -49,7 +50,7 @@ def test_gradients_match_finite_differences_of_resolved_qps():
     fd_gamma = central(lambda e: loss(X, y, w, gamma.detach() + e, C.detach()))
     assert abs(float(g_gamma) - fd_gamma) <= 1e-4 * max(1.0, abs(fd_gamma))
     i = int(upper.nonzero()[0])
-    unit = torch.zeros(40, dtype=torch.float64)
+    unit = torch.zeros(40, dtype=torch.float64, device=device)
     unit[i] = 1.0
     fd_C = central(lambda e: loss(X, y, w, gamma.detach(), C.detach() + e * unit))
     assert abs(float(g_C[i]) - fd_C) <= 1e-4 * max(1.0, abs(fd_C))
@@ -61,8 +62,8 @@ def test_gradients_match_finite_differences_of_resolved_qps():
     assert abs(float(g_X[3, 1]) - fd_X) <= 1e-4 * max(1.0, abs(fd_X))
 
 
-def test_batched_equals_looped_and_no_grad():
-    X, y, _ = problem(N=30, seed=1)
+def test_batched_equals_looped_and_no_grad(device):
+    X, y, _ = problem(N=30, seed=1, device=device)
     K = rbf_kernel(X, gamma=0.5)
     Kb = torch.stack([K, rbf_kernel(X, gamma=1.5)])
     Y = torch.stack([y, -y])
@@ -137,10 +138,10 @@ def test_gradcheck_through_the_kernel():
     assert torch.autograd.gradcheck(f, (X.clone().requires_grad_(), gamma, C), eps=1e-6, atol=1e-5, rtol=1e-4)
 
 
-def test_batched_backward_equals_looped():
-    X, y, w = problem(N=30, seed=5)
-    gammas = torch.tensor([0.3, 1.0, 3.0], dtype=torch.float64, requires_grad=True)
-    C = torch.linspace(0.3, 2.0, 30, dtype=torch.float64).expand(3, 30).clone().requires_grad_()
+def test_batched_backward_equals_looped(device):
+    X, y, w = problem(N=30, seed=5, device=device)
+    gammas = torch.tensor([0.3, 1.0, 3.0], dtype=torch.float64, device=device, requires_grad=True)
+    C = torch.linspace(0.3, 2.0, 30, dtype=torch.float64, device=device).expand(3, 30).clone().requires_grad_()
     Y = torch.stack([y, -y, torch.where(X[:, 1] > 0, 1.0, -1.0).double()])
     Kb = torch.stack([rbf_kernel(X, gamma=g) for g in gammas])
     alpha, b = svm_dual(Kb, Y, C, **SOLVE)

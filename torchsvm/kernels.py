@@ -114,7 +114,7 @@ class Kernel:
     """A kernel k(x, z) as an object: call it on ``(X, Z)`` for the Gram matrix; compose with ``+ * -``.
 
     ``k1 + k2``, ``k1 * k2``, ``a * k`` (a > 0), ``k ** p`` and :meth:`polynomial` with
-    non-negative coefficients are kernels again (the seed's closure rules); ``is_valid`` records
+    non-negative coefficients are kernels again (the closure rules of kernels); ``is_valid`` records
     that structurally. ``k1 - k2`` and ``-a * k`` can be built but are not kernels in general:
     ``is_valid`` is False, and :func:`check_kernel` tests the Gram matrix itself.
     """

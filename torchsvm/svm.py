@@ -117,7 +117,7 @@ class LinearSVC(ClassifierMixin, BaseEstimator):
     duality gap ``tol``, the smooth losses on the relative gradient norm.
 
     Differences from scikit-learn's ``LinearSVC`` (LIBLINEAR): the default loss is the hinge
-    (the course's SVM), the bias is not penalized, and in one-vs-rest every sample keeps its own
+    (the soft-margin SVM), the bias is not penalized, and in one-vs-rest every sample keeps its own
     class's weight in all K problems (LIBLINEAR gives the "rest" side weight 1).
 
     Args:
@@ -288,8 +288,7 @@ class SVC(ClassifierMixin, BaseEstimator):
         subject to 0 <= a_i <= C_i,  sum_i a_i y_i = 0,   C_i = C * class_weight[class of i]
 
     and predicts with f(x) = sum over support vectors of a_i y_i K(x_i, x) + b. Multi-class is
-    one-vs-one like LIBSVM (``multi_class="ovo"``, the default: measured faster on mnist-10k,
-    see ``benchmarks/results/``) or one-vs-rest (``"ovr"``); either way all binary problems are
+    one-vs-one like LIBSVM (``multi_class="ovo"``, the default: measured faster, see ``benchmarks/results/``) or one-vs-rest (``"ovr"``); either way all binary problems are
     solved as one batched problem sharing the kernel computations. A Gram matrix up to
     ``cache_size`` MB is computed once and solved in memory by SMO
     (:func:`torchsvm.solvers.dual.smo_dual`); a larger one is never formed: the decomposition

@@ -1,7 +1,7 @@
 """The whole SMO loop of B problems in one Triton launch: one program per problem.
 
-On CUDA an SMO step through torch is ~50 small kernels, so a step costs ~1 ms whatever N is
-(launch-bound; see benchmarks/results). Here each program runs its problem's steps to its
+On CUDA an SMO step through torch is ~50 small kernels, so its cost is launch-bound whatever N is
+(figures: benchmarks/results/smo-steps-*). Here each program runs its problem's steps to its
 tolerance without returning to the host: per step one pass over the variables with row i of K
 (choose j), the pair update as scalars, one pass with rows i and j (update the gradient, choose
 the next i). Same working-set selection, clipping and stopping rule as

@@ -52,7 +52,7 @@ def primal_objective(X: Tensor, Y: Tensor, C: Tensor, W: Tensor, b: Tensor, loss
 def primal_gd(
     X: Tensor, y: Tensor, C: float | Tensor = 5.0, lr: float = 1e-3, epochs: int = 100
 ) -> tuple[Tensor, Tensor, list[float]]:
-    """Batch (sub)gradient descent on the hinge objective, exactly as the seed states it.
+    """Batch (sub)gradient descent on the hinge objective, the textbook algorithm.
 
     w = 0, b = 0; each epoch computes both gradients at the current (w, b),
         grad_w = w - sum_i C_i 1[y_i f(x_i) < 1] y_i x_i,  dE/db = -sum_i C_i 1[y_i f(x_i) < 1] y_i,

@@ -60,7 +60,7 @@ def dual_intercept(K: np.ndarray, y: np.ndarray, alpha: np.ndarray, C: float | n
 
 
 def cvxpy_dual(K: np.ndarray, y: np.ndarray, C: float | np.ndarray) -> tuple[np.ndarray, float, float]:
-    """The seed's route: the kernel SVM dual as a QP in standard form, solved with cvxpy.
+    """The kernel SVM dual as a generic QP in standard form (P, q, G, h, A, b), solved with cvxpy.
 
         minimize 1/2 a^T P a + q^T a   subject to  G a <= h,  A a = b
         P = (y y^T) * K,  q = -1,  G = [-I; I],  h = [0; C],  A = y^T,  b = 0
