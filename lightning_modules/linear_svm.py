@@ -9,12 +9,13 @@ import torch
 from torch import Tensor, nn
 
 from lightning_modules._evaluation import ArgmaxEvaluation
+from lightning_modules._guards import FiniteLossGuard
 from torchsvm.functional import hinge_objective
 
 __all__ = ["LinearSVMModule"]
 
 
-class LinearSVMModule(ArgmaxEvaluation, pl.LightningModule):
+class LinearSVMModule(FiniteLossGuard, ArgmaxEvaluation, pl.LightningModule):
     """K one-vs-rest soft-margin linear SVMs trained by minibatch (sub)gradient steps.
 
     The full objective of class k is E_k = 1/2 ||w_k||^2 + sum_i C_i max(0, 1 - y_ik f_k(x_i))
@@ -82,17 +83,15 @@ class LinearSVMModule(ArgmaxEvaluation, pl.LightningModule):
         X = x.flatten(1)
         n = self.n_train or len(y)
         C = self.class_costs[y] * (n / len(y))  # (B,): scales the batch sum to the full sum
-        loss = hinge_objective(X, self._targets(y), self.weight.t(), self.bias, C).sum() / n
-        if not torch.isfinite(loss):
-            raise FloatingPointError(
-                f"Training loss became {loss.item()} at epoch {self.current_epoch}, batch {batch_idx} "
-                f"(global step {self.global_step}). Lower lr (now {self.hparams.lr})."
-            )
+        # Targets are +-1 and costs positive by construction: no per-step value checks (device syncs).
+        loss = hinge_objective(X, self._targets(y), self.weight.t(), self.bias, C, validate=False).sum() / n
+        self._guard_loss(loss, batch_idx, f"Lower lr (now {self.hparams.lr}).")
         self.log("train_loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(y))
         return loss
 
     @torch.no_grad()
     def on_train_epoch_end(self) -> None:
+        self._check_pending_loss()
         dm = getattr(self.trainer, "datamodule", None)
         if dm is None or getattr(dm, "train_set", None) is None:
             return

@@ -46,6 +46,13 @@ def test_mismatched_labels(tmp_path):
         load_images("mnist", "train", tmp_path)
 
 
+def test_labels_out_of_range(tmp_path):
+    write_dataset(tmp_path, n_train=30, n_test=10)
+    write_idx(tmp_path / "MNIST/raw/train-labels-idx1-ubyte", np.full(30, 12, dtype=np.uint8))
+    with pytest.raises(CorruptDataError, match=r"Expected labels in 0..9 in .*train-labels-idx1-ubyte, got values \[12\]"):
+        load_images("mnist", "train", tmp_path)
+
+
 def test_missing_names_folder_and_fixes(tmp_path):
     with pytest.raises(DatasetNotFoundError, match=r"looked in .*MNIST/raw.*--data-dir.*TORCHSVM_DATA_DIR"):
         load_images("mnist", "train", tmp_path, download=False)

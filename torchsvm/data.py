@@ -146,7 +146,8 @@ def load_images(
     Raises:
         ValueError: an unknown dataset or split.
         DatasetNotFoundError: the files are missing (and could not be downloaded).
-        CorruptDataError: a file is truncated or malformed, or images and labels disagree.
+        CorruptDataError: a file is truncated or malformed, images and labels disagree, or a
+            label is outside 0..9 (so training steps need not check them again).
     """
     if dataset not in DATASETS:
         raise ValueError(f"Expected dataset to be one of {sorted(DATASETS)}, got {dataset!r}")
@@ -177,4 +178,7 @@ def load_images(
             f"Expected {images.shape[0]} labels in {labels_path} to match {images_path}, "
             f"got shape {tuple(labels.shape)}"
         )
-    return images, labels.long()
+    labels = labels.long()
+    if labels.numel() and not bool(((labels >= 0) & (labels < 10)).all()):
+        raise CorruptDataError(f"Expected labels in 0..9 in {labels_path}, got values {sorted(set(labels.tolist()))[:12]}")
+    return images, labels
