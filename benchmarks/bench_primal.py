@@ -53,7 +53,8 @@ def run(name: str, make, X, y, Xt, yt, C: float, sync) -> dict:
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_data_arguments(p, ["mnist-10k", "fashion-mnist"])
-    p.add_argument("--C", type=float, default=1.0)
+    p.add_argument("--C", type=float, nargs="+", default=[1.0], help="one run per C (e.g. --C 0.01 0.1 1 10)")
+    p.add_argument("--skip-sgd", action="store_true", help="time LIBLINEAR only among the references")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--liblinear-max-iter", type=int, default=1000)
     p.add_argument("--skip-sklearn", action="store_true")
@@ -66,31 +67,31 @@ def main(argv: list[str] | None = None) -> None:
     for ds in args.datasets:
         X, y, Xt, yt = load_flat(ds, Path(args.data_root), args.n_train)
         N = len(y)
-        methods = [("torchsvm LinearSVC", lambda: _TorchOnDevice(LinearSVC(C=args.C, device=args.device)))]
-        if not args.skip_sklearn:
-            methods += [
-                ("sklearn LinearSVC (LIBLINEAR)",
-                 lambda: SkLinearSVC(C=args.C, loss="hinge", dual=True, max_iter=args.liblinear_max_iter)),
-                ("sklearn SGDClassifier", lambda: SGDClassifier(loss="hinge", alpha=1.0 / (args.C * N),
-                                                                max_iter=50, tol=1e-4, random_state=0)),
-            ]
-        for name, make in methods:
-            r = run(name, make, X, y, Xt, yt, args.C, sync)
-            r.update(dataset=ds, n_train=N)
-            rows.append(r)
-            print(f"{ds:>14} N={N:6d} {name:32s} fit {r['fit_s']:7.1f} s  acc {r['test_acc']:.4f}  "
-                  f"objective {r['objective']:.1f}  converged {r['converged']}", flush=True)
+        for C in args.C:
+            methods = [("torchsvm LinearSVC", lambda: _TorchOnDevice(LinearSVC(C=C, device=args.device)))]
+            if not args.skip_sklearn:
+                methods.append(("sklearn LinearSVC (LIBLINEAR)",
+                                lambda: SkLinearSVC(C=C, loss="hinge", dual=True, max_iter=args.liblinear_max_iter)))
+            if not (args.skip_sklearn or args.skip_sgd):
+                methods.append(("sklearn SGDClassifier", lambda: SGDClassifier(
+                    loss="hinge", alpha=1.0 / (C * N), max_iter=50, tol=1e-4, random_state=0)))
+            for name, make in methods:
+                r = run(name, make, X, y, Xt, yt, C, sync)
+                r.update(dataset=ds, n_train=N, C=C)
+                rows.append(r)
+                print(f"{ds:>14} N={N:6d} C={C:<6g} {name:32s} fit {r['fit_s']:7.1f} s  acc {r['test_acc']:.4f}  "
+                      f"objective {r['objective']:.1f}  converged {r['converged']}", flush=True)
 
     record = {"benchmark": "bench_primal", "date": dt.date.today().isoformat(), "device": device_label,
               "torch": torch.__version__, "C": args.C, "rows": rows}
     if args.no_save:
         return
     lines = [f"# bench_primal: {device_label}, {record['date']}", "",
-             f"10-class hinge-loss linear SVM, one-vs-rest, C = {args.C}, pixels / 255, one run each. "
+             "10-class hinge-loss linear SVM, one-vs-rest, pixels / 255, one run each. "
              "objective = sum_k 1/2||w_k||^2 + C sum_i hinge_ik (bias unpenalized).", "",
-             "| data | N train | method | fit (s) | test acc | objective | converged |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
-    lines += [f"| {r['dataset']} | {r['n_train']} | {r['method']} | {r['fit_s']:.1f} | {r['test_acc']:.4f} | "
+             "| data | N train | C | method | fit (s) | test acc | objective | converged |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines += [f"| {r['dataset']} | {r['n_train']} | {r['C']:g} | {r['method']} | {r['fit_s']:.1f} | {r['test_acc']:.4f} | "
               f"{r['objective']:.1f} | {r['converged']} |" for r in rows]
     save_record(f"primal-{args.device.split(':')[0]}-{record['date']}", record, lines, args.tag)
 
