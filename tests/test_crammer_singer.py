@@ -1,0 +1,180 @@
+import numpy as np
+import pytest
+import torch
+
+from torchsvm.functional import crammer_singer_dual
+from torchsvm.solvers.multiclass import crammer_singer_objective, crammer_singer_solve, project_rows
+
+cp = pytest.importorskip("cvxpy")
+
+
+def episode(N=12, M=3, D=5, seed=0, device="cpu"):
+    g = torch.Generator().manual_seed(seed)
+    X = torch.randn(N, D, generator=g, dtype=torch.float64)
+    y = torch.arange(N) % M
+    return X.to(device), y.to(device)
+
+
+def cvxpy_cs(K: np.ndarray, y: np.ndarray, C: np.ndarray, M: int) -> tuple[np.ndarray, float]:
+    """The same QP written out for cvxpy (the ridge only makes the Cholesky factor exist)."""
+    N = len(y)
+    A = cp.Variable((N, M))
+    onehot = np.eye(M)[y]
+    L = np.linalg.cholesky(K + 1e-10 * np.eye(N))
+    objective = 0.5 * cp.sum_squares(L.T @ A) - cp.sum(cp.multiply(onehot, A))
+    cp.Problem(cp.Minimize(objective), [A <= C[:, None] * onehot, cp.sum(A, axis=1) == 0]).solve()
+    return A.value, 0.5 * float(np.sum(A.value * (K @ A.value))) - float(np.sum(onehot * A.value))
+
+
+@pytest.mark.parametrize("N,M,D", [(12, 3, 5), (25, 5, 64), (10, 4, 2)])
+def test_forward_matches_cvxpy(device, N, M, D):
+    X, y = episode(N, M, D, device=device)
+    C = torch.linspace(0.2, 2.0, N, dtype=torch.float64, device=device)
+    K = X @ X.T
+    alpha = crammer_singer_dual(K, y, C, tol=1e-10)
+    assert alpha.shape == (N, M) and alpha.device == K.device
+    a_ref, obj_ref = cvxpy_cs(K.cpu().numpy(), y.cpu().numpy(), C.cpu().numpy(), M)
+    onehot = torch.nn.functional.one_hot(y, M).double()
+    obj = float(crammer_singer_objective(K, onehot, alpha))
+    assert obj <= obj_ref + 1e-7 * max(1.0, abs(obj_ref))  # at least as low as cvxpy's
+    assert abs(obj - obj_ref) <= 1e-6 * max(1.0, abs(obj_ref))
+    # Feasible: the bounds and every row summing to 0.
+    assert float((alpha - C[:, None] * onehot).max()) <= 1e-10
+    assert float(alpha.sum(1).abs().max()) <= 1e-10
+    np.testing.assert_allclose(alpha.cpu().numpy(), a_ref, atol=1e-4)
+
+
+def test_projection_matches_cvxpy():
+    g = torch.Generator().manual_seed(1)
+    V = torch.randn(20, 5, generator=g, dtype=torch.float64) * 2
+    y = torch.randint(0, 5, (20,), generator=g)
+    U = torch.nn.functional.one_hot(y, 5).double() * torch.rand(20, 1, generator=g, dtype=torch.float64)
+    P, _ = project_rows(V, U)
+    for r in range(20):
+        a = cp.Variable(5)
+        cp.Problem(cp.Minimize(cp.sum_squares(a - V[r].numpy())), [a <= U[r].numpy(), cp.sum(a) == 0]).solve()
+        np.testing.assert_allclose(P[r].numpy(), a.value, atol=1e-6)
+
+
+def _away_from_degenerate(alpha: torch.Tensor, U: torch.Tensor) -> None:
+    """Finite differences hold only where no variable sits at a bound by a hair."""
+    gap = (U - alpha).abs()
+    assert bool(((gap < 1e-9) | (gap > 1e-4)).all())
+
+
+def test_gradcheck_through_embeddings_and_costs():
+    X, y = episode(N=9, M=3, D=4, seed=0)
+    C = torch.full((9,), 0.5, dtype=torch.float64)
+    onehot = torch.nn.functional.one_hot(y, 3).double()
+    alpha = crammer_singer_dual(X @ X.T, y, C, tol=1e-12)
+    _away_from_degenerate(alpha, C[:, None] * onehot)
+    at_bound = ((C[:, None] * onehot - alpha).abs() < 1e-9) & (onehot > 0)
+    assert at_bound.sum() >= 2 and (~at_bound & (onehot > 0)).sum() >= 2  # C's gradient is exercised
+
+    def f(Xr, Cr):
+        return crammer_singer_dual(Xr @ Xr.T, y, Cr, tol=1e-12)
+
+    assert torch.autograd.gradcheck(f, (X.clone().requires_grad_(), C.clone().requires_grad_()), eps=1e-6,
+                                    atol=1e-5, rtol=1e-4)
+
+
+def test_gradient_matches_finite_differences_of_resolved_qps(device):
+    X, y = episode(N=15, M=3, D=6, seed=2, device=device)
+    W = torch.randn(15, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(3)).to(device)
+    C = torch.full((15,), 0.8, dtype=torch.float64, device=device)
+
+    def loss(Xr):
+        return (W * crammer_singer_dual(Xr @ Xr.T, y, C, tol=1e-12)).sum()
+
+    Xr = X.clone().requires_grad_()
+    (grad,) = torch.autograd.grad(loss(Xr), Xr)
+    assert type(crammer_singer_dual(torch.stack([Xr @ Xr.T]), y, C).grad_fn).__name__ == "CrammerSingerFunctionBackward"
+    for i, j in [(0, 0), (4, 2), (11, 5)]:
+        E = torch.zeros_like(X)
+        E[i, j] = 1e-6
+        with torch.no_grad():
+            fd = float((loss(X + E) - loss(X - E)) / 2e-6)
+        assert abs(float(grad[i, j]) - fd) <= 1e-4 * max(1.0, abs(fd))
+
+
+def test_batched_equals_looped_and_no_grad(device):
+    X = torch.randn(4, 10, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(5)).to(device)
+    y = torch.stack([torch.randperm(10, generator=torch.Generator().manual_seed(s)) % 3 for s in range(4)]).to(device)
+    C = torch.rand(4, 10, dtype=torch.float64, generator=torch.Generator().manual_seed(6)).to(device) + 0.2
+    K = (X @ X.mT).requires_grad_()
+    alpha = crammer_singer_dual(K, y, C, tol=1e-11)
+    g_batched = torch.autograd.grad(alpha.square().sum(), K)[0]
+    for b in range(4):
+        a_b = crammer_singer_dual(K[b], y[b], C[b], tol=1e-11)
+        torch.testing.assert_close(alpha[b], a_b, rtol=0, atol=1e-9)
+        g_b = torch.autograd.grad(a_b.square().sum(), K)[0][b]
+        torch.testing.assert_close(g_batched[b], g_b, rtol=1e-7, atol=1e-9)
+    with torch.no_grad():
+        assert crammer_singer_dual(K, y, C).grad_fn is None
+    assert crammer_singer_dual(K.detach(), y, C).requires_grad is False
+
+
+def test_degenerate_cases():
+    # Duplicated samples: the KKT system is singular; the solution and gradient stay finite.
+    X, y = episode(N=6, M=3, D=2)
+    X = torch.cat([X, X])
+    y = torch.cat([y, y])
+    K = (X @ X.T).requires_grad_()
+    alpha = crammer_singer_dual(K, y, 1.0, tol=1e-10)
+    a_ref, obj_ref = cvxpy_cs(K.detach().numpy(), y.numpy(), np.ones(12), 3)
+    onehot = torch.nn.functional.one_hot(y, 3).double()
+    assert abs(float(crammer_singer_objective(K.detach(), onehot, alpha.detach())) - obj_ref) < 1e-6
+    (g,) = torch.autograd.grad(alpha.sum() + alpha.square().sum(), K)
+    assert bool(torch.isfinite(g).all())
+    # Every sample at its bound: a tiny C caps every a_{i, y_i}.
+    X, y = episode(N=12, M=3, D=5)
+    alpha = crammer_singer_dual(X @ X.T, y, 1e-4, tol=1e-12)
+    np.testing.assert_allclose(alpha.gather(1, y[:, None]).squeeze(1).numpy(), 1e-4, rtol=1e-9)
+    # One class: sum_m a_im = a_i0 = 0.
+    alpha = crammer_singer_dual(X @ X.T, torch.zeros(12, dtype=torch.long), 1.0)
+    assert alpha.shape == (12, 1) and float(alpha.abs().max()) <= 1e-12
+
+
+def test_solver_reports_kkt_and_active_set():
+    X, y = episode(N=20, M=4, D=3, seed=7)
+    K = (X @ X.T).unsqueeze(0)
+    onehot = torch.nn.functional.one_hot(y, 4).double().unsqueeze(0)
+    res = crammer_singer_solve(K, onehot, 0.7 * onehot, tol=1e-9)
+    assert res.info.converged and float(res.info.kkt_violation.max()) <= 1e-9
+    # Bound variables sit exactly at u; the multipliers of the bounds are >= 0.
+    U = 0.7 * onehot
+    assert torch.equal(res.alpha[res.info.active], U[res.info.active])
+    mu = onehot - K @ res.alpha - res.info.beta.unsqueeze(-1)
+    assert float(mu[res.info.active].min()) >= -1e-9
+
+
+def test_non_convergence_warns():
+    from sklearn.exceptions import ConvergenceWarning
+
+    X, y = episode(N=30, M=3, D=2, seed=8)
+    with pytest.warns(ConvergenceWarning, match="did not reach tol"):
+        crammer_singer_solve((X @ X.T)[None], torch.nn.functional.one_hot(y, 3).double()[None],
+                             torch.nn.functional.one_hot(y, 3).double()[None], tol=1e-14, max_iter=3, check_every=1)
+
+
+def test_errors():
+    X, y = episode(N=6, M=3, D=2)
+    K = X @ X.T
+    with pytest.raises(ValueError, match=r"Expected labels y in \[0, 1\]"):
+        crammer_singer_dual(K, y, n_classes=2)
+    with pytest.raises(ValueError, match="got none of class 3 in problem 0"):
+        crammer_singer_dual(K, y, n_classes=4)
+    with pytest.raises(ValueError, match="Expected a square K"):
+        crammer_singer_dual(K[:, :5], y)
+    with pytest.raises(ValueError, match="Expected a symmetric K"):
+        crammer_singer_dual(K + torch.triu(torch.ones_like(K)), y)
+    with pytest.raises(ValueError, match="Expected C > 0"):
+        crammer_singer_dual(K, y, 0.0)
+    with pytest.raises(ValueError, match="Expected C > 0 everywhere"):
+        crammer_singer_dual(K, y, -torch.ones(6, dtype=torch.float64))
+    with pytest.raises(ValueError, match="Expected K to be finite"):
+        crammer_singer_dual(K * float("nan"), y)
+    with pytest.raises(ValueError, match="Expected integer class labels"):
+        crammer_singer_dual(K, y.double())
+    with pytest.raises(ValueError, match=r"Expected y of shape \(6,\)"):
+        crammer_singer_dual(K, y[:5])
