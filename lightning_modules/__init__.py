@@ -3,7 +3,16 @@
 from lightning_modules.callbacks import TestAccuracyPerEpoch
 from lightning_modules.classifier import ClassifierModule
 from lightning_modules.data import MNISTDataModule
+from lightning_modules.few_shot import EpisodeDataModule, FewShotModule
 from lightning_modules.kernel_svm import KernelSVMModule
 from lightning_modules.linear_svm import LinearSVMModule
 
-__all__ = ["ClassifierModule", "KernelSVMModule", "LinearSVMModule", "MNISTDataModule", "TestAccuracyPerEpoch"]
+__all__ = [
+    "ClassifierModule",
+    "EpisodeDataModule",
+    "FewShotModule",
+    "KernelSVMModule",
+    "LinearSVMModule",
+    "MNISTDataModule",
+    "TestAccuracyPerEpoch",
+]

@@ -14,11 +14,13 @@ __all__ = ["build_cli", "cli_main"]
 
 
 def build_cli(args: list[str] | None = None, run: bool = True) -> LightningCLI:
-    """Build (and by default run) the LightningCLI; any LightningModule of the project as ``--model``."""
+    """Build (and by default run) the LightningCLI: any LightningModule of the project as ``--model``,
+    ``MNISTDataModule`` as ``--data`` unless the config names another (``class_path``)."""
     return LightningCLI(
         pl.LightningModule,
         MNISTDataModule,
         subclass_mode_model=True,
+        subclass_mode_data=True,
         save_config_kwargs={"overwrite": True},
         args=args,
         run=run,

@@ -32,8 +32,10 @@ class CrammerSingerFunction(torch.autograd.Function):
     def forward(
         K: Tensor, onehot: Tensor, U: Tensor, tol: float, max_iter: int | None
     ) -> tuple[Tensor, Tensor, ActiveSetSystem]:
-        result = crammer_singer_solve(K, onehot, U, tol=tol, max_iter=max_iter)
-        return result.alpha, result.info.active, result.system
+        # float64 whatever K's dtype: the problems are small, and a float32 solve cannot reach a
+        # tight KKT tolerance when K's entries are large (unnormalized embeddings).
+        result = crammer_singer_solve(K.double(), onehot.double(), U.double(), tol=tol, max_iter=max_iter)
+        return result.alpha.to(K.dtype), result.info.active, result.system
 
     @staticmethod
     def setup_context(ctx: Any, inputs: tuple, output: tuple) -> None:
@@ -59,15 +61,16 @@ class CrammerSingerFunction(torch.autograd.Function):
     @once_differentiable
     def backward(ctx: Any, grad_alpha: Tensor, *_unused: Any) -> tuple:
         K, U, alpha, active = ctx.saved_tensors
-        system = ctx.system
-        w, w_b = system.solve(system.gather(grad_alpha), torch.zeros_like(alpha[..., 0]))
+        system, dtype = ctx.system, K.dtype
+        K, alpha, G = K.double(), torch.where(active, U, alpha).double(), grad_alpha.double()  # as the forward
+        w, w_b = system.solve(system.gather(G), torch.zeros_like(alpha[..., 0]))
         W = system.scatter(w)  # (B, N, M)
         grad_K = grad_U = None
         if ctx.needs_input_grad[0]:
             dK = -W @ alpha.mT
-            grad_K = (dK + dK.mT) / 2
+            grad_K = ((dK + dK.mT) / 2).to(dtype)
         if ctx.needs_input_grad[2]:
-            grad_U = torch.where(active, grad_alpha - K @ W - w_b.unsqueeze(-1), 0)
+            grad_U = torch.where(active, G - K @ W - w_b.unsqueeze(-1), 0).to(dtype)
         return grad_K, None, grad_U, None, None
 
 
@@ -89,7 +92,8 @@ def crammer_singer_dual(
     The class scores are ``f_m(x) = sum_i alpha_im k(x_i, x)``; the prediction is their argmax.
     This is the head MetaOptNet (Lee et al., 2019) trains end to end, solved here exactly (no
     ridge added to K, no iteration cap): accelerated projected gradient to find the active set,
-    then its KKT equations solved exactly (:func:`torchsvm.solvers.multiclass.crammer_singer_solve`).
+    then its KKT equations solved exactly (:func:`torchsvm.solvers.multiclass.crammer_singer_solve`),
+    in float64 whatever K's dtype (alpha comes back in K's).
     The backward differentiates those equations (see :class:`CrammerSingerFunction`), so
     gradients reach K (and the embeddings that built it) and a tensor C.
 

@@ -178,21 +178,27 @@ def crammer_singer_solve(
     """Solve B Crammer-Singer duals: ``K`` ``(B, N, N)``, ``onehot`` ``(B, N, M)`` (the labels),
     ``U`` ``(B, N, M)`` the upper bounds ``C_i [m = y_i]`` (positive on the label, 0 elsewhere).
 
-    Projected-gradient iterations (step 1 / lambda_max(K)) run until the gradient mapping is below
+    All arithmetic is in K's dtype (the Function passes float64). Projected-gradient iterations
+    (on the Jacobi-rescaled problem, step 1 / lambda_max) run until the gradient mapping is below
     a tolerance loose enough to take few iterations; the active set they suggest is then solved
     exactly (:func:`_polish`). Problems not solved to ``tol`` go on with a tolerance ten times
     smaller, up to ``max_iter`` iterations (default ``max(2000, 50 N)``); running out warns.
     """
     B, N, M = onehot.shape
     max_iter = max(2000, 50 * N) if max_iter is None else max_iter
-    L = torch.linalg.eigvalsh(K)[:, -1].clamp_min(torch.finfo(K.dtype).tiny).view(B, 1, 1)
-    A = torch.zeros_like(onehot)  # feasible: 0 <= u and every row sums to 0
+    # Projected gradient runs on the problem rescaled by the kernel's diagonal (a = s a',
+    # s_i = K_ii^-1/2; Jacobi preconditioning): the rows stay separable, so the projection is the
+    # same, and the rescaled kernel has unit diagonal, typically far better conditioned.
+    s = K.diagonal(dim1=1, dim2=2).clamp_min(torch.finfo(K.dtype).tiny).rsqrt().unsqueeze(2)  # (B, N, 1)
+    Ks, lin, Us = s * K * s.mT, onehot * s, U / s
+    L = torch.linalg.eigvalsh(Ks)[:, -1].clamp_min(torch.finfo(K.dtype).tiny).view(B, 1, 1)
+    A = torch.zeros_like(onehot)  # feasible: 0 <= u and every row sums to 0 (in both scalings)
     Z, t = A.clone(), torch.ones(B, 1, 1, dtype=K.dtype, device=K.device)
-    identify = max(tol, 1e-3)  # gradient-mapping level at which the first polish is tried
+    identify = max(tol, 1e-2)  # gradient-mapping level at which the first polish is tried
     best, n_iter = None, 0
     while True:
         for n_iter in range(n_iter + 1, max_iter + 1):
-            A_new, _ = project_rows(Z - (K @ Z - onehot) / L, U)
+            A_new, _ = project_rows(Z - (Ks @ Z - lin) / L, Us)
             # Adaptive restart (O'Donoghue & Candes): drop the momentum when it points uphill.
             restart = ((Z - A_new) * (A_new - A)).sum((1, 2), keepdim=True) > 0
             t_new = (1 + torch.sqrt(1 + 4 * t * t)) / 2
@@ -200,13 +206,13 @@ def crammer_singer_solve(
             t = torch.where(restart, 1.0, t_new)
             A = A_new
             if n_iter % check_every == 0:
-                P, _ = project_rows(A - (K @ A - onehot) / L, U)
+                P, _ = project_rows(A - (Ks @ A - lin) / L, Us)
                 if bool((L.view(B) * (A - P).abs().amax((1, 2)) <= identify).all()):
                     break
         # The active set the projected-gradient step suggests: the entries its projection caps at u.
-        V = A - (K @ A - onehot) / L
-        _, tau = project_rows(V, U)
-        polished = _polish(K, onehot, U, (V - tau.unsqueeze(-1)) >= U, tol)
+        V = A - (Ks @ A - lin) / L
+        _, tau = project_rows(V, Us)
+        polished = _polish(K, onehot, U, (V - tau.unsqueeze(-1)) >= Us, tol)
         if best is None:
             best = polished
         else:  # per problem, the smaller violation of this polish and the earlier ones
