@@ -56,10 +56,10 @@ class ActiveSetSystem:
         self.idx = torch.sort((~free).to(torch.int8), dim=1, stable=True).indices[:, :n]  # (B, n): i * M + m
         self.valid = torch.arange(n, device=K.device) < n_free.unsqueeze(1)
         i, m = self.idx // M, self.idx % M
-        rows = torch.arange(B, device=K.device).view(B, 1, 1)
         pair = self.valid.unsqueeze(2) & self.valid.unsqueeze(1) & (m.unsqueeze(2) == m.unsqueeze(1))
+        K_FF = K.gather(1, i.unsqueeze(2).expand(B, n, N)).gather(2, i.unsqueeze(1).expand(B, n, n))  # K[i_p, i_q]
         S = K.new_zeros(B, n + N, n + N)
-        S[:, :n, :n] = torch.where(pair, K[rows, i.unsqueeze(2), i.unsqueeze(1)], 0)
+        S[:, :n, :n] = torch.where(pair, K_FF, 0)
         S[:, :n, :n].diagonal(dim1=1, dim2=2).add_((~self.valid).to(K.dtype))
         E = (i.unsqueeze(1) == torch.arange(N, device=K.device).view(1, N, 1)) & self.valid.unsqueeze(1)  # (B, N, n)
         S[:, n:, :n] = E.to(K.dtype)
@@ -194,7 +194,7 @@ def crammer_singer_solve(
     L = torch.linalg.eigvalsh(Ks)[:, -1].clamp_min(torch.finfo(K.dtype).tiny).view(B, 1, 1)
     A = torch.zeros_like(onehot)  # feasible: 0 <= u and every row sums to 0 (in both scalings)
     Z, t = A.clone(), torch.ones(B, 1, 1, dtype=K.dtype, device=K.device)
-    identify = max(tol, 1e-2)  # gradient-mapping level at which the first polish is tried
+    identify = max(tol, 1e-3)  # gradient-mapping level at which the first polish is tried
     best, n_iter = None, 0
     while True:
         for n_iter in range(n_iter + 1, max_iter + 1):

@@ -1,0 +1,219 @@
+#!/usr/bin/env python
+"""The differentiable SVM head against MetaOptNet's qpth QP and cvxpylayers: time, objective, feasibility.
+
+    python benchmarks/bench_svm_head.py --device cpu
+    pip install --no-deps qpth   # the reference; qpth pins numpy < 2, so it is not a dependency
+
+For 5-way {1, 5, 15}-shot episodes, batches of {1, 8, 32, 128} episodes and random Gaussian
+support embeddings of 64 and 1600 dimensions (linear kernel, C = 0.1, as MetaOptNet's SVM head on
+miniImageNet), each method solves the Crammer-Singer dual
+    minimize 1/2 sum_m a_m^T K a_m - sum_i a_{i,y_i}  s.t.  a_im <= C [m = y_i],  sum_m a_im = 0
+and backpropagates a fixed linear loss of alpha into the embeddings; time = median of forward +
+backward over the repeats after a warm-up (on CUDA with synchronization). Methods:
+- ``torchsvm``: :func:`torchsvm.functional.crammer_singer_dual` (tol 1e-6).
+- ``qpth ridge``: MetaOptNet's code path, ``QPFunction(maxIter=15)`` on ``K (x) I + 1.0 I`` (the
+  ridge keeps qpth's LU from failing; the problem is then another one).
+- ``qpth``: the same without the ridge (it may fail or stop inexact).
+- ``cvxpylayers``: the problem as a ``CvxpyLayer`` (small batches only; CPU).
+Objective (on the problem without ridge) and largest constraint violation are those of each
+method's alpha, in float64. ``--train`` also fits the few-shot module (configs/svm_head.yaml) with
+the SVM head and with the prototype head on mnist-10k and records their held-out test accuracy.
+Results go to benchmarks/results/svm-head-<device>-<date>[-<tag>].{json,md}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import statistics
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from _record import add_record_arguments, device_name, device_sync, save_record
+from torchsvm.functional import crammer_singer_dual
+from torchsvm.solvers.multiclass import crammer_singer_objective
+
+N_WAY, C_REG = 5, 0.1
+
+
+def episodes(B: int, shots: int, D: int, device: torch.device, dtype: torch.dtype, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    S = torch.randn(B, N_WAY * shots, D, generator=g).to(device=device, dtype=dtype)
+    y = torch.arange(N_WAY).repeat_interleave(shots).repeat(B, 1).to(device)
+    W = torch.randn(B, N_WAY * shots, N_WAY, generator=g).to(device=device, dtype=dtype)  # the loss's weights
+    return S, y, W
+
+
+def torchsvm_head(S, y):
+    return crammer_singer_dual(S @ S.mT, y, C_REG, tol=1e-6, validate=False)
+
+
+def qpth_head(ridge: float):
+    from qpth.qp import QPFunction
+
+    def solve(S, y):
+        B, N, _ = S.shape
+        n = N * N_WAY
+        K = S @ S.mT
+        eye_m = torch.eye(N_WAY, device=S.device, dtype=S.dtype)
+        G = (K.unsqueeze(-1).unsqueeze(-3) * eye_m.view(1, 1, N_WAY, 1, N_WAY)).reshape(B, n, n)  # K (x) I
+        G = G + ridge * torch.eye(n, device=S.device, dtype=S.dtype)
+        onehot = torch.nn.functional.one_hot(y, N_WAY).to(S.dtype).reshape(B, n)
+        ineq = torch.eye(n, device=S.device, dtype=S.dtype).expand(B, n, n)
+        eq = torch.kron(torch.eye(N, device=S.device, dtype=S.dtype), torch.ones(1, N_WAY, device=S.device,
+                                                                                 dtype=S.dtype)).expand(B, N, n)
+        sol = QPFunction(verbose=False, maxIter=15)(G, -onehot, ineq, C_REG * onehot, eq,
+                                                    torch.zeros(B, N, device=S.device, dtype=S.dtype))
+        return sol.reshape(B, N, N_WAY)
+
+    return solve
+
+
+def cvxpylayers_head(N: int, D: int):
+    import cvxpy as cp
+    from cvxpylayers.torch import CvxpyLayer
+
+    A = cp.Variable((N, N_WAY))
+    St = cp.Parameter((D, N))  # the support embeddings, transposed: sum_m a_m^T S S^T a_m = ||S^T A||^2
+    onehot = cp.Parameter((N, N_WAY))
+    objective = 0.5 * cp.sum_squares(St @ A) - cp.sum(cp.multiply(onehot, A))
+    problem = cp.Problem(cp.Minimize(objective), [A <= C_REG * onehot, cp.sum(A, axis=1) == 0])
+    layer = CvxpyLayer(problem, parameters=[St, onehot], variables=[A])
+
+    def solve(S, y):
+        (sol,) = layer(S.mT.cpu().double(), torch.nn.functional.one_hot(y, N_WAY).double().cpu())
+        return sol.to(S.device, S.dtype)
+
+    return solve
+
+
+def measure(solve, S, y, W, sync, repeats: int, budget_s: float) -> dict:
+    def run():
+        Sr = S.clone().requires_grad_(True)
+        sync()
+        t0 = time.perf_counter()
+        alpha = solve(Sr, y)
+        (alpha * W).sum().backward()
+        sync()
+        return alpha.detach(), time.perf_counter() - t0
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        alpha, first = run()  # warm-up (and the only run when it is slow)
+        times = [first] if first > budget_s else [run()[1] for _ in range(repeats)]
+    K = (S @ S.mT).double()
+    onehot = torch.nn.functional.one_hot(y, N_WAY).double()
+    a = alpha.double()
+    violation = torch.maximum((a - C_REG * onehot).clamp_min(0).amax((1, 2)), a.sum(-1).abs().amax(1))
+    return {"seconds": statistics.median(times), "runs": len(times),
+            "objective": float(crammer_singer_objective(K, onehot, a).mean()),
+            "max_violation": float(violation.max()), "finite": bool(torch.isfinite(a).all())}
+
+
+def bench_solvers(args, device, sync) -> list[dict]:
+    rows = []
+    for D in args.dims:
+        for shots in args.shots:
+            for B in args.batches:
+                S, y, W = episodes(B, shots, D, device, torch.float32)
+                methods = {"torchsvm": torchsvm_head}
+                if not args.skip_qpth:
+                    methods |= {"qpth ridge": qpth_head(1.0), "qpth": qpth_head(0.0)}
+                if not args.skip_cvxpylayers and B <= args.cvxpylayers_max_batch:
+                    methods["cvxpylayers"] = cvxpylayers_head(N_WAY * shots, D)
+                row = {"dim": D, "shots": shots, "batch": B}
+                for name, solve in methods.items():
+                    try:
+                        row[name] = measure(solve, S, y, W, sync, args.repeats, args.budget_s)
+                    except (RuntimeError, ValueError) as err:  # qpth's LU without the ridge, a solver failure
+                        row[name] = {"error": f"{type(err).__name__}: {str(err)[:120]}"}
+                if "seconds" in row.get("qpth ridge", {}):
+                    row["speedup_vs_qpth_ridge"] = row["qpth ridge"]["seconds"] / row["torchsvm"]["seconds"]
+                rows.append(row)
+                print({k: (v if not isinstance(v, dict) else {kk: (round(vv, 6) if isinstance(vv, float) else vv)
+                                                             for kk, vv in v.items()}) for k, v in row.items()},
+                      flush=True)
+    return rows
+
+
+def bench_training(args) -> list[dict]:
+    """Fit the few-shot module with each head on mnist-10k and test it on the held-out digits."""
+    import pytorch_lightning as pl
+
+    from lightning_modules import EpisodeDataModule, FewShotModule
+
+    rows = []
+    for head in ("crammer_singer", "prototype"):
+        pl.seed_everything(0, verbose=False)
+        dm = EpisodeDataModule(data_dir=str(Path(args.data_root) / "mnist-10k"), download=False)
+        trainer = pl.Trainer(max_epochs=args.epochs, accelerator="gpu" if args.device == "cuda" else "cpu",
+                             devices=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                             enable_model_summary=False, num_sanity_val_steps=0)
+        module = FewShotModule(head=head)
+        t0 = time.perf_counter()
+        trainer.fit(module, datamodule=dm)
+        fit_s = time.perf_counter() - t0
+        (metrics,) = [{k: float(v) for r in trainer.test(module, datamodule=dm, verbose=False) for k, v in r.items()}]
+        rows.append({"head": head, "epochs": args.epochs, "fit_s": fit_s, **metrics})
+        print(rows[-1], flush=True)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--dims", type=int, nargs="+", default=[64, 1600])
+    p.add_argument("--shots", type=int, nargs="+", default=[1, 5, 15])
+    p.add_argument("--batches", type=int, nargs="+", default=[1, 8, 32, 128])
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--budget-s", type=float, default=10.0, help="a method whose warm-up takes longer runs once")
+    p.add_argument("--skip-qpth", action="store_true")
+    p.add_argument("--skip-cvxpylayers", action="store_true")
+    p.add_argument("--cvxpylayers-max-batch", type=int, default=8)
+    p.add_argument("--train", action="store_true", help="also train the few-shot module with each head")
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--data-root", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
+    add_record_arguments(p)
+    args = p.parse_args(argv)
+    device, sync = torch.device(args.device), device_sync(args.device)
+    rows = bench_solvers(args, device, sync)
+    training = bench_training(args) if args.train else []
+    record = {"benchmark": "bench_svm_head", "date": dt.date.today().isoformat(), "device": device_name(device),
+              "torch": torch.__version__, "C": C_REG, "n_way": N_WAY, "rows": rows, "training": training}
+    if args.no_save:
+        return
+    methods = ["torchsvm", "qpth ridge", "qpth", "cvxpylayers"]
+
+    def cell(r, m):
+        v = r.get(m)
+        if v is None:
+            return "-"
+        if "error" in v:
+            return "fails"
+        return f"{1e3 * v['seconds']:.1f} ms, obj {v['objective']:.5g}, viol {v['max_violation']:.0e}"
+
+    lines = [f"# bench_svm_head: {record['device']}, {record['date']}", "",
+             f"5-way episodes, linear kernel on random Gaussian embeddings (float32 in), C = {C_REG}; forward + "
+             f"backward, median of {args.repeats} after a warm-up (one run where the warm-up took > {args.budget_s} "
+             "s); objective of the problem without ridge (lower is better) and largest constraint violation, "
+             "averaged / maximized over the batch.", "",
+             "| D | shots | batch | " + " | ".join(methods) + " | qpth ridge / torchsvm time |",
+             "| --- | --- | --- | " + " | ".join("---" for _ in methods) + " | --- |"]
+    for r in rows:
+        speed = f"{r['speedup_vs_qpth_ridge']:.1f}x" if "speedup_vs_qpth_ridge" in r else "-"
+        lines.append(f"| {r['dim']} | {r['shots']} | {r['batch']} | " + " | ".join(cell(r, m) for m in methods)
+                     + f" | {speed} |")
+    if training:
+        lines += ["", f"## Few-shot module on mnist-10k (train digits 0-4, test digits 5-9), {args.epochs} epochs", "",
+                  "| head | fit (s) | test acc 5-shot (95% CI) | test acc 1-shot (95% CI) |", "| --- | --- | --- | --- |"]
+        lines += [f"| {t['head']} | {t['fit_s']:.0f} | {t['test_acc_5shot']:.4f} +- {t['test_acc_5shot_ci95']:.4f} | "
+                  f"{t['test_acc_1shot']:.4f} +- {t['test_acc_1shot_ci95']:.4f} |" for t in training]
+    save_record(f"svm-head-{device.type}-{record['date']}", record, lines, args.tag)
+
+
+if __name__ == "__main__":
+    main()
