@@ -88,6 +88,8 @@ class SVMHead(torch.nn.Module):
         scale: initial logit scale (a temperature for the cross-entropy, as MetaOptNet learns).
         learn_scale: make ``scale`` a parameter.
         tol: the SVM solver's tolerance.
+        normalize: L2-normalize the embeddings first (the linear kernel is then the cosine
+            similarity, bounded by 1, so the logits' size is the scale's).
 
     Shape:
         support ``(B, N, D)`` or ``(N, D)``, support_labels ``(B, N)`` or ``(N,)`` integers in
@@ -111,6 +113,7 @@ class SVMHead(torch.nn.Module):
         scale: float = 1.0,
         learn_scale: bool = True,
         tol: float = 1e-6,
+        normalize: bool = False,
     ) -> None:
         super().__init__()
         if kind not in ("crammer_singer", "ovr", "prototype"):
@@ -119,7 +122,7 @@ class SVMHead(torch.nn.Module):
             raise ValueError(f"Expected C > 0, got {C!r}")
         if kernel != "linear" and not callable(kernel):
             raise ValueError(f"Expected kernel to be 'linear' or a callable k(A, Z), got {kernel!r}")
-        self.kind, self.C, self.tol = kind, float(C), tol
+        self.kind, self.C, self.tol, self.normalize = kind, float(C), tol, normalize
         self.kernel = linear_kernel if kernel == "linear" else kernel
         value = torch.tensor(float(scale))
         if learn_scale:
@@ -131,6 +134,8 @@ class SVMHead(torch.nn.Module):
         single = support.ndim == 2
         S, y, Qe = (support[None], support_labels[None], query[None]) if single else (support, support_labels, query)
         M = self._check(S, y, Qe, n_way)
+        if self.normalize:
+            S, Qe = torch.nn.functional.normalize(S, dim=-1), torch.nn.functional.normalize(Qe, dim=-1)
         if self.kind == "prototype":
             onehot = torch.nn.functional.one_hot(y.long(), M).to(S.dtype)  # (B, N, M)
             protos = (onehot.mT @ S) / onehot.sum(1).unsqueeze(-1)  # (B, M, D)
