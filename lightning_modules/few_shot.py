@@ -195,10 +195,10 @@ class FewShotModule(FiniteLossGuard, pl.LightningModule):
         self,
         embedding: nn.Module | None = None,
         head: Literal["crammer_singer", "ovr", "prototype"] = "crammer_singer",
-        C: float = 0.1,
+        C: float = 1.0,
         embedding_dim: int = 64,
-        scale: float = 1.0,
-        normalize: bool = False,
+        scale: float = 10.0,
+        normalize: bool = True,
         lr: float = 1e-3,
         weight_decay: float = 5e-4,
     ) -> None:
