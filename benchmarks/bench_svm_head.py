@@ -149,7 +149,7 @@ def bench_training(args) -> list[dict]:
     rows = []
     # The module's defaults (C = 1, L2-normalized embeddings, scale 10) for both heads, and the
     # prototype head as prototypical networks use it (raw embeddings, squared distances, scale 1).
-    variants = [("crammer_singer", {}), ("prototype", {}), ("prototype", {"normalize": False, "scale": 1.0})]
+    variants = [("crammer_singer", {}), ("prototype", {}), ("prototype", {"l2_normalize": False, "scale": 1.0})]
     for head, options in variants:
         pl.seed_everything(0, verbose=False)
         dm = EpisodeDataModule(data_dir=str(Path(args.data_root) / "mnist-10k"), download=False)

@@ -183,7 +183,7 @@ class FewShotModule(FiniteLossGuard, pl.LightningModule):
         C: the SVM head's cost.
         embedding_dim: D of the default embedding.
         scale: initial (learned) logit scale.
-        normalize: L2-normalize the embeddings before the head (see :class:`torchsvm.nn.SVMHead`).
+        l2_normalize: L2-normalize the embeddings before the head (see :class:`torchsvm.nn.SVMHead`).
         lr, weight_decay: Adam's.
 
     Logs ``train_loss``; ``train_acc``, ``val_acc`` (mean episode accuracy) with ``*_acc_ci95``
@@ -198,7 +198,7 @@ class FewShotModule(FiniteLossGuard, pl.LightningModule):
         C: float = 1.0,
         embedding_dim: int = 64,
         scale: float = 10.0,
-        normalize: bool = True,
+        l2_normalize: bool = True,
         lr: float = 1e-3,
         weight_decay: float = 5e-4,
     ) -> None:
@@ -207,7 +207,7 @@ class FewShotModule(FiniteLossGuard, pl.LightningModule):
             raise ValueError(f"Expected lr > 0, got {lr}")
         self.save_hyperparameters(ignore=["embedding"])
         self.embedding = embedding if embedding is not None else ConvEmbedding(embedding_dim)
-        self.head = SVMHead(head, C=C, scale=scale, learn_scale=True, normalize=normalize)
+        self.head = SVMHead(head, C=C, scale=scale, learn_scale=True, normalize=l2_normalize)
         self._episode_acc: dict[str, list[Tensor]] = {}
 
     def forward(self, support: Tensor, support_labels: Tensor, query: Tensor) -> Tensor:
