@@ -9,6 +9,7 @@ import torch
 from pytorch_lightning.loggers import TensorBoardLogger
 from torch import Tensor, nn
 
+from lightning_modules._evaluation import StageMeans
 from lightning_modules._guards import FiniteLossGuard
 from torchsvm.functional import cross_entropy
 from torchsvm.nn import TwoLayerNet
@@ -25,7 +26,7 @@ def tensorboard_writers(module: pl.LightningModule) -> list:
     return [lg.experiment for lg in loggers if isinstance(lg, TensorBoardLogger)]
 
 
-class ClassifierModule(FiniteLossGuard, pl.LightningModule):
+class ClassifierModule(FiniteLossGuard, StageMeans, pl.LightningModule):
     """Softmax classifier trained with the hand-written cross-entropy.
 
     Args:
@@ -75,9 +76,9 @@ class ClassifierModule(FiniteLossGuard, pl.LightningModule):
         # Labels are checked once where they are loaded (torchsvm.data.load_images), not per step.
         loss = cross_entropy(logits, y, validate=False)
         acc = (logits.argmax(dim=1) == y).float().mean()
-        on_step = stage == "train"
-        self.log(f"{stage}_loss", loss, on_step=on_step, on_epoch=True, prog_bar=True, batch_size=len(y))
-        self.log(f"{stage}_acc", acc, on_step=False, on_epoch=True, prog_bar=stage != "train", batch_size=len(y))
+        # Epoch figures are means over all samples of all ranks (the same on 1 or N processes).
+        self._log_mean(f"{stage}_loss", loss, len(y), on_step=stage == "train", prog_bar=True)
+        self._log_mean(f"{stage}_acc", acc, len(y), on_step=False, prog_bar=stage != "train")
         return loss
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
@@ -98,7 +99,7 @@ class ClassifierModule(FiniteLossGuard, pl.LightningModule):
 
     def on_validation_epoch_end(self) -> None:
         if not self.trainer.sanity_checking and "val_acc" in self.trainer.callback_metrics:
-            self.log("hp_metric", self.trainer.callback_metrics["val_acc"])
+            self.log("hp_metric", self.trainer.callback_metrics["val_acc"], sync_dist=True)  # synced already
 
     def _log_histograms(self, kind: Literal["weights", "grads"]) -> None:
         every = self.hparams.histogram_every_n_epochs

@@ -6,11 +6,35 @@ from typing import Literal
 
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler, TensorDataset
+from pytorch_lightning.overrides.distributed import UnrepeatedDistributedSampler
+from torch.utils.data import BatchSampler, DataLoader, Dataset, DistributedSampler, RandomSampler, SequentialSampler, TensorDataset
 
 from torchsvm.data import load_images
 
-__all__ = ["MNISTDataModule"]
+__all__ = ["MNISTDataModule", "distributed_world", "shard_loader"]
+
+
+def distributed_world() -> int:
+    """Processes in the default process group (1 outside torch.distributed)."""
+    dist = torch.distributed
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+def shard_loader(dataset: Dataset, batch_size: int, shuffle: bool, seed: int = 0, num_workers: int = 0,
+                 **kwargs) -> DataLoader:
+    """A loader over this process's shard when several processes run (DDP), else over everything.
+
+    Evaluation shards are disjoint and cover every sample once (no padding), so a sum over
+    ranks is the sum over the data set and metrics do not depend on the number of processes;
+    training shards are padded to equal length (each rank takes as many steps). Lightning keeps
+    these samplers (they are DistributedSamplers) instead of inserting its own.
+    """
+    if distributed_world() == 1:
+        return None
+    sampler = (DistributedSampler(dataset, shuffle=True, seed=seed) if shuffle
+               else UnrepeatedDistributedSampler(dataset, shuffle=False))
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
+                      persistent_workers=num_workers > 0, **kwargs)
 
 # Per-dataset pixel mean and std of the training set, on the [0, 1] scale.
 _STATS = {"mnist": (0.1307, 0.3081), "fashion-mnist": (0.2860, 0.3530)}
@@ -91,6 +115,10 @@ class MNISTDataModule(pl.LightningDataModule):
     def _loader(self, dataset: TensorDataset | None, shuffle: bool) -> DataLoader:
         if dataset is None:
             raise RuntimeError("MNISTDataModule.setup() must run before asking for a dataloader")
+        sharded = shard_loader(dataset, self.hparams.batch_size, shuffle, self.hparams.seed, self.hparams.num_workers,
+                               pin_memory=torch.cuda.is_available())
+        if sharded is not None:
+            return sharded
         # Index the in-memory tensors a whole batch at a time (TensorDataset accepts an index
         # list) instead of collating batch_size single samples: far less Python per step.
         sampler = RandomSampler(dataset) if shuffle else SequentialSampler(dataset)

@@ -8,7 +8,6 @@ episodes of classes it never saw.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Literal
 
@@ -17,8 +16,9 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from lightning_modules._evaluation import StageMeans
 from lightning_modules._guards import FiniteLossGuard
-from lightning_modules.data import MNISTDataModule
+from lightning_modules.data import MNISTDataModule, shard_loader
 from torchsvm.functional import cross_entropy
 from torchsvm.nn import ConvEmbedding, SVMHead
 
@@ -151,6 +151,12 @@ class EpisodeDataModule(MNISTDataModule):
     def _episode_loader(self, dataset: Dataset | None, sampler: Sampler | None = None) -> DataLoader:
         if dataset is None:
             raise RuntimeError("EpisodeDataModule.setup() must run before asking for a dataloader")
+        # Several processes: each takes a shard (evaluation episodes each exactly once; training
+        # episodes shuffled, the same set every epoch).
+        sharded = shard_loader(dataset, self.hparams.episodes_per_batch, sampler is not None, self.hparams.seed,
+                               self.hparams.num_workers)
+        if sharded is not None:
+            return sharded
         return DataLoader(dataset, batch_size=self.hparams.episodes_per_batch, sampler=sampler,
                           num_workers=self.hparams.num_workers, persistent_workers=self.hparams.num_workers > 0)
 
@@ -167,7 +173,7 @@ class EpisodeDataModule(MNISTDataModule):
         return self._episode_loader(self.test_sets[0] if self.test_sets else None)
 
 
-class FewShotModule(FiniteLossGuard, pl.LightningModule):
+class FewShotModule(FiniteLossGuard, StageMeans, pl.LightningModule):
     """An embedding network trained through an SVM head on few-shot episodes.
 
     Each batch holds B episodes: support ``(B, N, 1, 28, 28)`` with labels ``(B, N)`` and queries
@@ -227,7 +233,7 @@ class FewShotModule(FiniteLossGuard, pl.LightningModule):
     def training_step(self, batch: Episode, batch_idx: int) -> Tensor:
         loss, acc = self._step(batch, "train")
         self._guard_loss(loss, batch_idx, f"Lower lr (now {self.hparams.lr}) or C (now {self.hparams.C}).")
-        self.log("train_loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(acc), sync_dist=True)
+        self._log_mean("train_loss", loss, len(acc), on_step=True, prog_bar=True)
         self.log("train_acc_step", acc.mean(), on_step=True, on_epoch=False, batch_size=len(acc))
         return loss
 
@@ -242,15 +248,23 @@ class FewShotModule(FiniteLossGuard, pl.LightningModule):
         return self(support, s_labels, query).argmax(-1)
 
     def _log_episodes(self, stage: str, names: list[str]) -> None:
-        """Mean episode accuracy of ``stage`` and its 95% interval over all ranks' episodes, under each name."""
+        """Mean episode accuracy of ``stage`` and its 95% interval over every rank's episodes, under each name.
+
+        From the sums n, sum acc, sum acc^2 reduced over ranks: shards may hold different numbers
+        of episodes (evaluation episodes are each seen once), which an all_gather would not allow.
+        """
         accs = self._episode_acc.pop(stage, [])
-        if not accs:
+        acc = torch.cat(accs) if accs else torch.zeros(0, device=self.device)
+        sums = torch.stack([torch.tensor(float(acc.numel()), device=acc.device), acc.sum(), (acc * acc).sum()])
+        n, total, squares = self.trainer.strategy.reduce(sums.double(), reduce_op="sum")
+        if n == 0:
             return
-        acc = self.all_gather(torch.cat(accs)).flatten()  # every rank's episodes, the same on all ranks
-        ci = 1.96 * acc.std() / math.sqrt(acc.numel()) if acc.numel() > 1 else torch.zeros_like(acc[0])
-        for name in names:
-            self.log(name, acc.mean(), sync_dist=True, add_dataloader_idx=False)
-            self.log(f"{name}_ci95", ci, sync_dist=True, add_dataloader_idx=False)
+        mean = total / n
+        var = (squares - n * mean * mean).clamp_min(0) / (n - 1) if n > 1 else torch.zeros_like(mean)
+        ci = 1.96 * var.sqrt() / n.sqrt()
+        for name in names:  # the same on every rank: sync_dist only keeps Lightning from warning
+            self.log(name, mean.float(), sync_dist=True, add_dataloader_idx=False)
+            self.log(f"{name}_ci95", ci.float(), sync_dist=True, add_dataloader_idx=False)
 
     def on_train_epoch_end(self) -> None:
         self._check_pending_loss()

@@ -86,6 +86,15 @@ class KernelSVMModule(ArgmaxEvaluation, pl.LightningModule):
     def _solver_dtype(self) -> torch.dtype:
         return torch.float64 if self.hparams.dtype == "float64" else torch.float32
 
+    def setup(self, stage: str) -> None:
+        # Runs before a DDP strategy wraps the module, whose error would be opaque here.
+        if stage == "fit" and self.trainer is not None and self.trainer.world_size > 1:
+            raise RuntimeError(
+                f"KernelSVMModule solves its dual on one process; got a trainer with {self.trainer.world_size} "
+                "processes. Fit it with --trainer.devices 1 (validation and test may use more), or use "
+                "torchsvm.SVC for the full data."
+            )
+
     def on_fit_start(self) -> None:
         dm = getattr(self.trainer, "datamodule", None)
         if dm is None or getattr(dm, "train_set", None) is None:

@@ -7,9 +7,11 @@ from typing import Literal
 import pytorch_lightning as pl
 import torch
 from torch import Tensor, nn
+from torch.utils.data import DataLoader
 
 from lightning_modules._evaluation import ArgmaxEvaluation
 from lightning_modules._guards import FiniteLossGuard
+from lightning_modules.data import shard_loader
 from torchsvm.functional import hinge_objective
 
 __all__ = ["LinearSVMModule"]
@@ -86,35 +88,39 @@ class LinearSVMModule(FiniteLossGuard, ArgmaxEvaluation, pl.LightningModule):
         # Targets are +-1 and costs positive by construction: no per-step value checks (device syncs).
         loss = hinge_objective(X, self._targets(y), self.weight.t(), self.bias, C, validate=False).sum() / n
         self._guard_loss(loss, batch_idx, f"Lower lr (now {self.hparams.lr}).")
-        self.log("train_loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(y))
+        self._log_mean("train_loss", loss, len(y), on_step=True, prog_bar=True)
         return loss
 
     @torch.no_grad()
     def on_train_epoch_end(self) -> None:
+        """The full-training-set objective and statistics, summed over every rank's shard."""
         self._check_pending_loss()
         dm = getattr(self.trainer, "datamodule", None)
         if dm is None or getattr(dm, "train_set", None) is None:
             return
         K = self.hparams.num_classes
-        hinge_sum = torch.zeros(K, device=self.device)
-        violators = torch.zeros(K, device=self.device)
-        correct = total = 0
-        for x, y in dm.train_dataloader():
+        sums = torch.zeros(2 * K + 2, device=self.device)  # hinge per class, violators per class, correct, total
+        loader = shard_loader(dm.train_set, 1024, shuffle=False) or DataLoader(dm.train_set, batch_size=1024)
+        for x, y in loader:
             x, y = x.to(self.device), y.to(self.device)
             scores = self(x)
             margins = self._targets(y) * scores
             hinge = (1 - margins).clamp_min(0)
-            hinge_sum += (self.class_costs[y].unsqueeze(1) * hinge).sum(0)
-            violators += (margins <= 1).sum(0)
-            correct += int((scores.argmax(1) == y).sum())
-            total += len(y)
+            sums[:K] += (self.class_costs[y].unsqueeze(1) * hinge).sum(0)
+            sums[K : 2 * K] += (margins <= 1).sum(0)
+            sums[2 * K] += (scores.argmax(1) == y).sum()
+            sums[2 * K + 1] += len(y)
+        sums = self.trainer.strategy.reduce(sums, reduce_op="sum")  # every sample once over all ranks
+        hinge_sum, violators, correct, total = sums[:K], sums[K : 2 * K], sums[2 * K], sums[2 * K + 1]
         w_norm = self.weight.norm(dim=1)  # (K,)
-        self.log("objective", float((0.5 * w_norm**2 + hinge_sum).sum()))
-        self.log("hinge_mean", float(hinge_sum.sum() / (total * K)))
-        self.log("train_acc", correct / total)
+        # The same value on every rank already: sync_dist only keeps Lightning from warning.
+        log = dict(sync_dist=True)
+        self.log("objective", (0.5 * w_norm**2 + hinge_sum).sum(), **log)
+        self.log("hinge_mean", hinge_sum.sum() / (total * K), **log)
+        self.log("train_acc", correct / total, **log)
         for k in range(K):
-            self.log(f"margin/class_{k}", float(1 / w_norm[k].clamp_min(1e-12)))
-            self.log(f"support_vectors/class_{k}", float(violators[k]))
+            self.log(f"margin/class_{k}", 1 / w_norm[k].clamp_min(1e-12), **log)
+            self.log(f"support_vectors/class_{k}", violators[k], **log)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         h = self.hparams
