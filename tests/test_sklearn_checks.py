@@ -4,11 +4,11 @@ import numpy as np
 from sklearn.datasets import make_blobs
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from torchsvm import SVC, LinearSVC
+from torchsvm import SVC, SVR, LinearSVC, OneClassSVM
 
 
 def _expected_failures(estimator):
-    if isinstance(estimator, SVC):
+    if isinstance(estimator, (SVC, SVR, OneClassSVM)):
         # gamma="scale" is 1 / (D Var(X)), and the variance of X changes when samples are repeated
         # (scikit-learn's own SVC lists the same check as failing); with a fixed gamma the weights
         # are equivalent to repeats, see test_svc_sample_weight_equals_repeated_samples.
@@ -16,7 +16,10 @@ def _expected_failures(estimator):
     return {}
 
 
-@parametrize_with_checks([LinearSVC(device="cpu"), SVC(device="cpu")], expected_failed_checks=_expected_failures)
+@parametrize_with_checks(
+    [LinearSVC(device="cpu"), SVC(device="cpu"), SVR(device="cpu"), OneClassSVM(device="cpu")],
+    expected_failed_checks=_expected_failures,
+)
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
 

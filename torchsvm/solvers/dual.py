@@ -1,6 +1,9 @@
 """Dual SVM solver: SMO with LIBSVM's second-order working-set selection, batched over problems.
 
-    minimize_a  1/2 a^T Q a - 1^T a,   Q_ij = y_i y_j K_ij,   0 <= a_i <= C_i,   y^T a = 0
+    minimize_a  1/2 a^T Q a + p^T a,   Q_ij = y_i y_j K_ij,   0 <= a_i <= C_i,   y^T a = 0
+
+(LIBSVM's form: p = -1 for classification; epsilon-SVR and the one-class SVM have their own p,
+start and labels, see :mod:`torchsvm.svm`).
 
 Two solvers, plain torch code without autograd, B problems advancing together:
 
@@ -101,6 +104,8 @@ def smo_dual(
     check_every: int = 16,
     dtype: torch.dtype | None = None,
     backend: Literal["auto", "torch", "triton"] = "auto",
+    p: Tensor | None = None,
+    alpha0: Tensor | None = None,
 ) -> DualResult:
     """Solve B SVM duals by SMO (Fan, Chen & Lin 2005, working-set selection 2), on the device of K.
 
@@ -123,6 +128,8 @@ def smo_dual(
         backend: ``"auto"`` runs the whole loop in one Triton kernel on CUDA (one program per
             problem; see :mod:`torchsvm.solvers._smo_triton`) and the torch step elsewhere, or
             where Triton cannot build the kernel (with a warning); ``"torch"`` / ``"triton"`` force one.
+        p: ``(N,)`` or ``(B, N)`` linear term; default -1 (classification).
+        alpha0: ``(B, N)`` feasible start (in the box, y^T a = 0); default 0.
 
     Returns:
         ``DualResult(alpha (B, N), b (B,), info)``.
@@ -133,8 +140,7 @@ def smo_dual(
     Y = Y.to(dtype)
     Cb = torch.as_tensor(C, dtype=dtype, device=K.device)
     Cb = Cb.expand(B, N) if Cb.ndim < 2 else Cb  # scalar or (N,) -> (B, N)
-    alpha = torch.zeros(B, N, dtype=dtype, device=K.device)
-    G = -torch.ones(B, N, dtype=dtype, device=K.device)  # gradient Q a - 1 at a = 0
+    alpha, G = _start(K, Y, Cb, p, alpha0, dtype)
     max_iter = max(1_000_000, 100 * N) if max_iter is None else max_iter
     counts = torch.zeros(B, dtype=torch.long, device=K.device)
     n_iter, gap = smo_steps(K, Y, Cb, alpha, G, tol, max_iter, check_every, counts=counts, backend=backend)
@@ -147,6 +153,21 @@ def smo_dual(
             stacklevel=2,
         )
     return DualResult(alpha, dual_bias(G, Y, alpha, Cb), DualInfo(converged, n_iter, gap, counts))
+
+
+def _start(K: Tensor, Y: Tensor, C: Tensor, p: Tensor | None, alpha0: Tensor | None,
+           dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+    """The start (alpha, G = Q alpha + p) of B problems, ``(B, N)`` each, on K's device."""
+    B, N = Y.shape
+    p = -torch.ones(B, N, dtype=dtype, device=K.device) if p is None else p.to(dtype).expand(B, N).clone()
+    if alpha0 is None:
+        return torch.zeros(B, N, dtype=dtype, device=K.device), p
+    alpha = alpha0.to(dtype).expand(B, N).clone()
+    if bool((alpha < 0).any() or (alpha > C).any()):
+        raise ValueError("Expected a feasible alpha0 (0 <= alpha0 <= C)")
+    v = (Y * alpha).to(K.dtype)
+    Qa = Y * (K @ v.unsqueeze(-1)).squeeze(-1).to(dtype)  # shared (N, N) K: (N, N) @ (B, N, 1) -> (B, N, 1)
+    return alpha, Qa + p
 
 
 def smo_steps(
@@ -316,6 +337,8 @@ class DecompositionSolver:
         working_set_size: int = 1024,
         tol: float = 1e-3,
         dtype: torch.dtype | None = None,
+        p: Tensor | None = None,
+        alpha0: Tensor | None = None,
     ) -> None:
         if working_set_size < 2:
             raise ValueError(f"Expected working_set_size >= 2, got {working_set_size}")
@@ -324,8 +347,15 @@ class DecompositionSolver:
         self.Y, self.C = y.to(dtype), C.to(dtype)
         B, N = self.Y.shape
         self.q = min(working_set_size - working_set_size % 2, N - N % 2) if N >= 2 else 2
+        self.p = -torch.ones(B, N, dtype=dtype, device=X.device) if p is None else p.to(dtype).expand(B, N).clone()
         self.alpha = torch.zeros(B, N, dtype=dtype, device=X.device)
-        self.G = -torch.ones(B, N, dtype=dtype, device=X.device)
+        self.G = self.p.clone()
+        if alpha0 is not None:  # G = Q alpha0 + p, a block of kernel rows at a time
+            self.alpha = alpha0.to(dtype).expand(B, N).clone()
+            v = self.Y * self.alpha
+            for start in range(0, N, 1024):
+                rows = kernel(X[start : start + 1024], X).to(dtype)  # (n, N)
+                self.G[:, start : start + 1024] += self.Y[:, start : start + 1024] * (v @ rows.T)
         self.gap = torch.full((B,), math.inf, dtype=dtype, device=X.device)
         self.n_iter = 0
         self.n_inner = 0
@@ -406,9 +436,10 @@ class DecompositionSolver:
         return False
 
     def dual_objective(self) -> Tensor:
-        """``sum a - 1/2 a^T Q a`` per problem, from G (no kernel evaluations): ``(B,)``."""
-        # G = Q a - 1, so a^T Q a = a^T (G + 1).
-        return self.alpha.sum(-1) - 0.5 * (self.alpha * (self.G + 1)).sum(-1)
+        """``-(1/2 a^T Q a + p^T a)`` per problem (``sum a - 1/2 a^T Q a`` for classification), from G
+        (no kernel evaluations): ``(B,)``."""
+        # G = Q a + p, so 1/2 a^T Q a + p^T a = 1/2 a^T (G + p).
+        return -0.5 * (self.alpha * (self.G + self.p)).sum(-1)
 
     def result(self) -> DualResult:
         converged = bool((self.gap <= self.tol).all())
@@ -426,6 +457,8 @@ def decomposition_dual(
     tol: float = 1e-3,
     max_iter: int | None = None,
     dtype: torch.dtype | None = None,
+    p: Tensor | None = None,
+    alpha0: Tensor | None = None,
 ) -> DualResult:
     """Solve B SVM duals on ``kernel(X, X)`` without forming it, by :class:`DecompositionSolver`.
 
@@ -438,6 +471,7 @@ def decomposition_dual(
         tol: stopping tolerance on the KKT violation (LIBSVM's eps).
         max_iter: outer iterations (default ``max(1000, 20 N / q)``); running out warns.
         dtype: of the solver's state and results; default X's (see :func:`smo_dual`).
+        p, alpha0: linear term and feasible start (see :func:`smo_dual`).
 
     Returns:
         ``DualResult(alpha (B, N), b (B,), info)``; ``info.n_iter`` counts outer iterations.
@@ -449,7 +483,7 @@ def decomposition_dual(
     B, N = Y.shape
     Cb = torch.as_tensor(C, dtype=X.dtype if dtype is None else dtype, device=X.device)
     Cb = Cb.expand(B, N) if Cb.ndim < 2 else Cb
-    solver = DecompositionSolver(X, Y, Cb, kernel, working_set_size, tol, dtype)
+    solver = DecompositionSolver(X, Y, Cb, kernel, working_set_size, tol, dtype, p, alpha0)
     max_iter = max(1000, 20 * N // solver.q) if max_iter is None else max_iter
     for _ in range(max_iter):
         if solver.step():

@@ -1,0 +1,432 @@
+"""What the estimators share: input conversion, costs, kernels, and the LIBSVM-like base class.
+
+:class:`BaseLibSVM` is the base of :class:`~torchsvm.SVC`, :class:`~torchsvm.SVR` and
+:class:`~torchsvm.OneClassSVM`, as scikit-learn's ``BaseLibSVM``: parameter checks, the kernel,
+one dual solve path for a batch of binary-form problems (:meth:`BaseLibSVM._solve`), the
+support-vector bookkeeping and the decision values.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+import warnings
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning, DataConversionWarning
+from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted
+from torch import Tensor
+
+from torchsvm._validation import check_positive
+from torchsvm.kernels import (
+    Kernel,
+    _psd_report,
+    kernel_row_blocks,
+    linear_kernel,
+    polynomial_kernel,
+    rbf_kernel,
+    sigmoid_kernel,
+)
+from torchsvm.solvers.dual import decomposition_dual, device_memory_guard, smo_dual
+
+__all__ = ["BaseLibSVM", "DualProblems", "ovo_pairs", "resolve_device"]
+
+KernelFn = Callable[[Tensor, Tensor], Tensor]
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``"auto"`` is CUDA when available, else CPU; anything else goes to ``torch.device``."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def as_tensor_2d(X: Any, name: str, device: torch.device, dtype: torch.dtype | None = None) -> Tensor:
+    """X as a 2-D floating tensor on ``device``, with clear errors for bad shapes and NaN/inf."""
+    if isinstance(X, Tensor):
+        T = X.detach()
+        if not T.is_floating_point():
+            T = T.to(torch.float32)
+        if T.ndim != 2:
+            raise ValueError(f"Expected {name} to be 2-D (n_samples, n_features), got shape {tuple(T.shape)}")
+        if T.shape[0] == 0:
+            raise ValueError(f"Expected {name} with at least one sample, got shape {tuple(T.shape)}")
+        if not bool(torch.isfinite(T).all()):
+            raise ValueError(f"Expected {name} to be finite, got NaN or infinity")
+    else:
+        from sklearn.utils.validation import check_array
+
+        # check_array raises for a wrong dimension, no samples and NaN/inf, naming them.
+        T = torch.from_numpy(np.ascontiguousarray(check_array(X, dtype=(np.float64, np.float32))))
+    return T.to(device=device, dtype=dtype or T.dtype)
+
+
+def check_n_features(est: BaseEstimator, X: Tensor) -> None:
+    """scikit-learn's message for a feature count other than fit's."""
+    if X.shape[1] != est.n_features_in_:
+        raise ValueError(
+            f"X has {X.shape[1]} features, but {type(est).__name__} is expecting {est.n_features_in_} features as input"
+        )
+
+
+def targets_1d(est: BaseEstimator, n_samples: int, y: Any) -> np.ndarray:
+    """``y`` as a NumPy vector of ``n_samples`` entries; a column vector warns and is raveled, as in scikit-learn."""
+    if y is None:
+        raise ValueError(f"{type(est).__name__} requires y to be passed, but the target y is None")
+    y_np = y.detach().cpu().numpy() if isinstance(y, Tensor) else np.asarray(y)
+    if y_np.ndim == 2 and y_np.shape[1] == 1:
+        warnings.warn(
+            f"A column-vector y was passed when a 1d array was expected; got shape {y_np.shape}, using y.ravel()",
+            DataConversionWarning,
+            stacklevel=4,
+        )
+        y_np = y_np.ravel()
+    if y_np.ndim != 1 or y_np.shape[0] != n_samples:
+        raise ValueError(f"Expected y of shape ({n_samples},) to match X, got shape {y_np.shape}")
+    return y_np
+
+
+def sample_costs(C: float, n_samples: int, sample_weight: Any) -> np.ndarray:
+    """``C * sample_weight`` ``(N,)``, with scikit-learn's checks of the weights."""
+    cost = np.full(n_samples, float(C))
+    if sample_weight is not None:
+        sw = np.asarray(sample_weight, dtype=np.float64)
+        if sw.shape != (n_samples,) or np.any(sw < 0):
+            raise ValueError(f"Expected non-negative sample_weight of shape ({n_samples},), got {sw.shape}")
+        if not np.any(sw > 0):
+            raise ValueError("Expected sample_weight with at least one positive entry, got all weights zero")
+        cost = cost * sw
+    return cost
+
+
+def classes_and_costs(est: BaseEstimator, n_samples: int, y: Any, sample_weight: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Set ``est.classes_``; return class indices ``(N,)`` and costs ``C * class weight * sample weight``."""
+    y_np = targets_1d(est, n_samples, y)
+    check_classification_targets(y_np)
+    est.classes_, y_idx = np.unique(y_np, return_inverse=True)
+    if len(est.classes_) < 2:
+        raise ValueError(f"Expected at least 2 classes in y, got 1 class: {est.classes_.tolist()}")
+    weights = (
+        compute_class_weight(est.class_weight, classes=est.classes_, y=y_np)
+        if est.class_weight is not None
+        else np.ones(len(est.classes_))
+    )
+    if np.any(weights < 0) or not np.all(np.isfinite(weights)):
+        raise ValueError(f"Expected non-negative class weights, got {dict(zip(est.classes_.tolist(), weights))}")
+    return y_idx, sample_costs(est.C, n_samples, sample_weight) * weights[y_idx]
+
+
+def ovo_pairs(n_classes: int) -> list[tuple[int, int]]:
+    """LIBSVM's one-vs-one pairs ``(0, 1), (0, 2), ..., (1, 2), ...``: the one enumeration every part uses."""
+    return list(itertools.combinations(range(n_classes), 2))
+
+
+class _CheckedKernel:
+    """A user's kernel callable, its output made a tensor of the right shape (a class so it pickles)."""
+
+    def __init__(self, fn: Callable[[Any, Any], Any]) -> None:
+        self.fn = fn
+
+    def __call__(self, A: Tensor, Z: Tensor) -> Tensor:
+        K = torch.as_tensor(self.fn(A, Z), dtype=A.dtype, device=A.device)
+        if K.shape != (A.shape[0], Z.shape[0]):
+            raise ValueError(
+                f"Expected the kernel callable to return shape ({A.shape[0]}, {Z.shape[0]}), got {tuple(K.shape)}"
+            )
+        return K
+
+
+def warn_if_not_psd(K: Tensor, kernel: Any, n_check: int = 512) -> None:
+    """Warn, naming the smallest eigenvalue, when (a sample of) the Gram matrix is not PSD."""
+    n = min(K.shape[0], n_check)
+    idx = torch.linspace(0, K.shape[0] - 1, n, device=K.device).long()
+    ok, message = _psd_report(K[idx][:, idx], None)
+    if not ok:
+        warnings.warn(
+            f"The kernel {kernel!r} is not positive semidefinite on the training data ({message}); "
+            "the dual is then not convex and the solution is a local one.",
+            UserWarning,
+            stacklevel=4,
+        )
+
+
+class DualProblems(NamedTuple):
+    """P problems in LIBSVM's binary form over n rows: minimize 1/2 a^T Q a + p^T a,
+    Q = y y^T * K, 0 <= a <= C, y^T a = 0. ``rows`` maps the n rows to rows of X (epsilon-SVR's
+    2N variables sit on N samples); ``members`` (one-vs-one) lists each problem's rows, the rest
+    having C = 0; ``p`` defaults to -1 and ``alpha0`` to 0."""
+
+    Y: Tensor  # (P, n) in {-1, +1}
+    C: Tensor  # (P, n)
+    p: Tensor | None = None  # (P, n)
+    alpha0: Tensor | None = None  # (P, n), feasible
+    rows: Tensor | None = None  # (n,) indices into X
+    members: list[Tensor] | None = None
+
+
+class BaseLibSVM(BaseEstimator):
+    """Shared machinery of the LIBSVM-like estimators (see the module docstring).
+
+    Subclasses set their parameters in ``__init__`` as scikit-learn wants (the shared ones:
+    ``kernel, degree, gamma, coef0, tol, cache_size, max_iter, solver, working_set_size,
+    kernel_dtype, device``), build their :class:`DualProblems` and read the solution.
+    """
+
+    def _check_kernel_params(self) -> None:
+        kernels = ("linear", "poly", "rbf", "sigmoid", "precomputed")
+        if isinstance(self.kernel, str) and self.kernel not in kernels:
+            raise ValueError(f"Expected kernel to be one of {kernels}, a Kernel or a callable, got {self.kernel!r}")
+        if not isinstance(self.kernel, str) and not callable(self.kernel):
+            raise TypeError(f"Expected kernel to be a string, a Kernel or a callable, got {type(self.kernel).__name__}")
+        if isinstance(self.gamma, str):
+            if self.gamma not in ("scale", "auto"):
+                raise ValueError(f"Expected gamma to be 'scale', 'auto' or a float > 0, got {self.gamma!r}")
+        else:
+            check_positive("gamma", self.gamma)
+        if isinstance(self.degree, bool) or not isinstance(self.degree, int) or self.degree < 1:
+            raise ValueError(f"Expected degree to be a positive int, got {self.degree!r}")
+        if not isinstance(self.tol, (int, float)) or not self.tol > 0:
+            raise ValueError(f"Expected tol > 0, got {self.tol!r}")
+        if self.cache_size != "auto" and not (isinstance(self.cache_size, (int, float)) and self.cache_size > 0):
+            raise ValueError(f"Expected cache_size to be 'auto' or a number of MB > 0, got {self.cache_size!r}")
+        if isinstance(self.max_iter, bool) or not isinstance(self.max_iter, int) or (self.max_iter < 1 and self.max_iter != -1):
+            raise ValueError(f"Expected max_iter to be a positive int or -1, got {self.max_iter!r}")
+        for name, value, allowed in (
+            ("solver", self.solver, ("auto", "smo", "decomposition")),
+            ("kernel_dtype", self.kernel_dtype, ("float32", "float64")),
+        ):
+            if value not in allowed:
+                raise ValueError(f"Expected {name} to be one of {allowed}, got {value!r}")
+        if isinstance(self.working_set_size, bool) or not isinstance(self.working_set_size, int) or self.working_set_size < 2:
+            raise ValueError(f"Expected working_set_size to be an int >= 2, got {self.working_set_size!r}")
+        if self.kernel == "precomputed" and self.solver == "decomposition":
+            raise ValueError("kernel='precomputed' is solved in memory; use solver='auto' or 'smo'")
+
+    # -- data and kernel -------------------------------------------------------------------
+    def _prepare(self, X: Any) -> tuple[Tensor, KernelFn | None, Tensor, Tensor | None]:
+        """``(Xt float64, kernel or None, Xk in kernel_dtype, K if precomputed)``; sets the input attributes."""
+        device = resolve_device(self.device)
+        Xt = as_tensor_2d(X, "X", device, torch.float64)
+        self.n_features_in_ = Xt.shape[1]
+        self.shape_fit_ = tuple(Xt.shape)
+        kernel = self._resolve_kernel(Xt)
+        if kernel is None:  # precomputed: the user's Gram matrix, as given
+            if Xt.shape[0] != Xt.shape[1]:
+                raise ValueError(f"Expected a square Gram matrix (N, N) for kernel='precomputed', got {tuple(Xt.shape)}")
+            asym = float((Xt - Xt.T).abs().max())
+            if asym > 1e-6 * max(1.0, float(Xt.abs().max())):
+                raise ValueError(f"Expected a symmetric Gram matrix for kernel='precomputed', got max |K - K^T| = {asym:.3g}")
+            return Xt, None, Xt, Xt
+        # Kernel values in kernel_dtype (LIBSVM caches them as float32).
+        return Xt, kernel, Xt.to(getattr(torch, self.kernel_dtype)), None
+
+    def _resolve_kernel(self, X: Tensor) -> KernelFn | None:
+        """The kernel as ``k(A, Z) -> (n_A, n_Z)`` with gamma resolved on the training X; None if precomputed."""
+        kernel = self.kernel
+        if not isinstance(kernel, str):
+            return _CheckedKernel(kernel)
+        if kernel == "precomputed":
+            return None
+        gamma = self.gamma
+        if gamma == "scale":
+            var = float(X.var(correction=0))  # NumPy's (biased) variance, as scikit-learn's "scale"
+            gamma = 1.0 / (X.shape[1] * var) if var > 0 else 1.0
+        elif gamma == "auto":
+            gamma = 1.0 / X.shape[1]
+        self._gamma = float(gamma)
+        g, degree, coef0 = self._gamma, self.degree, self.coef0
+        # partials of module-level functions, not lambdas: a fitted model keeps its kernel and must pickle.
+        return {
+            "linear": functools.partial(linear_kernel),
+            "poly": functools.partial(polynomial_kernel, degree=degree, gamma=g, coef0=coef0),
+            "rbf": functools.partial(rbf_kernel, gamma=g),
+            "sigmoid": functools.partial(sigmoid_kernel, gamma=g, coef0=coef0),
+        }[kernel]
+
+    def _memory_budget(self, device: torch.device) -> float:
+        """Bytes for in-memory Gram matrices: ``cache_size`` MB, or for ``"auto"`` half the free GPU memory (2 GiB on CPU)."""
+        if self.solver == "smo":
+            return math.inf
+        if self.solver == "decomposition":
+            return 0.0
+        if self.cache_size != "auto":
+            return float(self.cache_size) * 2**20
+        if device.type == "cuda":
+            free, _ = torch.cuda.mem_get_info(device)
+            return 0.5 * free
+        return 2048 * 2**20
+
+    def _max_iter(self) -> int | None:
+        return None if self.max_iter == -1 else self.max_iter
+
+    # -- the one solve path ----------------------------------------------------------------
+    def _solve(self, Xk: Tensor, kernel: KernelFn | None, K: Tensor | None, problems: DualProblems,
+               keep_full_kernel: bool = True) -> tuple[Tensor, Tensor, list[int], Tensor]:
+        """Solve the P problems; returns ``(alpha (P, n), b (P,), steps per problem, KKT violation (P,))``.
+
+        Problems spanning every row share one kernel: in memory (SMO, batched) when its n x n
+        values fit in the budget, else the decomposition solver works from kernel rows. One-vs-one
+        problems (``members``) are solved on their own rows (:meth:`_solve_blocks`).
+        """
+        budget = math.inf if K is not None else self._memory_budget(Xk.device)
+        rows = problems.rows
+        Xr = Xk if rows is None else Xk[rows]
+        n = Xr.shape[0]
+        if problems.members is None:
+            full_bytes = n * n * Xk.element_size()
+            if K is None and full_bytes <= budget:
+                with device_memory_guard(f"the {n} x {n} Gram matrix",
+                                         "Use solver='decomposition', a smaller cache_size, or device='cpu'."):
+                    K = kernel(Xr, Xr)
+            elif K is not None and rows is not None:
+                K = K[rows][:, rows]
+            self._check_psd(Xr, kernel, K)
+            opts = dict(tol=self.tol, max_iter=self._max_iter(), dtype=problems.Y.dtype, p=problems.p,
+                        alpha0=problems.alpha0)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)  # fit warns once, for the estimator
+                if K is not None:
+                    res = smo_dual(K, problems.Y, problems.C, **opts)
+                else:
+                    res = decomposition_dual(Xr, problems.Y, problems.C, kernel,
+                                             working_set_size=self.working_set_size, **opts)
+            return res.alpha, res.b, res.info.problem_iters.tolist(), res.info.kkt_violation
+        # One-vs-one keeps at least half the budget for its pair blocks: the full Gram matrix is
+        # only a shortcut there (each pair could compute its own block from X).
+        full_bytes = n * n * Xk.element_size()
+        if K is None and keep_full_kernel and full_bytes <= budget / 2:
+            with device_memory_guard(f"the {n} x {n} Gram matrix",
+                                     "Use solver='decomposition', a smaller cache_size, or device='cpu'."):
+                K = kernel(Xr, Xr)
+            budget -= full_bytes
+        self._check_psd(Xr, kernel, K)
+        return self._solve_blocks(Xr, K, problems, kernel, budget)
+
+    def _check_psd(self, X: Tensor, kernel: KernelFn | None, K: Tensor | None) -> None:
+        if K is not None:
+            warn_if_not_psd(K, self.kernel)
+        else:
+            sample = torch.linspace(0, X.shape[0] - 1, min(X.shape[0], 512), device=X.device).long()
+            warn_if_not_psd(kernel(X[sample], X[sample]), self.kernel)
+
+    def _solve_blocks(
+        self, Xt: Tensor, K: Tensor | None, problems: DualProblems, kernel: Any, budget: float
+    ) -> tuple[Tensor, Tensor, list[int], Tensor]:
+        """Problems on their own rows (one-vs-one): those whose Gram blocks fit in ``budget`` bytes
+        together are solved as one batched SMO on padded blocks (padding has C = 0), gathered from K
+        when it is at hand; a problem too large for the budget goes to the decomposition solver."""
+        Y, Cb, members = problems.Y, problems.C, problems.members
+        P, N = Y.shape
+        itemsize = Xt.element_size()
+        alpha = torch.zeros_like(Y)
+        b = torch.zeros(P, dtype=Y.dtype, device=Y.device)
+        gap = torch.zeros(P, dtype=Y.dtype, device=Y.device)
+        n_iter = [0] * P
+        sizes = [int(m.numel()) for m in members]
+        opts = dict(tol=self.tol, max_iter=self._max_iter(), dtype=Y.dtype)
+        for group in _pack_blocks(sizes, itemsize, budget):
+            n_max = max(sizes[p] for p in group)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)  # fit warns once
+                if n_max * n_max * itemsize > budget:  # one problem, too large for memory
+                    p, m = group[0], members[group[0]]
+                    res = decomposition_dual(Xt[m], Y[p, m], Cb[p, m], kernel, working_set_size=self.working_set_size,
+                                             **opts)
+                    alpha[p, m], b[p] = res.alpha[0], res.b[0]
+                    gap[p], n_iter[p] = res.info.kkt_violation[0], int(res.info.problem_iters[0])
+                    continue
+                idx = torch.zeros(len(group), n_max, dtype=torch.long, device=Y.device)
+                valid = torch.zeros(len(group), n_max, dtype=torch.bool, device=Y.device)
+                for g, p in enumerate(group):
+                    idx[g, : sizes[p]], valid[g, : sizes[p]] = members[p], True
+                with device_memory_guard(f"{len(group)} one-vs-one Gram blocks of {n_max} x {n_max}",
+                                         "Use a smaller cache_size, solver='decomposition' or device='cpu'."):
+                    # Block by block: K[idx[:, :, None], idx[:, None, :]] would build (G, n, n) int64 indices.
+                    K_g = torch.empty(len(group), n_max, n_max, dtype=Xt.dtype if K is None else K.dtype,
+                                      device=Xt.device)
+                    for g, i in enumerate(idx):
+                        K_g[g] = kernel(Xt[i], Xt[i]) if K is None else K.index_select(0, i).index_select(1, i)
+                grp = torch.as_tensor(group, device=Y.device)
+                Y_g = torch.where(valid, Y[grp].gather(1, idx), 1.0)
+                C_g = torch.where(valid, Cb[grp].gather(1, idx), 0.0)
+                res = smo_dual(K_g, Y_g, C_g, **opts)
+            alpha[grp] = alpha[grp].scatter_add(1, idx, torch.where(valid, res.alpha, 0.0))
+            b[grp], gap[grp] = res.b, res.info.kkt_violation
+            for g, p in enumerate(group):
+                n_iter[p] = int(res.info.problem_iters[g])
+        return alpha, b, n_iter, gap
+
+    def _warn_convergence(self, gap: Tensor) -> None:
+        if bool((gap > self.tol).any()):
+            warnings.warn(
+                f"{type(self).__name__} did not converge (max KKT violation {float(gap.max()):.3g} > tol={self.tol}). "
+                "Increase max_iter or tol, or scale the features.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+
+    # -- the fitted model ------------------------------------------------------------------
+    def _keep_support(self, Xt: Tensor, coef: Tensor, b: Tensor, kernel: KernelFn | None, order: np.ndarray) -> np.ndarray:
+        """Keep the rows with a nonzero coefficient in some problem, in ``order``; returns their indices.
+
+        ``coef`` ``(P, N)`` multiplies the kernel at prediction: ``f = K(x, SV) coef_SV^T + b``.
+        """
+        is_sv = (coef != 0).any(0).cpu().numpy()
+        support = order[is_sv[order]]
+        self.support_ = support.astype(np.int32)
+        sv_index = torch.as_tensor(support, device=coef.device, dtype=torch.long)
+        self._coef = coef[:, sv_index].T.contiguous()  # (n_SV, P): one matmul predicts all problems
+        self._b = b
+        self._kernel = kernel
+        self._sv = Xt[sv_index] if kernel is not None else None
+        self.support_vectors_ = self._sv.cpu().numpy() if kernel is not None else np.empty((0, 0))
+        self.intercept_ = b.cpu().numpy()
+        return support
+
+    def _decision(self, X: Any) -> Tensor:
+        """``(n_samples, P)`` decision values of the P problems, a block of rows at a time."""
+        check_is_fitted(self, "_coef")
+        device = self._coef.device
+        Xt = as_tensor_2d(X, "X", device, torch.float64)
+        if self._kernel is None:
+            if Xt.shape[1] != self.shape_fit_[0]:
+                raise ValueError(
+                    f"Expected a Gram matrix (n_samples, {self.shape_fit_[0]}) against the training set for "
+                    f"kernel='precomputed', got shape {tuple(Xt.shape)}"
+                )
+            return Xt[:, torch.as_tensor(self.support_, device=device, dtype=torch.long)] @ self._coef + self._b
+        check_n_features(self, Xt)
+        # Prediction touches support vectors only, a block of rows at a time.
+        blocks = [K_rows @ self._coef for _, K_rows in kernel_row_blocks(self._kernel, Xt, self._sv, 4096)]
+        return torch.cat(blocks) + self._b
+
+
+def _pack_blocks(sizes: list[int], itemsize: int, budget: float) -> list[list[int]]:
+    """Group problems (of ``sizes`` rows) in order so that each group's padded Gram blocks fit in
+    ``budget`` bytes; a problem too large alone forms its own group (the decomposition solver's)."""
+    groups: list[list[int]] = []
+    current: list[int] = []
+    for p, size in enumerate(sizes):
+        if size**2 * itemsize > budget:
+            groups.append([p])
+            continue
+        trial = current + [p]
+        if current and len(trial) * max(sizes[q] for q in trial) ** 2 * itemsize > budget:
+            groups.append(current)
+            trial = [p]
+        current = trial
+    if current:
+        groups.append(current)
+    return groups
+
+
+def check_C(C: Any) -> None:
+    """``C > 0`` in scikit-learn's words: the one place it is checked."""
+    check_positive("C", C)

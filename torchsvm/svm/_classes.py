@@ -1,0 +1,517 @@
+"""The estimators: LinearSVC (primal), and SVC, SVR, OneClassSVM on the shared LIBSVM-like base."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin, OutlierMixin, RegressorMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils.validation import check_array, check_is_fitted
+from torch import Tensor
+
+from torchsvm.kernels import Kernel
+from torchsvm.solvers.primal import primal_newton
+from torchsvm.svm._base import (
+    BaseLibSVM,
+    DualProblems,
+    as_tensor_2d,
+    check_C,
+    check_n_features,
+    classes_and_costs,
+    ovo_pairs,
+    resolve_device,
+    sample_costs,
+    targets_1d,
+)
+
+__all__ = ["LinearSVC", "OneClassSVM", "SVC", "SVR"]
+
+
+class LinearSVC(ClassifierMixin, BaseEstimator):
+    """Linear support vector classifier solved in the primal with torch (CPU or GPU).
+
+    For each class k (one-vs-rest; one problem for two classes) it solves
+
+        minimize 1/2 ||w||^2 + sum_i C_i L(y_i (w . x_i + b)),   y_i in {-1, +1},
+
+    with C_i = C * class_weight[class of i] and the bias b not regularized. All K problems are
+    solved together by a batched Newton method on one copy of X (see
+    :func:`torchsvm.solvers.primal.primal_newton`); ``hinge`` stops on a certified relative
+    duality gap ``tol``, the smooth losses on the relative gradient norm.
+
+    Differences from scikit-learn's ``LinearSVC`` (LIBLINEAR): the default loss is the hinge
+    (the soft-margin SVM), the bias is not penalized, and in one-vs-rest every sample keeps its own
+    class's weight in all K problems (LIBLINEAR gives the "rest" side weight 1).
+
+    Args:
+        C: inverse regularization strength, > 0.
+        loss: ``"hinge"``, ``"squared_hinge"`` or ``"logistic"``.
+        class_weight: None, a dict ``{class: weight}``, or ``"balanced"``.
+        solver: ``"auto"`` or ``"newton"`` (the same, for now).
+        tol: stopping tolerance: for the hinge the certified relative duality gap, so the
+            objective is within ``tol`` (relative) of the optimum; for the smooth losses the
+            gradient norm relative to its value at w = 0.
+        max_iter: maximum Newton iterations.
+        device: ``"auto"`` (CUDA if available), ``"cpu"``, ``"cuda"``, ...
+        random_state: unused by the deterministic Newton solver; kept for the scikit-learn API.
+
+    Attributes:
+        coef_: ``(1, n_features)`` for two classes, else ``(n_classes, n_features)``.
+        intercept_: ``(1,)`` or ``(n_classes,)``.
+        classes_: the sorted class labels.
+        n_iter_: Newton iterations run.
+        n_features_in_: number of features seen in ``fit``.
+        objective_: final primal objective per problem.
+        duality_gap_: final relative gap (hinge) or gradient norm (smooth losses).
+    """
+
+    def __init__(
+        self,
+        C: float = 1.0,
+        *,
+        loss: Literal["hinge", "squared_hinge", "logistic"] = "hinge",
+        class_weight: dict | Literal["balanced"] | None = None,
+        solver: Literal["auto", "newton"] = "auto",
+        tol: float = 1e-3,
+        max_iter: int = 300,
+        device: str = "auto",
+        random_state: int | None = None,
+    ) -> None:
+        self.C = C
+        self.loss = loss
+        self.class_weight = class_weight
+        self.solver = solver
+        self.tol = tol
+        self.max_iter = max_iter
+        self.device = device
+        self.random_state = random_state
+
+    def _check_params(self) -> None:
+        check_C(self.C)
+        if self.loss not in ("hinge", "squared_hinge", "logistic"):
+            raise ValueError(f"Expected loss to be 'hinge', 'squared_hinge' or 'logistic', got {self.loss!r}")
+        if self.solver not in ("auto", "newton"):
+            raise ValueError(f"Expected solver to be 'auto' or 'newton', got {self.solver!r}")
+        if not self.tol > 0:
+            raise ValueError(f"Expected tol > 0, got {self.tol!r}")
+        if not isinstance(self.max_iter, int) or self.max_iter < 1:
+            raise ValueError(f"Expected max_iter to be a positive int, got {self.max_iter!r}")
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "LinearSVC":
+        """Fit on ``X`` ``(n_samples, n_features)`` (array-like or tensor) and labels ``y`` of any values."""
+        self._check_params()
+        device = resolve_device(self.device)
+        Xt = as_tensor_2d(X, "X", device)
+        y_idx, cost = classes_and_costs(self, Xt.shape[0], y, sample_weight)
+        self.n_features_in_ = Xt.shape[1]
+
+        y_t = torch.as_tensor(y_idx, device=device)
+        K = 1 if len(self.classes_) == 2 else len(self.classes_)
+        columns = torch.arange(K, device=device) + (1 if K == 1 else 0)  # binary: +1 is classes_[1]
+        Y = torch.where(y_t.unsqueeze(1) == columns, 1.0, -1.0).to(Xt.dtype)  # (N, K)
+        # Samples with zero cost leave the problem; give them a tiny cost instead of dividing by zero.
+        C_t = torch.as_tensor(cost, dtype=Xt.dtype, device=device).clamp_min(1e-12).unsqueeze(1).expand(-1, K)
+
+        result = primal_newton(Xt, Y, C_t, loss=self.loss, tol=self.tol, max_iter=self.max_iter)
+        self.coef_ = result.w.t().cpu().numpy()
+        self.intercept_ = result.b.cpu().numpy()
+        self.n_iter_ = result.info.n_iter
+        self.objective_ = result.info.objective.cpu().numpy()
+        self.duality_gap_ = result.info.gap
+        self._w = result.w  # (D, K) on the device, for fast tensor predictions
+        self._b = result.b
+        if not result.info.converged:
+            warnings.warn(
+                f"LinearSVC did not converge in max_iter={self.max_iter} Newton iterations (relative "
+                f"{'duality gap' if self.loss == 'hinge' else 'gradient norm'} {result.info.gap:.2e} > "
+                f"tol={self.tol}). Increase max_iter, loosen tol, or scale the features.",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
+        return self
+
+    def decision_function(self, X: Any) -> np.ndarray | Tensor:
+        """Signed distances ``(n_samples,)`` for two classes, else ``(n_samples, n_classes)``.
+
+        A tensor input gives a tensor on the model's device; anything else gives a NumPy array.
+        """
+        check_is_fitted(self, "coef_")
+        Xt = as_tensor_2d(X, "X", self._w.device, self._w.dtype)
+        check_n_features(self, Xt)
+        scores = torch.addmm(self._b, Xt, self._w)
+        scores = scores[:, 0] if scores.shape[1] == 1 else scores
+        return scores if isinstance(X, Tensor) else scores.cpu().numpy()
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Class labels (NumPy, values of ``classes_``)."""
+        scores = self.decision_function(X)
+        s = scores if isinstance(scores, Tensor) else torch.from_numpy(np.asarray(scores))
+        idx = (s > 0).long() if s.ndim == 1 else s.argmax(dim=1)
+        return self.classes_[idx.cpu().numpy()]
+
+
+def _ovr_from_ovo(dec: Tensor, n_classes: int) -> Tensor:
+    """scikit-learn's one-vs-one -> one-vs-rest decision shape: votes plus confidences squashed to (-1/3, 1/3)."""
+    votes = torch.zeros(dec.shape[0], n_classes, dtype=dec.dtype, device=dec.device)
+    conf = torch.zeros_like(votes)
+    for p, (i, j) in enumerate(ovo_pairs(n_classes)):
+        conf[:, i] += dec[:, p]
+        conf[:, j] -= dec[:, p]
+        votes[:, i] += dec[:, p] >= 0  # scikit-learn gives a 0 to class i here; predict gives it to j
+        votes[:, j] += dec[:, p] < 0
+    return votes + conf / (3 * (conf.abs() + 1))
+
+
+class SVC(ClassifierMixin, BaseLibSVM):
+    """Kernel support vector classifier, solved in the dual with torch (CPU or GPU).
+
+    For each binary problem it solves
+
+        maximize  sum_i a_i - 1/2 sum_ij a_i a_j y_i y_j K(x_i, x_j)
+        subject to 0 <= a_i <= C_i,  sum_i a_i y_i = 0,   C_i = C * class_weight[class of i]
+
+    and predicts with f(x) = sum over support vectors of a_i y_i K(x_i, x) + b. Multi-class is
+    one-vs-one like LIBSVM (``multi_class="ovo"``, the default: measured faster, see ``benchmarks/results/``) or one-vs-rest (``"ovr"``); either way all binary problems are
+    solved as one batched problem sharing the kernel computations. A Gram matrix up to
+    ``cache_size`` MB is computed once and solved in memory by SMO
+    (:func:`torchsvm.solvers.dual.smo_dual`); a larger one is never formed: the decomposition
+    solver (:func:`torchsvm.solvers.dual.decomposition_dual`) works from kernel rows.
+
+    Args:
+        C: cost of margin violations, > 0.
+        kernel: ``"linear"``, ``"poly"``, ``"rbf"``, ``"sigmoid"``, ``"precomputed"`` (fit on a
+            Gram matrix ``(N, N)``, predict on ``(M, N)``), a :class:`torchsvm.kernels.Kernel`,
+            or a callable ``k(A, Z) -> (n_A, n_Z)`` on tensors.
+        degree, gamma, coef0: as scikit-learn; ``gamma="scale"`` is ``1 / (n_features * X.var())``,
+            ``"auto"`` is ``1 / n_features``.
+        class_weight: None, a dict ``{class: weight}``, or ``"balanced"``.
+        tol: stopping tolerance on the maximal KKT violation (LIBSVM's eps).
+        max_iter: SMO steps (in memory) or outer iterations (decomposition); -1 for the default.
+        decision_function_shape: ``"ovr"`` (``(n_samples, n_classes)``) or ``"ovo"``
+            (``(n_samples, n_pairs)``; only with ``multi_class="ovo"``).
+        multi_class: ``"ovo"`` or ``"ovr"``: which binary problems are trained.
+        solver: ``"auto"`` (in memory when the Gram matrix fits in ``cache_size``), ``"smo"``
+            or ``"decomposition"``.
+        cache_size: MB allowed for in-memory Gram matrices under ``solver="auto"``; ``"auto"``
+            is half the free GPU memory on CUDA and 2048 MB on the CPU.
+        working_set_size: variables per outer iteration of the decomposition solver.
+        kernel_dtype: ``"float32"`` (as LIBSVM's kernel cache; half the memory and time of
+            ``"float64"``) or ``"float64"``: the dtype kernel values are computed and kept in
+            during fit. The solver's state (alpha, gradient) and prediction are float64 either way.
+        device: ``"auto"`` (CUDA if available), ``"cpu"``, ``"cuda"``, ...
+
+    Attributes (LIBSVM's meanings; for ``multi_class="ovr"``, one row per class instead of per pair):
+        support_: indices of the support vectors in the training set, grouped by class.
+        support_vectors_: ``(n_SV, n_features)`` (empty for ``"precomputed"``).
+        n_support_: support vectors per class.
+        dual_coef_: ``(n_classes - 1, n_SV)``: ``y_i a_i`` of each SV in the classifiers it is
+            part of, LIBSVM's layout; ``(1, n_SV)`` for two classes.
+        intercept_: ``(n_pairs,)`` biases, pairs ``(0, 1), (0, 2), ..., (1, 2), ...``; in pair
+            ``(i, j)`` a positive decision is class i, except for two classes where it is
+            ``classes_[1]`` (scikit-learn's convention).
+        classes_, n_features_in_, shape_fit_; n_iter_: per binary problem, its SMO steps (outer
+            iterations where the decomposition solver ran it), counted apart in a batch.
+    """
+
+    def __init__(
+        self,
+        C: float = 1.0,
+        *,
+        kernel: str | Kernel | Callable[[Tensor, Tensor], Tensor] = "rbf",
+        degree: int = 3,
+        gamma: float | Literal["scale", "auto"] = "scale",
+        coef0: float = 0.0,
+        class_weight: dict | Literal["balanced"] | None = None,
+        tol: float = 1e-3,
+        max_iter: int = -1,
+        decision_function_shape: Literal["ovr", "ovo"] = "ovr",
+        multi_class: Literal["ovo", "ovr"] = "ovo",
+        solver: Literal["auto", "smo", "decomposition"] = "auto",
+        cache_size: float | Literal["auto"] = "auto",
+        working_set_size: int = 1024,
+        kernel_dtype: Literal["float32", "float64"] = "float32",
+        device: str = "auto",
+    ) -> None:
+        self.C = C
+        self.kernel = kernel
+        self.degree = degree
+        self.gamma = gamma
+        self.coef0 = coef0
+        self.class_weight = class_weight
+        self.tol = tol
+        self.max_iter = max_iter
+        self.decision_function_shape = decision_function_shape
+        self.multi_class = multi_class
+        self.solver = solver
+        self.cache_size = cache_size
+        self.working_set_size = working_set_size
+        self.kernel_dtype = kernel_dtype
+        self.device = device
+
+    def _check_params(self) -> None:
+        check_C(self.C)
+        self._check_kernel_params()
+        for name, value, allowed in (
+            ("decision_function_shape", self.decision_function_shape, ("ovr", "ovo")),
+            ("multi_class", self.multi_class, ("ovo", "ovr")),
+        ):
+            if value not in allowed:
+                raise ValueError(f"Expected {name} to be one of {allowed}, got {value!r}")
+        if self.decision_function_shape == "ovo" and self.multi_class == "ovr":
+            raise ValueError("decision_function_shape='ovo' needs multi_class='ovo'")
+
+    def _problems(self, y_idx: np.ndarray, cost: np.ndarray, device: torch.device, dtype: torch.dtype) -> DualProblems:
+        """The binary problems, ``(P, N)`` labels and costs; one-vs-one pairs list their own rows."""
+        n_classes = len(self.classes_)
+        y_t = torch.as_tensor(y_idx, device=device)
+        c_t = torch.as_tensor(cost, dtype=dtype, device=device).clamp_min(1e-12)
+        if n_classes == 2:  # one problem; +1 is classes_[1] (scikit-learn's sign)
+            return DualProblems(torch.where(y_t == 1, 1.0, -1.0).to(dtype).unsqueeze(0), c_t.unsqueeze(0))
+        if self.multi_class == "ovr":
+            Y = torch.where(y_t.unsqueeze(0) == torch.arange(n_classes, device=device).unsqueeze(1), 1.0, -1.0)
+            return DualProblems(Y.to(dtype), c_t.expand(n_classes, -1))
+        pairs = torch.tensor(ovo_pairs(n_classes), device=device)  # (P, 2)
+        in_i, in_j = y_t.unsqueeze(0) == pairs[:, :1], y_t.unsqueeze(0) == pairs[:, 1:]
+        Y = torch.where(in_i, 1.0, -1.0).to(dtype)  # LIBSVM: the pair's first class is +1
+        C = torch.where(in_i | in_j, c_t, 0.0)
+        return DualProblems(Y, C, members=[torch.nonzero(m).squeeze(1) for m in (in_i | in_j)])
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "SVC":
+        """Fit on ``X`` ``(n_samples, n_features)`` (or a Gram matrix for ``"precomputed"``) and labels ``y``."""
+        self._check_params()
+        Xt, kernel, Xk, K = self._prepare(X)
+        y_idx, cost = classes_and_costs(self, Xt.shape[0], y, sample_weight)
+        problems = self._problems(y_idx, cost, Xt.device, Xt.dtype)  # float64, as the solver state
+        alpha, b, n_iter, gap = self._solve(Xk, kernel, K, problems)
+        self._warn_convergence(gap)
+        self._store(Xt, y_idx, alpha * problems.Y, b, kernel)
+        self.n_iter_ = np.asarray(n_iter, dtype=np.int64)
+        return self
+
+    def _store(self, Xt: Tensor, y_idx: np.ndarray, coef: Tensor, b: Tensor, kernel: Any) -> None:
+        """Keep the support vectors and set LIBSVM's attributes; ``coef`` is ``y * alpha`` ``(P, N)``."""
+        n_classes = len(self.classes_)
+        # LIBSVM's order: grouped by class, by index within a class.
+        support = self._keep_support(Xt, coef, b, kernel, np.lexsort((np.arange(len(y_idx)), y_idx)))
+        self.n_support_ = np.bincount(y_idx[support], minlength=n_classes).astype(np.int32)
+        coef_np = self._coef.T.cpu().numpy()  # (P, n_SV)
+        if n_classes == 2 or self.multi_class == "ovr":
+            self.dual_coef_ = coef_np
+            return
+        dual = np.zeros((n_classes - 1, len(support)))
+        sv_class = y_idx[support]
+        for p, (i, j) in enumerate(ovo_pairs(n_classes)):
+            dual[j - 1, sv_class == i] = coef_np[p, sv_class == i]  # SVs of class i: row j - 1
+            dual[i, sv_class == j] = coef_np[p, sv_class == j]  # SVs of class j: row i
+        self.dual_coef_ = dual
+
+    def decision_function(self, X: Any) -> np.ndarray | Tensor:
+        """``(n_samples,)`` for two classes; else ``(n_samples, n_classes)`` (``"ovr"`` shape) or
+        ``(n_samples, n_pairs)`` (``"ovo"``). A tensor input gives a tensor on the model's device."""
+        dec = self._decision(X)
+        n_classes = len(self.classes_)
+        if n_classes == 2:
+            dec = dec[:, 0]
+        elif self.multi_class == "ovo" and self.decision_function_shape == "ovr":
+            dec = _ovr_from_ovo(dec, n_classes)
+        return dec if isinstance(X, Tensor) else dec.cpu().numpy()
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Class labels; one-vs-one predicts by LIBSVM's vote (ties to the first class)."""
+        dec = self._decision(X)
+        n_classes = len(self.classes_)
+        if n_classes == 2:
+            idx = (dec[:, 0] > 0).long()
+        elif self.multi_class == "ovr":
+            idx = dec.argmax(1)
+        else:
+            votes = torch.zeros(dec.shape[0], n_classes, device=dec.device)
+            for p, (i, j) in enumerate(ovo_pairs(n_classes)):
+                votes[:, i] += dec[:, p] > 0
+                votes[:, j] += dec[:, p] <= 0
+            idx = votes.argmax(1)  # first maximum on ties, as LIBSVM
+        return self.classes_[idx.cpu().numpy()]
+
+
+
+
+class SVR(RegressorMixin, BaseLibSVM):
+    """Epsilon-support vector regression, solved in the dual with torch (CPU or GPU).
+
+    LIBSVM's epsilon-SVR: with a, a* the multipliers of the samples above and below the tube,
+
+        minimize  1/2 (a - a*)^T K (a - a*) + epsilon sum_i (a_i + a*_i) - sum_i y_i (a_i - a*_i)
+        subject to 0 <= a_i, a*_i <= C_i,  sum_i (a_i - a*_i) = 0,
+
+    solved as one problem of 2N variables in LIBSVM's binary form (labels +1 for a, -1 for a*,
+    linear term epsilon -+ y) by the same batched solvers as :class:`SVC`. Predicts
+    f(x) = sum over support vectors of (a_i - a*_i) K(x_i, x) + b.
+
+    Args:
+        kernel, degree, gamma, coef0, tol, cache_size, max_iter, solver, working_set_size,
+            kernel_dtype, device: as :class:`SVC`.
+        C: cost of a deviation beyond epsilon, > 0 (``C_i = C * sample_weight_i``).
+        epsilon: half width of the tube inside which deviations cost nothing, >= 0.
+
+    Attributes:
+        support_, support_vectors_, n_support_ (``(1,)``), dual_coef_ (``(1, n_SV)``: a - a*),
+        intercept_ (``(1,)``), n_features_in_, shape_fit_, n_iter_ (SMO steps or outer iterations).
+    """
+
+    def __init__(
+        self,
+        *,
+        kernel: str | Kernel | Callable[[Tensor, Tensor], Tensor] = "rbf",
+        degree: int = 3,
+        gamma: float | Literal["scale", "auto"] = "scale",
+        coef0: float = 0.0,
+        tol: float = 1e-3,
+        C: float = 1.0,
+        epsilon: float = 0.1,
+        cache_size: float | Literal["auto"] = "auto",
+        max_iter: int = -1,
+        solver: Literal["auto", "smo", "decomposition"] = "auto",
+        working_set_size: int = 1024,
+        kernel_dtype: Literal["float32", "float64"] = "float32",
+        device: str = "auto",
+    ) -> None:
+        self.kernel = kernel
+        self.degree = degree
+        self.gamma = gamma
+        self.coef0 = coef0
+        self.tol = tol
+        self.C = C
+        self.epsilon = epsilon
+        self.cache_size = cache_size
+        self.max_iter = max_iter
+        self.solver = solver
+        self.working_set_size = working_set_size
+        self.kernel_dtype = kernel_dtype
+        self.device = device
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "SVR":
+        """Fit on ``X`` ``(n_samples, n_features)`` (or a Gram matrix for ``"precomputed"``) and targets ``y``."""
+        check_C(self.C)
+        if isinstance(self.epsilon, bool) or not isinstance(self.epsilon, (int, float)) or not self.epsilon >= 0:
+            raise ValueError(f"The 'epsilon' parameter of SVR must be a float in the range [0.0, inf). Got {self.epsilon!r} instead.")
+        self._check_kernel_params()
+        Xt, kernel, Xk, K = self._prepare(X)
+        N = Xt.shape[0]
+        y_np = check_array(targets_1d(self, N, y), ensure_2d=False, dtype=np.float64, input_name="y")
+        y_t = torch.as_tensor(y_np, dtype=torch.float64, device=Xt.device)
+        cost = torch.as_tensor(sample_costs(self.C, N, sample_weight), dtype=torch.float64, device=Xt.device)
+        ones = torch.ones(N, dtype=torch.float64, device=Xt.device)
+        problems = DualProblems(  # variables [a; a*] on the rows [X; X]
+            Y=torch.cat([ones, -ones]).unsqueeze(0),
+            C=torch.cat([cost, cost]).clamp_min(1e-12).unsqueeze(0),
+            p=torch.cat([self.epsilon - y_t, self.epsilon + y_t]).unsqueeze(0),
+            rows=torch.arange(N, device=Xt.device).repeat(2),
+        )
+        alpha, b, n_iter, gap = self._solve(Xk, kernel, K, problems)
+        self._warn_convergence(gap)
+        coef = alpha[:, :N] - alpha[:, N:]  # (1, N): a - a*
+        support = self._keep_support(Xt, coef, b, kernel, np.arange(N))
+        self.dual_coef_ = coef[:, torch.as_tensor(support, device=coef.device, dtype=torch.long)].cpu().numpy()
+        self.n_support_ = np.array([len(support)], dtype=np.int32)
+        self.n_iter_ = int(n_iter[0])
+        return self
+
+    def predict(self, X: Any) -> np.ndarray | Tensor:
+        """Predicted targets ``(n_samples,)``; a tensor input gives a tensor on the model's device."""
+        dec = self._decision(X)[:, 0]
+        return dec if isinstance(X, Tensor) else dec.cpu().numpy()
+
+
+class OneClassSVM(OutlierMixin, BaseLibSVM):
+    """Unsupervised outlier detection (Schoelkopf's one-class SVM), solved in the dual with torch.
+
+    LIBSVM's formulation: minimize 1/2 a^T K a subject to 0 <= a_i <= w_i, sum_i a_i = nu sum_i w_i
+    (w the sample weights, 1 by default), started as LIBSVM does (the first samples at their
+    bound) and solved by the same batched solvers as :class:`SVC`. The decision function is
+    f(x) = sum over support vectors of a_i K(x_i, x) - rho: positive inside the estimated support
+    of the data, negative outside.
+
+    Args:
+        nu: an upper bound on the fraction of training errors and a lower bound on the fraction
+            of support vectors, in (0, 1].
+        kernel, degree, gamma, coef0, tol, cache_size, max_iter, solver, working_set_size,
+            kernel_dtype, device: as :class:`SVC`.
+
+    Attributes:
+        support_, support_vectors_, n_support_, dual_coef_ (``(1, n_SV)``), intercept_ (``-rho``),
+        offset_ (``rho``: ``decision_function = score_samples - offset_``), n_features_in_, n_iter_.
+    """
+
+    def __init__(
+        self,
+        *,
+        kernel: str | Kernel | Callable[[Tensor, Tensor], Tensor] = "rbf",
+        degree: int = 3,
+        gamma: float | Literal["scale", "auto"] = "scale",
+        coef0: float = 0.0,
+        tol: float = 1e-3,
+        nu: float = 0.5,
+        cache_size: float | Literal["auto"] = "auto",
+        max_iter: int = -1,
+        solver: Literal["auto", "smo", "decomposition"] = "auto",
+        working_set_size: int = 1024,
+        kernel_dtype: Literal["float32", "float64"] = "float32",
+        device: str = "auto",
+    ) -> None:
+        self.kernel = kernel
+        self.degree = degree
+        self.gamma = gamma
+        self.coef0 = coef0
+        self.tol = tol
+        self.nu = nu
+        self.cache_size = cache_size
+        self.max_iter = max_iter
+        self.solver = solver
+        self.working_set_size = working_set_size
+        self.kernel_dtype = kernel_dtype
+        self.device = device
+
+    def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> "OneClassSVM":
+        """Fit on ``X`` ``(n_samples, n_features)``; ``y`` is ignored."""
+        if isinstance(self.nu, bool) or not isinstance(self.nu, (int, float)) or not 0 < self.nu <= 1:
+            raise ValueError(f"The 'nu' parameter of OneClassSVM must be a float in the range (0.0, 1.0]. Got {self.nu!r} instead.")
+        self._check_kernel_params()
+        Xt, kernel, Xk, K = self._prepare(X)
+        N = Xt.shape[0]
+        w = sample_costs(1.0, N, sample_weight)
+        # LIBSVM's start: fill the bounds in order until sum a = nu sum w.
+        alpha0 = np.minimum(w, np.maximum(self.nu * w.sum() - np.concatenate([[0.0], np.cumsum(w)[:-1]]), 0.0))
+        dev = Xt.device
+        problems = DualProblems(
+            Y=torch.ones(1, N, dtype=torch.float64, device=dev),
+            C=torch.as_tensor(w, dtype=torch.float64, device=dev).clamp_min(1e-12).unsqueeze(0),
+            p=torch.zeros(1, N, dtype=torch.float64, device=dev),
+            alpha0=torch.as_tensor(alpha0, dtype=torch.float64, device=dev).unsqueeze(0),
+        )
+        alpha, b, n_iter, gap = self._solve(Xk, kernel, K, problems)
+        self._warn_convergence(gap)
+        support = self._keep_support(Xt, alpha, b, kernel, np.arange(N))
+        self.dual_coef_ = alpha[:, torch.as_tensor(support, device=dev, dtype=torch.long)].cpu().numpy()
+        self.n_support_ = np.array([len(support)], dtype=np.int32)
+        self.offset_ = -self.intercept_
+        self.n_iter_ = int(n_iter[0])
+        return self
+
+    def decision_function(self, X: Any) -> np.ndarray | Tensor:
+        """``sum_i a_i K(x_i, x) - rho``, ``(n_samples,)``: positive for inliers."""
+        dec = self._decision(X)[:, 0]
+        return dec if isinstance(X, Tensor) else dec.cpu().numpy()
+
+    def score_samples(self, X: Any) -> np.ndarray | Tensor:
+        """The unshifted scores ``sum_i a_i K(x_i, x)`` (``decision_function + offset_``)."""
+        dec = self.decision_function(X)
+        return dec + float(self.offset_[0])
+
+    def predict(self, X: Any) -> np.ndarray:
+        """+1 for inliers, -1 for outliers (LIBSVM's: -1 on the boundary)."""
+        dec = self._decision(X)[:, 0]
+        return torch.where(dec > 0, 1, -1).cpu().numpy()
