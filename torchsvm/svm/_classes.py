@@ -322,7 +322,9 @@ class SVC(ClassifierMixin, BaseLibSVM):
 
     def predict(self, X: Any) -> np.ndarray:
         """Class labels; one-vs-one predicts by LIBSVM's vote (ties to the first class)."""
-        dec = self._decision(X)
+        return self._predict_from_decision(self._decision(X))
+
+    def _predict_from_decision(self, dec: Tensor) -> np.ndarray:
         n_classes = len(self.classes_)
         if n_classes == 2:
             idx = (dec[:, 0] > 0).long()
@@ -335,8 +337,6 @@ class SVC(ClassifierMixin, BaseLibSVM):
                 votes[:, j] += dec[:, p] <= 0
             idx = votes.argmax(1)  # first maximum on ties, as LIBSVM
         return self.classes_[idx.cpu().numpy()]
-
-
 
 
 class SVR(RegressorMixin, BaseLibSVM):

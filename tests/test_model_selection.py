@@ -1,0 +1,74 @@
+import numpy as np
+import pytest
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.datasets import make_blobs, make_classification
+from sklearn.model_selection import GridSearchCV as SkGridSearchCV
+from sklearn.model_selection import cross_val_score as sk_cross_val_score
+from sklearn.svm import SVC as SkSVC
+
+from torchsvm import SVC, SVR
+from torchsvm.model_selection import GridSearchCV, cross_val_score
+
+
+def data(n=150, classes=3, seed=0):
+    return make_blobs(n, centers=classes, n_features=4, cluster_std=3.0, random_state=seed)
+
+
+@pytest.mark.parametrize("classes,extra", [(3, {}), (2, {}), (3, {"multi_class": ["ovr"]})])
+def test_batched_search_equals_scikit_learns(classes, extra):
+    X, y = data(classes=classes)
+    grid = {"C": [0.1, 1.0, 10.0], "gamma": [0.05, "scale"], **extra}
+    ours = GridSearchCV(SVC(device="cpu", tol=1e-6), grid, cv=3).fit(X, y)
+    grid_ref = {k: v for k, v in grid.items() if k != "multi_class"}
+    ref_est = SkSVC(tol=1e-6, decision_function_shape="ovr")
+    ref = SkGridSearchCV(ref_est, grid_ref, cv=3).fit(X, y)
+    if not extra:  # scikit-learn's SVC is one-vs-one: the same models
+        np.testing.assert_allclose(ours.cv_results_["mean_test_score"], ref.cv_results_["mean_test_score"], atol=1e-12)
+        for k in range(3):
+            np.testing.assert_allclose(ours.cv_results_[f"split{k}_test_score"], ref.cv_results_[f"split{k}_test_score"])
+        assert ours.best_params_ == ref.best_params_ and ours.best_score_ == pytest.approx(ref.best_score_)
+    assert set(ours.cv_results_) == set(ref.cv_results_) | ({"param_multi_class"} if extra else set())
+    assert list(ours.cv_results_["params"]) == list(ParameterGridLike(grid))
+    # The refit model is the best parameters' SVC on all data, as scikit-learn's.
+    assert isinstance(ours.best_estimator_, SVC) and ours.best_estimator_.get_params()["C"] == ours.best_params_["C"]
+    assert ours.score(X, y) == pytest.approx(ours.best_estimator_.score(X, y))
+    np.testing.assert_array_equal(ours.predict(X), ours.best_estimator_.predict(X))
+
+
+def ParameterGridLike(grid):  # noqa: N802  (scikit-learn's order of candidates)
+    from sklearn.model_selection import ParameterGrid
+
+    return ParameterGrid(grid)
+
+
+def test_other_searches_fall_back_to_scikit_learns_loop():
+    X, y = data()
+    # A parameter other than C and the kernel's varies: scikit-learn's search, one fit at a time.
+    search = GridSearchCV(SVC(device="cpu"), {"C": [1.0], "class_weight": [None, "balanced"]}, cv=3).fit(X, y)
+    assert len(search.cv_results_["params"]) == 2 and hasattr(search, "best_estimator_")
+    Xr, yr = make_classification(60, 4, random_state=0)
+    reg = GridSearchCV(SVR(device="cpu"), {"C": [0.5, 2.0]}, cv=3).fit(Xr, yr.astype(float))
+    assert reg.best_params_["C"] in (0.5, 2.0)
+    with pytest.raises(ValueError, match="Invalid parameter 'Cee' for estimator"):
+        GridSearchCV(SVC(), {"Cee": [1.0]}).fit(X, y)
+
+
+def test_a_fold_without_a_class_is_scikit_learns_business():
+    X, y = data(n=60)
+    y = y.copy()
+    y[:2] = 3  # two samples of a fourth class: a 3-fold split leaves it out of some training folds
+    with pytest.warns(UserWarning):
+        search = GridSearchCV(SVC(device="cpu"), {"C": [1.0, 2.0]}, cv=3).fit(X, y)
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+
+
+def test_cross_val_score_and_calibration():
+    X, y = data()
+    ours = cross_val_score(SVC(C=2.0, gamma=0.1, device="cpu", tol=1e-6), X, y, cv=4)
+    ref = sk_cross_val_score(SkSVC(C=2.0, gamma=0.1, tol=1e-6), X, y, cv=4)
+    np.testing.assert_allclose(ours, ref)
+    # scikit-learn's replacement for probability=True works on torchsvm's SVC.
+    calibrated = CalibratedClassifierCV(SVC(device="cpu"), ensemble=False, cv=3).fit(X, y)
+    proba = calibrated.predict_proba(X)
+    assert proba.shape == (150, 3) and np.allclose(proba.sum(1), 1.0)
+    assert (calibrated.predict(X) == y).mean() > 0.8
