@@ -7,6 +7,7 @@ import json
 import os
 import platform
 import subprocess
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -59,6 +60,15 @@ def device_name(device: str | torch.device) -> str:
 def device_sync(device: str | torch.device) -> Callable[[], None]:
     """What to call before reading the clock: CUDA work is asynchronous."""
     return torch.cuda.synchronize if torch.device(device).type == "cuda" else (lambda: None)
+
+
+def timed(fn: Callable, sync: Callable[[], None]) -> tuple:
+    """``(fn(), seconds)``, the clock read after ``sync`` on both sides (CUDA work is asynchronous)."""
+    sync()
+    t0 = time.perf_counter()
+    out = fn()
+    sync()
+    return out, time.perf_counter() - t0
 
 
 def add_record_arguments(p: argparse.ArgumentParser) -> None:

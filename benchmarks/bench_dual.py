@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import itertools
-import time
 from pathlib import Path
 
 import numpy as np
@@ -38,20 +37,12 @@ from sklearn.datasets import make_classification, make_moons
 from sklearn.svm import SVC as SkSVC
 
 from _data import add_data_arguments, load_flat
-from _record import add_record_arguments, device_name, device_sync, save_record
+from _record import add_record_arguments, device_name, device_sync, save_record, timed
 from torchsvm import SVC
 from torchsvm.functional import svm_dual
 from torchsvm.kernels import rbf_kernel
 from torchsvm.solvers.dual import dual_objective, smo_dual
 from torchsvm.solvers.reference import cvxpy_dual
-
-
-def timed(fn, sync):
-    sync()
-    t0 = time.perf_counter()
-    out = fn()
-    sync()
-    return out, time.perf_counter() - t0
 
 
 def bench_qp(device: str, sync, n: int = 2000) -> dict:

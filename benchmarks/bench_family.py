@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import time
 from pathlib import Path
 
 import numpy as np
@@ -30,17 +29,9 @@ from sklearn.svm import SVR as SkSVR
 from sklearn.svm import OneClassSVM as SkOneClassSVM
 
 from _data import load_flat
-from _record import add_record_arguments, device_name, device_sync, save_record
+from _record import add_record_arguments, device_name, device_sync, save_record, timed
 from torchsvm import SVC, SVR, OneClassSVM
 from torchsvm.model_selection import GridSearchCV
-
-
-def timed(fn, sync):
-    sync()
-    t0 = time.perf_counter()
-    out = fn()
-    sync()
-    return out, time.perf_counter() - t0
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -16,7 +16,6 @@ import argparse
 import datetime as dt
 import statistics
 import time
-from pathlib import Path
 
 import torch
 import torch.nn.functional as TF

@@ -30,7 +30,6 @@ import time
 import warnings
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from _record import add_record_arguments, device_name, device_sync, save_record

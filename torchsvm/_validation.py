@@ -17,6 +17,7 @@ __all__ = [
     "check_pm1_labels",
     "check_positive",
     "check_symmetric",
+    "check_gram_and_labels",
     "per_sample_costs",
 ]
 
@@ -109,3 +110,20 @@ def check_symmetric(name: str, K: Tensor, rtol: float = 1e-6) -> None:
     asym = float((K - K.mT).abs().max()) if K.numel() else 0.0
     if asym > rtol * max(1.0, float(K.abs().max())):
         raise ValueError(f"Expected a symmetric {name}, got max |{name} - {name}^T| = {asym:.3g}")
+
+
+def check_gram_and_labels(K: Tensor, y: Tensor) -> tuple[Tensor, Tensor, bool]:
+    """The shape checks of a dual layer's inputs: ``K`` ``(N, N)`` or ``(B, N, N)`` floating,
+    ``y`` ``(N,)`` or ``(B, N)``. Returns ``(K as (B, N, N), y as (1 or B, N), single)``."""
+    check_tensor("K", K)
+    check_tensor("y", y)
+    check_floating("K", K)
+    if K.ndim not in (2, 3) or K.shape[-1] != K.shape[-2]:
+        raise ValueError(f"Expected a square K of shape (N, N) or (B, N, N), got shape {tuple(K.shape)}")
+    single = K.ndim == 2
+    Kb = K.unsqueeze(0) if single else K
+    B, N = Kb.shape[0], Kb.shape[-1]
+    Y = y.reshape(1, -1) if y.ndim == 1 else y
+    if Y.ndim != 2 or Y.shape[-1] != N or Y.shape[0] not in (1, B):
+        raise ValueError(f"Expected y of shape ({N},) or ({B}, {N}) to match K {tuple(K.shape)}, got {tuple(y.shape)}")
+    return Kb, Y, single

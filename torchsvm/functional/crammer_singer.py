@@ -10,11 +10,10 @@ from torch.autograd.function import once_differentiable
 
 from torchsvm._validation import (
     check_finite,
-    check_floating,
+    check_gram_and_labels,
     check_positive,
     check_same_device,
     check_symmetric,
-    check_tensor,
 )
 from torchsvm.solvers.multiclass import ActiveSetSystem, crammer_singer_solve
 
@@ -122,19 +121,10 @@ def crammer_singer_dual(
         >>> alpha.shape, bool(alpha.sum(1).abs().max() < 1e-9)
         (torch.Size([10, 3]), True)
     """
-    check_tensor("K", K)
-    check_tensor("y", y)
-    check_floating("K", K)
-    if K.ndim not in (2, 3) or K.shape[-1] != K.shape[-2]:
-        raise ValueError(f"Expected a square K of shape (N, N) or (B, N, N), got shape {tuple(K.shape)}")
-    single = K.ndim == 2
-    Kb = K.unsqueeze(0) if single else K
-    B, N = Kb.shape[0], Kb.shape[-1]
-    if y.dtype.is_floating_point or y.dtype == torch.bool or y.dtype.is_complex:
+    if isinstance(y, Tensor) and (y.dtype.is_floating_point or y.dtype == torch.bool or y.dtype.is_complex):
         raise ValueError(f"Expected integer class labels y, got dtype {y.dtype}")
-    Y = y.reshape(1, -1) if y.ndim == 1 else y
-    if Y.ndim != 2 or Y.shape[-1] != N or Y.shape[0] not in (1, B):
-        raise ValueError(f"Expected y of shape ({N},) or ({B}, {N}) to match K {tuple(K.shape)}, got {tuple(y.shape)}")
+    Kb, Y, single = check_gram_and_labels(K, y)
+    B, N = Kb.shape[0], Kb.shape[-1]
     check_same_device(K=K, y=y, C=C if isinstance(C, Tensor) else None)
     M = int(Y.max()) + 1 if n_classes is None else n_classes
     Y = Y.expand(B, N)

@@ -10,12 +10,11 @@ from torch.autograd.function import once_differentiable
 
 from torchsvm._validation import (
     check_finite,
-    check_floating,
+    check_gram_and_labels,
     check_pm1_labels,
     check_positive,
     check_same_device,
     check_symmetric,
-    check_tensor,
 )
 from torchsvm.solvers.dual import smo_dual
 
@@ -149,17 +148,8 @@ def svm_dual(
     Raises:
         ValueError: K not square or not symmetric, labels outside {-1, +1}, C <= 0, NaN/inf.
     """
-    check_tensor("K", K)
-    check_tensor("y", y)
-    check_floating("K", K)
-    if K.ndim not in (2, 3) or K.shape[-1] != K.shape[-2]:
-        raise ValueError(f"Expected a square K of shape (N, N) or (B, N, N), got shape {tuple(K.shape)}")
-    single = K.ndim == 2
-    Kb = K.unsqueeze(0) if single else K
+    Kb, Y, single = check_gram_and_labels(K, y)
     B, N = Kb.shape[0], Kb.shape[-1]
-    Y = y.reshape(1, -1) if y.ndim == 1 else y
-    if Y.shape[-1] != N or Y.shape[0] not in (1, B):
-        raise ValueError(f"Expected y of shape ({N},) or ({B}, {N}) to match K {tuple(K.shape)}, got {tuple(y.shape)}")
     check_same_device(K=K, y=y, C=C if isinstance(C, Tensor) else None)
     Ct = torch.as_tensor(C, dtype=K.dtype, device=K.device)
     if validate:

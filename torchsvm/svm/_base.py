@@ -26,7 +26,6 @@ from torch import Tensor
 
 from torchsvm._validation import check_positive
 from torchsvm.kernels import (
-    Kernel,
     _psd_report,
     kernel_row_blocks,
     linear_kernel,
