@@ -9,6 +9,7 @@ import torch
 from torch import Tensor
 
 from lightning_modules._evaluation import ArgmaxEvaluation
+from torchsvm._validation import check_positive
 from torchsvm.kernels import linear_kernel, polynomial_kernel, rbf_kernel
 from torchsvm.solvers.dual import DecompositionSolver, dual_bias
 
@@ -55,8 +56,7 @@ class KernelSVMModule(ArgmaxEvaluation, pl.LightningModule):
         dtype: Literal["float64", "float32"] = "float64",
     ) -> None:
         super().__init__()
-        if C <= 0:
-            raise ValueError(f"Expected C > 0, got {C}")
+        check_positive("C", C)
         if gamma <= 0:
             raise ValueError(f"Expected gamma > 0, got {gamma}")
         if kernel not in ("rbf", "poly", "linear"):

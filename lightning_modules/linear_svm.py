@@ -12,6 +12,7 @@ from torch.utils.data import DataLoader
 from lightning_modules._evaluation import ArgmaxEvaluation
 from lightning_modules._guards import FiniteLossGuard
 from lightning_modules.data import shard_loader
+from torchsvm._validation import check_positive
 from torchsvm.functional import hinge_objective
 
 __all__ = ["LinearSVMModule"]
@@ -52,8 +53,7 @@ class LinearSVMModule(FiniteLossGuard, ArgmaxEvaluation, pl.LightningModule):
         momentum: float = 0.9,
     ) -> None:
         super().__init__()
-        if C <= 0:
-            raise ValueError(f"Expected C > 0, got {C}")
+        check_positive("C", C)
         if class_weight is not None and any(w < 0 for w in class_weight.values()):
             raise ValueError(f"Expected non-negative class weights, got {class_weight}")
         if optimizer not in ("sgd", "adam"):

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 
 from torchsvm import functional as F
-from torchsvm._validation import check_finite, check_tensor
+from torchsvm._validation import check_finite, check_positive, check_tensor
 from torchsvm.kernels import linear_kernel
 
 __all__ = ["ConvEmbedding", "Linear", "ReLU", "SVMHead", "TwoLayerNet"]
@@ -118,8 +118,7 @@ class SVMHead(torch.nn.Module):
         super().__init__()
         if kind not in ("crammer_singer", "ovr", "prototype"):
             raise ValueError(f"Expected kind to be 'crammer_singer', 'ovr' or 'prototype', got {kind!r}")
-        if isinstance(C, bool) or not isinstance(C, (int, float)) or not C > 0:
-            raise ValueError(f"Expected C > 0, got {C!r}")
+        check_positive("C", C)
         if kernel != "linear" and not callable(kernel):
             raise ValueError(f"Expected kernel to be 'linear' or a callable k(A, Z), got {kernel!r}")
         self.kind, self.C, self.tol, self.normalize = kind, float(C), tol, normalize
