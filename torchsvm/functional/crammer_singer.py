@@ -62,8 +62,7 @@ class CrammerSingerFunction(torch.autograd.Function):
         K, U, alpha, active = ctx.saved_tensors
         system, dtype = ctx.system, K.dtype
         K, alpha, G = K.double(), torch.where(active, U, alpha).double(), grad_alpha.double()  # as the forward
-        w, w_b = system.solve(system.gather(G), torch.zeros_like(alpha[..., 0]))
-        W = system.scatter(w)  # (B, N, M)
+        W, w_b = system.solve(G, torch.zeros_like(alpha[..., 0]))  # W: (B, N, M), 0 off the free set
         grad_K = grad_U = None
         if ctx.needs_input_grad[0]:
             dK = -W @ alpha.mT

@@ -34,7 +34,60 @@ _POLISH_ROUNDS = 8  # primal-dual active-set rounds per polish
 
 
 class ActiveSetSystem:
-    """The KKT equations of the dual on a fixed active set, over the free variables only.
+    """The KKT equations of the dual on a fixed active set, solved class block by class block.
+
+    With F the free variables ((i, m) with a_im < u_im) and the rest at their bound (a = u):
+        sum_{j free in m} K_ij a_jm + beta_i = r_im    for (i, m) in F
+        sum_{m: (i, m) in F} a_im = s_i                for every sample i
+    (r, s: what the bound variables leave over). The Hessian I_M (x) K is block diagonal by
+    class, so with H_m = K on the rows free in class m (identity elsewhere) and D_m = diag(free in m):
+        a_m = H_m^-1 (r_m - D_m beta),   S beta = sum_m D_m H_m^-1 r_m - s,   S = sum_m D_m H_m^-1 D_m,
+    M Cholesky factors of N x N and one of the N x N Schur complement S, instead of one LU of the
+    whole (free + N)^2 system. Problems where a block or S is singular (or nearly: a Cholesky
+    pivot below 1e-5 of the largest, i.e. conditioning past 1e10) - more free variables of a class
+    than the kernel's rank, duplicated samples, a sample with no free variable - go to
+    :class:`_CompactSystem`, which solves in the minimum-norm sense where needed.
+    """
+
+    def __init__(self, K: Tensor, active: Tensor) -> None:
+        B, N, M = active.shape
+        self.f = (~active).permute(0, 2, 1).to(K.dtype)  # (B, M, N): free in class m
+        f = self.f
+        H = K.unsqueeze(1) * f.unsqueeze(-1) * f.unsqueeze(-2)  # (B, M, N, N)
+        H.diagonal(dim1=-2, dim2=-1).add_(1 - f)
+        self.L, info = torch.linalg.cholesky_ex(H)
+        eye = torch.eye(N, dtype=K.dtype, device=K.device)
+        self.L = torch.where((info > 0)[..., None, None], eye, self.L)  # failed blocks: placeholders, solved below
+        S = (f.unsqueeze(-1) * torch.cholesky_inverse(self.L) * f.unsqueeze(-2)).sum(1)  # (B, N, N)
+        self.Ls, info_s = torch.linalg.cholesky_ex(S)
+        self.Ls = torch.where((info_s > 0)[..., None, None], eye, self.Ls)
+        ok = (info == 0).all(1) & (info_s == 0) & _well_conditioned(self.L).all(1) & _well_conditioned(self.Ls)
+        self.fallback = (~ok).nonzero().squeeze(1)
+        self.compact = _CompactSystem(K[self.fallback], active[self.fallback]) if self.fallback.numel() else None
+
+    def solve(self, R: Tensor, s: Tensor) -> tuple[Tensor, Tensor]:
+        """``(A, beta)``: the free variables' values ``(B, N, M)`` (0 on the bound ones) and the
+        multipliers ``(B, N)`` for right-hand sides ``R`` ``(B, N, M)`` (read on the free entries) and ``s`` ``(B, N)``."""
+        r = R.permute(0, 2, 1) * self.f  # (B, M, N)
+        Hr = torch.cholesky_solve(r.unsqueeze(-1), self.L).squeeze(-1)
+        beta = torch.cholesky_solve(((self.f * Hr).sum(1) - s).unsqueeze(-1), self.Ls).squeeze(-1)  # (B, N)
+        a = torch.cholesky_solve((r - self.f * beta.unsqueeze(1)).unsqueeze(-1), self.L).squeeze(-1) * self.f
+        A = a.permute(0, 2, 1)
+        if self.compact is not None:
+            A_c, beta_c = self.compact.solve_full(R[self.fallback], s[self.fallback])
+            A, beta = A.index_copy(0, self.fallback, A_c), beta.index_copy(0, self.fallback, beta_c)
+        return A, beta
+
+
+def _well_conditioned(L: Tensor) -> Tensor:
+    """Cholesky factors whose pivots stay within 1e5 of each other (the matrix's conditioning within ~1e10)."""
+    d = L.diagonal(dim1=-2, dim2=-1).abs()
+    return d.amin(-1) > 1e-5 * d.amax(-1)
+
+
+class _CompactSystem:
+    """The KKT system of :class:`ActiveSetSystem` as one matrix over the free variables: the route
+    for problems whose class blocks are singular.
 
     With F the free variables ((i, m) with a_im < u_im) and the rest at their bound (a = u):
         sum_j K_ij a_jm + beta_i = [m = y_i] - sum_{j: (j, m) bound} K_ij u_jm    for (i, m) in F
@@ -81,6 +134,11 @@ class ActiveSetSystem:
         """``x`` ``(B, n)`` back to ``(B, N, M)``, zero off the free set."""
         B, N, M = self.shape
         return x.new_zeros(B, N * M).scatter_add_(1, self.idx, x * self.valid).reshape(B, N, M)
+
+    def solve_full(self, R: Tensor, s: Tensor) -> tuple[Tensor, Tensor]:
+        """As :meth:`ActiveSetSystem.solve`: ``R`` ``(B, N, M)`` read on the free entries."""
+        x, beta = self.solve(self.gather(R), s)
+        return self.scatter(x), beta
 
     def solve(self, rhs_free: Tensor, rhs_samples: Tensor) -> tuple[Tensor, Tensor]:
         """Minimum-norm solution of S [x; beta] = [rhs_free (B, n); rhs_samples (B, N)]."""
@@ -153,8 +211,8 @@ def _polish(K: Tensor, onehot: Tensor, U: Tensor, active: Tensor, tol: float):
     for _ in range(_POLISH_ROUNDS):
         system = ActiveSetSystem(K, active)
         UA = torch.where(active, U, 0)
-        x, beta = system.solve(system.gather(onehot - K @ UA), -UA.sum(-1))
-        A = torch.where(active, U, system.scatter(x))
+        X, beta = system.solve(onehot - K @ UA, -UA.sum(-1))
+        A = torch.where(active, U, X)
         viol = _kkt(K, onehot, U, A, beta, active)
         best = (A, beta, active, viol, system)
         if bool((viol <= tol).all()):
