@@ -178,3 +178,22 @@ def test_errors():
         crammer_singer_dual(K, y.double())
     with pytest.raises(ValueError, match=r"Expected y of shape \(6,\)"):
         crammer_singer_dual(K, y[:5])
+
+
+def test_block_solve_equals_the_whole_system():
+    """The class-block / Schur-complement solve and the one-matrix solve of the same KKT equations agree."""
+    from torchsvm.solvers.multiclass import ActiveSetSystem, _CompactSystem
+
+    g = torch.Generator().manual_seed(9)
+    X = torch.randn(3, 12, 20, generator=g, dtype=torch.float64)
+    K = X @ X.mT
+    active = torch.rand(3, 12, 4, generator=g) > 0.6
+    active[:, :, 0] = False  # every sample keeps a free variable (else S is singular)
+    R, s = torch.randn(3, 12, 4, generator=g, dtype=torch.float64), torch.randn(3, 12, generator=g, dtype=torch.float64)
+    blocks = ActiveSetSystem(K, active)
+    assert blocks.compact is None  # full-rank blocks: the Cholesky route for every problem
+    A, beta = blocks.solve(R, s)
+    A_ref, beta_ref = _CompactSystem(K, active).solve_full(R, s)
+    torch.testing.assert_close(A, A_ref, rtol=1e-8, atol=1e-10)
+    torch.testing.assert_close(beta, beta_ref, rtol=1e-8, atol=1e-10)
+    assert bool((A[active] == 0).all())

@@ -8,8 +8,8 @@ matrix product, ``K A - onehot(y)``. The solver runs accelerated projected gradi
 adaptive restart; each row's projection onto {a <= u, sum a = 0} is exact) until the active set
 settles, then solves the KKT equations of that active set exactly, moving variables between the
 sets while a bound or a multiplier sign is violated (primal-dual active set). No (N M)^2 system
-is factored per iteration: one system of the free variables plus one multiplier per sample per
-polish round, whose factorization the backward reuses.
+is factored per iteration: each polish round factors M class blocks of N x N and an N x N Schur
+complement (:class:`ActiveSetSystem`), and the backward reuses those factors.
 """
 
 from __future__ import annotations
@@ -86,13 +86,10 @@ def _well_conditioned(L: Tensor) -> Tensor:
 
 
 class _CompactSystem:
-    """The KKT system of :class:`ActiveSetSystem` as one matrix over the free variables: the route
-    for problems whose class blocks are singular.
+    """The equations of :class:`ActiveSetSystem` as one matrix over the free variables: the route
+    for problems whose class blocks or Schur complement are singular.
 
-    With F the free variables ((i, m) with a_im < u_im) and the rest at their bound (a = u):
-        sum_j K_ij a_jm + beta_i = [m = y_i] - sum_{j: (j, m) bound} K_ij u_jm    for (i, m) in F
-        sum_{m: (i, m) in F} a_im = -sum_{m: (i, m) bound} u_im                    for every i
-    i.e. S [a_F; beta] = rhs with the symmetric S = [[H_FF, E_F^T], [E_F, 0]], H = I_M (x) K
+    S [a_F; beta] = [r_F; s] with the symmetric S = [[H_FF, E_F^T], [E_F, 0]], H = I_M (x) K
     (H_{(i,m),(j,m')} = K_ij [m = m']) and E_F the sample of each free variable. Each problem's
     free variables come first (a stable sort), padded to the batch's largest count with identity
     rows. S is factored once by LU; where it is singular (the free variables of one class
