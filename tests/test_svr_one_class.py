@@ -65,6 +65,14 @@ def test_one_class_matches_libsvm(device, params):
         assert (ours.predict(X) == -1).mean() <= nu + 0.02 and len(ours.support_) / len(X) >= nu - 0.02
 
 
+def test_one_class_decomposition_equals_in_memory():
+    """The decomposition solver starts from LIBSVM's alpha too (G = K alpha0 from kernel rows)."""
+    X, _ = regression(150)
+    smo = OneClassSVM(nu=0.3, tol=1e-6, device="cpu").fit(X)
+    dec = OneClassSVM(nu=0.3, tol=1e-6, device="cpu", solver="decomposition", working_set_size=32).fit(X)
+    np.testing.assert_allclose(dec.decision_function(X), smo.decision_function(X), atol=1e-4)
+
+
 def test_bad_input_in_scikit_learns_words():
     X, y = regression(30)
     with pytest.raises(ValueError, match=r"The 'epsilon' parameter of SVR must be a float in the range \[0.0, inf\)"):

@@ -14,7 +14,6 @@ it with the torch step there).
 
 from __future__ import annotations
 
-import os
 import warnings
 
 import torch
@@ -30,14 +29,9 @@ _TAU = 1e-12  # LIBSVM's floor for the curvature along a pair (as in dual.py)
 
 
 def available(K: Tensor) -> bool:
-    """Whether the kernel can run on ``K``'s device (CUDA with Triton, or Triton's interpreter)."""
-    if triton is None:
-        return False
-    return K.is_cuda or _interpreting()
-
-
-def _interpreting() -> bool:
-    return os.environ.get("TRITON_INTERPRET", "0") == "1"
+    """Whether ``backend="auto"`` runs the kernel on ``K``: CUDA with Triton. (Triton's interpreter,
+    ``TRITON_INTERPRET=1``, runs it on CPU tensors too, when asked for by ``backend="triton"``.)"""
+    return triton is not None and K.is_cuda
 
 
 def backend_errors() -> tuple[type[BaseException], ...]:

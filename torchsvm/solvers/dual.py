@@ -25,6 +25,7 @@ import torch
 from sklearn.exceptions import ConvergenceWarning
 from torch import Tensor
 
+from torchsvm.kernels import kernel_row_blocks
 from torchsvm.solvers import _smo_triton
 
 __all__ = [
@@ -140,7 +141,7 @@ def smo_dual(
     Y = Y.to(dtype)
     Cb = torch.as_tensor(C, dtype=dtype, device=K.device)
     Cb = Cb.expand(B, N) if Cb.ndim < 2 else Cb  # scalar or (N,) -> (B, N)
-    alpha, G = _start(K, Y, Cb, p, alpha0, dtype)
+    alpha, G = _start(lambda v: (K @ v.to(K.dtype).unsqueeze(-1)).squeeze(-1), Y, Cb, p, alpha0, dtype)
     max_iter = max(1_000_000, 100 * N) if max_iter is None else max_iter
     counts = torch.zeros(B, dtype=torch.long, device=K.device)
     n_iter, gap = smo_steps(K, Y, Cb, alpha, G, tol, max_iter, check_every, counts=counts, backend=backend)
@@ -155,19 +156,18 @@ def smo_dual(
     return DualResult(alpha, dual_bias(G, Y, alpha, Cb), DualInfo(converged, n_iter, gap, counts))
 
 
-def _start(K: Tensor, Y: Tensor, C: Tensor, p: Tensor | None, alpha0: Tensor | None,
+def _start(Kv: Callable[[Tensor], Tensor], Y: Tensor, C: Tensor, p: Tensor | None, alpha0: Tensor | None,
            dtype: torch.dtype) -> tuple[Tensor, Tensor]:
-    """The start (alpha, G = Q alpha + p) of B problems, ``(B, N)`` each, on K's device."""
+    """The start ``(alpha, G = Q alpha + p)`` of B problems, ``(B, N)`` each; ``Kv(v)`` is ``K v``
+    for ``v`` ``(B, N)`` (each solver's own way to multiply by its kernel)."""
     B, N = Y.shape
-    p = -torch.ones(B, N, dtype=dtype, device=K.device) if p is None else p.to(dtype).expand(B, N).clone()
+    p = -torch.ones(B, N, dtype=dtype, device=Y.device) if p is None else p.to(dtype).expand(B, N).clone()
     if alpha0 is None:
-        return torch.zeros(B, N, dtype=dtype, device=K.device), p
+        return torch.zeros(B, N, dtype=dtype, device=Y.device), p
     alpha = alpha0.to(dtype).expand(B, N).clone()
     if bool((alpha < 0).any() or (alpha > C).any()):
         raise ValueError("Expected a feasible alpha0 (0 <= alpha0 <= C)")
-    v = (Y * alpha).to(K.dtype)
-    Qa = Y * (K @ v.unsqueeze(-1)).squeeze(-1).to(dtype)  # shared (N, N) K: (N, N) @ (B, N, 1) -> (B, N, 1)
-    return alpha, Qa + p
+    return alpha, Y * Kv(Y * alpha).to(dtype) + p
 
 
 def smo_steps(
@@ -196,7 +196,7 @@ def smo_steps(
     pos = Y > 0
     counts = torch.zeros(B, dtype=torch.long, device=K.device) if counts is None else counts
     score = -Y * G  # -y_t G_t, kept instead of G: the step then needs no products with y
-    if backend == "triton" or (backend == "auto" and K.is_cuda and _smo_triton.available(K)):
+    if backend == "triton" or (backend == "auto" and _smo_triton.available(K)):
         try:
             n_iter, gap = _triton_steps(K, pos, C, alpha, score, tol, max_iter, movable, counts)
         except _smo_triton.backend_errors() as err:
@@ -348,14 +348,11 @@ class DecompositionSolver:
         B, N = self.Y.shape
         self.q = min(working_set_size - working_set_size % 2, N - N % 2) if N >= 2 else 2
         self.p = -torch.ones(B, N, dtype=dtype, device=X.device) if p is None else p.to(dtype).expand(B, N).clone()
-        self.alpha = torch.zeros(B, N, dtype=dtype, device=X.device)
-        self.G = self.p.clone()
-        if alpha0 is not None:  # G = Q alpha0 + p, a block of kernel rows at a time
-            self.alpha = alpha0.to(dtype).expand(B, N).clone()
-            v = self.Y * self.alpha
-            for start in range(0, N, 1024):
-                rows = kernel(X[start : start + 1024], X).to(dtype)  # (n, N)
-                self.G[:, start : start + 1024] += self.Y[:, start : start + 1024] * (v @ rows.T)
+
+        def Kv(v: Tensor) -> Tensor:  # K v without forming K: a block of kernel rows at a time
+            return torch.cat([v.to(rows.dtype) @ rows.T for _, rows in kernel_row_blocks(kernel, X, X, 1024)], 1)
+
+        self.alpha, self.G = _start(Kv, self.Y, self.C, self.p, alpha0, dtype)
         self.gap = torch.full((B,), math.inf, dtype=dtype, device=X.device)
         self.n_iter = 0
         self.n_inner = 0
