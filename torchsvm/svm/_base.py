@@ -266,47 +266,41 @@ class BaseLibSVM(BaseEstimator):
         return None if self.max_iter == -1 else self.max_iter
 
     # -- the one solve path ----------------------------------------------------------------
-    def _solve(self, Xk: Tensor, kernel: KernelFn | None, K: Tensor | None, problems: DualProblems,
-               keep_full_kernel: bool = True) -> tuple[Tensor, Tensor, list[int], Tensor]:
+    def _solve(self, Xk: Tensor, kernel: KernelFn | None, K: Tensor | None,
+               problems: DualProblems) -> tuple[Tensor, Tensor, list[int], Tensor]:
         """Solve the P problems; returns ``(alpha (P, n), b (P,), steps per problem, KKT violation (P,))``.
 
         Problems spanning every row share one kernel: in memory (SMO, batched) when its n x n
         values fit in the budget, else the decomposition solver works from kernel rows. One-vs-one
-        problems (``members``) are solved on their own rows (:meth:`_solve_blocks`).
+        problems (``members``) are solved on their own rows (:meth:`_solve_blocks`), which keep at
+        least half the budget: the full Gram matrix is only a shortcut there (each pair could
+        compute its own block from X).
         """
         budget = math.inf if K is not None else self._memory_budget(Xk.device)
         rows = problems.rows
         Xr = Xk if rows is None else Xk[rows]
         n = Xr.shape[0]
-        if problems.members is None:
-            full_bytes = n * n * Xk.element_size()
-            if K is None and full_bytes <= budget:
-                with device_memory_guard(f"the {n} x {n} Gram matrix",
-                                         "Use solver='decomposition', a smaller cache_size, or device='cpu'."):
-                    K = kernel(Xr, Xr)
-            elif K is not None and rows is not None:
-                K = K[rows][:, rows]
-            self._check_psd(Xr, kernel, K)
-            opts = dict(tol=self.tol, max_iter=self._max_iter(), dtype=problems.Y.dtype, p=problems.p,
-                        alpha0=problems.alpha0)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ConvergenceWarning)  # fit warns once, for the estimator
-                if K is not None:
-                    res = smo_dual(K, problems.Y, problems.C, **opts)
-                else:
-                    res = decomposition_dual(Xr, problems.Y, problems.C, kernel,
-                                             working_set_size=self.working_set_size, **opts)
-            return res.alpha, res.b, res.info.problem_iters.tolist(), res.info.kkt_violation
-        # One-vs-one keeps at least half the budget for its pair blocks: the full Gram matrix is
-        # only a shortcut there (each pair could compute its own block from X).
         full_bytes = n * n * Xk.element_size()
-        if K is None and keep_full_kernel and full_bytes <= budget / 2:
+        if K is not None and rows is not None:
+            K = K[rows][:, rows]
+        elif K is None and full_bytes <= (budget if problems.members is None else budget / 2):
             with device_memory_guard(f"the {n} x {n} Gram matrix",
                                      "Use solver='decomposition', a smaller cache_size, or device='cpu'."):
                 K = kernel(Xr, Xr)
             budget -= full_bytes
         self._check_psd(Xr, kernel, K)
-        return self._solve_blocks(Xr, K, problems, kernel, budget)
+        if problems.members is not None:
+            return self._solve_blocks(Xr, K, problems, kernel, budget)
+        opts = dict(tol=self.tol, max_iter=self._max_iter(), dtype=problems.Y.dtype, p=problems.p,
+                    alpha0=problems.alpha0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)  # fit warns once, for the estimator
+            if K is not None:
+                res = smo_dual(K, problems.Y, problems.C, **opts)
+            else:
+                res = decomposition_dual(Xr, problems.Y, problems.C, kernel,
+                                         working_set_size=self.working_set_size, **opts)
+        return res.alpha, res.b, res.info.problem_iters.tolist(), res.info.kkt_violation
 
     def _check_psd(self, X: Tensor, kernel: KernelFn | None, K: Tensor | None) -> None:
         if K is not None:
