@@ -21,8 +21,8 @@ def distributed_world() -> int:
 
 
 def shard_loader(dataset: Dataset, batch_size: int, shuffle: bool, seed: int = 0, num_workers: int = 0,
-                 **kwargs) -> DataLoader:
-    """A loader over this process's shard when several processes run (DDP), else over everything.
+                 **kwargs) -> DataLoader | None:
+    """A loader over this process's shard when several processes run (DDP); None for one process.
 
     Evaluation shards are disjoint and cover every sample once (no padding), so a sum over
     ranks is the sum over the data set and metrics do not depend on the number of processes;
