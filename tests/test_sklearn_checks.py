@@ -4,11 +4,11 @@ import numpy as np
 from sklearn.datasets import make_blobs
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from torchsvm import SVC, SVR, LinearSVC, OneClassSVM
+from torchsvm import SVC, SVR, LinearSVC, NuSVC, NuSVR, OneClassSVM
 
 
 def _expected_failures(estimator):
-    if isinstance(estimator, (SVC, SVR, OneClassSVM)):
+    if isinstance(estimator, (SVC, NuSVC, SVR, NuSVR, OneClassSVM)):
         # gamma="scale" is 1 / (D Var(X)), and the variance of X changes when samples are repeated
         # (scikit-learn's own SVC lists the same check as failing); with a fixed gamma the weights
         # are equivalent to repeats, see test_svc_sample_weight_equals_repeated_samples.
@@ -17,7 +17,8 @@ def _expected_failures(estimator):
 
 
 @parametrize_with_checks(
-    [LinearSVC(device="cpu"), SVC(device="cpu"), SVR(device="cpu"), OneClassSVM(device="cpu")],
+    [LinearSVC(device="cpu"), SVC(device="cpu"), NuSVC(device="cpu"), SVR(device="cpu"), NuSVR(device="cpu"),
+     OneClassSVM(device="cpu")],
     expected_failed_checks=_expected_failures,
 )
 def test_sklearn_estimator_checks(estimator, check):

@@ -83,6 +83,10 @@ def rbf_kernel(X: Tensor, Z: Tensor | None = None, *, gamma: Number | Tensor | N
     X, Z = _pair(X, Z)
     # ||x - z||^2 = ||x||^2 + ||z||^2 - 2 x.z: one matrix product, no (N, M, D) intermediate.
     g = _gamma(gamma, X)
+    # Distances do not change under a shift; centring on Z's mean keeps the norms small, so the
+    # expansion does not cancel away float32's digits for data far from the origin.
+    center = Z.mean(-2, keepdim=True)
+    X, Z = X - center, Z - center
     xx, zz = (X * X).sum(-1).unsqueeze(-1), (Z * Z).sum(-1).unsqueeze(-2)
     if torch.is_grad_enabled() and any(isinstance(t, Tensor) and t.requires_grad for t in (X, Z, g)):
         return torch.exp(-g * (xx + zz - 2 * (X @ Z.mT)).clamp_min(0))

@@ -126,9 +126,9 @@ def _fit_fold(model: SVC, Cs: list[float], X: np.ndarray, y: np.ndarray, X_test:
         Y=torch.cat([p.Y for p in per_C]), C=torch.cat([p.C for p in per_C]),
         members=None if per_C[0].members is None else [m for p in per_C for m in p.members],
     )
-    alpha, b, _, gap = model._solve(Xk, kernel, K, problems)
-    model._warn_convergence(gap)
-    coef = alpha * problems.Y  # (len(Cs) P, N)
+    res = model._solve(Xk, kernel, K, problems)
+    model._warn_convergence(res.info.kkt_violation)
+    coef, b = model._coefficients(res, problems)  # (len(Cs) P, N), (len(Cs) P,)
     accuracies = []
     for m in range(len(Cs)):
         rows = slice(m * P, (m + 1) * P)

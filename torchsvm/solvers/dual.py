@@ -35,6 +35,7 @@ __all__ = [
     "smo_steps",
     "dual_objective",
     "dual_bias",
+    "nu_bias",
     "DecompositionSolver",
     "decomposition_dual",
     "kernel_diagonal",
@@ -57,6 +58,7 @@ class DualResult(NamedTuple):
     alpha: Tensor  # (B, N)
     b: Tensor  # (B,)
     info: DualInfo
+    r: Tensor | None = None  # (B,) nu problems only: LIBSVM's r (nu-SVC divides by it; nu-SVR's epsilon is -r)
 
 
 def dual_objective(K: Tensor, y: Tensor, alpha: Tensor) -> Tensor:
@@ -96,6 +98,19 @@ def dual_bias(G: Tensor, y: Tensor, alpha: Tensor, C: Tensor) -> Tensor:
     return -rho
 
 
+def nu_bias(G: Tensor, y: Tensor, alpha: Tensor, C: Tensor) -> tuple[Tensor, Tensor]:
+    """LIBSVM's Solver_NU::calculate_rho, batched: ``(b = -rho, r)``, both ``(B,)``.
+
+    With e^T a fixed too, each sign has its own multiplier: r1 from the positive variables and
+    r2 from the negative ones (each :func:`dual_bias`'s rule on its sign), rho = (r1 - r2) / 2
+    and r = (r1 + r2) / 2.
+    """
+    pos = y > 0
+    r1 = -dual_bias(G, y, alpha, torch.where(pos, C, 0.0))
+    r2 = dual_bias(G, y, alpha, torch.where(pos, 0.0, C))
+    return -(r1 - r2) / 2, (r1 + r2) / 2
+
+
 def smo_dual(
     K: Tensor,
     y: Tensor,
@@ -107,6 +122,7 @@ def smo_dual(
     backend: Literal["auto", "torch", "triton"] = "auto",
     p: Tensor | None = None,
     alpha0: Tensor | None = None,
+    nu: bool = False,
 ) -> DualResult:
     """Solve B SVM duals by SMO (Fan, Chen & Lin 2005, working-set selection 2), on the device of K.
 
@@ -131,9 +147,13 @@ def smo_dual(
             where Triton cannot build the kernel (with a warning); ``"torch"`` / ``"triton"`` force one.
         p: ``(N,)`` or ``(B, N)`` linear term; default -1 (classification).
         alpha0: ``(B, N)`` feasible start (in the box, y^T a = 0); default 0.
+        nu: the nu formulations' second constraint e^T a = e^T alpha0 is kept too (LIBSVM's
+            Solver_NU): both variables of a pair have one sign, the stopping rule is the larger
+            violation of the two signs, and ``r`` is returned (see :func:`nu_bias`). Runs the
+            torch step (the Triton kernel has no nu selection).
 
     Returns:
-        ``DualResult(alpha (B, N), b (B,), info)``.
+        ``DualResult(alpha (B, N), b (B,), info, r)``; ``r`` is None unless ``nu``.
     """
     dtype = K.dtype if dtype is None else dtype
     Y = y if y.ndim == 2 else y.unsqueeze(0)  # (B, N)
@@ -144,7 +164,7 @@ def smo_dual(
     alpha, G = _start(lambda v: (K @ v.to(K.dtype).unsqueeze(-1)).squeeze(-1), Y, Cb, p, alpha0, dtype)
     max_iter = max(1_000_000, 100 * N) if max_iter is None else max_iter
     counts = torch.zeros(B, dtype=torch.long, device=K.device)
-    n_iter, gap = smo_steps(K, Y, Cb, alpha, G, tol, max_iter, check_every, counts=counts, backend=backend)
+    n_iter, gap = smo_steps(K, Y, Cb, alpha, G, tol, max_iter, check_every, counts=counts, backend=backend, nu=nu)
     converged = bool((gap <= tol).all())
     if not converged:
         warnings.warn(
@@ -153,7 +173,14 @@ def smo_dual(
             ConvergenceWarning,
             stacklevel=2,
         )
-    return DualResult(alpha, dual_bias(G, Y, alpha, Cb), DualInfo(converged, n_iter, gap, counts))
+    return _result(G, Y, alpha, Cb, DualInfo(converged, n_iter, gap, counts), nu)
+
+
+def _result(G: Tensor, Y: Tensor, alpha: Tensor, C: Tensor, info: DualInfo, nu: bool) -> DualResult:
+    if nu:
+        b, r = nu_bias(G, Y, alpha, C)
+        return DualResult(alpha, b, info, r)
+    return DualResult(alpha, dual_bias(G, Y, alpha, C), info)
 
 
 def _start(Kv: Callable[[Tensor], Tensor], Y: Tensor, C: Tensor, p: Tensor | None, alpha0: Tensor | None,
@@ -182,6 +209,7 @@ def smo_steps(
     movable: Tensor | None = None,
     counts: Tensor | None = None,
     backend: Literal["auto", "torch", "triton"] = "auto",
+    nu: bool = False,
 ) -> tuple[int, Tensor]:
     """The SMO loop of :func:`smo_dual`, updating ``alpha`` and ``G`` in place from any feasible start.
 
@@ -189,14 +217,16 @@ def smo_steps(
     (-1 for the full dual; the decomposition solver's subproblems have their own). ``movable``
     ``(B, N)`` freezes the variables where it is False (they still enter G); ``tol`` may be
     ``(B,)``, one per problem; ``counts`` ``(B,)``, if given, is incremented by the steps in
-    which each problem was still above its tol. ``backend`` as in :func:`smo_dual`. Returns the
+    which each problem was still above its tol. ``backend`` and ``nu`` as in :func:`smo_dual`. Returns the
     number of steps of the batch (the most any problem took) and the final KKT violation ``(B,)``.
     """
     B, N = Y.shape
     pos = Y > 0
     counts = torch.zeros(B, dtype=torch.long, device=K.device) if counts is None else counts
     score = -Y * G  # -y_t G_t, kept instead of G: the step then needs no products with y
-    if backend == "triton" or (backend == "auto" and _smo_triton.available(K)):
+    if nu and backend == "triton":
+        raise ValueError("The Triton SMO kernel has no nu selection; use backend='auto' or 'torch' with nu=True")
+    if not nu and (backend == "triton" or (backend == "auto" and _smo_triton.available(K))):
         try:
             n_iter, gap = _triton_steps(K, pos, C, alpha, score, tol, max_iter, movable, counts)
         except _smo_triton.backend_errors() as err:
@@ -212,7 +242,7 @@ def smo_steps(
     gap = torch.full((B,), math.inf, dtype=alpha.dtype, device=K.device)
     n_iter = 0
     for n_iter in range(1, max_iter + 1):
-        gap, active = _smo_step(K, C, alpha, score, diag_b, pos, rows_b, direction, tol, movable, counts)
+        gap, active = _smo_step(K, C, alpha, score, diag_b, pos, rows_b, direction, tol, movable, counts, nu)
         if n_iter % check_every == 1 and not bool(active.any()):
             break  # this step moved nothing: every problem was within tol
     G.copy_(-Y * score)
@@ -248,22 +278,39 @@ def _smo_step(
     tol: float | Tensor,
     movable: Tensor | None,
     counts: Tensor,
+    nu: bool = False,
 ) -> tuple[Tensor, Tensor]:
     """One SMO step of every problem still above tol; updates ``alpha``, ``score`` and ``counts`` in
     place and returns the KKT violation before the step and which problems moved, both ``(B,)``."""
     up, low = _masks(alpha, pos, C, movable)
-    m, i = torch.where(up, score, -math.inf).max(-1)  # (B,)
-    M = torch.where(low, score, math.inf).amin(-1)
-    gap = m - M
+
+    def row(i: Tensor) -> Tensor:  # (B, N): row i of each problem's K
+        return K[i] if K.ndim == 2 else K[rows_b, i]
+
+    if not nu:
+        m, i, M = _extremes(score, up, low)
+        gap = m - M
+        m_t, Ki, Kii = m.unsqueeze(1), row(i), diag_b.gather(1, i.unsqueeze(1))
+    else:
+        # Solver_NU: one i per sign; candidate j pairs with the i of its own sign.
+        m_p, i_p, M_p = _extremes(score, up & pos, low & pos)
+        m_n, i_n, M_n = _extremes(score, up & ~pos, low & ~pos)
+        gap = torch.maximum(m_p - M_p, m_n - M_n)
+        Ki_p, Ki_n = row(i_p), row(i_n)
+        m_t = torch.where(pos, m_p.unsqueeze(1), m_n.unsqueeze(1))  # (B, N)
+        Ki = torch.where(pos, Ki_p, Ki_n)
+        Kii = torch.where(pos, diag_b.gather(1, i_p.unsqueeze(1)), diag_b.gather(1, i_n.unsqueeze(1)))
     active = gap > tol
     counts += active
-    Ki = K[i] if K.ndim == 2 else K[rows_b, i]  # (B, N): row i of each problem's K
-    Kii = diag_b.gather(1, i.unsqueeze(1))  # (B, 1)
-    b_t = m.unsqueeze(1) - score  # > 0 for candidates
+    b_t = m_t - score  # > 0 for candidates
     a_t = (Kii + diag_b - 2 * Ki).clamp_min(_TAU)
     cand = low & (b_t > 0)
     j = torch.where(cand, -(b_t * b_t) / a_t, math.inf).argmin(-1)  # (B,)
-    Kj = K[j] if K.ndim == 2 else K[rows_b, j]
+    if nu:
+        j_pos = pos.gather(1, j.unsqueeze(1)).squeeze(1)
+        i = torch.where(j_pos, i_p, i_n)
+        Ki = torch.where(j_pos.unsqueeze(1), Ki_p, Ki_n)
+    Kj = row(j)
     ij = torch.stack([i, j], 1)  # (B, 2): one gather per quantity for the pair
     b_ij = b_t.gather(1, j.unsqueeze(1)).squeeze(1)
     a_ij = a_t.gather(1, j.unsqueeze(1)).squeeze(1)
@@ -279,6 +326,13 @@ def _smo_step(
     # G = Q a + p changes by Q (y_i t e_i - y_j t e_j) = t y (K_i - K_j), so -y G by -t (K_i - K_j).
     score.sub_(t.unsqueeze(1) * (Ki - Kj))
     return gap, active
+
+
+def _extremes(score: Tensor, up: Tensor, low: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """``(m, i, M)``: m = max of score over ``up`` (at index i), M = min over ``low``; ``(B,)`` each."""
+    m, i = torch.where(up, score, -math.inf).max(-1)
+    M = torch.where(low, score, math.inf).amin(-1)
+    return m, i, M
 
 
 def kernel_diagonal(kernel: KernelFn, X: Tensor, block_size: int = 256) -> Tensor:
@@ -326,6 +380,8 @@ class DecompositionSolver:
         working_set_size: q, the variables optimized per outer iteration (even, >= 2).
         tol: stopping tolerance on the maximal KKT violation ``m(a) - M(a)``.
         dtype: of the solver's state (alpha, the gradient); default X's, which the kernel rows have.
+        p, alpha0, nu: linear term, feasible start and nu formulation, as in :func:`smo_dual` (nu:
+            a quarter of each working set from each end of each sign).
     """
 
     def __init__(
@@ -339,10 +395,11 @@ class DecompositionSolver:
         dtype: torch.dtype | None = None,
         p: Tensor | None = None,
         alpha0: Tensor | None = None,
+        nu: bool = False,
     ) -> None:
         if working_set_size < 2:
             raise ValueError(f"Expected working_set_size >= 2, got {working_set_size}")
-        self.X, self.kernel, self.tol = X, kernel, tol
+        self.X, self.kernel, self.tol, self.nu = X, kernel, tol, nu
         dtype = X.dtype if dtype is None else dtype
         self.Y, self.C = y.to(dtype), C.to(dtype)
         B, N = self.Y.shape
@@ -365,28 +422,43 @@ class DecompositionSolver:
             "(device='cpu')."
         )
 
+    def _groups(self) -> list[Tensor | None]:
+        """The variables whose violations are compared: all (None), or each sign apart (nu)."""
+        pos = self.Y > 0
+        return [pos, ~pos] if self.nu else [None]
+
     def kkt_violation(self) -> Tensor:
-        """``m(a) - M(a)`` per problem ``(B,)``: 0 at the optimum, <= tol at convergence."""
+        """``m(a) - M(a)`` per problem ``(B,)`` (nu: the larger of the two signs'): 0 at the optimum,
+        <= tol at convergence."""
         up, low = _masks(self.alpha, self.Y > 0, self.C)
         score = -self.Y * self.G
-        m = torch.where(up, score, -math.inf).amax(-1)
-        M = torch.where(low, score, math.inf).amin(-1)
-        return (m - M).nan_to_num(nan=-math.inf)
+        gaps = []
+        for g in self._groups():
+            m, _, M = _extremes(score, up if g is None else up & g, low if g is None else low & g)
+            gaps.append(m - M)
+        return torch.stack(gaps).amax(0).nan_to_num(nan=-math.inf)
 
     def _select(self, n: int, exclude: Tensor | None) -> tuple[Tensor, Tensor]:
-        """n new working-set indices per problem ``(B, n)`` and whether each is a real violator."""
+        """n new working-set indices per problem ``(B, n)`` and whether each is a real violator;
+        the top violators from each end (nu: of each sign, so each sign's worst pair is in)."""
         B, N = self.Y.shape
         up, low = _masks(self.alpha, self.Y > 0, self.C)
         if exclude is not None:
             up, low = up & ~exclude, low & ~exclude
         score = -self.Y * self.G
-        n_up = n // 2
-        v_up, i_up = torch.where(up, score, -math.inf).topk(n_up, dim=-1)
-        ok_up = v_up > -math.inf
-        taken = torch.zeros(B, N, dtype=torch.bool, device=score.device).scatter_(1, i_up, ok_up)
-        v_low, i_low = torch.where(low & ~taken, -score, -math.inf).topk(n - n_up, dim=-1)
+        groups = self._groups()
+        sizes = [n // (2 * len(groups))] * (2 * len(groups))
+        sizes[-1] += n - sum(sizes)
+        taken = torch.zeros(B, N, dtype=torch.bool, device=score.device)
+        index, ok = [], []
+        for k, (g, side) in enumerate((g, side) for g in groups for side in (up, low)):
+            mask = side & ~taken if g is None else side & g & ~taken
+            v, i = torch.where(mask, score if side is up else -score, -math.inf).topk(sizes[k], dim=-1)
+            taken.scatter_(1, i, v > -math.inf)
+            index.append(i)
+            ok.append(v > -math.inf)
         # Placeholders (no violator left) may repeat an index; they are frozen in the subproblem.
-        return torch.cat([i_up, i_low], 1), torch.cat([ok_up, v_low > -math.inf], 1)
+        return torch.cat(index, 1), torch.cat(ok, 1)
 
     def _rows_of(self, W: Tensor) -> Tensor:
         B, n = W.shape
@@ -420,7 +492,7 @@ class DecompositionSolver:
         a_new, G_W = a_W.clone(), self.G.gather(1, W)
         inner_tol = (0.1 * self.gap).clamp_min(self.tol)  # (B,): each problem to a tenth of its violation
         steps, _ = smo_steps(
-            K_WW, Y_W, C_W, a_new, G_W, inner_tol, max_iter=5 * self.q, movable=movable
+            K_WW, Y_W, C_W, a_new, G_W, inner_tol, max_iter=5 * self.q, movable=movable, nu=self.nu
         )
         delta = torch.where(movable, a_new - a_W, 0)  # (B, q)
         self.alpha.scatter_add_(1, W, delta)
@@ -440,8 +512,8 @@ class DecompositionSolver:
 
     def result(self) -> DualResult:
         converged = bool((self.gap <= self.tol).all())
-        b = dual_bias(self.G, self.Y, self.alpha, self.C)
-        return DualResult(self.alpha, b, DualInfo(converged, self.n_iter, self.gap, self.problem_iters))
+        return _result(self.G, self.Y, self.alpha, self.C, DualInfo(converged, self.n_iter, self.gap, self.problem_iters),
+                       self.nu)
 
 
 def decomposition_dual(
@@ -456,6 +528,7 @@ def decomposition_dual(
     dtype: torch.dtype | None = None,
     p: Tensor | None = None,
     alpha0: Tensor | None = None,
+    nu: bool = False,
 ) -> DualResult:
     """Solve B SVM duals on ``kernel(X, X)`` without forming it, by :class:`DecompositionSolver`.
 
@@ -468,7 +541,7 @@ def decomposition_dual(
         tol: stopping tolerance on the KKT violation (LIBSVM's eps).
         max_iter: outer iterations (default ``max(1000, 20 N / q)``); running out warns.
         dtype: of the solver's state and results; default X's (see :func:`smo_dual`).
-        p, alpha0: linear term and feasible start (see :func:`smo_dual`).
+        p, alpha0, nu: linear term, feasible start, nu formulation (see :func:`smo_dual`).
 
     Returns:
         ``DualResult(alpha (B, N), b (B,), info)``; ``info.n_iter`` counts outer iterations.
@@ -480,7 +553,7 @@ def decomposition_dual(
     B, N = Y.shape
     Cb = torch.as_tensor(C, dtype=X.dtype if dtype is None else dtype, device=X.device)
     Cb = Cb.expand(B, N) if Cb.ndim < 2 else Cb
-    solver = DecompositionSolver(X, Y, Cb, kernel, working_set_size, tol, dtype, p, alpha0)
+    solver = DecompositionSolver(X, Y, Cb, kernel, working_set_size, tol, dtype, p, alpha0, nu)
     max_iter = max(1000, 20 * N // solver.q) if max_iter is None else max_iter
     for _ in range(max_iter):
         if solver.step():

@@ -33,9 +33,9 @@ from torchsvm.kernels import (
     rbf_kernel,
     sigmoid_kernel,
 )
-from torchsvm.solvers.dual import decomposition_dual, device_memory_guard, smo_dual
+from torchsvm.solvers.dual import DualInfo, DualResult, decomposition_dual, device_memory_guard, smo_dual
 
-__all__ = ["BaseLibSVM", "DualProblems", "ovo_pairs", "resolve_device"]
+__all__ = ["BaseLibSVM", "DualProblems", "fill_bounds", "ovo_pairs", "resolve_device"]
 
 KernelFn = Callable[[Tensor, Tensor], Tensor]
 
@@ -63,7 +63,9 @@ def as_tensor_2d(X: Any, name: str, device: torch.device, dtype: torch.dtype | N
         from sklearn.utils.validation import check_array
 
         # check_array raises for a wrong dimension, no samples and NaN/inf, naming them.
-        T = torch.from_numpy(np.ascontiguousarray(check_array(X, dtype=(np.float64, np.float32))))
+        arr = np.ascontiguousarray(check_array(X, dtype=(np.float64, np.float32)))
+        # torch wants writable memory (a read-only memmap is copied, not shared).
+        T = torch.from_numpy(arr if arr.flags.writeable else arr.copy())
     return T.to(device=device, dtype=dtype or T.dtype)
 
 
@@ -106,20 +108,29 @@ def sample_costs(C: float, n_samples: int, sample_weight: Any) -> np.ndarray:
 
 
 def classes_and_costs(est: BaseEstimator, n_samples: int, y: Any, sample_weight: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Set ``est.classes_``; return class indices ``(N,)`` and costs ``C * class weight * sample weight``."""
+    """Set ``est.classes_``; return class indices ``(N,)`` and costs ``C * class weight * sample weight``
+    (an estimator without ``C`` / ``class_weight``, as nu-SVC, counts 1 for them)."""
     y_np = targets_1d(est, n_samples, y)
     check_classification_targets(y_np)
     est.classes_, y_idx = np.unique(y_np, return_inverse=True)
     if len(est.classes_) < 2:
         raise ValueError(f"Expected at least 2 classes in y, got 1 class: {est.classes_.tolist()}")
+    class_weight = getattr(est, "class_weight", None)
     weights = (
-        compute_class_weight(est.class_weight, classes=est.classes_, y=y_np)
-        if est.class_weight is not None
+        compute_class_weight(class_weight, classes=est.classes_, y=y_np)
+        if class_weight is not None
         else np.ones(len(est.classes_))
     )
     if np.any(weights < 0) or not np.all(np.isfinite(weights)):
         raise ValueError(f"Expected non-negative class weights, got {dict(zip(est.classes_.tolist(), weights))}")
-    return y_idx, sample_costs(est.C, n_samples, sample_weight) * weights[y_idx]
+    return y_idx, sample_costs(getattr(est, "C", 1.0), n_samples, sample_weight) * weights[y_idx]
+
+
+def fill_bounds(C: Tensor, total: Tensor) -> Tensor:
+    """LIBSVM's start of the nu and one-class problems: a_i = C_i in order until the sum reaches
+    ``total`` (the next one takes the rest, the others stay 0). ``C`` ``(..., N)``, ``total`` ``(...)``."""
+    before = torch.cumsum(C, -1) - C  # sum of the bounds before i
+    return torch.minimum(C, (total.unsqueeze(-1) - before).clamp_min(0))
 
 
 def ovo_pairs(n_classes: int) -> list[tuple[int, int]]:
@@ -158,9 +169,10 @@ def warn_if_not_psd(K: Tensor, kernel: Any, n_check: int = 512) -> None:
 
 class DualProblems(NamedTuple):
     """P problems in LIBSVM's binary form over n rows: minimize 1/2 a^T Q a + p^T a,
-    Q = y y^T * K, 0 <= a <= C, y^T a = 0. ``rows`` maps the n rows to rows of X (epsilon-SVR's
-    2N variables sit on N samples); ``members`` (one-vs-one) lists each problem's rows, the rest
-    having C = 0; ``p`` defaults to -1 and ``alpha0`` to 0."""
+    Q = y y^T * K, 0 <= a <= C, y^T a = 0 (and with ``nu``, e^T a fixed at its start's value).
+    ``rows`` maps the n rows to rows of X (epsilon-SVR's 2N variables sit on N samples);
+    ``members`` (one-vs-one) lists each problem's rows, the rest having C = 0; ``p`` defaults to
+    -1 and ``alpha0`` to 0."""
 
     Y: Tensor  # (P, n) in {-1, +1}
     C: Tensor  # (P, n)
@@ -168,6 +180,7 @@ class DualProblems(NamedTuple):
     alpha0: Tensor | None = None  # (P, n), feasible
     rows: Tensor | None = None  # (n,) indices into X
     members: list[Tensor] | None = None
+    nu: bool = False
 
 
 class BaseLibSVM(BaseEstimator):
@@ -266,9 +279,9 @@ class BaseLibSVM(BaseEstimator):
         return None if self.max_iter == -1 else self.max_iter
 
     # -- the one solve path ----------------------------------------------------------------
-    def _solve(self, Xk: Tensor, kernel: KernelFn | None, K: Tensor | None,
-               problems: DualProblems) -> tuple[Tensor, Tensor, list[int], Tensor]:
-        """Solve the P problems; returns ``(alpha (P, n), b (P,), steps per problem, KKT violation (P,))``.
+    def _solve(self, Xk: Tensor, kernel: KernelFn | None, K: Tensor | None, problems: DualProblems) -> DualResult:
+        """Solve the P problems: ``alpha (P, n)``, ``b (P,)``, ``r`` (nu), per-problem steps and KKT
+        violations in ``info``.
 
         Problems spanning every row share one kernel: in memory (SMO, batched) when its n x n
         values fit in the budget, else the decomposition solver works from kernel rows. One-vs-one
@@ -292,15 +305,12 @@ class BaseLibSVM(BaseEstimator):
         if problems.members is not None:
             return self._solve_blocks(Xr, K, problems, kernel, budget)
         opts = dict(tol=self.tol, max_iter=self._max_iter(), dtype=problems.Y.dtype, p=problems.p,
-                    alpha0=problems.alpha0)
+                    alpha0=problems.alpha0, nu=problems.nu)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)  # fit warns once, for the estimator
             if K is not None:
-                res = smo_dual(K, problems.Y, problems.C, **opts)
-            else:
-                res = decomposition_dual(Xr, problems.Y, problems.C, kernel,
-                                         working_set_size=self.working_set_size, **opts)
-        return res.alpha, res.b, res.info.problem_iters.tolist(), res.info.kkt_violation
+                return smo_dual(K, problems.Y, problems.C, **opts)
+            return decomposition_dual(Xr, problems.Y, problems.C, kernel, working_set_size=self.working_set_size, **opts)
 
     def _check_psd(self, X: Tensor, kernel: KernelFn | None, K: Tensor | None) -> None:
         if K is not None:
@@ -309,21 +319,20 @@ class BaseLibSVM(BaseEstimator):
             sample = torch.linspace(0, X.shape[0] - 1, min(X.shape[0], 512), device=X.device).long()
             warn_if_not_psd(kernel(X[sample], X[sample]), self.kernel)
 
-    def _solve_blocks(
-        self, Xt: Tensor, K: Tensor | None, problems: DualProblems, kernel: Any, budget: float
-    ) -> tuple[Tensor, Tensor, list[int], Tensor]:
+    def _solve_blocks(self, Xt: Tensor, K: Tensor | None, problems: DualProblems, kernel: Any, budget: float) -> DualResult:
         """Problems on their own rows (one-vs-one): those whose Gram blocks fit in ``budget`` bytes
         together are solved as one batched SMO on padded blocks (padding has C = 0), gathered from K
         when it is at hand; a problem too large for the budget goes to the decomposition solver."""
         Y, Cb, members = problems.Y, problems.C, problems.members
         P, N = Y.shape
         itemsize = Xt.element_size()
+        p_all = -torch.ones_like(Y) if problems.p is None else problems.p
+        a0_all = torch.zeros_like(Y) if problems.alpha0 is None else problems.alpha0
         alpha = torch.zeros_like(Y)
-        b = torch.zeros(P, dtype=Y.dtype, device=Y.device)
-        gap = torch.zeros(P, dtype=Y.dtype, device=Y.device)
-        n_iter = [0] * P
+        b, r, gap = (torch.zeros(P, dtype=Y.dtype, device=Y.device) for _ in range(3))
+        n_iter = torch.zeros(P, dtype=torch.long, device=Y.device)
         sizes = [int(m.numel()) for m in members]
-        opts = dict(tol=self.tol, max_iter=self._max_iter(), dtype=Y.dtype)
+        opts = dict(tol=self.tol, max_iter=self._max_iter(), dtype=Y.dtype, nu=problems.nu)
         for group in _pack_blocks(sizes, itemsize, budget):
             n_max = max(sizes[p] for p in group)
             with warnings.catch_warnings():
@@ -331,9 +340,10 @@ class BaseLibSVM(BaseEstimator):
                 if n_max * n_max * itemsize > budget:  # one problem, too large for memory
                     p, m = group[0], members[group[0]]
                     res = decomposition_dual(Xt[m], Y[p, m], Cb[p, m], kernel, working_set_size=self.working_set_size,
-                                             **opts)
+                                             p=p_all[p, m], alpha0=a0_all[p, m].unsqueeze(0), **opts)
                     alpha[p, m], b[p] = res.alpha[0], res.b[0]
-                    gap[p], n_iter[p] = res.info.kkt_violation[0], int(res.info.problem_iters[0])
+                    r[p] = 1.0 if res.r is None else res.r[0]
+                    gap[p], n_iter[p] = res.info.kkt_violation[0], res.info.problem_iters[0]
                     continue
                 idx = torch.zeros(len(group), n_max, dtype=torch.long, device=Y.device)
                 valid = torch.zeros(len(group), n_max, dtype=torch.bool, device=Y.device)
@@ -347,14 +357,18 @@ class BaseLibSVM(BaseEstimator):
                     for g, i in enumerate(idx):
                         K_g[g] = kernel(Xt[i], Xt[i]) if K is None else K.index_select(0, i).index_select(1, i)
                 grp = torch.as_tensor(group, device=Y.device)
-                Y_g = torch.where(valid, Y[grp].gather(1, idx), 1.0)
-                C_g = torch.where(valid, Cb[grp].gather(1, idx), 0.0)
-                res = smo_dual(K_g, Y_g, C_g, **opts)
+
+                def block(T: Tensor, pad: float) -> Tensor:  # (P, N) -> the group's padded (G, n_max)
+                    return torch.where(valid, T[grp].gather(1, idx), pad)
+
+                res = smo_dual(K_g, block(Y, 1.0), block(Cb, 0.0), p=block(p_all, 0.0), alpha0=block(a0_all, 0.0),
+                               **opts)
             alpha[grp] = alpha[grp].scatter_add(1, idx, torch.where(valid, res.alpha, 0.0))
-            b[grp], gap[grp] = res.b, res.info.kkt_violation
-            for g, p in enumerate(group):
-                n_iter[p] = int(res.info.problem_iters[g])
-        return alpha, b, n_iter, gap
+            b[grp], gap[grp], n_iter[grp] = res.b, res.info.kkt_violation, res.info.problem_iters
+            if res.r is not None:
+                r[grp] = res.r
+        info = DualInfo(bool((gap <= self.tol).all()), int(n_iter.max()), gap, n_iter)
+        return DualResult(alpha, b, info, r if problems.nu else None)
 
     def _warn_convergence(self, gap: Tensor) -> None:
         if bool((gap > self.tol).any()):
@@ -423,3 +437,17 @@ def _pack_blocks(sizes: list[int], itemsize: int, budget: float) -> list[list[in
 def check_C(C: Any) -> None:
     """``C > 0`` in scikit-learn's words: the one place it is checked."""
     check_positive("C", C)
+
+
+def check_nu(est: BaseEstimator) -> None:
+    """``0 < nu <= 1`` in scikit-learn's words."""
+    nu = est.nu
+    if isinstance(nu, bool) or not isinstance(nu, (int, float)) or not 0 < nu <= 1:
+        raise ValueError(f"The 'nu' parameter of {type(est).__name__} must be a float in the range (0.0, 1.0]. Got {nu!r} instead.")
+
+
+def check_epsilon(est: BaseEstimator) -> None:
+    """``epsilon >= 0`` in scikit-learn's words."""
+    eps = est.epsilon
+    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps >= 0:
+        raise ValueError(f"The 'epsilon' parameter of {type(est).__name__} must be a float in the range [0.0, inf). Got {eps!r} instead.")

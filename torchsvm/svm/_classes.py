@@ -1,4 +1,4 @@
-"""The estimators: LinearSVC (primal), and SVC, SVR, OneClassSVM on the shared LIBSVM-like base."""
+"""The estimators: LinearSVC (primal), and SVC, NuSVC, SVR, NuSVR, OneClassSVM on the shared LIBSVM-like base."""
 
 from __future__ import annotations
 
@@ -14,21 +14,25 @@ from sklearn.utils.validation import check_array, check_is_fitted
 from torch import Tensor
 
 from torchsvm.kernels import Kernel
+from torchsvm.solvers.dual import DualResult
 from torchsvm.solvers.primal import primal_newton
 from torchsvm.svm._base import (
     BaseLibSVM,
     DualProblems,
     as_tensor_2d,
     check_C,
+    check_epsilon,
     check_n_features,
+    check_nu,
     classes_and_costs,
+    fill_bounds,
     ovo_pairs,
     resolve_device,
     sample_costs,
     targets_1d,
 )
 
-__all__ = ["LinearSVC", "OneClassSVM", "SVC", "SVR"]
+__all__ = ["LinearSVC", "NuSVC", "NuSVR", "OneClassSVM", "SVC", "SVR"]
 
 
 class LinearSVC(ClassifierMixin, BaseEstimator):
@@ -166,7 +170,97 @@ def _ovr_from_ovo(dec: Tensor, n_classes: int) -> Tensor:
     return votes + conf / (3 * (conf.abs() + 1))
 
 
-class SVC(ClassifierMixin, BaseLibSVM):
+class BaseSVC(ClassifierMixin, BaseLibSVM):
+    """What :class:`SVC` and :class:`NuSVC` share: the binary problems of the classes, the fit, the
+    LIBSVM attributes and the one-vs-one / one-vs-rest decisions. Subclasses check their
+    parameters, may rewrite the problems (:meth:`_problems`) and read the solution (:meth:`_coefficients`)."""
+
+    multi_class: str
+
+    def _check_params(self) -> None:
+        raise NotImplementedError
+
+    def _problems(self, y_idx: np.ndarray, cost: np.ndarray, device: torch.device, dtype: torch.dtype) -> DualProblems:
+        """The binary problems, ``(P, N)`` labels and costs; one-vs-one pairs list their own rows."""
+        n_classes = len(self.classes_)
+        y_t = torch.as_tensor(y_idx, device=device)
+        c_t = torch.as_tensor(cost, dtype=dtype, device=device).clamp_min(1e-12)
+        if n_classes == 2:  # one problem; +1 is classes_[1] (scikit-learn's sign)
+            return DualProblems(torch.where(y_t == 1, 1.0, -1.0).to(dtype).unsqueeze(0), c_t.unsqueeze(0))
+        if self.multi_class == "ovr":
+            Y = torch.where(y_t.unsqueeze(0) == torch.arange(n_classes, device=device).unsqueeze(1), 1.0, -1.0)
+            return DualProblems(Y.to(dtype), c_t.expand(n_classes, -1))
+        pairs = torch.tensor(ovo_pairs(n_classes), device=device)  # (P, 2)
+        in_i, in_j = y_t.unsqueeze(0) == pairs[:, :1], y_t.unsqueeze(0) == pairs[:, 1:]
+        Y = torch.where(in_i, 1.0, -1.0).to(dtype)  # LIBSVM: the pair's first class is +1
+        C = torch.where(in_i | in_j, c_t, 0.0)
+        return DualProblems(Y, C, members=[torch.nonzero(m).squeeze(1) for m in (in_i | in_j)])
+
+    def _coefficients(self, res: DualResult, problems: DualProblems) -> tuple[Tensor, Tensor]:
+        """``(y * alpha (P, N), b (P,))``: what the decision function multiplies the kernel by."""
+        return res.alpha * problems.Y, res.b
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "BaseSVC":
+        """Fit on ``X`` ``(n_samples, n_features)`` (or a Gram matrix for ``"precomputed"``) and labels ``y``."""
+        self._check_params()
+        Xt, kernel, Xk, K = self._prepare(X)
+        y_idx, cost = classes_and_costs(self, Xt.shape[0], y, sample_weight)
+        problems = self._problems(y_idx, cost, Xt.device, Xt.dtype)  # float64, as the solver state
+        res = self._solve(Xk, kernel, K, problems)
+        self._warn_convergence(res.info.kkt_violation)
+        coef, b = self._coefficients(res, problems)
+        self._store(Xt, y_idx, coef, b, kernel)
+        self.n_iter_ = res.info.problem_iters.cpu().numpy().astype(np.int64)
+        return self
+
+    def _store(self, Xt: Tensor, y_idx: np.ndarray, coef: Tensor, b: Tensor, kernel: Any) -> None:
+        """Keep the support vectors and set LIBSVM's attributes; ``coef`` is ``y * alpha`` ``(P, N)``."""
+        n_classes = len(self.classes_)
+        # LIBSVM's order: grouped by class, by index within a class.
+        support = self._keep_support(Xt, coef, b, kernel, np.lexsort((np.arange(len(y_idx)), y_idx)))
+        self.n_support_ = np.bincount(y_idx[support], minlength=n_classes).astype(np.int32)
+        coef_np = self._coef.T.cpu().numpy()  # (P, n_SV)
+        if n_classes == 2 or self.multi_class == "ovr":
+            self.dual_coef_ = coef_np
+            return
+        dual = np.zeros((n_classes - 1, len(support)))
+        sv_class = y_idx[support]
+        for p, (i, j) in enumerate(ovo_pairs(n_classes)):
+            dual[j - 1, sv_class == i] = coef_np[p, sv_class == i]  # SVs of class i: row j - 1
+            dual[i, sv_class == j] = coef_np[p, sv_class == j]  # SVs of class j: row i
+        self.dual_coef_ = dual
+
+    def decision_function(self, X: Any) -> np.ndarray | Tensor:
+        """``(n_samples,)`` for two classes; else ``(n_samples, n_classes)`` (``"ovr"`` shape) or
+        ``(n_samples, n_pairs)`` (``"ovo"``). A tensor input gives a tensor on the model's device."""
+        dec = self._decision(X)
+        n_classes = len(self.classes_)
+        if n_classes == 2:
+            dec = dec[:, 0]
+        elif self.multi_class == "ovo" and self.decision_function_shape == "ovr":
+            dec = _ovr_from_ovo(dec, n_classes)
+        return dec if isinstance(X, Tensor) else dec.cpu().numpy()
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Class labels; one-vs-one predicts by LIBSVM's vote (ties to the first class)."""
+        return self._predict_from_decision(self._decision(X))
+
+    def _predict_from_decision(self, dec: Tensor) -> np.ndarray:
+        n_classes = len(self.classes_)
+        if n_classes == 2:
+            idx = (dec[:, 0] > 0).long()
+        elif self.multi_class == "ovr":
+            idx = dec.argmax(1)
+        else:
+            votes = torch.zeros(dec.shape[0], n_classes, device=dec.device)
+            for p, (i, j) in enumerate(ovo_pairs(n_classes)):
+                votes[:, i] += dec[:, p] > 0
+                votes[:, j] += dec[:, p] <= 0
+            idx = votes.argmax(1)  # first maximum on ties, as LIBSVM
+        return self.classes_[idx.cpu().numpy()]
+
+
+class SVC(BaseSVC):
     """Kernel support vector classifier, solved in the dual with torch (CPU or GPU).
 
     For each binary problem it solves
@@ -264,82 +358,132 @@ class SVC(ClassifierMixin, BaseLibSVM):
         if self.decision_function_shape == "ovo" and self.multi_class == "ovr":
             raise ValueError("decision_function_shape='ovo' needs multi_class='ovo'")
 
-    def _problems(self, y_idx: np.ndarray, cost: np.ndarray, device: torch.device, dtype: torch.dtype) -> DualProblems:
-        """The binary problems, ``(P, N)`` labels and costs; one-vs-one pairs list their own rows."""
-        n_classes = len(self.classes_)
-        y_t = torch.as_tensor(y_idx, device=device)
-        c_t = torch.as_tensor(cost, dtype=dtype, device=device).clamp_min(1e-12)
-        if n_classes == 2:  # one problem; +1 is classes_[1] (scikit-learn's sign)
-            return DualProblems(torch.where(y_t == 1, 1.0, -1.0).to(dtype).unsqueeze(0), c_t.unsqueeze(0))
-        if self.multi_class == "ovr":
-            Y = torch.where(y_t.unsqueeze(0) == torch.arange(n_classes, device=device).unsqueeze(1), 1.0, -1.0)
-            return DualProblems(Y.to(dtype), c_t.expand(n_classes, -1))
-        pairs = torch.tensor(ovo_pairs(n_classes), device=device)  # (P, 2)
-        in_i, in_j = y_t.unsqueeze(0) == pairs[:, :1], y_t.unsqueeze(0) == pairs[:, 1:]
-        Y = torch.where(in_i, 1.0, -1.0).to(dtype)  # LIBSVM: the pair's first class is +1
-        C = torch.where(in_i | in_j, c_t, 0.0)
-        return DualProblems(Y, C, members=[torch.nonzero(m).squeeze(1) for m in (in_i | in_j)])
 
-    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "SVC":
-        """Fit on ``X`` ``(n_samples, n_features)`` (or a Gram matrix for ``"precomputed"``) and labels ``y``."""
+class NuSVC(BaseSVC):
+    """Nu-support vector classifier (LIBSVM's nu-SVC), solved in the dual with torch (CPU or GPU).
+
+    For each binary problem (one-vs-one for more classes, as LIBSVM) it solves
+
+        minimize  1/2 sum_ij a_i a_j y_i y_j K(x_i, x_j)
+        subject to 0 <= a_i <= w_i,  sum_i a_i y_i = 0,  sum_i a_i = nu sum_i w_i
+
+    (w the sample weights, 1 by default) by the batched SMO with LIBSVM's nu working-set
+    selection (both variables of a step of one sign), then rescales as LIBSVM does: with r the
+    multiplier of the second constraint, the decision function is
+    f(x) = sum_i (a_i / r) y_i K(x_i, x) - rho / r. ``nu`` bounds the fraction of margin errors
+    from above and of support vectors from below.
+
+    Args:
+        nu: in (0, 1]; for every pair of classes with (weighted) sizes n1, n2 it must satisfy
+            nu (n1 + n2) / 2 <= min(n1, n2), else ``ValueError("specified nu is infeasible")``.
+        kernel, degree, gamma, coef0, tol, max_iter, decision_function_shape, solver, cache_size,
+            working_set_size, kernel_dtype, device: as :class:`SVC`.
+
+    No ``class_weight``: LIBSVM's nu-SVC does not use class weights (scikit-learn accepts the
+    parameter and its solution does not change); weight samples with ``sample_weight``.
+
+    Attributes: as :class:`SVC` (``dual_coef_`` and ``intercept_`` after the 1/r rescaling).
+    """
+
+    multi_class = "ovo"  # LIBSVM's nu-SVC is one-vs-one; not a parameter
+
+    def __init__(
+        self,
+        *,
+        nu: float = 0.5,
+        kernel: str | Kernel | Callable[[Tensor, Tensor], Tensor] = "rbf",
+        degree: int = 3,
+        gamma: float | Literal["scale", "auto"] = "scale",
+        coef0: float = 0.0,
+        tol: float = 1e-3,
+        max_iter: int = -1,
+        decision_function_shape: Literal["ovr", "ovo"] = "ovr",
+        solver: Literal["auto", "smo", "decomposition"] = "auto",
+        cache_size: float | Literal["auto"] = "auto",
+        working_set_size: int = 1024,
+        kernel_dtype: Literal["float32", "float64"] = "float32",
+        device: str = "auto",
+    ) -> None:
+        self.nu = nu
+        self.kernel = kernel
+        self.degree = degree
+        self.gamma = gamma
+        self.coef0 = coef0
+        self.tol = tol
+        self.max_iter = max_iter
+        self.decision_function_shape = decision_function_shape
+        self.solver = solver
+        self.cache_size = cache_size
+        self.working_set_size = working_set_size
+        self.kernel_dtype = kernel_dtype
+        self.device = device
+
+    def _check_params(self) -> None:
+        check_nu(self)
+        self._check_kernel_params()
+        if self.decision_function_shape not in ("ovr", "ovo"):
+            raise ValueError(f"Expected decision_function_shape to be one of ('ovr', 'ovo'), got {self.decision_function_shape!r}")
+
+    def _problems(self, y_idx: np.ndarray, cost: np.ndarray, device: torch.device, dtype: torch.dtype) -> DualProblems:
+        """The C-SVC problems with the sample weights as bounds, p = 0 and LIBSVM's start: each
+        sign's bounds filled in order up to nu sum(w) / 2."""
+        if np.count_nonzero(np.bincount(y_idx, weights=cost) > 0) < 2:
+            raise ValueError("Invalid input - all samples with positive weights belong to the same class")
+        problems = super()._problems(y_idx, cost, device, dtype)
+        pos = problems.Y > 0
+        C_pos, C_neg = torch.where(pos, problems.C, 0.0), torch.where(pos, 0.0, problems.C)
+        n_pos, n_neg = C_pos.sum(1), C_neg.sum(1)
+        half = self.nu * (n_pos + n_neg) / 2
+        if bool((half > torch.minimum(n_pos, n_neg) * (1 + 1e-12)).any()):
+            raise ValueError("specified nu is infeasible")
+        alpha0 = torch.where(pos, fill_bounds(C_pos, half), fill_bounds(C_neg, half))
+        return problems._replace(p=torch.zeros_like(problems.Y), alpha0=alpha0, nu=True)
+
+    def _coefficients(self, res: DualResult, problems: DualProblems) -> tuple[Tensor, Tensor]:
+        """LIBSVM's rescaling by 1/r: ``(y * alpha / r, -rho / r)``."""
+        r = res.r.unsqueeze(1)
+        return res.alpha * problems.Y / r, res.b / res.r
+
+
+class BaseSVR(RegressorMixin, BaseLibSVM):
+    """What :class:`SVR` and :class:`NuSVR` share: the 2N-variable problem on the rows [X; X]
+    (labels +1 for a, -1 for a*), the fit and the prediction. Subclasses check their parameters
+    and set the linear term, start and constraints (:meth:`_problem`)."""
+
+    def _check_params(self) -> None:
+        raise NotImplementedError
+
+    def _problem(self, Y: Tensor, y: Tensor, cost: Tensor) -> DualProblems:
+        """The problem on labels ``Y`` ``(1, 2N)``, for targets ``y`` and costs ``cost`` ``(N,)``."""
+        raise NotImplementedError
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "BaseSVR":
+        """Fit on ``X`` ``(n_samples, n_features)`` (or a Gram matrix for ``"precomputed"``) and targets ``y``."""
         self._check_params()
         Xt, kernel, Xk, K = self._prepare(X)
-        y_idx, cost = classes_and_costs(self, Xt.shape[0], y, sample_weight)
-        problems = self._problems(y_idx, cost, Xt.device, Xt.dtype)  # float64, as the solver state
-        alpha, b, n_iter, gap = self._solve(Xk, kernel, K, problems)
-        self._warn_convergence(gap)
-        self._store(Xt, y_idx, alpha * problems.Y, b, kernel)
-        self.n_iter_ = np.asarray(n_iter, dtype=np.int64)
+        N = Xt.shape[0]
+        y_np = check_array(targets_1d(self, N, y), ensure_2d=False, dtype=np.float64, input_name="y")
+        y_t = torch.tensor(y_np, dtype=torch.float64, device=Xt.device)  # a copy: y may be read-only
+        cost = torch.as_tensor(sample_costs(self.C, N, sample_weight), dtype=torch.float64, device=Xt.device)
+        ones = torch.ones(N, dtype=torch.float64, device=Xt.device)
+        Y = torch.cat([ones, -ones]).unsqueeze(0)  # variables [a; a*] on the rows [X; X]
+        problem = self._problem(Y, y_t, cost)._replace(rows=torch.arange(N, device=Xt.device).repeat(2))
+        res = self._solve(Xk, kernel, K, problem)
+        self._warn_convergence(res.info.kkt_violation)
+        coef = res.alpha[:, :N] - res.alpha[:, N:]  # (1, N): a - a*
+        support = self._keep_support(Xt, coef, res.b, kernel, np.arange(N))
+        self.dual_coef_ = coef[:, torch.as_tensor(support, device=coef.device, dtype=torch.long)].cpu().numpy()
+        self.n_support_ = np.array([len(support)], dtype=np.int32)
+        self.n_iter_ = int(res.info.problem_iters[0])
         return self
 
-    def _store(self, Xt: Tensor, y_idx: np.ndarray, coef: Tensor, b: Tensor, kernel: Any) -> None:
-        """Keep the support vectors and set LIBSVM's attributes; ``coef`` is ``y * alpha`` ``(P, N)``."""
-        n_classes = len(self.classes_)
-        # LIBSVM's order: grouped by class, by index within a class.
-        support = self._keep_support(Xt, coef, b, kernel, np.lexsort((np.arange(len(y_idx)), y_idx)))
-        self.n_support_ = np.bincount(y_idx[support], minlength=n_classes).astype(np.int32)
-        coef_np = self._coef.T.cpu().numpy()  # (P, n_SV)
-        if n_classes == 2 or self.multi_class == "ovr":
-            self.dual_coef_ = coef_np
-            return
-        dual = np.zeros((n_classes - 1, len(support)))
-        sv_class = y_idx[support]
-        for p, (i, j) in enumerate(ovo_pairs(n_classes)):
-            dual[j - 1, sv_class == i] = coef_np[p, sv_class == i]  # SVs of class i: row j - 1
-            dual[i, sv_class == j] = coef_np[p, sv_class == j]  # SVs of class j: row i
-        self.dual_coef_ = dual
-
-    def decision_function(self, X: Any) -> np.ndarray | Tensor:
-        """``(n_samples,)`` for two classes; else ``(n_samples, n_classes)`` (``"ovr"`` shape) or
-        ``(n_samples, n_pairs)`` (``"ovo"``). A tensor input gives a tensor on the model's device."""
-        dec = self._decision(X)
-        n_classes = len(self.classes_)
-        if n_classes == 2:
-            dec = dec[:, 0]
-        elif self.multi_class == "ovo" and self.decision_function_shape == "ovr":
-            dec = _ovr_from_ovo(dec, n_classes)
+    def predict(self, X: Any) -> np.ndarray | Tensor:
+        """Predicted targets ``(n_samples,)``; a tensor input gives a tensor on the model's device."""
+        dec = self._decision(X)[:, 0]
         return dec if isinstance(X, Tensor) else dec.cpu().numpy()
 
-    def predict(self, X: Any) -> np.ndarray:
-        """Class labels; one-vs-one predicts by LIBSVM's vote (ties to the first class)."""
-        return self._predict_from_decision(self._decision(X))
 
-    def _predict_from_decision(self, dec: Tensor) -> np.ndarray:
-        n_classes = len(self.classes_)
-        if n_classes == 2:
-            idx = (dec[:, 0] > 0).long()
-        elif self.multi_class == "ovr":
-            idx = dec.argmax(1)
-        else:
-            votes = torch.zeros(dec.shape[0], n_classes, device=dec.device)
-            for p, (i, j) in enumerate(ovo_pairs(n_classes)):
-                votes[:, i] += dec[:, p] > 0
-                votes[:, j] += dec[:, p] <= 0
-            idx = votes.argmax(1)  # first maximum on ties, as LIBSVM
-        return self.classes_[idx.cpu().numpy()]
-
-
-class SVR(RegressorMixin, BaseLibSVM):
+class SVR(BaseSVR):
     """Epsilon-support vector regression, solved in the dual with torch (CPU or GPU).
 
     LIBSVM's epsilon-SVR: with a, a* the multipliers of the samples above and below the tube,
@@ -393,37 +537,85 @@ class SVR(RegressorMixin, BaseLibSVM):
         self.kernel_dtype = kernel_dtype
         self.device = device
 
-    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "SVR":
-        """Fit on ``X`` ``(n_samples, n_features)`` (or a Gram matrix for ``"precomputed"``) and targets ``y``."""
+    def _check_params(self) -> None:
         check_C(self.C)
-        if isinstance(self.epsilon, bool) or not isinstance(self.epsilon, (int, float)) or not self.epsilon >= 0:
-            raise ValueError(f"The 'epsilon' parameter of SVR must be a float in the range [0.0, inf). Got {self.epsilon!r} instead.")
+        check_epsilon(self)
         self._check_kernel_params()
-        Xt, kernel, Xk, K = self._prepare(X)
-        N = Xt.shape[0]
-        y_np = check_array(targets_1d(self, N, y), ensure_2d=False, dtype=np.float64, input_name="y")
-        y_t = torch.as_tensor(y_np, dtype=torch.float64, device=Xt.device)
-        cost = torch.as_tensor(sample_costs(self.C, N, sample_weight), dtype=torch.float64, device=Xt.device)
-        ones = torch.ones(N, dtype=torch.float64, device=Xt.device)
-        problems = DualProblems(  # variables [a; a*] on the rows [X; X]
-            Y=torch.cat([ones, -ones]).unsqueeze(0),
-            C=torch.cat([cost, cost]).clamp_min(1e-12).unsqueeze(0),
-            p=torch.cat([self.epsilon - y_t, self.epsilon + y_t]).unsqueeze(0),
-            rows=torch.arange(N, device=Xt.device).repeat(2),
-        )
-        alpha, b, n_iter, gap = self._solve(Xk, kernel, K, problems)
-        self._warn_convergence(gap)
-        coef = alpha[:, :N] - alpha[:, N:]  # (1, N): a - a*
-        support = self._keep_support(Xt, coef, b, kernel, np.arange(N))
-        self.dual_coef_ = coef[:, torch.as_tensor(support, device=coef.device, dtype=torch.long)].cpu().numpy()
-        self.n_support_ = np.array([len(support)], dtype=np.int32)
-        self.n_iter_ = int(n_iter[0])
-        return self
 
-    def predict(self, X: Any) -> np.ndarray | Tensor:
-        """Predicted targets ``(n_samples,)``; a tensor input gives a tensor on the model's device."""
-        dec = self._decision(X)[:, 0]
-        return dec if isinstance(X, Tensor) else dec.cpu().numpy()
+    def _problem(self, Y: Tensor, y: Tensor, cost: Tensor) -> DualProblems:
+        return DualProblems(
+            Y=Y,
+            C=torch.cat([cost, cost]).clamp_min(1e-12).unsqueeze(0),
+            p=torch.cat([self.epsilon - y, self.epsilon + y]).unsqueeze(0),
+        )
+
+
+class NuSVR(BaseSVR):
+    """Nu-support vector regression (LIBSVM's nu-SVR), solved in the dual with torch (CPU or GPU).
+
+    The epsilon-SVR problem with the tube width chosen by the solver: with a, a* as in :class:`SVR`,
+
+        minimize  1/2 (a - a*)^T K (a - a*) - sum_i y_i (a_i - a*_i)
+        subject to 0 <= a_i, a*_i <= C_i,  sum_i (a_i - a*_i) = 0,  sum_i (a_i + a*_i) = nu sum_i C_i,
+
+    solved by the batched SMO with LIBSVM's nu working-set selection. ``nu`` bounds the fraction
+    of samples outside the tube from above and of support vectors from below.
+
+    Args:
+        nu: in (0, 1].
+        C: cost of a deviation beyond the tube, > 0 (``C_i = C * sample_weight_i``).
+        kernel, degree, gamma, coef0, tol, cache_size, max_iter, solver, working_set_size,
+            kernel_dtype, device: as :class:`SVC`.
+
+    Attributes: as :class:`SVR`.
+    """
+
+    def __init__(
+        self,
+        *,
+        nu: float = 0.5,
+        C: float = 1.0,
+        kernel: str | Kernel | Callable[[Tensor, Tensor], Tensor] = "rbf",
+        degree: int = 3,
+        gamma: float | Literal["scale", "auto"] = "scale",
+        coef0: float = 0.0,
+        tol: float = 1e-3,
+        cache_size: float | Literal["auto"] = "auto",
+        max_iter: int = -1,
+        solver: Literal["auto", "smo", "decomposition"] = "auto",
+        working_set_size: int = 1024,
+        kernel_dtype: Literal["float32", "float64"] = "float32",
+        device: str = "auto",
+    ) -> None:
+        self.nu = nu
+        self.C = C
+        self.kernel = kernel
+        self.degree = degree
+        self.gamma = gamma
+        self.coef0 = coef0
+        self.tol = tol
+        self.cache_size = cache_size
+        self.max_iter = max_iter
+        self.solver = solver
+        self.working_set_size = working_set_size
+        self.kernel_dtype = kernel_dtype
+        self.device = device
+
+    def _check_params(self) -> None:
+        check_nu(self)
+        check_C(self.C)
+        self._check_kernel_params()
+
+    def _problem(self, Y: Tensor, y: Tensor, cost: Tensor) -> DualProblems:
+        C = cost.clamp_min(1e-12)
+        a0 = fill_bounds(C, self.nu * C.sum() / 2)  # LIBSVM's start: a = a*, filled in order
+        return DualProblems(
+            Y=Y,
+            C=torch.cat([C, C]).unsqueeze(0),
+            p=torch.cat([-y, y]).unsqueeze(0),
+            alpha0=torch.cat([a0, a0]).unsqueeze(0),
+            nu=True,
+        )
 
 
 class OneClassSVM(OutlierMixin, BaseLibSVM):
@@ -477,28 +669,25 @@ class OneClassSVM(OutlierMixin, BaseLibSVM):
 
     def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> "OneClassSVM":
         """Fit on ``X`` ``(n_samples, n_features)``; ``y`` is ignored."""
-        if isinstance(self.nu, bool) or not isinstance(self.nu, (int, float)) or not 0 < self.nu <= 1:
-            raise ValueError(f"The 'nu' parameter of OneClassSVM must be a float in the range (0.0, 1.0]. Got {self.nu!r} instead.")
+        check_nu(self)
         self._check_kernel_params()
         Xt, kernel, Xk, K = self._prepare(X)
         N = Xt.shape[0]
-        w = sample_costs(1.0, N, sample_weight)
-        # LIBSVM's start: fill the bounds in order until sum a = nu sum w.
-        alpha0 = np.minimum(w, np.maximum(self.nu * w.sum() - np.concatenate([[0.0], np.cumsum(w)[:-1]]), 0.0))
         dev = Xt.device
+        w = torch.as_tensor(sample_costs(1.0, N, sample_weight), dtype=torch.float64, device=dev)
         problems = DualProblems(
             Y=torch.ones(1, N, dtype=torch.float64, device=dev),
-            C=torch.as_tensor(w, dtype=torch.float64, device=dev).clamp_min(1e-12).unsqueeze(0),
+            C=w.clamp_min(1e-12).unsqueeze(0),
             p=torch.zeros(1, N, dtype=torch.float64, device=dev),
-            alpha0=torch.as_tensor(alpha0, dtype=torch.float64, device=dev).unsqueeze(0),
+            alpha0=fill_bounds(w, self.nu * w.sum()).unsqueeze(0),  # LIBSVM's start: sum a = nu sum w
         )
-        alpha, b, n_iter, gap = self._solve(Xk, kernel, K, problems)
-        self._warn_convergence(gap)
-        support = self._keep_support(Xt, alpha, b, kernel, np.arange(N))
-        self.dual_coef_ = alpha[:, torch.as_tensor(support, device=dev, dtype=torch.long)].cpu().numpy()
+        res = self._solve(Xk, kernel, K, problems)
+        self._warn_convergence(res.info.kkt_violation)
+        support = self._keep_support(Xt, res.alpha, res.b, kernel, np.arange(N))
+        self.dual_coef_ = res.alpha[:, torch.as_tensor(support, device=dev, dtype=torch.long)].cpu().numpy()
         self.n_support_ = np.array([len(support)], dtype=np.int32)
         self.offset_ = -self.intercept_
-        self.n_iter_ = int(n_iter[0])
+        self.n_iter_ = int(res.info.problem_iters[0])
         return self
 
     def decision_function(self, X: Any) -> np.ndarray | Tensor:
