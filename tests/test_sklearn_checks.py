@@ -4,7 +4,7 @@ import numpy as np
 from sklearn.datasets import make_blobs
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from torchsvm import SVC, SVR, LinearSVC, NuSVC, NuSVR, OneClassSVM
+from torchsvm import SVC, SVR, LinearSVC, LinearSVR, NuSVC, NuSVR, OneClassSVM
 
 
 def _expected_failures(estimator):
@@ -17,7 +17,7 @@ def _expected_failures(estimator):
 
 
 @parametrize_with_checks(
-    [LinearSVC(device="cpu"), SVC(device="cpu"), NuSVC(device="cpu"), SVR(device="cpu"), NuSVR(device="cpu"),
+    [LinearSVC(device="cpu"), LinearSVR(device="cpu"), SVC(device="cpu"), NuSVC(device="cpu"), SVR(device="cpu"), NuSVR(device="cpu"),
      OneClassSVM(device="cpu")],
     expected_failed_checks=_expected_failures,
 )

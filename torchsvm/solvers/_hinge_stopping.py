@@ -23,12 +23,13 @@ _POLISH_EVERY = 5
 _POLISH_ROUNDS = 3
 
 
-def _duality_gap(X: Tensor, Y: Tensor, C: Tensor, W: Tensor, F: Tensor, alpha: Tensor) -> tuple[Tensor, Tensor]:
+def _duality_gap(X: Tensor, Y: Tensor, C: Tensor, O: Tensor, W: Tensor, F: Tensor, alpha: Tensor) -> tuple[Tensor, Tensor]:
     """Hinge primal objective P at (W, b), from its decision values F = X W + b, and a lower bound from a dual-feasible rescaling of alpha.
 
-    The hinge dual is max sum alpha - 1/2 ||X^T (alpha y)||^2 with 0 <= alpha <= C and
-    sum alpha y = 0; alpha is made to satisfy the equality by scaling down the larger side,
-    which keeps it in the box. Weak duality: D(alpha) <= P* <= P(W, b).
+    With the loss max(0, o_i - y_i f(x_i)) (o = 1: the SVM), the dual is
+    max sum alpha o - 1/2 ||X^T (alpha y)||^2 with 0 <= alpha <= C and sum alpha y = 0; alpha is
+    made to satisfy the equality by scaling down the larger side, which keeps it in the box.
+    Weak duality: D(alpha) <= P* <= P(W, b).
     """
     pos = (alpha * (Y > 0)).sum(0)
     neg = (alpha * (Y < 0)).sum(0)
@@ -36,20 +37,20 @@ def _duality_gap(X: Tensor, Y: Tensor, C: Tensor, W: Tensor, F: Tensor, alpha: T
     scale_neg = torch.where(neg > pos, pos / neg.clamp_min(1e-300), torch.ones_like(neg))
     a = alpha * torch.where(Y > 0, scale_pos, scale_neg)
     v = _xt_mm(X, a * Y)  # (D, K)
-    dual = a.sum(0) - 0.5 * (v * v).sum(0)
-    primal = 0.5 * (W * W).sum(0) + (C * (1 - Y * F).clamp_min(0)).sum(0)  # reuses F: no product with X
+    dual = (a * O).sum(0) - 0.5 * (v * v).sum(0)
+    primal = 0.5 * (W * W).sum(0) + (C * (O - Y * F).clamp_min(0)).sum(0)  # reuses F: no product with X
     return primal, dual
 
 
 def _solve_partition(
-    X: Tensor, Y: Tensor, C: Tensor, at_c: Tensor, free: Tensor, max_free: int
+    X: Tensor, Y: Tensor, C: Tensor, at_c: Tensor, free: Tensor, max_free: int, O: Tensor | None = None
 ) -> tuple[Tensor, Tensor, Tensor]:
     """The hinge optimum if the partition were right: alpha = C on ``at_c``, free on ``free``, 0 elsewhere.
 
     With L = at_c and B = free, the KKT conditions of the dual are linear:
-        y_i (x_i . w + b) = 1 on B,  w = X_L^T (C_L y_L) + X_B^T (alpha_B y_B),  sum_i alpha_i y_i = 0,
-    i.e. per class the (n_B + 1)-system
-        [[Q_BB, y_B], [y_B^T, 0]] [alpha_B; b] = [1 - y_B (X_B w_L); -C_L^T y_L],  Q_BB = diag(y_B) X_B X_B^T diag(y_B).
+        y_i (x_i . w + b) = o_i on B,  w = X_L^T (C_L y_L) + X_B^T (alpha_B y_B),  sum_i alpha_i y_i = 0,
+    i.e. per class the (n_B + 1)-system (o = 1 unless ``O`` says otherwise)
+        [[Q_BB, y_B], [y_B^T, 0]] [alpha_B; b] = [o_B - y_B (X_B w_L); -C_L^T y_L],  Q_BB = diag(y_B) X_B X_B^T diag(y_B).
     n_B is about the number of margin support vectors, at most about D + 1 for a linear SVM, so
     this costs n_B^2 D + n_B^3 / 3 per class. Only classes with n_B <= ``max_free`` are solved
     (the others come back as w_L: a free set much larger than D + 1 is a wrong guess).
@@ -73,7 +74,8 @@ def _solve_partition(
         A[:n, :n].diagonal().add_(1e-10 * float(A[:n, :n].diagonal().max()) + 1e-12)
         A[:n, n] = yB
         A[n, :n] = yB
-        rhs = torch.cat([1 - XB.mv(W[:, k]), -A_L[:, k].sum(0, keepdim=True).to(torch.float64)])
+        o_B = 1.0 if O is None else O[idx, k].to(torch.float64)
+        rhs = torch.cat([o_B - XB.mv(W[:, k]), -A_L[:, k].sum(0, keepdim=True).to(torch.float64)])
         sol = torch.linalg.solve(A, rhs)
         alpha[idx, k] = sol[:n]
         W[:, k] += XB.t().mv(sol[:n])
@@ -81,28 +83,28 @@ def _solve_partition(
     return W.to(X.dtype), b.to(X.dtype), alpha.to(X.dtype)
 
 
-def _active_set_candidates(X: Tensor, Y: Tensor, C: Tensor, F: Tensor, h: float, rounds: int):
+def _active_set_candidates(X: Tensor, Y: Tensor, C: Tensor, O: Tensor, F: Tensor, h: float, rounds: int):
     """Exact-partition candidates from a smoothed-hinge iterate, refined by primal-dual active sets.
 
-    Starts from the partition of the smoothed iterate (alpha = C clamp(z / h, 0, 1), z = 1 - y f)
+    Starts from the partition of the smoothed iterate (alpha = C clamp(z / h, 0, 1), z = o - y f)
     and re-partitions by v = alpha / C + z: at C where v >= 1, at 0 where v <= 0, free between
     (Hintermueller, Ito and Kunisch's primal-dual active set rule). Not guaranteed to settle, so
     each round yields ``(W, b, F, alpha clipped to [0, C])`` for the caller's certified gap to judge.
     """
-    z = 1 - Y * F
+    z = O - Y * F
     v = (z / h).clamp(0, 1) + z
     for _ in range(rounds):
-        W, b, alpha = _solve_partition(X, Y, C, v >= 1, (v > 0) & (v < 1), X.shape[1] + 1)
+        W, b, alpha = _solve_partition(X, Y, C, v >= 1, (v > 0) & (v < 1), X.shape[1] + 1, O)
         F = torch.addmm(b, X, W)
         yield W, b, F, torch.minimum(alpha.clamp_min(0), C)
-        v = alpha / C + (1 - Y * F)
+        v = alpha / C + (O - Y * F)
 
 
 class _Certificate:
     """Best primal iterate and best dual bound seen so far, per class (hinge only)."""
 
-    def __init__(self, X: Tensor, Y: Tensor, C: Tensor, W: Tensor, b: Tensor) -> None:
-        self.X, self.Y, self.C = X, Y, C
+    def __init__(self, X: Tensor, Y: Tensor, C: Tensor, O: Tensor, W: Tensor, b: Tensor) -> None:
+        self.X, self.Y, self.C, self.O = X, Y, C, O
         self.W, self.b = W, b
         K = Y.shape[1]
         self.P = torch.full((K,), math.inf, dtype=X.dtype, device=X.device)
@@ -110,7 +112,7 @@ class _Certificate:
 
     def offer(self, cols: Tensor, W: Tensor, b: Tensor, F: Tensor, alpha: Tensor) -> None:
         """A primal point ``(W, b)`` with decision values ``F`` and a dual point ``alpha`` for classes ``cols``."""
-        P, D = _duality_gap(self.X, self.Y[:, cols], self.C[:, cols], W, F, alpha)
+        P, D = _duality_gap(self.X, self.Y[:, cols], self.C[:, cols], self.O[:, cols], W, F, alpha)
         better = P < self.P[cols]
         self.W = self.W.index_copy(1, cols, torch.where(better, W, self.W[:, cols]))
         self.b = self.b.index_copy(0, cols, torch.where(better, b, self.b[cols]))
@@ -124,23 +126,24 @@ class _Certificate:
 class HingeStopping:
     """Stopping rule of the hinge: each class closes on its certified relative gap (P - max D) / P <= tol.
 
-    ``check`` offers the iterate and its dual point alpha = -C L_h'(m), and (h <= 1) exact-partition
+    ``check`` offers the iterate and its dual point alpha = -C L_h'(m), and (h <= ``polish_below``) exact-partition
     candidates at stage ends and every ``_POLISH_EVERY``-th step; ``active`` marks the classes
     still open, and the solution is the best certified iterate of each class.
     """
 
-    def __init__(self, X: Tensor, Y: Tensor, C: Tensor, W: Tensor, b: Tensor, tol: float) -> None:
-        self.cert = _Certificate(X, Y, C, W, b)
-        self.X, self.tol = X, tol
+    def __init__(self, X: Tensor, Y: Tensor, C: Tensor, O: Tensor, W: Tensor, b: Tensor, tol: float,
+                 polish_below: float = 1.0) -> None:
+        self.cert = _Certificate(X, Y, C, O, W, b)
+        self.X, self.tol, self.polish_below = X, tol, polish_below
         self.active = torch.ones(Y.shape[1], dtype=torch.bool, device=X.device)
         self.gap, self.converged = math.inf, False
 
-    def check(self, cols: Tensor, Ya: Tensor, Ca: Tensor, Wa: Tensor, ba: Tensor, Fa: Tensor, alpha: Tensor,
-              h: float, polish: bool) -> bool:
+    def check(self, cols: Tensor, Ya: Tensor, Ca: Tensor, Oa: Tensor, Wa: Tensor, ba: Tensor, Fa: Tensor,
+              alpha: Tensor, h: float, polish: bool) -> bool:
         """Offer the open classes' iterate; True once every class is certified."""
         self.cert.offer(cols, Wa, ba, Fa, alpha)
-        if h <= 1 and polish:
-            for candidate in _active_set_candidates(self.X, Ya, Ca, Fa, h, _POLISH_ROUNDS):
+        if h <= self.polish_below and polish:
+            for candidate in _active_set_candidates(self.X, Ya, Ca, Oa, Fa, h, _POLISH_ROUNDS):
                 self.cert.offer(cols, *candidate)
         gaps = self.cert.gaps()
         self.active = gaps > self.tol

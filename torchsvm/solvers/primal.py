@@ -43,9 +43,12 @@ class PrimalResult(NamedTuple):
     info: SolverInfo
 
 
-def primal_objective(X: Tensor, Y: Tensor, C: Tensor, W: Tensor, b: Tensor, loss: str = "hinge") -> Tensor:
-    """``1/2 ||w_k||^2 + sum_i C_ik L(y_ik f_k(x_i))`` for each column k, ``(K,)``."""
-    value, _, _ = loss_terms(Y * torch.addmm(b, X, W), loss)
+def primal_objective(
+    X: Tensor, Y: Tensor, C: Tensor, W: Tensor, b: Tensor, loss: str = "hinge", offset: Tensor | None = None
+) -> Tensor:
+    """``1/2 ||w_k||^2 + sum_i C_ik L(y_ik f_k(x_i) + 1 - o_ik)`` for each column k, ``(K,)`` (o = 1 by default)."""
+    margins = Y * torch.addmm(b, X, W)
+    value, _, _ = loss_terms(margins if offset is None else margins + (1 - offset), loss)
     return 0.5 * (W * W).sum(0) + (C * value).sum(0)
 
 
@@ -114,6 +117,7 @@ def primal_newton(
     W0: Tensor | None = None,
     b0: Tensor | None = None,
     direct_max_features: int = 4096,
+    offset: Tensor | None = None,
 ) -> PrimalResult:
     """Batched Newton on the primal, K one-vs-rest problems at once.
 
@@ -126,6 +130,11 @@ def primal_newton(
     otherwise by conjugate gradients (two products with X per CG step); see
     :class:`torchsvm.solvers._newton.NewtonDirections`. The step length is the exact minimizer
     along p, found on the (N, K) margins without touching X again.
+
+    With ``offset`` O the loss of sample i in problem k is L(y_ik f_k(x_i) + 1 - o_ik): the hinge
+    max(0, o - y f) has its kink where y f = o instead of 1. Epsilon-insensitive regression is
+    this on two copies of each sample (y = +1 with o = t - epsilon, y = -1 with o = -t - epsilon;
+    see :class:`torchsvm.LinearSVR`).
 
     ``squared_hinge`` and ``logistic`` are smooth: stop when ||g_k|| <= tol ||g_k at the start||.
     ``hinge`` is solved through the smoothed hinge (see :func:`loss_terms`) with width h
@@ -145,6 +154,7 @@ def primal_newton(
         max_iter: Newton iterations in all, across stages.
         W0, b0: warm start (default zeros).
         direct_max_features: largest D solved by Cholesky rather than conjugate gradients.
+        offset: ``(N, K)`` margins each sample must reach (default 1).
 
     Returns:
         ``PrimalResult(w (D, K), b (K,), info)``; ``info.converged`` is False when max_iter ran out.
@@ -158,8 +168,12 @@ def primal_newton(
         raise ValueError(f"Expected loss to be 'hinge', 'squared_hinge' or 'logistic', got {loss!r}")
     if not isinstance(C, Tensor) or tuple(C.shape) != tuple(Y.shape):
         raise ValueError(f"Expected C of shape {tuple(Y.shape)} matching Y, got {getattr(C, 'shape', C)!r}")
+    if offset is not None and tuple(offset.shape) != tuple(Y.shape):
+        raise ValueError(f"Expected offset of shape {tuple(Y.shape)} matching Y, got {tuple(offset.shape)}")
     Y = Y.to(X.dtype)
     C = per_sample_costs(C.to(X.dtype), Y)
+    O = torch.ones_like(Y) if offset is None else offset.to(X.dtype)
+    S = 1 - O  # margins are y f + S: the loss's kink at margin 1 sits at y f = o
     N, D = X.shape
     K = Y.shape[1]
     W = X.new_zeros(D, K) if W0 is None else W0.clone()
@@ -168,8 +182,9 @@ def primal_newton(
     hinge = loss == "hinge"
     # h starts above every margin's distance from 1 at w = 0, so the first model has curvature.
     # Shrinking h 4x per stage took fewer Newton steps to a 1e-3 gap than 3x, 10x or 30x.
-    stages = [10.0 * 4.0**-s for s in range(17)] if hinge else [0.0]  # h: 10 .. 2.3e-9
-    stop = HingeStopping(X, Y, C, W, b, tol) if hinge else GradientStopping(K, tol, X.device)
+    h_scale = 1.0 if offset is None else max(1.0, float(O.abs().max()))
+    stages = [10.0 * h_scale * 4.0**-s for s in range(17)] if hinge else [0.0]  # h: 10 .. 2.3e-9 (x h_scale)
+    stop = HingeStopping(X, Y, C, O, W, b, tol, h_scale) if hinge else GradientStopping(K, tol, X.device)
     directions = NewtonDirections(X, K, damping, direct_max_features, cache_gram=loss != "logistic")
     n_iter, g0_norm = 0, None
     for h in stages:
@@ -178,8 +193,8 @@ def primal_newton(
             # Only the K' open classes (columns cols) are worked on: every product with X and
             # every (N, K') array shrinks as classes finish; done ones keep their certified iterate.
             cols = stop.active.nonzero().squeeze(1)
-            Ya, Ca, Fa, Wa, ba = Y[:, cols], C[:, cols], F[:, cols], W[:, cols], b[cols]
-            _, d1, d2 = loss_terms(Ya * Fa, loss, h)
+            Ya, Ca, Sa, Fa, Wa, ba = Y[:, cols], C[:, cols], S[:, cols], F[:, cols], W[:, cols], b[cols]
+            _, d1, d2 = loss_terms(Ya * Fa + Sa, loss, h)
             r = Ca * d1 * Ya  # (N, K')
             gW, gb = Wa + _xt_mm(X, r), r.sum(0)
             g_norm = torch.sqrt((gW * gW).sum(0) + gb * gb)
@@ -187,7 +202,7 @@ def primal_newton(
             rel = g_norm / g0_norm[cols]
             stage_done = bool((rel <= (_STAGE_TOL if hinge else tol)).all())
             if hinge:
-                done = stop.check(cols, Ya, Ca, Wa, ba, Fa, -Ca * d1, h, stop.polish_now(stage_done, in_stage))
+                done = stop.check(cols, Ya, Ca, O[:, cols], Wa, ba, Fa, -Ca * d1, h, stop.polish_now(stage_done, in_stage))
             else:
                 done = stop.check(rel)
             if done or stage_done or n_iter >= max_iter:
@@ -199,10 +214,10 @@ def primal_newton(
             else:
                 weights, scale = Ca * (d2 > 0).to(X.dtype), (1.0 / h if hinge else 2.0)
             rhs = -torch.cat([gW, gb.unsqueeze(0)], 0)  # (D + 1, K')
-            P = directions.solve(cols, weights, scale, rhs, precise=not (hinge and h >= 0.1))
+            P = directions.solve(cols, weights, scale, rhs, precise=not (hinge and h >= 0.1 * h_scale))
             pW, pb = P[:-1], P[-1]
             XP = torch.addmm(pb, X, pW)  # (N, K'), reused by the line search
-            step = exact_line_search(Wa, pW, Ya * Fa, Ya * XP, Ca, loss, h)
+            step = exact_line_search(Wa, pW, Ya * Fa + Sa, Ya * XP, Ca, loss, h)
             if not bool((step > 0).any()):
                 break  # no class can move: the numerical floor of this stage
             n_iter += 1
@@ -212,4 +227,5 @@ def primal_newton(
         if stop.converged or n_iter >= max_iter:
             break
     W, b = stop.solution(W, b)
-    return PrimalResult(W, b, SolverInfo(stop.converged, n_iter, stop.gap, primal_objective(X, Y, C, W, b, loss)))
+    objective = primal_objective(X, Y, C, W, b, loss, offset)
+    return PrimalResult(W, b, SolverInfo(stop.converged, n_iter, stop.gap, objective))

@@ -1,4 +1,4 @@
-"""The estimators: LinearSVC (primal), and SVC, NuSVC, SVR, NuSVR, OneClassSVM on the shared LIBSVM-like base."""
+"""The estimators: LinearSVC, LinearSVR (primal), and SVC, NuSVC, SVR, NuSVR, OneClassSVM on the shared LIBSVM-like base."""
 
 from __future__ import annotations
 
@@ -32,10 +32,53 @@ from torchsvm.svm._base import (
     targets_1d,
 )
 
-__all__ = ["LinearSVC", "NuSVC", "NuSVR", "OneClassSVM", "SVC", "SVR"]
+__all__ = ["LinearSVC", "LinearSVR", "NuSVC", "NuSVR", "OneClassSVM", "SVC", "SVR"]
 
 
-class LinearSVC(ClassifierMixin, BaseEstimator):
+class BaseLinear(BaseEstimator):
+    """What :class:`LinearSVC` and :class:`LinearSVR` share: the checks of C / tol / max_iter, one
+    primal Newton solve on the device, its attributes and convergence warning, and the linear
+    decision values ``X w + b``."""
+
+    _losses: tuple[str, ...]
+
+    def _check_params(self) -> None:
+        check_C(self.C)
+        if self.loss not in self._losses:
+            raise ValueError(f"Expected loss to be one of {self._losses}, got {self.loss!r}")
+        if not self.tol > 0:
+            raise ValueError(f"Expected tol > 0, got {self.tol!r}")
+        if isinstance(self.max_iter, bool) or not isinstance(self.max_iter, int) or self.max_iter < 1:
+            raise ValueError(f"Expected max_iter to be a positive int, got {self.max_iter!r}")
+
+    def _fit_primal(self, X: Tensor, Y: Tensor, C: Tensor, loss: str, offset: Tensor | None = None) -> None:
+        """Solve the K problems of ``Y`` ``(N, K)`` by :func:`primal_newton`; set the fitted attributes."""
+        result = primal_newton(X, Y, C, loss=loss, tol=self.tol, max_iter=self.max_iter, offset=offset)
+        self.coef_ = result.w.t().cpu().numpy()
+        self.intercept_ = result.b.cpu().numpy()
+        self.n_iter_ = result.info.n_iter
+        self.objective_ = result.info.objective.cpu().numpy()
+        self.duality_gap_ = result.info.gap
+        self._w = result.w  # (D, K) on the device, for fast tensor predictions
+        self._b = result.b
+        if not result.info.converged:
+            warnings.warn(
+                f"{type(self).__name__} did not converge in max_iter={self.max_iter} Newton iterations (relative "
+                f"{'duality gap' if loss == 'hinge' else 'gradient norm'} {result.info.gap:.2e} > "
+                f"tol={self.tol}). Increase max_iter, loosen tol, or scale the features.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+
+    def _linear_decision(self, X: Any) -> Tensor:
+        """``X w + b``, ``(n_samples, K)`` on the model's device."""
+        check_is_fitted(self, "coef_")
+        Xt = as_tensor_2d(X, "X", self._w.device, self._w.dtype)
+        check_n_features(self, Xt)
+        return torch.addmm(self._b, Xt, self._w)
+
+
+class LinearSVC(ClassifierMixin, BaseLinear):
     """Linear support vector classifier solved in the primal with torch (CPU or GPU).
 
     For each class k (one-vs-rest; one problem for two classes) it solves
@@ -94,16 +137,12 @@ class LinearSVC(ClassifierMixin, BaseEstimator):
         self.device = device
         self.random_state = random_state
 
+    _losses = ("hinge", "squared_hinge", "logistic")
+
     def _check_params(self) -> None:
-        check_C(self.C)
-        if self.loss not in ("hinge", "squared_hinge", "logistic"):
-            raise ValueError(f"Expected loss to be 'hinge', 'squared_hinge' or 'logistic', got {self.loss!r}")
+        super()._check_params()
         if self.solver not in ("auto", "newton"):
             raise ValueError(f"Expected solver to be 'auto' or 'newton', got {self.solver!r}")
-        if not self.tol > 0:
-            raise ValueError(f"Expected tol > 0, got {self.tol!r}")
-        if not isinstance(self.max_iter, int) or self.max_iter < 1:
-            raise ValueError(f"Expected max_iter to be a positive int, got {self.max_iter!r}")
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "LinearSVC":
         """Fit on ``X`` ``(n_samples, n_features)`` (array-like or tensor) and labels ``y`` of any values."""
@@ -119,23 +158,7 @@ class LinearSVC(ClassifierMixin, BaseEstimator):
         Y = torch.where(y_t.unsqueeze(1) == columns, 1.0, -1.0).to(Xt.dtype)  # (N, K)
         # Samples with zero cost leave the problem; give them a tiny cost instead of dividing by zero.
         C_t = torch.as_tensor(cost, dtype=Xt.dtype, device=device).clamp_min(1e-12).unsqueeze(1).expand(-1, K)
-
-        result = primal_newton(Xt, Y, C_t, loss=self.loss, tol=self.tol, max_iter=self.max_iter)
-        self.coef_ = result.w.t().cpu().numpy()
-        self.intercept_ = result.b.cpu().numpy()
-        self.n_iter_ = result.info.n_iter
-        self.objective_ = result.info.objective.cpu().numpy()
-        self.duality_gap_ = result.info.gap
-        self._w = result.w  # (D, K) on the device, for fast tensor predictions
-        self._b = result.b
-        if not result.info.converged:
-            warnings.warn(
-                f"LinearSVC did not converge in max_iter={self.max_iter} Newton iterations (relative "
-                f"{'duality gap' if self.loss == 'hinge' else 'gradient norm'} {result.info.gap:.2e} > "
-                f"tol={self.tol}). Increase max_iter, loosen tol, or scale the features.",
-                ConvergenceWarning,
-                stacklevel=2,
-            )
+        self._fit_primal(Xt, Y, C_t, self.loss)
         return self
 
     def decision_function(self, X: Any) -> np.ndarray | Tensor:
@@ -143,10 +166,7 @@ class LinearSVC(ClassifierMixin, BaseEstimator):
 
         A tensor input gives a tensor on the model's device; anything else gives a NumPy array.
         """
-        check_is_fitted(self, "coef_")
-        Xt = as_tensor_2d(X, "X", self._w.device, self._w.dtype)
-        check_n_features(self, Xt)
-        scores = torch.addmm(self._b, Xt, self._w)
+        scores = self._linear_decision(X)
         scores = scores[:, 0] if scores.shape[1] == 1 else scores
         return scores if isinstance(X, Tensor) else scores.cpu().numpy()
 
@@ -156,6 +176,78 @@ class LinearSVC(ClassifierMixin, BaseEstimator):
         s = scores if isinstance(scores, Tensor) else torch.from_numpy(np.asarray(scores))
         idx = (s > 0).long() if s.ndim == 1 else s.argmax(dim=1)
         return self.classes_[idx.cpu().numpy()]
+
+
+class LinearSVR(RegressorMixin, BaseLinear):
+    """Linear support vector regression solved in the primal with torch (CPU or GPU).
+
+        minimize 1/2 ||w||^2 + sum_i C_i L(y_i - (w . x_i + b)),   b not regularized,
+
+    with the epsilon-insensitive loss L(r) = max(0, |r| - epsilon) or its square. Each sample
+    enters as two hinge terms, max(0, (y - epsilon) - f) and max(0, f - (y + epsilon)), and the
+    batched Newton solver of :class:`LinearSVC` solves the result (see
+    :func:`torchsvm.solvers.primal.primal_newton`'s ``offset``); ``epsilon_insensitive`` stops on
+    the certified relative duality gap ``tol``, the squared loss on the relative gradient norm.
+
+    Differences from scikit-learn's ``LinearSVR`` (LIBLINEAR): the bias is not penalized (as in
+    :class:`SVR`, whose linear-kernel solution this equals).
+
+    Args:
+        epsilon: half width of the tube inside which deviations cost nothing, >= 0.
+        C: cost of deviations beyond epsilon, > 0 (``C_i = C * sample_weight_i``).
+        loss: ``"epsilon_insensitive"`` or ``"squared_epsilon_insensitive"``.
+        tol, max_iter, device, random_state: as :class:`LinearSVC`.
+
+    Attributes:
+        coef_: ``(n_features,)``. intercept_: ``(1,)``. n_iter_, n_features_in_, objective_,
+        duality_gap_: as :class:`LinearSVC`.
+    """
+
+    _losses = ("epsilon_insensitive", "squared_epsilon_insensitive")
+
+    def __init__(
+        self,
+        *,
+        epsilon: float = 0.0,
+        C: float = 1.0,
+        loss: Literal["epsilon_insensitive", "squared_epsilon_insensitive"] = "epsilon_insensitive",
+        tol: float = 1e-3,
+        max_iter: int = 300,
+        device: str = "auto",
+        random_state: int | None = None,
+    ) -> None:
+        self.epsilon = epsilon
+        self.C = C
+        self.loss = loss
+        self.tol = tol
+        self.max_iter = max_iter
+        self.device = device
+        self.random_state = random_state
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "LinearSVR":
+        """Fit on ``X`` ``(n_samples, n_features)`` (array-like or tensor) and real targets ``y``."""
+        self._check_params()
+        check_epsilon(self)
+        device = resolve_device(self.device)
+        Xt = as_tensor_2d(X, "X", device)
+        N = Xt.shape[0]
+        self.n_features_in_ = Xt.shape[1]
+        y_np = check_array(targets_1d(self, N, y), ensure_2d=False, dtype=np.float64, input_name="y")
+        t = torch.tensor(y_np, dtype=Xt.dtype, device=device)
+        cost = torch.as_tensor(sample_costs(self.C, N, sample_weight), dtype=Xt.dtype, device=device).clamp_min(1e-12)
+        ones = torch.ones(N, dtype=Xt.dtype, device=device)
+        # Two hinge rows per sample: y = +1 must reach f >= t - epsilon, y = -1 must reach -f >= -t - epsilon.
+        X2, Y2 = torch.cat([Xt, Xt]), torch.cat([ones, -ones]).unsqueeze(1)
+        offset = torch.cat([t - self.epsilon, -t - self.epsilon]).unsqueeze(1)
+        hinge = "hinge" if self.loss == "epsilon_insensitive" else "squared_hinge"
+        self._fit_primal(X2, Y2, torch.cat([cost, cost]).unsqueeze(1), hinge, offset)
+        self.coef_ = self.coef_[0]
+        return self
+
+    def predict(self, X: Any) -> np.ndarray | Tensor:
+        """Predicted targets ``(n_samples,)``; a tensor input gives a tensor on the model's device."""
+        f = self._linear_decision(X)[:, 0]
+        return f if isinstance(X, Tensor) else f.cpu().numpy()
 
 
 def _ovr_from_ovo(dec: Tensor, n_classes: int) -> Tensor:
