@@ -2,9 +2,9 @@
 
 from lightning_modules.callbacks import TestAccuracyPerEpoch
 from lightning_modules.classifier import ClassifierModule
-from lightning_modules.data import MNISTDataModule
+from lightning_modules.data import MNISTDataModule, RegressionDataModule
 from lightning_modules.few_shot import EpisodeDataModule, FewShotModule
-from lightning_modules.kernel_svm import KernelSVMModule
+from lightning_modules.kernel_svm import KernelSVMModule, KernelSVRModule
 from lightning_modules.linear_svm import LinearSVMModule
 
 __all__ = [
@@ -12,7 +12,9 @@ __all__ = [
     "EpisodeDataModule",
     "FewShotModule",
     "KernelSVMModule",
+    "KernelSVRModule",
     "LinearSVMModule",
     "MNISTDataModule",
+    "RegressionDataModule",
     "TestAccuracyPerEpoch",
 ]

@@ -11,7 +11,7 @@ from torch.utils.data import BatchSampler, DataLoader, Dataset, DistributedSampl
 
 from torchsvm.data import load_images
 
-__all__ = ["MNISTDataModule", "distributed_world", "shard_loader"]
+__all__ = ["MNISTDataModule", "RegressionDataModule", "distributed_world", "in_memory_loader", "shard_loader"]
 
 
 def distributed_world() -> int:
@@ -36,11 +36,51 @@ def shard_loader(dataset: Dataset, batch_size: int, shuffle: bool, seed: int = 0
     return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
                       persistent_workers=num_workers > 0, **kwargs)
 
+def in_memory_loader(dataset: TensorDataset, batch_size: int, shuffle: bool, seed: int, num_workers: int) -> DataLoader:
+    """The loader of an in-memory TensorDataset: this process's shard under DDP (:func:`shard_loader`),
+    else whole batches indexed at once (TensorDataset accepts an index list) instead of
+    collating batch_size single samples: far less Python per step."""
+    sharded = shard_loader(dataset, batch_size, shuffle, seed, num_workers, pin_memory=torch.cuda.is_available())
+    if sharded is not None:
+        return sharded
+    sampler = RandomSampler(dataset) if shuffle else SequentialSampler(dataset)
+    return DataLoader(
+        dataset,
+        batch_size=None,
+        sampler=BatchSampler(sampler, batch_size, drop_last=False),
+        num_workers=num_workers,
+        persistent_workers=num_workers > 0,
+        pin_memory=torch.cuda.is_available(),
+    )
+
+
+class InMemoryLoaders:
+    """The four loaders of a DataModule holding ``train_set``, ``val_set`` and ``test_set``
+    (predict: the test set) in memory, with ``batch_size``, ``seed`` and ``num_workers`` hparams."""
+
+    def _loader(self, dataset: TensorDataset | None, shuffle: bool) -> DataLoader:
+        if dataset is None:
+            raise RuntimeError(f"{type(self).__name__}.setup() must run before asking for a dataloader")
+        return in_memory_loader(dataset, self.hparams.batch_size, shuffle, self.hparams.seed, self.hparams.num_workers)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_set, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_set, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.test_set, shuffle=False)
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._loader(self.test_set, shuffle=False)
+
+
 # Per-dataset pixel mean and std of the training set, on the [0, 1] scale.
 _STATS = {"mnist": (0.1307, 0.3081), "fashion-mnist": (0.2860, 0.3530)}
 
 
-class MNISTDataModule(pl.LightningDataModule):
+class MNISTDataModule(InMemoryLoaders, pl.LightningDataModule):
     """MNIST or Fashion-MNIST from torchvision's folder layout, held in memory as tensors.
 
     Images come as float32 ``(N, 1, 28, 28)`` with pixels scaled to ``[0, 1]`` (or standardized
@@ -112,33 +152,89 @@ class MNISTDataModule(pl.LightningDataModule):
         if stage in (None, "test", "predict") and self.test_set is None:
             self.test_set = TensorDataset(*self._tensors("test"))
 
-    def _loader(self, dataset: TensorDataset | None, shuffle: bool) -> DataLoader:
-        if dataset is None:
-            raise RuntimeError("MNISTDataModule.setup() must run before asking for a dataloader")
-        sharded = shard_loader(dataset, self.hparams.batch_size, shuffle, self.hparams.seed, self.hparams.num_workers,
-                               pin_memory=torch.cuda.is_available())
-        if sharded is not None:
-            return sharded
-        # Index the in-memory tensors a whole batch at a time (TensorDataset accepts an index
-        # list) instead of collating batch_size single samples: far less Python per step.
-        sampler = RandomSampler(dataset) if shuffle else SequentialSampler(dataset)
-        return DataLoader(
-            dataset,
-            batch_size=None,
-            sampler=BatchSampler(sampler, self.hparams.batch_size, drop_last=False),
-            num_workers=self.hparams.num_workers,
-            persistent_workers=self.hparams.num_workers > 0,
-            pin_memory=torch.cuda.is_available(),
-        )
 
-    def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_set, shuffle=True)
 
-    def val_dataloader(self) -> DataLoader:
-        return self._loader(self.val_set, shuffle=False)
+class RegressionDataModule(InMemoryLoaders, pl.LightningDataModule):
+    """A regression data set held in memory: a user's file, or scikit-learn's Friedman #1 problem.
 
-    def test_dataloader(self) -> DataLoader:
-        return self._loader(self.test_set, shuffle=False)
+    ``path`` names an ``.npz`` with arrays ``X`` ``(N, D)`` and ``y`` ``(N,)``, or a ``.csv`` whose
+    last column is the target (a header line is skipped when it is not numeric); without a path,
+    ``make_friedman1(n_samples, n_features=10, noise)`` (y = 10 sin(pi x1 x2) + 20 (x3 - 0.5)^2
+    + 10 x4 + 5 x5 + noise; nothing to download). The rows are split at random (seeded) into
+    train / validation / test; features are standardized with the training split's mean and std
+    (``standardize=True``). Samples come as float32 ``(N, D)``, targets as float32 ``(N,)``.
 
-    def predict_dataloader(self) -> DataLoader:
-        return self._loader(self.test_set, shuffle=False)
+    Args:
+        path: the data file, or None for the synthetic problem.
+        n_samples, noise: of the synthetic problem.
+        val_split, test_split: fractions of the rows held out, each in (0, 1), together < 1.
+        batch_size, num_workers, seed: as :class:`MNISTDataModule`.
+        standardize: scale every feature to zero mean and unit variance on the training split.
+    """
+
+    def __init__(
+        self,
+        path: str | None = None,
+        n_samples: int = 6000,
+        noise: float = 1.0,
+        val_split: float = 0.1,
+        test_split: float = 0.2,
+        batch_size: int = 1000,
+        num_workers: int = 0,
+        seed: int = 0,
+        standardize: bool = True,
+    ) -> None:
+        super().__init__()
+        for name, value in (("val_split", val_split), ("test_split", test_split)):
+            if not 0.0 < value < 1.0:
+                raise ValueError(f"Expected {name} in (0, 1), got {value}")
+        if val_split + test_split >= 1.0:
+            raise ValueError(f"Expected val_split + test_split < 1, got {val_split + test_split}")
+        if batch_size < 1:
+            raise ValueError(f"Expected batch_size >= 1, got {batch_size}")
+        self.save_hyperparameters()
+        self.train_set: TensorDataset | None = None
+        self.val_set: TensorDataset | None = None
+        self.test_set: TensorDataset | None = None
+
+    def _arrays(self) -> tuple[torch.Tensor, torch.Tensor]:
+        import numpy as np
+
+        h = self.hparams
+        if h.path is None:
+            from sklearn.datasets import make_friedman1
+
+            X, y = make_friedman1(h.n_samples, n_features=10, noise=h.noise, random_state=h.seed)
+        elif str(h.path).endswith(".npz"):
+            with np.load(h.path) as data:
+                if "X" not in data or "y" not in data:
+                    raise ValueError(f"Expected arrays 'X' and 'y' in {h.path}, got {sorted(data.files)}")
+                X, y = data["X"], data["y"]
+        elif str(h.path).endswith(".csv"):
+            table = np.genfromtxt(h.path, delimiter=",", dtype=np.float64)
+            table = table[1:] if np.isnan(table[0]).all() else table  # a header line
+            X, y = table[:, :-1], table[:, -1]
+        else:
+            raise ValueError(f"Expected a .npz or .csv file, got {h.path!r}")
+        X, y = torch.as_tensor(np.asarray(X), dtype=torch.float32), torch.as_tensor(np.asarray(y), dtype=torch.float32)
+        if X.ndim != 2 or y.shape != (X.shape[0],):
+            raise ValueError(f"Expected X (N, D) and y (N,), got {tuple(X.shape)} and {tuple(y.shape)}")
+        if not (torch.isfinite(X).all() and torch.isfinite(y).all()):
+            raise ValueError("Expected finite X and y, got NaN or infinity")
+        return X, y
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is not None:
+            return
+        X, y = self._arrays()
+        h = self.hparams
+        n = len(y)
+        n_val, n_test = max(1, round(n * h.val_split)), max(1, round(n * h.test_split))
+        perm = torch.randperm(n, generator=torch.Generator().manual_seed(h.seed))
+        val_idx, test_idx, train_idx = perm[:n_val], perm[n_val : n_val + n_test], perm[n_val + n_test :]
+        if h.standardize:
+            mean, std = X[train_idx].mean(0), X[train_idx].std(0).clamp_min(1e-12)
+            X = (X - mean) / std
+        self.train_set = TensorDataset(X[train_idx], y[train_idx])
+        self.val_set = TensorDataset(X[val_idx], y[val_idx])
+        self.test_set = TensorDataset(X[test_idx], y[test_idx])

@@ -1,4 +1,5 @@
-"""LightningModule training a kernel SVM (one-vs-rest, dual) with the decomposition solver, step by step."""
+"""LightningModules solving kernel SVMs in the dual with the decomposition solver, one outer iteration per step:
+one-vs-rest classification (:class:`KernelSVMModule`) and epsilon-SVR (:class:`KernelSVRModule`)."""
 
 from __future__ import annotations
 
@@ -7,54 +8,33 @@ from typing import Any, Literal
 import pytorch_lightning as pl
 import torch
 from torch import Tensor
+from torchmetrics import MeanAbsoluteError, R2Score
 
 from lightning_modules._evaluation import ArgmaxEvaluation
 from torchsvm._validation import check_positive
 from torchsvm.kernels import linear_kernel, polynomial_kernel, rbf_kernel
 from torchsvm.solvers.dual import DecompositionSolver, dual_bias
 
-__all__ = ["KernelSVMModule"]
+__all__ = ["DualSolverModule", "KernelSVMModule", "KernelSVRModule"]
 
 
-class KernelSVMModule(ArgmaxEvaluation, pl.LightningModule):
-    """K one-vs-rest kernel SVMs solved in the dual, one decomposition iteration per training step.
+class DualSolverModule(pl.LightningModule):
+    """What the kernel modules share: one :class:`~torchsvm.solvers.dual.DecompositionSolver` built at
+    fit start from the first ``n_train`` training samples, advanced one outer iteration per
+    training step (the batch only paces the steps: the dual is solved on the whole training set),
+    stopped once every KKT violation is <= ``tol``; the solver's figures logged per step; the
+    fitted model (support vectors, coefficients, biases) kept in checkpoints.
 
-    At fit start the first ``n_train`` images of the DataModule's training split are taken onto
-    the device; the K problems (y_ik = +1 for class k) share one
-    :class:`torchsvm.solvers.dual.DecompositionSolver`, so the working sets' kernel rows come
-    from one matrix product per step. Each training batch advances the solver by one outer
-    iteration (the batch itself is not used: the dual is solved on the whole training set, and
-    the DataModule's loader only paces the steps); training stops once the KKT violation of
-    every problem is <= ``tol``. Prediction uses the support vectors only.
+    Subclasses build the problems (:meth:`_problems`), say what the training-set predictions are
+    from the solver's gradient (:meth:`_train_decisions`) and what the loss terms of the primal are
+    (:meth:`_primal_loss`).
 
-    Args:
-        kernel: ``"rbf"``, ``"poly"`` or ``"linear"``.
-        C: cost of a margin violation, > 0.
-        gamma: kernel coefficient, > 0 (RBF: exp(-gamma ||x - z||^2) on pixels / 255).
-        degree, coef0: of the polynomial kernel.
-        n_train: training-set size (the first n_train images of the training split; None: all).
-        working_set_size: variables per decomposition iteration.
-        tol: stopping tolerance on the maximal KKT violation.
-        dtype: ``"float64"`` or ``"float32"`` for the kernel and the dual variables.
-
-    Logs per step: ``solver/dual_objective`` (sum over classes), ``solver/duality_gap``
-    (relative, primal minus dual over |primal|), ``solver/kkt_violation`` (max over classes),
-    ``solver/n_support_vectors``, ``solver/inner_smo_steps``; per epoch ``train_acc`` (from the
-    solver's gradient, without kernel evaluations), ``val_acc``, ``test_acc``.
+    Logs per step: ``solver/dual_objective`` (sum over problems), ``solver/duality_gap``
+    (relative, primal minus dual over |primal|), ``solver/kkt_violation`` (max over problems),
+    ``solver/n_support_vectors``, ``solver/inner_smo_steps``.
     """
 
-    def __init__(
-        self,
-        kernel: Literal["rbf", "poly", "linear"] = "rbf",
-        C: float = 5.0,
-        gamma: float = 0.05,
-        degree: int = 3,
-        coef0: float = 0.0,
-        n_train: int | None = 5000,
-        working_set_size: int = 1024,
-        tol: float = 1e-3,
-        dtype: Literal["float64", "float32"] = "float64",
-    ) -> None:
+    def __init__(self, kernel: str, C: float, gamma: float, n_train: int | None) -> None:
         super().__init__()
         check_positive("C", C)
         if gamma <= 0:
@@ -63,10 +43,9 @@ class KernelSVMModule(ArgmaxEvaluation, pl.LightningModule):
             raise ValueError(f"Expected kernel to be 'rbf', 'poly' or 'linear', got {kernel!r}")
         if n_train is not None and n_train < 2:
             raise ValueError(f"Expected n_train >= 2 or None, got {n_train}")
-        self.save_hyperparameters()
         self.automatic_optimization = False
         self.solver: DecompositionSolver | None = None
-        # The fitted model (support vectors, y * alpha per class, biases), kept in checkpoints.
+        # The fitted model (support vectors, coefficients per problem, biases), kept in checkpoints.
         self.sv: Tensor | None = None
         self.coef: Tensor | None = None
         self.intercept: Tensor | None = None
@@ -74,6 +53,24 @@ class KernelSVMModule(ArgmaxEvaluation, pl.LightningModule):
         # The dual solver is the real optimizer; a no-op optimizer step marks each of its iterations.
         self._step_marker = torch.nn.Parameter(torch.zeros(()), requires_grad=False)
 
+    # -- what subclasses say ------------------------------------------------------------------
+    def _problems(self, X: Tensor, target: Tensor) -> DecompositionSolver:
+        raise NotImplementedError
+
+    def _train_decisions(self) -> Tensor:
+        """Decision values on the training samples from the solver's state, without kernel evaluations."""
+        raise NotImplementedError
+
+    def _primal_loss(self, b: Tensor) -> Tensor:
+        """``sum_i C_i loss_i`` per problem ``(B,)`` at the current iterate and biases ``b``."""
+        raise NotImplementedError
+
+    def _coefficients(self) -> Tensor:
+        """``(B, n_rows)`` coefficients of the kernel per solver row (y * alpha)."""
+        s = self.solver
+        return s.alpha * s.Y
+
+    # -- shared ------------------------------------------------------------------------------
     def kernel(self, A: Tensor, Z: Tensor) -> Tensor:
         h = self.hparams
         if h.kernel == "rbf":
@@ -90,25 +87,18 @@ class KernelSVMModule(ArgmaxEvaluation, pl.LightningModule):
         # Runs before a DDP strategy wraps the module, whose error would be opaque here.
         if stage == "fit" and self.trainer is not None and self.trainer.world_size > 1:
             raise RuntimeError(
-                f"KernelSVMModule solves its dual on one process; got a trainer with {self.trainer.world_size} "
+                f"{type(self).__name__} solves its dual on one process; got a trainer with {self.trainer.world_size} "
                 "processes. Fit it with --trainer.devices 1 (validation and test may use more), or use "
-                "torchsvm.SVC for the full data."
+                "the torchsvm estimators (SVC, SVR) for the full data."
             )
 
     def on_fit_start(self) -> None:
         dm = getattr(self.trainer, "datamodule", None)
         if dm is None or getattr(dm, "train_set", None) is None:
-            raise RuntimeError("KernelSVMModule needs a DataModule with a train_set (e.g. MNISTDataModule)")
-        x, y = dm.train_set.tensors
-        n = len(y) if self.hparams.n_train is None else min(self.hparams.n_train, len(y))
-        X = x[:n].flatten(1).to(self.device, self._solver_dtype)
-        labels = y[:n].to(self.device)
-        self.num_classes = int(y.max()) + 1
-        Y = torch.where(labels.unsqueeze(0) == torch.arange(self.num_classes, device=self.device).unsqueeze(1), 1.0, -1.0)
-        C = torch.full(Y.shape, float(self.hparams.C), dtype=self._solver_dtype, device=self.device)
-        self.labels = labels
-        self.solver = DecompositionSolver(X, Y.to(self._solver_dtype), C, self.kernel,
-                                          self.hparams.working_set_size, self.hparams.tol)
+            raise RuntimeError(f"{type(self).__name__} needs a DataModule with a train_set (e.g. MNISTDataModule)")
+        x, target = dm.train_set.tensors
+        n = len(target) if self.hparams.n_train is None else min(self.hparams.n_train, len(target))
+        self.solver = self._problems(x[:n].flatten(1).to(self.device, self._solver_dtype), target[:n].to(self.device))
 
     def training_step(self, batch: Any, batch_idx: int) -> None:
         s = self.solver
@@ -133,37 +123,24 @@ class KernelSVMModule(ArgmaxEvaluation, pl.LightningModule):
         return dual_bias(s.G, s.Y, s.alpha, s.C)
 
     def _primal_objective(self) -> Tensor:
-        """1/2 a^T Q a + sum_i C_i max(0, 1 - y_i f(x_i)) per class, from G alone: ``(K,)``.
-
-        With G = Q a - 1: a^T Q a = a^T (G + 1) and y_i f(x_i) = G_i + 1 + y_i b.
-        """
+        """1/2 a^T Q a + the loss terms, per problem, from G alone: ``(B,)``. With G = Q a + p, a^T Q a = a^T (G - p)."""
         s = self.solver
-        b = self._bias().unsqueeze(1)
-        hinge = (-s.G - s.Y * b).clamp_min(0)
-        return 0.5 * (s.alpha * (s.G + 1)).sum(1) + (s.C * hinge).sum(1)
-
-    def on_train_epoch_end(self) -> None:
-        s = self.solver
-        if s is None:
-            return
-        # f_k(x_i) = y_ik (G_ik + 1) + b_k: the training decisions without kernel evaluations.
-        f = s.Y * (s.G + 1) + self._bias().unsqueeze(1)  # (K, N)
-        self.log("train_acc", float((f.argmax(0) == self.labels).float().mean()))
+        return 0.5 * (s.alpha * (s.G - s.p)).sum(1) + self._primal_loss(self._bias())
 
     def _snapshot(self) -> None:
         """Keep the support vectors and coefficients of the current iterate (used to predict).
 
         Taken where they are read: before validation, into checkpoints, at the end of fit."""
-        s = self.solver
-        is_sv = (s.alpha > 0).any(0)
-        self.sv = s.X[is_sv]
-        self.coef = (s.alpha * s.Y)[:, is_sv].T.contiguous()  # (n_SV, K)
+        coef = self._coefficients()
+        is_sv = (coef != 0).any(0)
+        self.sv = self.solver.X[is_sv]
+        self.coef = coef[:, is_sv].T.contiguous()  # (n_SV, B)
         self.intercept = self._bias()
 
     def forward(self, x: Tensor) -> Tensor:
-        """Decision values f_k(x) ``(B, K)`` from the support vectors."""
+        """Decision values ``(n, B)`` of the B problems, from the support vectors."""
         if self.sv is None:
-            raise RuntimeError("KernelSVMModule has no fitted model yet: run trainer.fit first")
+            raise RuntimeError(f"{type(self).__name__} has no fitted model yet: run trainer.fit first")
         X = x.flatten(1).to(self.sv.dtype)
         return self.kernel(X, self.sv) @ self.coef + self.intercept
 
@@ -198,3 +175,156 @@ class KernelSVMModule(ArgmaxEvaluation, pl.LightningModule):
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.SGD([self._step_marker], lr=0.0)  # see _step_marker
+
+
+class KernelSVMModule(ArgmaxEvaluation, DualSolverModule):
+    """K one-vs-rest kernel SVMs solved in the dual, one decomposition iteration per training step.
+
+    The K problems (y_ik = +1 for class k) share one solver, so the working sets' kernel rows
+    come from one matrix product per step (see :class:`DualSolverModule`). Prediction uses the
+    support vectors only.
+
+    Args:
+        kernel: ``"rbf"``, ``"poly"`` or ``"linear"``.
+        C: cost of a margin violation, > 0.
+        gamma: kernel coefficient, > 0 (RBF: exp(-gamma ||x - z||^2) on pixels / 255).
+        degree, coef0: of the polynomial kernel.
+        n_train: training-set size (the first n_train images of the training split; None: all).
+        working_set_size: variables per decomposition iteration.
+        tol: stopping tolerance on the maximal KKT violation.
+        dtype: ``"float64"`` or ``"float32"`` for the kernel and the dual variables.
+
+    Logs the solver's figures per step (see :class:`DualSolverModule`); per epoch ``train_acc``
+    (from the solver's gradient, without kernel evaluations), ``val_acc``, ``test_acc``.
+    """
+
+    def __init__(
+        self,
+        kernel: Literal["rbf", "poly", "linear"] = "rbf",
+        C: float = 5.0,
+        gamma: float = 0.05,
+        degree: int = 3,
+        coef0: float = 0.0,
+        n_train: int | None = 5000,
+        working_set_size: int = 1024,
+        tol: float = 1e-3,
+        dtype: Literal["float64", "float32"] = "float64",
+    ) -> None:
+        super().__init__(kernel, C, gamma, n_train)
+        self.save_hyperparameters()
+
+    def _problems(self, X: Tensor, labels: Tensor) -> DecompositionSolver:
+        self.labels = labels
+        self.num_classes = int(labels.max()) + 1
+        Y = torch.where(labels.unsqueeze(0) == torch.arange(self.num_classes, device=self.device).unsqueeze(1), 1.0, -1.0)
+        C = torch.full(Y.shape, float(self.hparams.C), dtype=self._solver_dtype, device=self.device)
+        return DecompositionSolver(X, Y.to(self._solver_dtype), C, self.kernel, self.hparams.working_set_size,
+                                   self.hparams.tol)
+
+    def _train_decisions(self) -> Tensor:
+        # f_k(x_i) = y_ik (G_ik + 1) + b_k: G = Q a - 1 and (Q a)_i = y_i (f(x_i) - b).
+        s = self.solver
+        return (s.Y * (s.G + 1) + self._bias().unsqueeze(1)).T  # (N, K)
+
+    def _primal_loss(self, b: Tensor) -> Tensor:
+        s = self.solver
+        margins = s.G + 1 + s.Y * b.unsqueeze(1)  # y_i f(x_i)
+        return (s.C * (1 - margins).clamp_min(0)).sum(1)
+
+    def on_train_epoch_end(self) -> None:
+        if self.solver is not None:
+            self.log("train_acc", float((self._train_decisions().argmax(1) == self.labels).float().mean()))
+
+
+class KernelSVRModule(DualSolverModule):
+    """Epsilon-support vector regression solved in the dual, one decomposition iteration per training step.
+
+    LIBSVM's epsilon-SVR (see :class:`torchsvm.SVR`): 2N variables a, a* on the rows [X; X],
+    labels +1 / -1, linear term epsilon -+ y, advanced by the decomposition solver (see
+    :class:`DualSolverModule`). ``forward`` returns predictions ``(n, 1)``; the targets come from
+    the DataModule's ``train_set`` (e.g. :class:`lightning_modules.RegressionDataModule`).
+
+    Args:
+        kernel, C, gamma, degree, coef0, n_train, working_set_size, tol, dtype: as
+            :class:`KernelSVMModule` (C: cost of a deviation beyond epsilon).
+        epsilon: half width of the tube inside which deviations cost nothing, >= 0.
+
+    Logs the solver's figures per step; per epoch ``train_r2`` and ``train_mae`` (from the solver's
+    gradient), ``val_r2``, ``val_mae``, ``test_r2``, ``test_mae`` (torchmetrics, right under DDP).
+    """
+
+    def __init__(
+        self,
+        kernel: Literal["rbf", "poly", "linear"] = "rbf",
+        C: float = 1.0,
+        epsilon: float = 0.1,
+        gamma: float = 0.1,
+        degree: int = 3,
+        coef0: float = 0.0,
+        n_train: int | None = 5000,
+        working_set_size: int = 1024,
+        tol: float = 1e-3,
+        dtype: Literal["float64", "float32"] = "float64",
+    ) -> None:
+        super().__init__(kernel, C, gamma, n_train)
+        if not epsilon >= 0:
+            raise ValueError(f"Expected epsilon >= 0, got {epsilon}")
+        self.save_hyperparameters()
+        self.r2 = torch.nn.ModuleDict({stage: R2Score() for stage in ("val", "test")})
+        self.mae = torch.nn.ModuleDict({stage: MeanAbsoluteError() for stage in ("val", "test")})
+
+    def _problems(self, X: Tensor, target: Tensor) -> DecompositionSolver:
+        if not target.is_floating_point() or target.ndim != 1:
+            raise ValueError(f"Expected real targets of shape (N,), got {target.dtype} of shape {tuple(target.shape)}")
+        dtype, n = self._solver_dtype, len(target)
+        self.target = t = target.to(dtype)
+        ones = torch.ones(n, dtype=dtype, device=self.device)
+        Y = torch.cat([ones, -ones]).unsqueeze(0)
+        C = torch.full_like(Y, float(self.hparams.C))
+        eps = float(self.hparams.epsilon)
+        p = torch.cat([eps - t, eps + t]).unsqueeze(0)
+        # The rows [X; X]: each kernel row is computed over both copies (twice the kernel work of N).
+        return DecompositionSolver(torch.cat([X, X]), Y, C, self.kernel, self.hparams.working_set_size,
+                                   self.hparams.tol, p=p)
+
+    def _coefficients(self) -> Tensor:
+        s, n = self.solver, len(self.target)
+        coef = torch.zeros_like(s.alpha)
+        coef[:, :n] = s.alpha[:, :n] - s.alpha[:, n:]  # a - a* on the first copy, 0 on the second
+        return coef
+
+    def _train_decisions(self) -> Tensor:
+        # Row i of the first copy: (Q a)_i = f(x_i) - b and G = Q a + p.
+        s, n = self.solver, len(self.target)
+        return (s.G[:, :n] - s.p[:, :n] + self._bias().unsqueeze(1)).T  # (N, 1)
+
+    def _primal_loss(self, b: Tensor) -> Tensor:
+        s, n = self.solver, len(self.target)
+        f = s.G[:, :n] - s.p[:, :n] + b.unsqueeze(1)
+        return (s.C[:, :n] * ((f - self.target).abs() - self.hparams.epsilon).clamp_min(0)).sum(1)
+
+    def on_train_epoch_end(self) -> None:
+        if self.solver is not None:
+            f = self._train_decisions()[:, 0]
+            residual = f - self.target
+            self.log("train_mae", float(residual.abs().mean()))
+            self.log("train_r2", float(1 - (residual**2).sum() / ((self.target - self.target.mean()) ** 2).sum()))
+
+    def _evaluate(self, batch: tuple[Tensor, Tensor], stage: str) -> None:
+        x, t = batch
+        f = self(x)[:, 0].to(torch.float32)
+        t = t.to(torch.float32)
+        self.r2[stage].update(f, t)
+        self.mae[stage].update(f, t)
+        self.log(f"{stage}_r2", self.r2[stage], on_epoch=True, prog_bar=True, metric_attribute=f"r2.{stage}")
+        self.log(f"{stage}_mae", self.mae[stage], on_epoch=True, metric_attribute=f"mae.{stage}")
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._evaluate(batch, "val")
+
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._evaluate(batch, "test")
+
+    def predict_step(self, batch: Any, batch_idx: int) -> Tensor:
+        x = batch[0] if isinstance(batch, (tuple, list)) else batch
+        return self(x)[:, 0]
