@@ -11,6 +11,11 @@
    fit time, test R^2, largest difference of the predictions.
 3. ``OneClassSVM``: RBF, nu = 0.1, gamma = 0.05, trained on one mnist-10k digit (0): fit time,
    agreement of the test-set predictions, largest decision difference, inlier rate per class.
+4. ``NuSVC``: RBF, nu = 0.1, gamma = 0.02, one-vs-one on the mnist-10k training digits (8,000):
+   fit time, test accuracy, agreement of the test-set predictions.
+5. ``LinearSVR``: epsilon = 0.1, C = 1, on ``make_regression`` with ``--svr-n`` rows and 100
+   features, against ``SVR(kernel="linear")`` (LIBSVM; the same problem) and LIBLINEAR's
+   ``LinearSVR`` (which penalizes the bias): fit time, test R^2, largest prediction difference.
 Results go to benchmarks/results/family-<device>-<date>[-<tag>].{json,md}.
 """
 
@@ -22,15 +27,17 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.datasets import make_friedman1
+from sklearn.datasets import make_friedman1, make_regression
 from sklearn.model_selection import GridSearchCV as SkGridSearchCV
 from sklearn.svm import SVC as SkSVC
 from sklearn.svm import SVR as SkSVR
+from sklearn.svm import LinearSVR as SkLinearSVR
+from sklearn.svm import NuSVC as SkNuSVC
 from sklearn.svm import OneClassSVM as SkOneClassSVM
 
 from _data import load_flat
 from _record import add_record_arguments, device_name, device_sync, save_record, timed
-from torchsvm import SVC, SVR, OneClassSVM
+from torchsvm import SVC, SVR, LinearSVR, NuSVC, OneClassSVM
 from torchsvm.model_selection import GridSearchCV
 
 
@@ -40,7 +47,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--grid-n", type=int, default=4000)
     p.add_argument("--svr-n", type=int, default=20000)
-    p.add_argument("--skip", nargs="*", default=[], choices=["grid", "svr", "one-class"])
+    p.add_argument("--skip", nargs="*", default=[], choices=["grid", "svr", "one-class", "nu-svc", "linear-svr"])
     add_record_arguments(p)
     args = p.parse_args(argv)
     sync, dev = device_sync(args.device), args.device
@@ -98,6 +105,40 @@ def main(argv: list[str] | None = None) -> None:
                   "| --- | --- | --- | --- | --- |",
                   f"| {t_ours:.2f} | {t_ref:.2f} | {o['agreement']:.4f} | {o['max_decision_diff']:.1e} | {inliers[0]:.3f} / "
                   f"{np.mean([v for k, v in inliers.items() if k != 0]):.3f} |", ""]
+    if "nu-svc" not in args.skip:
+        X, y, Xt, yt = load_flat("mnist-10k", root, None, torch.float64)
+        ours, t_ours = timed(lambda: NuSVC(nu=0.1, gamma=0.02, device=dev).fit(torch.from_numpy(X).to(dev), y), sync)
+        ref, t_ref = timed(lambda: SkNuSVC(nu=0.1, gamma=0.02).fit(X, y), lambda: None)
+        po, pr = ours.predict(Xt), ref.predict(Xt)
+        record["nu_svc"] = {"n": len(y), "torchsvm_s": t_ours, "sklearn_s": t_ref, "ratio": t_ours / t_ref,
+                            "acc_torchsvm": float((po == yt).mean()), "acc_sklearn": float((pr == yt).mean()),
+                            "agreement": float((po == pr).mean()), "n_sv": [len(ours.support_), len(ref.support_)]}
+        print(record["nu_svc"], flush=True)
+        n = record["nu_svc"]
+        lines += [f"## NuSVC, RBF, nu = 0.1, gamma = 0.02, one-vs-one on the {n['n']} mnist-10k training digits", "",
+                  "| torchsvm (s) | LIBSVM (s) | torchsvm / LIBSVM | test acc. (torchsvm / LIBSVM) | agreement | n SV |",
+                  "| --- | --- | --- | --- | --- | --- |",
+                  f"| {t_ours:.2f} | {t_ref:.2f} | {n['ratio']:.2f} | {n['acc_torchsvm']:.4f} / {n['acc_sklearn']:.4f} | "
+                  f"{n['agreement']:.4f} | {n['n_sv'][0]} / {n['n_sv'][1]} |", ""]
+    if "linear-svr" not in args.skip:
+        X, y = make_regression(args.svr_n + 2000, 100, n_informative=50, noise=10.0, bias=5.0, random_state=0)
+        X, Xt, y, yt = X[: args.svr_n], X[args.svr_n :], y[: args.svr_n], y[args.svr_n :]
+        ours, t_ours = timed(lambda: LinearSVR(epsilon=0.1, C=1.0, device=dev).fit(torch.from_numpy(X).to(dev), y), sync)
+        kernel, t_kernel = timed(lambda: SkSVR(kernel="linear", epsilon=0.1, C=1.0).fit(X, y), lambda: None)
+        liblinear, t_liblinear = timed(lambda: SkLinearSVR(epsilon=0.1, C=1.0, dual=True, max_iter=10_000).fit(X, y),
+                                       lambda: None)
+        pred = ours.predict(Xt)
+        record["linear_svr"] = {"n": args.svr_n, "torchsvm_s": t_ours, "libsvm_linear_s": t_kernel,
+                                "liblinear_s": t_liblinear, "r2": [float(m.score(Xt, yt)) for m in (ours, kernel, liblinear)],
+                                "max_pred_diff_libsvm": float(np.abs(pred - kernel.predict(Xt)).max()),
+                                "max_pred_diff_liblinear": float(np.abs(pred - liblinear.predict(Xt)).max())}
+        print(record["linear_svr"], flush=True)
+        r = record["linear_svr"]
+        lines += [f"## LinearSVR, epsilon = 0.1, C = 1, make_regression with {r['n']} rows x 100 features (2,000 test rows)", "",
+                  "| torchsvm (s) | LIBSVM linear SVR (s) | LIBLINEAR (s) | test R^2 (torchsvm / LIBSVM / LIBLINEAR) | "
+                  "max pred. diff vs LIBSVM / LIBLINEAR |", "| --- | --- | --- | --- | --- |",
+                  f"| {t_ours:.2f} | {t_kernel:.2f} | {t_liblinear:.2f} | {' / '.join(f'{v:.4f}' for v in r['r2'])} | "
+                  f"{r['max_pred_diff_libsvm']:.1e} / {r['max_pred_diff_liblinear']:.1e} |", ""]
     if not args.no_save:
         save_record(f"family-{args.device.split(':')[0]}-{record['date']}", record, lines, args.tag)
 

@@ -85,6 +85,24 @@ def test_steps_are_counted_per_problem():
     assert max(iters) == decomposed.info.n_iter and min(iters) < max(iters)
 
 
+@pytest.mark.parametrize("shared_K", [True, False])
+def test_finished_problems_leave_the_batch_exactly(shared_K):
+    """The torch loop drops finished problems from the working batch (their steps move nothing):
+    every problem ends where a lone solve of it ends, step for step, with K shared or per problem."""
+    X, y = problem(N=80, seed=2)
+    K = rbf_kernel(X, gamma=0.7)
+    Y = torch.stack([y, -y, torch.where(X[:, 0] > 0, 1.0, -1.0), torch.where(X[:, 1] > 0, 1.0, -1.0)] * 2)
+    C = torch.tensor([0.1, 0.3, 1.0, 3.0, 10.0, 0.5, 2.0, 30.0], dtype=torch.float64).unsqueeze(1).expand(8, 80)
+    batched = smo_dual(K if shared_K else K.expand(8, 80, 80).clone(), Y, C, tol=1e-6, check_every=4)
+    for k in range(8):
+        alone = smo_dual(K, Y[k], C[k], tol=1e-6, check_every=4)
+        torch.testing.assert_close(batched.alpha[k], alone.alpha[0], rtol=0, atol=1e-12)
+        torch.testing.assert_close(batched.b[k], alone.b[0], rtol=0, atol=1e-12)
+        assert int(batched.info.problem_iters[k]) == int(alone.info.problem_iters[0])
+        assert float(batched.info.kkt_violation[k]) == pytest.approx(float(alone.info.kkt_violation[0]), abs=1e-12)
+    assert len(set(batched.info.problem_iters.tolist())) > 2  # they finish at different times
+
+
 def test_per_sample_costs_bound_alpha():
     X, y = problem(N=100, seed=4)
     K = rbf_kernel(X, gamma=0.5)

@@ -236,17 +236,70 @@ def smo_steps(
         else:
             G.copy_(-Y * score)
             return n_iter, gap
-    diag_b = K.diagonal(dim1=-2, dim2=-1).expand(B, N)
-    rows_b = torch.arange(B, device=K.device)
-    direction = torch.tensor([1.0, -1.0], dtype=K.dtype, device=K.device)  # d = y_i e_i - y_j e_j
+    return _torch_steps(K, pos, C, alpha, score, G, Y, tol, max_iter, check_every, movable, counts, nu)
+
+
+def _torch_steps(
+    K: Tensor, pos: Tensor, C: Tensor, alpha: Tensor, score: Tensor, G: Tensor, Y: Tensor, tol: float | Tensor,
+    max_iter: int, check_every: int, movable: Tensor | None, counts: Tensor, nu: bool,
+) -> tuple[int, Tensor]:
+    """:func:`smo_steps` by the torch step. A batch whose problems finish at different times
+    (one-vs-one pairs, a grid of C values) is compacted at a check once at most half of its
+    problems are still open: a finished problem's step moves nothing (its state is final), so
+    dropping it changes no result and the later steps cost what the open problems need."""
+    B, N = alpha.shape
     gap = torch.full((B,), math.inf, dtype=alpha.dtype, device=K.device)
+    tol_b = torch.as_tensor(tol, dtype=alpha.dtype, device=K.device).expand(B) if isinstance(tol, Tensor) else tol
+    direction = torch.tensor([1.0, -1.0], dtype=K.dtype, device=K.device)  # d = y_i e_i - y_j e_j
+    index = None  # rows of the full batch the working batch holds (None: all, in place)
+    work = (K, pos, C, alpha, score, movable, tol_b, counts)
+    rows_b, diag_b = _batch_constants(K, alpha.shape)
     n_iter = 0
     for n_iter in range(1, max_iter + 1):
-        gap, active = _smo_step(K, C, alpha, score, diag_b, pos, rows_b, direction, tol, movable, counts, nu)
-        if n_iter % check_every == 1 and not bool(active.any()):
+        K_w, pos_w, C_w, alpha_w, score_w, mov_w, tol_w, counts_w = work
+        gap_w, active = _smo_step(K_w, C_w, alpha_w, score_w, diag_b, pos_w, rows_b, direction, tol_w, mov_w,
+                                  counts_w, nu)
+        if n_iter % check_every != 1:
+            continue
+        n_open = int(active.sum())
+        if n_open == 0:
             break  # this step moved nothing: every problem was within tol
+        if 2 * n_open <= alpha_w.shape[0]:
+            index = _write_back(work, gap_w, index, alpha, score, counts, gap)
+            keep = active.nonzero().squeeze(1)
+            index = keep if index is None else index[keep]
+            work = _select_problems(work, keep, K.ndim == 3)
+            rows_b, diag_b = _batch_constants(work[0], work[3].shape)
+    _write_back(work, gap_w, index, alpha, score, counts, gap)
     G.copy_(-Y * score)
     return n_iter, gap
+
+
+def _batch_constants(K: Tensor, shape: torch.Size) -> tuple[Tensor, Tensor]:
+    """The batch rows ``(B,)`` and the kernel diagonal ``(B, N)`` of a working batch."""
+    return torch.arange(shape[0], device=K.device), K.diagonal(dim1=-2, dim2=-1).expand(shape)
+
+
+def _select_problems(work: tuple, keep: Tensor, batched_K: bool) -> tuple:
+    """The working batch's state restricted to the problems ``keep`` (K too when each problem has its own)."""
+    K, pos, C, alpha, score, movable, tol, counts = work
+    pick = lambda T: T.index_select(0, keep) if isinstance(T, Tensor) else T  # noqa: E731
+    return (pick(K) if batched_K else K, pick(pos), pick(C), pick(alpha), pick(score), pick(movable), pick(tol),
+            pick(counts))
+
+
+def _write_back(work: tuple, gap_w: Tensor, index: Tensor | None, alpha: Tensor, score: Tensor, counts: Tensor,
+                gap: Tensor) -> Tensor | None:
+    """Copy the working batch's alpha, score, step counts and violations into the full batch's rows ``index``."""
+    _, _, _, alpha_w, score_w, _, _, counts_w = work
+    if index is None:
+        gap.copy_(gap_w)
+        return None
+    alpha.index_copy_(0, index, alpha_w)
+    score.index_copy_(0, index, score_w)
+    counts.index_copy_(0, index, counts_w)
+    gap.index_copy_(0, index, gap_w)
+    return index
 
 
 def _triton_steps(
