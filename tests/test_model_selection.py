@@ -5,9 +5,13 @@ from sklearn.datasets import make_blobs, make_classification
 from sklearn.model_selection import GridSearchCV as SkGridSearchCV
 from sklearn.model_selection import cross_val_score as sk_cross_val_score
 from sklearn.svm import SVC as SkSVC
+from sklearn.svm import SVR as SkSVR
+from sklearn.svm import NuSVC as SkNuSVC
+from sklearn.svm import NuSVR as SkNuSVR
 
-from torchsvm import SVC, SVR
+from torchsvm import SVC, SVR, NuSVC, NuSVR
 from torchsvm.model_selection import GridSearchCV, cross_val_score
+from torchsvm.svm._base import BaseLibSVM
 
 
 def data(n=150, classes=3, seed=0):
@@ -43,14 +47,35 @@ def ParameterGridLike(grid):  # noqa: N802  (scikit-learn's order of candidates)
 
 def test_other_searches_fall_back_to_scikit_learns_loop():
     X, y = data()
-    # A parameter other than C and the kernel's varies: scikit-learn's search, one fit at a time.
-    search = GridSearchCV(SVC(device="cpu"), {"C": [1.0], "class_weight": [None, "balanced"]}, cv=3).fit(X, y)
+    # A parameter of the solver varies (not of the problems or the kernel): scikit-learn's search.
+    search = GridSearchCV(SVC(device="cpu"), {"C": [1.0], "tol": [1e-3, 1e-4]}, cv=3).fit(X, y)
     assert len(search.cv_results_["params"]) == 2 and hasattr(search, "best_estimator_")
-    Xr, yr = make_classification(60, 4, random_state=0)
-    reg = GridSearchCV(SVR(device="cpu"), {"C": [0.5, 2.0]}, cv=3).fit(Xr, yr.astype(float))
-    assert reg.best_params_["C"] in (0.5, 2.0)
     with pytest.raises(ValueError, match="Invalid parameter 'Cee' for estimator"):
         GridSearchCV(SVC(), {"Cee": [1.0]}).fit(X, y)
+
+
+@pytest.mark.parametrize("ours,ref,grid", [
+    (NuSVC, SkNuSVC, {"nu": [0.1, 0.3], "gamma": [0.05, 0.2]}),
+    (SVR, SkSVR, {"C": [0.5, 5.0], "epsilon": [0.05, 0.3], "gamma": [0.1, "scale"]}),
+    (NuSVR, SkNuSVR, {"nu": [0.3, 0.6], "C": [1.0, 3.0]}),
+])
+def test_batched_family_searches_equal_scikit_learns(ours, ref, grid, monkeypatch):
+    if ours in (SVR, NuSVR):
+        rng = np.random.default_rng(0)
+        X = rng.normal(size=(120, 4))
+        y = np.sin(X[:, 0]) + 0.5 * X[:, 1] + 0.1 * rng.normal(size=120)
+    else:
+        X, y = data()
+    solves = []
+    original = BaseLibSVM._solve
+    monkeypatch.setattr(BaseLibSVM, "_solve", lambda self, *a: solves.append(1) or original(self, *a))
+    search = GridSearchCV(ours(device="cpu", tol=1e-6), grid, cv=3).fit(X, y)
+    n_kernels = len(grid.get("gamma", [None]))
+    assert len(solves) == n_kernels * 3 + 1  # one batched solve per kernel setting and fold, and the refit
+    reference = GridSearchCV(ref(tol=1e-6), grid, cv=3).fit(X, y)
+    np.testing.assert_allclose(search.cv_results_["mean_test_score"], reference.cv_results_["mean_test_score"],
+                               atol=1e-4)
+    assert search.best_params_ == reference.best_params_
 
 
 def test_a_fold_without_a_class_is_scikit_learns_business():

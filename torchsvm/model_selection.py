@@ -1,13 +1,15 @@
 """Cross-validated model selection whose fits are solved as one batched problem per kernel and fold.
 
 :class:`GridSearchCV` is scikit-learn's (same arguments, ``cv_results_``, ``best_*``, refit,
-``predict``/``score``), and for a :class:`torchsvm.SVC` whose grid varies ``C`` (and any kernel
-parameters) it does not fit the grid points one after another: for each kernel setting and each
-fold, the kernel of the fold's training rows is computed once and every binary problem of every
-``C`` value is solved in one batched SMO (held-out rows are simply not part of the problems).
-Anything else (other estimators, other varying parameters, a scoring other than accuracy,
-sample weights, a training fold without some class) runs scikit-learn's own search, one fit
-at a time.
+``predict``/``score``), and for :class:`~torchsvm.SVC`, :class:`~torchsvm.NuSVC`,
+:class:`~torchsvm.SVR` and :class:`~torchsvm.NuSVR` grids that vary kernel parameters and the
+parameters that only change the dual problems (``C``, ``class_weight``; ``nu``; ``C``,
+``epsilon``; ``C``, ``nu``) it does not fit the grid points one after another: for each kernel
+setting and each fold, the kernel of the fold's training rows is computed once and every
+problem of every grid point is solved in one batched SMO (held-out rows are simply not part of
+the problems). Anything else (other estimators, other varying parameters, a scoring other than
+the estimator's own, sample weights, a training fold without some class, a fit that fails on
+some fold) runs scikit-learn's own search, one fit at a time.
 """
 
 from __future__ import annotations
@@ -25,8 +27,11 @@ from sklearn.model_selection import ParameterGrid, check_cv
 from sklearn.model_selection import cross_validate as _sk_cross_validate
 from sklearn.utils.validation import indexable
 
-from torchsvm.svm import SVC
-from torchsvm.svm._base import DualProblems, classes_and_costs
+from torchsvm.solvers.dual import DualInfo, DualResult
+from torchsvm.svm import SVC, SVR, NuSVC, NuSVR
+from torchsvm.svm._base import BaseLibSVM, DualProblems
+
+_BATCHED = (SVC, NuSVC, SVR, NuSVR)  # estimators whose grids are solved batched
 
 __all__ = ["GridSearchCV", "cross_val_score", "cross_validate"]
 
@@ -35,7 +40,7 @@ _KERNEL_PARAMS = ("kernel", "gamma", "degree", "coef0", "kernel_dtype")
 
 
 class GridSearchCV(_SkGridSearchCV):
-    """scikit-learn's ``GridSearchCV``, with the fits of a :class:`torchsvm.SVC` grid batched.
+    """scikit-learn's ``GridSearchCV``, with the fits of SVC / NuSVC / SVR / NuSVR grids batched.
 
     Same arguments and attributes as :class:`sklearn.model_selection.GridSearchCV`; the folds
     are scikit-learn's (``check_cv``: stratified for classifiers), so are the scores.
@@ -58,9 +63,12 @@ class GridSearchCV(_SkGridSearchCV):
         cv = check_cv(self.cv, y_np, classifier=is_classifier(self.estimator))
         splits = list(cv.split(X, y_np))
         classes = np.unique(y_np)
-        if any(len(np.unique(y_np[train])) != len(classes) for train, _ in splits):
+        if is_classifier(self.estimator) and any(len(np.unique(y_np[train])) != len(classes) for train, _ in splits):
             return super().fit(X, y, **params)  # a fold lacks a class: scikit-learn's per-fit handling
-        out = _batched_svc_scores(self.estimator, candidates, X, y_np, splits)
+        try:
+            out = _batched_scores(self.estimator, candidates, X, y_np, splits)
+        except ValueError:  # e.g. a nu infeasible on some fold: scikit-learn's loop records it per fit
+            return super().fit(X, y, **params)
         self.multimetric_ = False
         self.n_splits_ = len(splits)
         self.scorer_ = check_scoring(self.estimator, self.scoring)
@@ -77,72 +85,81 @@ class GridSearchCV(_SkGridSearchCV):
         return self
 
     def _batchable(self, candidates: list[dict], y: Any, params: dict) -> bool:
-        if type(self.estimator) is not SVC or params or y is None:
+        if type(self.estimator) not in _BATCHED or params or y is None:
             return False
-        if self.scoring not in (None, "accuracy") or self.return_train_score or self.refit not in (True, False):
+        default = "accuracy" if is_classifier(self.estimator) else "r2"  # what estimator.score computes
+        if self.scoring not in (None, default) or self.return_train_score or self.refit not in (True, False):
             return False
         varying = {k for c in candidates for k, v in c.items() if any(d.get(k) != v for d in candidates)}
-        return varying <= {"C", *_KERNEL_PARAMS} and self.estimator.kernel != "precomputed"
+        return varying <= {*self.estimator._problem_params, *_KERNEL_PARAMS} and self.estimator.kernel != "precomputed"
 
 
-def _batched_svc_scores(estimator: SVC, candidates: list[dict], X: Any, y: np.ndarray,
-                        splits: list[tuple[np.ndarray, np.ndarray]]) -> list[dict]:
-    """Accuracy of every (candidate, split), in scikit-learn's order: candidates, then splits."""
+def _batched_scores(estimator: BaseLibSVM, candidates: list[dict], X: Any, y: np.ndarray,
+                    splits: list[tuple[np.ndarray, np.ndarray]]) -> list[dict]:
+    """The default score (accuracy, R^2) of every (candidate, split), in scikit-learn's order:
+    candidates, then splits. Candidates that share the kernel parameters are one batched solve per fold."""
     scores = np.full((len(candidates), len(splits)), np.nan)
     times = np.zeros((len(candidates), len(splits), 2))
 
     def kernel_key(c: dict) -> tuple:
-        return tuple(sorted((k, repr(v)) for k, v in c.items() if k != "C"))
+        return tuple(sorted((k, repr(v)) for k, v in c.items() if k not in estimator._problem_params))
 
     by_kernel = itertools.groupby(sorted(range(len(candidates)), key=lambda i: kernel_key(candidates[i])),
                                   key=lambda i: kernel_key(candidates[i]))
     X_np = X.detach().cpu().numpy() if isinstance(X, torch.Tensor) else np.asarray(X)
     for _, members in by_kernel:
         members = list(members)
-        fixed = {k: v for k, v in candidates[members[0]].items() if k != "C"}
-        Cs = [float(candidates[i].get("C", estimator.C)) for i in members]
         for s, (train, test) in enumerate(splits):
             start = time.time()
-            acc = _fit_fold(clone(estimator).set_params(**fixed), Cs, X_np[train], y[train], X_np[test], y[test])
-            share = (time.time() - start) / len(members)
-            for m, i in enumerate(members):
-                scores[i, s] = acc[m]
-                times[i, s] = (share, 0.0)
+            models = [clone(estimator).set_params(**candidates[i]) for i in members]
+            _fit_fold(models, X_np[train], y[train])
+            fit_share = (time.time() - start) / len(members)
+            for m, i in zip(models, members):
+                start = time.time()
+                scores[i, s] = m.score(X_np[test], y[test])
+                times[i, s] = (fit_share, time.time() - start)
     return [{"test_scores": scores[c, s], "fit_time": times[c, s, 0], "score_time": times[c, s, 1],
              "n_test_samples": len(splits[s][1]), "fit_error": None}
             for c in range(len(candidates)) for s in range(len(splits))]
 
 
-def _fit_fold(model: SVC, Cs: list[float], X: np.ndarray, y: np.ndarray, X_test: np.ndarray,
-              y_test: np.ndarray) -> list[float]:
-    """Fit ``model`` at every C of ``Cs`` on one fold as one batched problem; the test accuracy of each."""
-    model.set_params(C=1.0)
-    model._check_params()
-    Xt, kernel, Xk, K = model._prepare(X)  # gamma="scale" resolved on this fold's rows, as a fit would
-    y_idx, unit_cost = classes_and_costs(model, Xt.shape[0], y, None)
-    per_C = [model._problems(y_idx, unit_cost * C, Xt.device, Xt.dtype) for C in Cs]
-    P = per_C[0].Y.shape[0]
-    problems = DualProblems(
-        Y=torch.cat([p.Y for p in per_C]), C=torch.cat([p.C for p in per_C]),
-        members=None if per_C[0].members is None else [m for p in per_C for m in p.members],
-    )
-    res = model._solve(Xk, kernel, K, problems)
-    model._warn_convergence(res.info.kkt_violation)
-    coef, b = model._coefficients(res, problems)  # (len(Cs) P, N), (len(Cs) P,)
-    accuracies = []
-    for m in range(len(Cs)):
-        rows = slice(m * P, (m + 1) * P)
-        model._keep_support(Xt, coef[rows], b[rows], kernel, np.arange(len(y_idx)))
-        accuracies.append(float((model._predict_from_decision(model._decision(X_test)) == y_test).mean()))
-    return accuracies
+def _fit_fold(models: list[BaseLibSVM], X: np.ndarray, y: np.ndarray) -> None:
+    """Fit ``models`` (one estimator type, one kernel setting) on one fold as one batched problem:
+    the kernel once, every model's problems stacked, one solve, each model its slice."""
+    for m in models:
+        m._check_params()
+    prepared = [m._prepare(X) for m in models]  # each sets its input attributes; gamma="scale" on this fold
+    Xt, kernel, Xk, K = prepared[0]
+    parts = [m._fit_problems(Xt, y, None) for m in models]
+    res = models[0]._solve(Xk, kernel, K, _stack([p for p, _ in parts]))
+    models[0]._warn_convergence(res.info.kkt_violation)
+    start = 0
+    for m, (problems, context) in zip(models, parts):
+        rows = slice(start, start + problems.Y.shape[0])
+        start = rows.stop
+        info = DualInfo(bool((res.info.kkt_violation[rows] <= m.tol).all()), res.info.n_iter,
+                        res.info.kkt_violation[rows], res.info.problem_iters[rows])
+        m._set_solution(Xt, kernel, DualResult(res.alpha[rows], res.b[rows], info, None if res.r is None else res.r[rows]),
+                        problems, context)
+
+
+def _stack(parts: list[DualProblems]) -> DualProblems:
+    """Problems of several models over the same rows as one batch (defaults of p and alpha0 made explicit)."""
+    first = parts[0]
+    p = None if all(q.p is None for q in parts) else torch.cat([-torch.ones_like(q.Y) if q.p is None else q.p for q in parts])
+    a0 = None if all(q.alpha0 is None for q in parts) else torch.cat(
+        [torch.zeros_like(q.Y) if q.alpha0 is None else q.alpha0 for q in parts])
+    members = None if first.members is None else [m for q in parts for m in q.members]
+    return DualProblems(torch.cat([q.Y for q in parts]), torch.cat([q.C for q in parts]), p, a0, first.rows, members,
+                        first.nu)
 
 
 def cross_validate(estimator: Any, X: Any, y: Any = None, *, cv: Any = 5, scoring: Any = None, **kwargs: Any) -> dict:
     """scikit-learn's ``cross_validate``; a :class:`torchsvm.SVC` with default scoring runs batched
     (its folds as one problem each, see :class:`GridSearchCV`). Returns ``test_score``,
     ``fit_time``, ``score_time``."""
-    if type(estimator) is SVC and scoring in (None, "accuracy") and not kwargs:
-        search = GridSearchCV(estimator, {"C": [estimator.C]}, cv=cv, refit=False).fit(X, y)
+    if type(estimator) in _BATCHED and scoring is None and not kwargs:
+        search = GridSearchCV(estimator, {"tol": [estimator.tol]}, cv=cv, refit=False).fit(X, y)
         r = search.cv_results_
         n = search.n_splits_
         return {"fit_time": np.full(n, r["mean_fit_time"][0]), "score_time": np.zeros(n),

@@ -191,6 +191,30 @@ class BaseLibSVM(BaseEstimator):
     kernel_dtype, device``), build their :class:`DualProblems` and read the solution.
     """
 
+    _problem_params: tuple[str, ...] = ()  # parameters that change only the problems, not the kernel
+
+    def _check_params(self) -> None:
+        raise NotImplementedError
+
+    def _fit_problems(self, Xt: Tensor, y: Any, sample_weight: Any) -> tuple[DualProblems, Any]:
+        """The dual problems of a fit on ``Xt`` (float64), and what :meth:`_set_solution` needs beside them."""
+        raise NotImplementedError
+
+    def _set_solution(self, Xt: Tensor, kernel: KernelFn | None, res: DualResult, problems: DualProblems,
+                      context: Any) -> None:
+        """Set the fitted attributes from the solved problems."""
+        raise NotImplementedError
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "BaseLibSVM":
+        """Fit on ``X`` ``(n_samples, n_features)`` (or a Gram matrix for ``"precomputed"``) and ``y``."""
+        self._check_params()
+        Xt, kernel, Xk, K = self._prepare(X)
+        problems, context = self._fit_problems(Xt, y, sample_weight)
+        res = self._solve(Xk, kernel, K, problems)
+        self._warn_convergence(res.info.kkt_violation)
+        self._set_solution(Xt, kernel, res, problems, context)
+        return self
+
     def _check_kernel_params(self) -> None:
         kernels = ("linear", "poly", "rbf", "sigmoid", "precomputed")
         if isinstance(self.kernel, str) and self.kernel not in kernels:

@@ -269,9 +269,6 @@ class BaseSVC(ClassifierMixin, BaseLibSVM):
 
     multi_class: str
 
-    def _check_params(self) -> None:
-        raise NotImplementedError
-
     def _problems(self, y_idx: np.ndarray, cost: np.ndarray, device: torch.device, dtype: torch.dtype) -> DualProblems:
         """The binary problems, ``(P, N)`` labels and costs; one-vs-one pairs list their own rows."""
         n_classes = len(self.classes_)
@@ -292,18 +289,16 @@ class BaseSVC(ClassifierMixin, BaseLibSVM):
         """``(y * alpha (P, N), b (P,))``: what the decision function multiplies the kernel by."""
         return res.alpha * problems.Y, res.b
 
-    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "BaseSVC":
-        """Fit on ``X`` ``(n_samples, n_features)`` (or a Gram matrix for ``"precomputed"``) and labels ``y``."""
-        self._check_params()
-        Xt, kernel, Xk, K = self._prepare(X)
+    _problem_params = ("C", "class_weight")  # what GridSearchCV may vary within one batched solve
+
+    def _fit_problems(self, Xt: Tensor, y: Any, sample_weight: Any) -> tuple[DualProblems, Any]:
         y_idx, cost = classes_and_costs(self, Xt.shape[0], y, sample_weight)
-        problems = self._problems(y_idx, cost, Xt.device, Xt.dtype)  # float64, as the solver state
-        res = self._solve(Xk, kernel, K, problems)
-        self._warn_convergence(res.info.kkt_violation)
+        return self._problems(y_idx, cost, Xt.device, Xt.dtype), y_idx  # float64, as the solver state
+
+    def _set_solution(self, Xt: Tensor, kernel: Any, res: DualResult, problems: DualProblems, y_idx: Any) -> None:
         coef, b = self._coefficients(res, problems)
         self._store(Xt, y_idx, coef, b, kernel)
         self.n_iter_ = res.info.problem_iters.cpu().numpy().astype(np.int64)
-        return self
 
     def _store(self, Xt: Tensor, y_idx: np.ndarray, coef: Tensor, b: Tensor, kernel: Any) -> None:
         """Keep the support vectors and set LIBSVM's attributes; ``coef`` is ``y * alpha`` ``(P, N)``."""
@@ -478,6 +473,7 @@ class NuSVC(BaseSVC):
     """
 
     multi_class = "ovo"  # LIBSVM's nu-SVC is one-vs-one; not a parameter
+    _problem_params = ("nu",)
 
     def __init__(
         self,
@@ -542,32 +538,26 @@ class BaseSVR(RegressorMixin, BaseLibSVM):
     (labels +1 for a, -1 for a*), the fit and the prediction. Subclasses check their parameters
     and set the linear term, start and constraints (:meth:`_problem`)."""
 
-    def _check_params(self) -> None:
-        raise NotImplementedError
-
     def _problem(self, Y: Tensor, y: Tensor, cost: Tensor) -> DualProblems:
         """The problem on labels ``Y`` ``(1, 2N)``, for targets ``y`` and costs ``cost`` ``(N,)``."""
         raise NotImplementedError
 
-    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "BaseSVR":
-        """Fit on ``X`` ``(n_samples, n_features)`` (or a Gram matrix for ``"precomputed"``) and targets ``y``."""
-        self._check_params()
-        Xt, kernel, Xk, K = self._prepare(X)
+    def _fit_problems(self, Xt: Tensor, y: Any, sample_weight: Any) -> tuple[DualProblems, Any]:
         N = Xt.shape[0]
         y_np = check_array(targets_1d(self, N, y), ensure_2d=False, dtype=np.float64, input_name="y")
         y_t = torch.tensor(y_np, dtype=torch.float64, device=Xt.device)  # a copy: y may be read-only
         cost = torch.as_tensor(sample_costs(self.C, N, sample_weight), dtype=torch.float64, device=Xt.device)
         ones = torch.ones(N, dtype=torch.float64, device=Xt.device)
         Y = torch.cat([ones, -ones]).unsqueeze(0)  # variables [a; a*] on the rows [X; X]
-        problem = self._problem(Y, y_t, cost)._replace(rows=torch.arange(N, device=Xt.device).repeat(2))
-        res = self._solve(Xk, kernel, K, problem)
-        self._warn_convergence(res.info.kkt_violation)
+        return self._problem(Y, y_t, cost)._replace(rows=torch.arange(N, device=Xt.device).repeat(2)), None
+
+    def _set_solution(self, Xt: Tensor, kernel: Any, res: DualResult, problems: DualProblems, context: Any) -> None:
+        N = Xt.shape[0]
         coef = res.alpha[:, :N] - res.alpha[:, N:]  # (1, N): a - a*
         support = self._keep_support(Xt, coef, res.b, kernel, np.arange(N))
         self.dual_coef_ = coef[:, torch.as_tensor(support, device=coef.device, dtype=torch.long)].cpu().numpy()
         self.n_support_ = np.array([len(support)], dtype=np.int32)
         self.n_iter_ = int(res.info.problem_iters[0])
-        return self
 
     def predict(self, X: Any) -> np.ndarray | Tensor:
         """Predicted targets ``(n_samples,)``; a tensor input gives a tensor on the model's device."""
@@ -628,6 +618,8 @@ class SVR(BaseSVR):
         self.working_set_size = working_set_size
         self.kernel_dtype = kernel_dtype
         self.device = device
+
+    _problem_params = ("C", "epsilon")
 
     def _check_params(self) -> None:
         check_C(self.C)
@@ -692,6 +684,8 @@ class NuSVR(BaseSVR):
         self.working_set_size = working_set_size
         self.kernel_dtype = kernel_dtype
         self.device = device
+
+    _problem_params = ("C", "nu")
 
     def _check_params(self) -> None:
         check_nu(self)
@@ -761,26 +755,28 @@ class OneClassSVM(OutlierMixin, BaseLibSVM):
 
     def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> "OneClassSVM":
         """Fit on ``X`` ``(n_samples, n_features)``; ``y`` is ignored."""
+        return super().fit(X, None, sample_weight)
+
+    def _check_params(self) -> None:
         check_nu(self)
         self._check_kernel_params()
-        Xt, kernel, Xk, K = self._prepare(X)
-        N = Xt.shape[0]
-        dev = Xt.device
+
+    def _fit_problems(self, Xt: Tensor, y: Any, sample_weight: Any) -> tuple[DualProblems, Any]:
+        N, dev = Xt.shape[0], Xt.device
         w = torch.as_tensor(sample_costs(1.0, N, sample_weight), dtype=torch.float64, device=dev)
-        problems = DualProblems(
+        return DualProblems(
             Y=torch.ones(1, N, dtype=torch.float64, device=dev),
             C=w.clamp_min(1e-12).unsqueeze(0),
             p=torch.zeros(1, N, dtype=torch.float64, device=dev),
             alpha0=fill_bounds(w, self.nu * w.sum()).unsqueeze(0),  # LIBSVM's start: sum a = nu sum w
-        )
-        res = self._solve(Xk, kernel, K, problems)
-        self._warn_convergence(res.info.kkt_violation)
-        support = self._keep_support(Xt, res.alpha, res.b, kernel, np.arange(N))
-        self.dual_coef_ = res.alpha[:, torch.as_tensor(support, device=dev, dtype=torch.long)].cpu().numpy()
+        ), None
+
+    def _set_solution(self, Xt: Tensor, kernel: Any, res: DualResult, problems: DualProblems, context: Any) -> None:
+        support = self._keep_support(Xt, res.alpha, res.b, kernel, np.arange(Xt.shape[0]))
+        self.dual_coef_ = res.alpha[:, torch.as_tensor(support, device=Xt.device, dtype=torch.long)].cpu().numpy()
         self.n_support_ = np.array([len(support)], dtype=np.int32)
         self.offset_ = -self.intercept_
         self.n_iter_ = int(res.info.problem_iters[0])
-        return self
 
     def decision_function(self, X: Any) -> np.ndarray | Tensor:
         """``sum_i a_i K(x_i, x) - rho``, ``(n_samples,)``: positive for inliers."""
