@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 from sklearn.calibration import CalibratedClassifierCV
-from sklearn.datasets import make_blobs, make_classification
+from sklearn.datasets import make_blobs
 from sklearn.model_selection import GridSearchCV as SkGridSearchCV
 from sklearn.model_selection import cross_val_score as sk_cross_val_score
 from sklearn.svm import SVC as SkSVC
