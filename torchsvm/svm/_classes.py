@@ -263,11 +263,13 @@ def _ovr_from_ovo(dec: Tensor, n_classes: int) -> Tensor:
 
 
 class BaseSVC(ClassifierMixin, BaseLibSVM):
-    """What :class:`SVC` and :class:`NuSVC` share: the binary problems of the classes, the fit, the
-    LIBSVM attributes and the one-vs-one / one-vs-rest decisions. Subclasses check their
-    parameters, may rewrite the problems (:meth:`_problems`) and read the solution (:meth:`_coefficients`)."""
+    """What :class:`SVC` and :class:`NuSVC` share: the binary problems of the classes, reading the
+    solution into LIBSVM's attributes, the one-vs-one / one-vs-rest decisions (the fit itself is
+    :meth:`BaseLibSVM.fit`). Subclasses check their parameters, may rewrite the problems
+    (:meth:`_problems`) and read the solution (:meth:`_coefficients`)."""
 
     multi_class: str
+    _problem_params = ("C", "class_weight")  # what GridSearchCV may vary within one batched solve
 
     def _problems(self, y_idx: np.ndarray, cost: np.ndarray, device: torch.device, dtype: torch.dtype) -> DualProblems:
         """The binary problems, ``(P, N)`` labels and costs; one-vs-one pairs list their own rows."""
@@ -288,8 +290,6 @@ class BaseSVC(ClassifierMixin, BaseLibSVM):
     def _coefficients(self, res: DualResult, problems: DualProblems) -> tuple[Tensor, Tensor]:
         """``(y * alpha (P, N), b (P,))``: what the decision function multiplies the kernel by."""
         return res.alpha * problems.Y, res.b
-
-    _problem_params = ("C", "class_weight")  # what GridSearchCV may vary within one batched solve
 
     def _fit_problems(self, Xt: Tensor, y: Any, sample_weight: Any) -> tuple[DualProblems, Any]:
         y_idx, cost = classes_and_costs(self, Xt.shape[0], y, sample_weight)
@@ -535,7 +535,7 @@ class NuSVC(BaseSVC):
 
 class BaseSVR(RegressorMixin, BaseLibSVM):
     """What :class:`SVR` and :class:`NuSVR` share: the 2N-variable problem on the rows [X; X]
-    (labels +1 for a, -1 for a*), the fit and the prediction. Subclasses check their parameters
+    (labels +1 for a, -1 for a*), reading the solution, the prediction. Subclasses check their parameters
     and set the linear term, start and constraints (:meth:`_problem`)."""
 
     def _problem(self, Y: Tensor, y: Tensor, cost: Tensor) -> DualProblems:
