@@ -12,6 +12,7 @@ from torchsvm.solvers.dual import (
     dual_objective,
     kernel_diagonal,
     smo_dual,
+    smo_steps,
 )
 from torchsvm.solvers.reference import cvxpy_dual
 
@@ -93,9 +94,9 @@ def test_finished_problems_leave_the_batch_exactly(shared_K):
     K = rbf_kernel(X, gamma=0.7)
     Y = torch.stack([y, -y, torch.where(X[:, 0] > 0, 1.0, -1.0), torch.where(X[:, 1] > 0, 1.0, -1.0)] * 2)
     C = torch.tensor([0.1, 0.3, 1.0, 3.0, 10.0, 0.5, 2.0, 30.0], dtype=torch.float64).unsqueeze(1).expand(8, 80)
-    batched = smo_dual(K if shared_K else K.expand(8, 80, 80).clone(), Y, C, tol=1e-6, check_every=4)
+    batched = smo_dual(K if shared_K else K.expand(8, 80, 80).clone(), Y, C, tol=1e-6, check_every=4, backend="torch")
     for k in range(8):
-        alone = smo_dual(K, Y[k], C[k], tol=1e-6, check_every=4)
+        alone = smo_dual(K, Y[k], C[k], tol=1e-6, check_every=4, backend="torch")
         torch.testing.assert_close(batched.alpha[k], alone.alpha[0], rtol=0, atol=1e-12)
         torch.testing.assert_close(batched.b[k], alone.b[0], rtol=0, atol=1e-12)
         assert int(batched.info.problem_iters[k]) == int(alone.info.problem_iters[0])
@@ -193,6 +194,66 @@ def test_out_of_memory_becomes_memory_error_with_advice():
         decomposition_dual(X, y, 1.0, kernel, working_set_size=32)
     with pytest.raises(RuntimeError, match="unrelated"), device_memory_guard("x", "y"):
         raise RuntimeError("unrelated")
+
+
+def _compare_backends(other, K, Y, C, **kw):
+    a = smo_dual(K, Y, C, backend="torch", **kw)
+    b = smo_dual(K, Y, C, backend=other, **kw)
+    assert a.info.problem_iters.tolist() == b.info.problem_iters.tolist()  # the same path, step for step
+    return a, b
+
+
+@pytest.mark.parametrize("case", ["shared", "batched_padded", "float32_kernel", "float32_state", "nu"])
+def test_compiled_cpu_loop_takes_the_torch_path(case):
+    """The numba loop (the CPU's default backend when numba is installed): the same working sets,
+    steps and solution as the torch step, for shared / batched / padded / float32 kernels, float32
+    state and the nu selection."""
+    pytest.importorskip("numba")
+    X = torch.randn(40, 3, dtype=torch.float64)
+    Y = torch.stack([torch.where(X[:, 0] > 0, 1.0, -1.0), torch.where(X[:, 1] > 0.3, 1.0, -1.0)]).double()
+    kw = {"tol": 1e-6}
+    if case == "shared":
+        K, C = rbf_kernel(X, gamma=0.5), 2.0
+    elif case == "batched_padded":
+        K = torch.stack([rbf_kernel(torch.randn(33, 3, dtype=torch.float64), gamma=0.7) for _ in range(3)])
+        Y = torch.where(torch.rand(3, 33) > 0.5, 1.0, -1.0).double()
+        C = torch.rand(3, 33).double() + 0.1
+        C[1, 20:] = 0.0  # padding: out of problem 1
+    elif case == "float32_kernel":
+        K, C, kw = rbf_kernel(X.float(), gamma=0.5), 1.0, {"tol": 1e-5, "dtype": torch.float64}
+    elif case == "float32_state":
+        K, C, kw = rbf_kernel(X.float(), gamma=0.5), 1.0, {"tol": 1e-3}
+    else:  # nu: p = 0 from a start with 10 per sign
+        K, C = rbf_kernel(X, gamma=0.5), 1.0
+        a0 = torch.where(Y > 0, 10 / (Y > 0).sum(1, keepdim=True), 10 / (Y < 0).sum(1, keepdim=True)).double()
+        kw = {"tol": 1e-6, "p": torch.zeros(2, 40, dtype=torch.float64), "alpha0": a0, "nu": True}
+    a, b = _compare_backends("numba", K, Y, C, **kw)
+    atol = 1e-12 if K.dtype == torch.float64 else 1e-5
+    torch.testing.assert_close(b.alpha, a.alpha, rtol=0, atol=atol)
+    torch.testing.assert_close(b.b, a.b, rtol=0, atol=atol)
+    assert b.info.converged and b.info.n_iter == max(b.info.problem_iters.tolist())
+    if case == "nu":
+        torch.testing.assert_close(b.r, a.r, rtol=0, atol=1e-12)
+
+
+def test_compiled_cpu_loop_keeps_frozen_variables_and_per_problem_tol():
+    """smo_steps from a feasible start with frozen variables and one tol per problem (the decomposition's subproblem)."""
+    pytest.importorskip("numba")
+    X = torch.randn(40, 3, dtype=torch.float64)
+    Y = torch.stack([torch.where(X[:, 0] > 0, 1.0, -1.0), torch.where(X[:, 1] > 0.3, 1.0, -1.0)]).double()
+    K = rbf_kernel(X, gamma=0.5)
+    movable = torch.rand(2, 40) > 0.3
+    res = []
+    for backend in ("torch", "numba"):
+        alpha, G = torch.zeros(2, 40, dtype=torch.float64), -torch.ones(2, 40, dtype=torch.float64)
+        counts = torch.zeros(2, dtype=torch.long)
+        smo_steps(K, Y, torch.full((2, 40), 1.5, dtype=torch.float64), alpha, G,
+                  torch.tensor([1e-3, 1e-6], dtype=torch.float64), 10_000, movable=movable, counts=counts, backend=backend)
+        res.append((alpha, G, counts))
+    assert res[0][2].tolist() == res[1][2].tolist()
+    torch.testing.assert_close(res[1][0], res[0][0], rtol=0, atol=1e-12)
+    torch.testing.assert_close(res[1][1], res[0][1], rtol=0, atol=1e-12)
+    assert not bool((res[1][0][~movable] != 0).any())
 
 
 _INTERPRET_CHECK = r"""

@@ -26,7 +26,7 @@ from sklearn.exceptions import ConvergenceWarning
 from torch import Tensor
 
 from torchsvm.kernels import kernel_row_blocks
-from torchsvm.solvers import _smo_triton
+from torchsvm.solvers import _smo_numba, _smo_triton
 
 __all__ = [
     "DualInfo",
@@ -119,7 +119,7 @@ def smo_dual(
     max_iter: int | None = None,
     check_every: int = 16,
     dtype: torch.dtype | None = None,
-    backend: Literal["auto", "torch", "triton"] = "auto",
+    backend: Literal["auto", "torch", "triton", "numba"] = "auto",
     p: Tensor | None = None,
     alpha0: Tensor | None = None,
     nu: bool = False,
@@ -143,8 +143,10 @@ def smo_dual(
             K with float64 state is LIBSVM's arrangement: kernel values cached in single
             precision, the gradient accumulated in double.
         backend: ``"auto"`` runs the whole loop in one Triton kernel on CUDA (one program per
-            problem; see :mod:`torchsvm.solvers._smo_triton`) and the torch step elsewhere, or
-            where Triton cannot build the kernel (with a warning); ``"torch"`` / ``"triton"`` force one.
+            problem; see :mod:`torchsvm.solvers._smo_triton`), as compiled CPU code on the CPU
+            when numba is installed (:mod:`torchsvm.solvers._smo_numba`), and the torch step
+            elsewhere, or where Triton cannot build the kernel (with a warning); ``"torch"`` /
+            ``"triton"`` / ``"numba"`` force one.
         p: ``(N,)`` or ``(B, N)`` linear term; default -1 (classification).
         alpha0: ``(B, N)`` feasible start (in the box, y^T a = 0); default 0.
         nu: the nu formulations' second constraint e^T a = e^T alpha0 is kept too (LIBSVM's
@@ -208,7 +210,7 @@ def smo_steps(
     check_every: int = 16,
     movable: Tensor | None = None,
     counts: Tensor | None = None,
-    backend: Literal["auto", "torch", "triton"] = "auto",
+    backend: Literal["auto", "torch", "triton", "numba"] = "auto",
     nu: bool = False,
 ) -> tuple[int, Tensor]:
     """The SMO loop of :func:`smo_dual`, updating ``alpha`` and ``G`` in place from any feasible start.
@@ -226,6 +228,12 @@ def smo_steps(
     score = -Y * G  # -y_t G_t, kept instead of G: the step then needs no products with y
     if nu and backend == "triton":
         raise ValueError("The Triton SMO kernel has no nu selection; use backend='auto' or 'torch' with nu=True")
+    if backend == "numba" or (backend == "auto" and _smo_numba.available(K)):
+        if _smo_numba.numba is None:
+            raise ImportError("backend='numba' needs numba (pip install numba)")
+        n_iter, gap = _numba_steps(K, pos, C, alpha, score, tol, max_iter, movable, counts, nu)
+        G.copy_(-Y * score)
+        return n_iter, gap
     if not nu and (backend == "triton" or (backend == "auto" and _smo_triton.available(K))):
         try:
             n_iter, gap = _triton_steps(K, pos, C, alpha, score, tol, max_iter, movable, counts)
@@ -300,6 +308,23 @@ def _write_back(work: tuple, gap_w: Tensor, index: Tensor | None, alpha: Tensor,
     counts.index_copy_(0, index, counts_w)
     gap.index_copy_(0, index, gap_w)
     return index
+
+
+def _numba_steps(
+    K: Tensor, pos: Tensor, C: Tensor, alpha: Tensor, score: Tensor, tol: float | Tensor,
+    max_iter: int, movable: Tensor | None, counts: Tensor, nu: bool,
+) -> tuple[int, Tensor]:
+    """:func:`smo_steps` through the compiled CPU loop, on contiguous copies where the inputs are views."""
+    B, _ = alpha.shape
+    tol_b = torch.as_tensor(tol, dtype=alpha.dtype).expand(B).contiguous()
+    a, s = alpha.contiguous(), score.contiguous()
+    before = counts.clone()
+    c = counts.contiguous()
+    gap = _smo_numba.smo_steps_numba(K, pos, C, a, s, tol_b, max_iter, movable, c, nu)
+    for out, new in ((alpha, a), (score, s), (counts, c)):
+        if new.data_ptr() != out.data_ptr():
+            out.copy_(new)
+    return int((counts - before).max()), gap
 
 
 def _triton_steps(
