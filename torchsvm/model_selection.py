@@ -21,12 +21,14 @@ from typing import Any
 import numpy as np
 import torch
 from sklearn.base import clone, is_classifier
-from sklearn.metrics import check_scoring
+from torch import Tensor
+from sklearn.metrics import accuracy_score, check_scoring, r2_score
 from sklearn.model_selection import GridSearchCV as _SkGridSearchCV
 from sklearn.model_selection import ParameterGrid, check_cv
 from sklearn.model_selection import cross_validate as _sk_cross_validate
 from sklearn.utils.validation import indexable
 
+from torchsvm.kernels import kernel_row_blocks
 from torchsvm.solvers.dual import DualInfo, DualResult
 from torchsvm.svm import SVC, SVR, NuSVC, NuSVR
 from torchsvm.svm._base import BaseLibSVM, DualProblems
@@ -112,20 +114,25 @@ def _batched_scores(estimator: BaseLibSVM, candidates: list[dict], X: Any, y: np
         for s, (train, test) in enumerate(splits):
             start = time.time()
             models = [clone(estimator).set_params(**candidates[i]) for i in members]
-            _fit_fold(models, X_np[train], y[train])
+            Xt = _fit_fold(models, X_np[train], y[train])
             fit_share = (time.time() - start) / len(members)
-            for m, i in zip(models, members):
-                start = time.time()
-                scores[i, s] = m.score(X_np[test], y[test])
-                times[i, s] = (fit_share, time.time() - start)
+            start = time.time()
+            decisions = _fold_decisions(models, Xt, X_np[test])
+            for m, i, dec in zip(models, members, decisions):
+                pred = m._predict_from_decision(dec)
+                scores[i, s] = accuracy_score(y[test], pred) if is_classifier(m) else r2_score(y[test], pred)
+            score_share = (time.time() - start) / len(members)
+            for i in members:
+                times[i, s] = (fit_share, score_share)
     return [{"test_scores": scores[c, s], "fit_time": times[c, s, 0], "score_time": times[c, s, 1],
              "n_test_samples": len(splits[s][1]), "fit_error": None}
             for c in range(len(candidates)) for s in range(len(splits))]
 
 
-def _fit_fold(models: list[BaseLibSVM], X: np.ndarray, y: np.ndarray) -> None:
+def _fit_fold(models: list[BaseLibSVM], X: np.ndarray, y: np.ndarray) -> Tensor:
     """Fit ``models`` (one estimator type, one kernel setting) on one fold as one batched problem:
-    the kernel once, every model's problems stacked, one solve, each model its slice."""
+    the kernel once, every model's problems stacked, one solve, each model its slice. Returns the
+    fold's training rows as the models saw them."""
     for m in models:
         m._check_params()
     prepared = [m._prepare(X) for m in models]  # each sets its input attributes; gamma="scale" on this fold
@@ -141,6 +148,26 @@ def _fit_fold(models: list[BaseLibSVM], X: np.ndarray, y: np.ndarray) -> None:
                         res.info.kkt_violation[rows], res.info.problem_iters[rows])
         m._set_solution(Xt, kernel, DualResult(res.alpha[rows], res.b[rows], info, None if res.r is None else res.r[rows]),
                         problems, context)
+    return Xt
+
+
+def _fold_decisions(models: list[BaseLibSVM], Xt: Tensor, X_test: np.ndarray) -> list[Tensor]:
+    """Decision values ``(n_test, P)`` of models fitted on the same rows ``Xt`` with the same kernel:
+    one kernel block against the union of their support vectors, each model its columns."""
+    union = np.unique(np.concatenate([m.support_ for m in models]))
+    X_t = torch.as_tensor(X_test, dtype=Xt.dtype, device=Xt.device)
+    SV = Xt[torch.as_tensor(union, device=Xt.device, dtype=torch.long)]
+    K = torch.cat([rows for _, rows in kernel_row_blocks(models[0]._kernel, X_t, SV, 4096)])
+    # Every model's coefficients as columns over the union: one product for all of them.
+    W = torch.zeros(len(union), sum(m._coef.shape[1] for m in models), dtype=K.dtype, device=K.device)
+    start = 0
+    for m in models:
+        rows = torch.as_tensor(np.searchsorted(union, m.support_), device=Xt.device, dtype=torch.long)
+        W[rows, start : start + m._coef.shape[1]] = m._coef
+        start += m._coef.shape[1]
+    D = K @ W
+    sizes = [m._coef.shape[1] for m in models]
+    return [d + m._b for m, d in zip(models, D.split(sizes, dim=1))]
 
 
 def _stack(parts: list[DualProblems]) -> DualProblems:

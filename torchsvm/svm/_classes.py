@@ -564,6 +564,9 @@ class BaseSVR(RegressorMixin, BaseLibSVM):
         dec = self._decision(X)[:, 0]
         return dec if isinstance(X, Tensor) else dec.cpu().numpy()
 
+    def _predict_from_decision(self, dec: Tensor) -> np.ndarray:
+        return dec[:, 0].cpu().numpy()
+
 
 class SVR(BaseSVR):
     """Epsilon-support vector regression, solved in the dual with torch (CPU or GPU).
