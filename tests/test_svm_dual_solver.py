@@ -236,6 +236,22 @@ def test_compiled_cpu_loop_takes_the_torch_path(case):
         torch.testing.assert_close(b.r, a.r, rtol=0, atol=1e-12)
 
 
+@pytest.mark.parametrize("backend", ["torch", "numba"])
+def test_problems_share_kernel_matrices_by_index(backend):
+    """kernel_index: problem b on K[kernel_index[b]] (a pair at several C values), read in place by the
+    compiled loop and gathered by the torch step: the same as one matrix per problem."""
+    if backend == "numba":
+        pytest.importorskip("numba")
+    Ks = torch.stack([rbf_kernel(torch.randn(30, 3, dtype=torch.float64), gamma=0.7) for _ in range(2)])
+    Y = torch.where(torch.rand(4, 30) > 0.5, 1.0, -1.0).double()
+    C = torch.tensor([0.5, 0.5, 5.0, 5.0], dtype=torch.float64).unsqueeze(1).expand(4, 30)
+    index = torch.tensor([0, 1, 0, 1])
+    shared = smo_dual(Ks, Y, C, tol=1e-8, kernel_index=index, backend=backend, alpha0=None)
+    copied = smo_dual(Ks[index], Y, C, tol=1e-8, backend=backend)
+    torch.testing.assert_close(shared.alpha, copied.alpha, rtol=0, atol=1e-12)
+    assert shared.info.problem_iters.tolist() == copied.info.problem_iters.tolist()
+
+
 def test_compiled_cpu_loop_keeps_frozen_variables_and_per_problem_tol():
     """smo_steps from a feasible start with frozen variables and one tol per problem (the decomposition's subproblem)."""
     pytest.importorskip("numba")

@@ -57,11 +57,10 @@ if numba is not None:
         return m, i, M
 
     @numba.njit(parallel=True, cache=True)
-    def _smo_kernel(K, C, alpha, score, pos, movable, tol, counts, gap, max_steps, nu):
+    def _smo_kernel(K, kmap, C, alpha, score, pos, movable, tol, counts, gap, max_steps, nu):
         B, N = alpha.shape
-        shared = K.shape[0] == 1
         for b in numba.prange(B):
-            K_b = K[0] if shared else K[b]
+            K_b = K[kmap[b]]
             C_b, a_b, s_b, p_b, m_b = C[b], alpha[b], score[b], pos[b], movable[b]
             g = np.inf
             for _ in range(max_steps):
@@ -123,14 +122,17 @@ if numba is not None:
 
 def smo_steps_numba(
     K: Tensor, pos: Tensor, C: Tensor, alpha: Tensor, score: Tensor, tol: Tensor, max_steps: int,
-    movable: Tensor | None, counts: Tensor, nu: bool,
+    movable: Tensor | None, counts: Tensor, nu: bool, kernel_index: Tensor | None = None,
 ) -> Tensor:
     """Run every problem's SMO steps to its tol (or ``max_steps``), updating ``alpha`` and ``score``
-    (``-y * G``) and ``counts`` in place (contiguous CPU tensors); returns the final violations ``(B,)``."""
+    (``-y * G``) and ``counts`` in place (contiguous CPU tensors); returns the final violations ``(B,)``.
+    Problem b uses ``K[kernel_index[b]]`` (default: the one K, or K[b])."""
     B, N = alpha.shape
     K3 = K.unsqueeze(0) if K.ndim == 2 else K
+    if kernel_index is None:
+        kernel_index = torch.zeros(B, dtype=torch.long) if K.ndim == 2 else torch.arange(B)
     mov = torch.ones(B, N, dtype=torch.bool) if movable is None else movable.contiguous()
     gap = torch.empty(B, dtype=alpha.dtype)
-    _smo_kernel(K3.contiguous().numpy(), C.to(alpha.dtype).contiguous().numpy(), alpha.numpy(), score.numpy(),
+    _smo_kernel(K3.contiguous().numpy(), kernel_index.to(torch.long).contiguous().numpy(), C.to(alpha.dtype).contiguous().numpy(), alpha.numpy(), score.numpy(),
                 pos.contiguous().numpy(), mov.numpy(), tol.numpy(), counts.numpy(), gap.numpy(), max_steps, nu)
     return gap

@@ -123,6 +123,7 @@ def smo_dual(
     p: Tensor | None = None,
     alpha0: Tensor | None = None,
     nu: bool = False,
+    kernel_index: Tensor | None = None,
 ) -> DualResult:
     """Solve B SVM duals by SMO (Fan, Chen & Lin 2005, working-set selection 2), on the device of K.
 
@@ -153,6 +154,9 @@ def smo_dual(
             Solver_NU): both variables of a pair have one sign, the stopping rule is the larger
             violation of the two signs, and ``r`` is returned (see :func:`nu_bias`). Runs the
             torch step (the Triton kernel has no nu selection).
+        kernel_index: ``(B,)``: problem b uses ``K[kernel_index[b]]`` of a ``(U, N, N)`` K (problems on
+            the same rows, as a grid of C values, share one matrix; the compiled CPU loop reads it in
+            place, the other backends gather a copy per problem).
 
     Returns:
         ``DualResult(alpha (B, N), b (B,), info, r)``; ``r`` is None unless ``nu``.
@@ -163,10 +167,16 @@ def smo_dual(
     Y = Y.to(dtype)
     Cb = torch.as_tensor(C, dtype=dtype, device=K.device)
     Cb = Cb.expand(B, N) if Cb.ndim < 2 else Cb  # scalar or (N,) -> (B, N)
-    alpha, G = _start(lambda v: (K @ v.to(K.dtype).unsqueeze(-1)).squeeze(-1), Y, Cb, p, alpha0, dtype)
+    def Kv(v: Tensor) -> Tensor:  # K v per problem
+        if kernel_index is not None:
+            return torch.stack([K[k] @ v[b].to(K.dtype) for b, k in enumerate(kernel_index.tolist())])
+        return (K @ v.to(K.dtype).unsqueeze(-1)).squeeze(-1)
+
+    alpha, G = _start(Kv, Y, Cb, p, alpha0, dtype)
     max_iter = max(1_000_000, 100 * N) if max_iter is None else max_iter
     counts = torch.zeros(B, dtype=torch.long, device=K.device)
-    n_iter, gap = smo_steps(K, Y, Cb, alpha, G, tol, max_iter, check_every, counts=counts, backend=backend, nu=nu)
+    n_iter, gap = smo_steps(K, Y, Cb, alpha, G, tol, max_iter, check_every, counts=counts, backend=backend, nu=nu,
+                            kernel_index=kernel_index)
     converged = bool((gap <= tol).all())
     if not converged:
         warnings.warn(
@@ -212,6 +222,7 @@ def smo_steps(
     counts: Tensor | None = None,
     backend: Literal["auto", "torch", "triton", "numba"] = "auto",
     nu: bool = False,
+    kernel_index: Tensor | None = None,
 ) -> tuple[int, Tensor]:
     """The SMO loop of :func:`smo_dual`, updating ``alpha`` and ``G`` in place from any feasible start.
 
@@ -219,7 +230,7 @@ def smo_steps(
     (-1 for the full dual; the decomposition solver's subproblems have their own). ``movable``
     ``(B, N)`` freezes the variables where it is False (they still enter G); ``tol`` may be
     ``(B,)``, one per problem; ``counts`` ``(B,)``, if given, is incremented by the steps in
-    which each problem was still above its tol. ``backend`` and ``nu`` as in :func:`smo_dual`. Returns the
+    which each problem was still above its tol. ``backend``, ``nu``, ``kernel_index`` as in :func:`smo_dual`. Returns the
     number of steps of the batch (the most any problem took) and the final KKT violation ``(B,)``.
     """
     B, N = Y.shape
@@ -231,9 +242,11 @@ def smo_steps(
     if backend == "numba" or (backend == "auto" and _smo_numba.available(K)):
         if _smo_numba.numba is None:
             raise ImportError("backend='numba' needs numba (pip install numba)")
-        n_iter, gap = _numba_steps(K, pos, C, alpha, score, tol, max_iter, movable, counts, nu)
+        n_iter, gap = _numba_steps(K, pos, C, alpha, score, tol, max_iter, movable, counts, nu, kernel_index)
         G.copy_(-Y * score)
         return n_iter, gap
+    if kernel_index is not None:
+        K = K.index_select(0, kernel_index)  # one matrix per problem
     if not nu and (backend == "triton" or (backend == "auto" and _smo_triton.available(K))):
         try:
             n_iter, gap = _triton_steps(K, pos, C, alpha, score, tol, max_iter, movable, counts)
@@ -312,7 +325,7 @@ def _write_back(work: tuple, gap_w: Tensor, index: Tensor | None, alpha: Tensor,
 
 def _numba_steps(
     K: Tensor, pos: Tensor, C: Tensor, alpha: Tensor, score: Tensor, tol: float | Tensor,
-    max_iter: int, movable: Tensor | None, counts: Tensor, nu: bool,
+    max_iter: int, movable: Tensor | None, counts: Tensor, nu: bool, kernel_index: Tensor | None,
 ) -> tuple[int, Tensor]:
     """:func:`smo_steps` through the compiled CPU loop, on contiguous copies where the inputs are views."""
     B, _ = alpha.shape
@@ -320,7 +333,7 @@ def _numba_steps(
     a, s = alpha.contiguous(), score.contiguous()
     before = counts.clone()
     c = counts.contiguous()
-    gap = _smo_numba.smo_steps_numba(K, pos, C, a, s, tol_b, max_iter, movable, c, nu)
+    gap = _smo_numba.smo_steps_numba(K, pos, C, a, s, tol_b, max_iter, movable, c, nu, kernel_index)
     for out, new in ((alpha, a), (score, s), (counts, c)):
         if new.data_ptr() != out.data_ptr():
             out.copy_(new)

@@ -378,26 +378,26 @@ class BaseLibSVM(BaseEstimator):
                 valid = torch.zeros(len(group), n_max, dtype=torch.bool, device=Y.device)
                 for g, p in enumerate(group):
                     idx[g, : sizes[p]], valid[g, : sizes[p]] = members[p], True
-                with device_memory_guard(f"{len(group)} one-vs-one Gram blocks of {n_max} x {n_max}",
+                # Problems on the same rows (one pair at several C values) share one block.
+                first: dict[tuple[int, ...], int] = {}
+                block_of = [first.setdefault(tuple(members[p].tolist()), len(first)) for p in group]
+                unique = [idx[block_of.index(u)] for u in range(len(first))]
+                with device_memory_guard(f"{len(unique)} one-vs-one Gram blocks of {n_max} x {n_max}",
                                          "Use a smaller cache_size, solver='decomposition' or device='cpu'."):
                     # Block by block: K[idx[:, :, None], idx[:, None, :]] would build (G, n, n) int64 indices.
-                    K_g = torch.empty(len(group), n_max, n_max, dtype=Xt.dtype if K is None else K.dtype,
+                    K_g = torch.empty(len(unique), n_max, n_max, dtype=Xt.dtype if K is None else K.dtype,
                                       device=Xt.device)
-                    done: dict[tuple[int, ...], int] = {}  # problems on the same rows (a grid of C) share a block
-                    for g, (p, i) in enumerate(zip(group, idx)):
-                        key = tuple(members[p].tolist())
-                        if key in done:
-                            K_g[g] = K_g[done[key]]
-                        else:
-                            done[key] = g
-                            K_g[g] = kernel(Xt[i], Xt[i]) if K is None else K.index_select(0, i).index_select(1, i)
+                    for u, i in enumerate(unique):
+                        K_g[u] = kernel(Xt[i], Xt[i]) if K is None else K.index_select(0, i).index_select(1, i)
+                kernel_index = torch.as_tensor(block_of, device=Y.device)
                 grp = torch.as_tensor(group, device=Y.device)
 
                 def block(T: Tensor, pad: float) -> Tensor:  # (P, N) -> the group's padded (G, n_max)
                     return torch.where(valid, T[grp].gather(1, idx), pad)
 
                 res = smo_dual(K_g, block(Y, 1.0), block(Cb, 0.0), p=None if problems.p is None else block(p_all, 0.0),
-                               alpha0=None if problems.alpha0 is None else block(a0_all, 0.0), **opts)
+                               alpha0=None if problems.alpha0 is None else block(a0_all, 0.0),
+                               kernel_index=kernel_index, **opts)
             alpha[grp] = alpha[grp].scatter_add(1, idx, torch.where(valid, res.alpha, 0.0))
             b[grp], gap[grp], n_iter[grp] = res.b, res.info.kkt_violation, res.info.problem_iters
             if res.r is not None:
