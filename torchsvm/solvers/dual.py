@@ -329,7 +329,7 @@ def _numba_steps(
 ) -> tuple[int, Tensor]:
     """:func:`smo_steps` through the compiled CPU loop, on contiguous copies where the inputs are views."""
     B, _ = alpha.shape
-    tol_b = torch.as_tensor(tol, dtype=alpha.dtype).expand(B).contiguous()
+    tol_b = torch.as_tensor(tol, dtype=alpha.dtype, device=alpha.device).expand(B).contiguous()
     a, s = alpha.contiguous(), score.contiguous()
     before = counts.clone()
     c = counts.contiguous()
