@@ -65,6 +65,12 @@ def check_same_dtype(**tensors: Tensor | None) -> None:
 
 def check_finite(name: str, value: Tensor) -> None:
     """Raise ``ValueError`` if ``value`` holds NaN or infinity (one device sync)."""
+    # The extremes of a floating tensor are finite exactly when every entry is (NaN propagates):
+    # one pass without the boolean temporary of isfinite.
+    if value.is_floating_point() and value.numel():
+        extremes = torch.stack(torch.aminmax(value.detach()))
+        if bool(torch.isfinite(extremes).all()):
+            return
     if not bool(torch.isfinite(value).all()):
         n_bad = int((~torch.isfinite(value)).sum())
         raise ValueError(f"Expected {name} to be finite, got {n_bad} NaN or infinite entries")
@@ -107,8 +113,11 @@ def check_positive(name: str, value: float | Tensor) -> None:
 
 def check_symmetric(name: str, K: Tensor, rtol: float = 1e-6) -> None:
     """Raise ``ValueError`` unless the (batch of) square matrices ``K`` is symmetric to ``rtol`` of its scale."""
-    asym = float((K - K.mT).abs().max()) if K.numel() else 0.0
-    if asym > rtol * max(1.0, float(K.abs().max())):
+    if not K.numel():
+        return
+    asym = float(torch.sub(K, K.mT).abs_().amax())
+    scale = float(torch.stack(torch.aminmax(K)).abs().amax())
+    if asym > rtol * max(1.0, scale):
         raise ValueError(f"Expected a symmetric {name}, got max |{name} - {name}^T| = {asym:.3g}")
 
 
