@@ -57,12 +57,14 @@ class DualSolverModule(pl.LightningModule):
     def _problems(self, X: Tensor, target: Tensor) -> DecompositionSolver:
         raise NotImplementedError
 
-    def _train_decisions(self) -> Tensor:
-        """Decision values on the training samples from the solver's state, without kernel evaluations."""
+    def _train_decisions(self, b: Tensor) -> Tensor:
+        """Decision values ``(N, B)`` on the training samples from the solver's state and biases ``b``
+        ``(B,)``, without kernel evaluations."""
         raise NotImplementedError
 
     def _primal_loss(self, b: Tensor) -> Tensor:
-        """``sum_i C_i loss_i`` per problem ``(B,)`` at the current iterate and biases ``b``."""
+        """``sum_i C_i loss_i`` per problem ``(B,)`` at the current iterate and biases ``b`` (from
+        :meth:`_train_decisions`)."""
         raise NotImplementedError
 
     def _coefficients(self) -> Tensor:
@@ -221,19 +223,20 @@ class KernelSVMModule(ArgmaxEvaluation, DualSolverModule):
         return DecompositionSolver(X, Y.to(self._solver_dtype), C, self.kernel, self.hparams.working_set_size,
                                    self.hparams.tol)
 
-    def _train_decisions(self) -> Tensor:
+    def _train_decisions(self, b: Tensor) -> Tensor:
         # f_k(x_i) = y_ik (G_ik + 1) + b_k: G = Q a - 1 and (Q a)_i = y_i (f(x_i) - b).
         s = self.solver
-        return (s.Y * (s.G + 1) + self._bias().unsqueeze(1)).T  # (N, K)
+        return (s.Y * (s.G + 1) + b.unsqueeze(1)).T  # (N, K)
 
     def _primal_loss(self, b: Tensor) -> Tensor:
         s = self.solver
-        margins = s.G + 1 + s.Y * b.unsqueeze(1)  # y_i f(x_i)
+        margins = s.Y * self._train_decisions(b).T  # y_i f(x_i)
         return (s.C * (1 - margins).clamp_min(0)).sum(1)
 
     def on_train_epoch_end(self) -> None:
         if self.solver is not None:
-            self.log("train_acc", float((self._train_decisions().argmax(1) == self.labels).float().mean()))
+            f = self._train_decisions(self._bias())
+            self.log("train_acc", float((f.argmax(1) == self.labels).float().mean()))
 
 
 class KernelSVRModule(DualSolverModule):
@@ -293,19 +296,19 @@ class KernelSVRModule(DualSolverModule):
         coef[:, :n] = s.alpha[:, :n] - s.alpha[:, n:]  # a - a* on the first copy, 0 on the second
         return coef
 
-    def _train_decisions(self) -> Tensor:
+    def _train_decisions(self, b: Tensor) -> Tensor:
         # Row i of the first copy: (Q a)_i = f(x_i) - b and G = Q a + p.
         s, n = self.solver, len(self.target)
-        return (s.G[:, :n] - s.p[:, :n] + self._bias().unsqueeze(1)).T  # (N, 1)
+        return (s.G[:, :n] - s.p[:, :n] + b.unsqueeze(1)).T  # (N, 1)
 
     def _primal_loss(self, b: Tensor) -> Tensor:
         s, n = self.solver, len(self.target)
-        f = s.G[:, :n] - s.p[:, :n] + b.unsqueeze(1)
+        f = self._train_decisions(b).T  # (1, N)
         return (s.C[:, :n] * ((f - self.target).abs() - self.hparams.epsilon).clamp_min(0)).sum(1)
 
     def on_train_epoch_end(self) -> None:
         if self.solver is not None:
-            f = self._train_decisions()[:, 0]
+            f = self._train_decisions(self._bias())[:, 0]
             residual = f - self.target
             self.log("train_mae", float(residual.abs().mean()))
             self.log("train_r2", float(1 - (residual**2).sum() / ((self.target - self.target.mean()) ** 2).sum()))

@@ -159,15 +159,12 @@ def _fold_decisions(models: list[BaseLibSVM], Xt: Tensor, X_test: np.ndarray) ->
     SV = Xt[torch.as_tensor(union, device=Xt.device, dtype=torch.long)]
     K = torch.cat([rows for _, rows in kernel_row_blocks(models[0]._kernel, X_t, SV, 4096)])
     # Every model's coefficients as columns over the union: one product for all of them.
-    W = torch.zeros(len(union), sum(m._coef.shape[1] for m in models), dtype=K.dtype, device=K.device)
-    start = 0
-    for m in models:
-        rows = torch.as_tensor(np.searchsorted(union, m.support_), device=Xt.device, dtype=torch.long)
-        W[rows, start : start + m._coef.shape[1]] = m._coef
-        start += m._coef.shape[1]
-    D = K @ W
     sizes = [m._coef.shape[1] for m in models]
-    return [d + m._b for m, d in zip(models, D.split(sizes, dim=1))]
+    W = torch.zeros(len(union), sum(sizes), dtype=K.dtype, device=K.device)
+    for m, cols in zip(models, torch.arange(sum(sizes), device=K.device).split(sizes)):
+        rows = torch.as_tensor(np.searchsorted(union, m.support_), device=Xt.device, dtype=torch.long)
+        W[rows.unsqueeze(1), cols] = m._coef
+    return [d + m._b for m, d in zip(models, (K @ W).split(sizes, dim=1))]
 
 
 def _stack(parts: list[DualProblems]) -> DualProblems:

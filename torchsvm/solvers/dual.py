@@ -242,14 +242,18 @@ def smo_steps(
     if backend == "numba" or (backend == "auto" and _smo_numba.available(K)):
         if _smo_numba.numba is None:
             raise ImportError("backend='numba' needs numba (pip install numba)")
-        n_iter, gap = _numba_steps(K, pos, C, alpha, score, tol, max_iter, movable, counts, nu, kernel_index)
+        n_iter, gap = _compiled_steps(
+            lambda a, s, t, c: _smo_numba.smo_steps_numba(K, pos, C, a, s, t, max_iter, movable, c, nu, kernel_index),
+            alpha, score, counts, tol)
         G.copy_(-Y * score)
         return n_iter, gap
     if kernel_index is not None:
         K = K.index_select(0, kernel_index)  # one matrix per problem
     if not nu and (backend == "triton" or (backend == "auto" and _smo_triton.available(K))):
         try:
-            n_iter, gap = _triton_steps(K, pos, C, alpha, score, tol, max_iter, movable, counts)
+            n_iter, gap = _compiled_steps(
+                lambda a, s, t, c: _smo_triton.smo_steps_triton(K, pos, C.contiguous(), a, s, t, max_iter, movable, c),
+                alpha, score, counts, tol)
         except _smo_triton.backend_errors() as err:
             if backend == "triton":
                 raise
@@ -323,37 +327,18 @@ def _write_back(work: tuple, gap_w: Tensor, index: Tensor | None, alpha: Tensor,
     return index
 
 
-def _numba_steps(
-    K: Tensor, pos: Tensor, C: Tensor, alpha: Tensor, score: Tensor, tol: float | Tensor,
-    max_iter: int, movable: Tensor | None, counts: Tensor, nu: bool, kernel_index: Tensor | None,
-) -> tuple[int, Tensor]:
-    """:func:`smo_steps` through the compiled CPU loop, on contiguous copies where the inputs are views."""
+def _compiled_steps(run: Callable[[Tensor, Tensor, Tensor, Tensor], Tensor], alpha: Tensor, score: Tensor,
+                    counts: Tensor, tol: float | Tensor) -> tuple[int, Tensor]:
+    """A compiled loop (numba's or Triton's), ``run(alpha, score, tol (B,), counts) -> gap``, on contiguous
+    copies where the inputs are views; returns the steps of the batch (the most any problem took) and the gap."""
     B, _ = alpha.shape
     tol_b = torch.as_tensor(tol, dtype=alpha.dtype, device=alpha.device).expand(B).contiguous()
-    a, s = alpha.contiguous(), score.contiguous()
+    a, s, c = alpha.contiguous(), score.contiguous(), counts.contiguous()
     before = counts.clone()
-    c = counts.contiguous()
-    gap = _smo_numba.smo_steps_numba(K, pos, C, a, s, tol_b, max_iter, movable, c, nu, kernel_index)
+    gap = run(a, s, tol_b, c)
     for out, new in ((alpha, a), (score, s), (counts, c)):
         if new.data_ptr() != out.data_ptr():
             out.copy_(new)
-    return int((counts - before).max()), gap
-
-
-def _triton_steps(
-    K: Tensor, pos: Tensor, C: Tensor, alpha: Tensor, score: Tensor, tol: float | Tensor,
-    max_iter: int, movable: Tensor | None, counts: Tensor,
-) -> tuple[int, Tensor]:
-    """:func:`smo_steps` through the Triton kernel, on contiguous copies where the inputs are views."""
-    B, _ = alpha.shape
-    tol_b = torch.as_tensor(tol, dtype=alpha.dtype, device=alpha.device).expand(B).contiguous()
-    a, s = alpha.contiguous(), score.contiguous()
-    before = counts.clone()
-    gap = _smo_triton.smo_steps_triton(K, pos, C.contiguous(), a, s, tol_b, max_iter, movable, counts)
-    if a.data_ptr() != alpha.data_ptr():
-        alpha.copy_(a)
-    if s.data_ptr() != score.data_ptr():
-        score.copy_(s)
     return int((counts - before).max()), gap
 
 
@@ -542,9 +527,12 @@ class DecompositionSolver:
         sizes[-1] += n - sum(sizes)
         taken = torch.zeros(B, N, dtype=torch.bool, device=score.device)
         index, ok = [], []
-        for k, (g, side) in enumerate((g, side) for g in groups for side in (up, low)):
-            mask = side & ~taken if g is None else side & g & ~taken
-            v, i = torch.where(mask, score if side is up else -score, -math.inf).topk(sizes[k], dim=-1)
+        ends = []  # (variables, what ranks them): I_up by largest score, I_low by smallest, per group
+        for g in groups:
+            for side, value in ((up, score), (low, -score)):
+                ends.append((side if g is None else side & g, value))
+        for k, (side, value) in enumerate(ends):
+            v, i = torch.where(side & ~taken, value, -math.inf).topk(sizes[k], dim=-1)
             taken.scatter_(1, i, v > -math.inf)
             index.append(i)
             ok.append(v > -math.inf)
