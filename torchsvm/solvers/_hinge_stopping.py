@@ -13,6 +13,7 @@ import math
 import torch
 from torch import Tensor
 
+from torchsvm.distributed import LOCAL, Collectives
 from torchsvm.solvers._newton import _xt_mm
 
 __all__ = ["HingeStopping", "GradientStopping"]
@@ -23,23 +24,24 @@ _POLISH_EVERY = 5
 _POLISH_ROUNDS = 3
 
 
-def _duality_gap(X: Tensor, Y: Tensor, C: Tensor, O: Tensor, W: Tensor, F: Tensor, alpha: Tensor) -> tuple[Tensor, Tensor]:
+def _duality_gap(X: Tensor, Y: Tensor, C: Tensor, O: Tensor, W: Tensor, F: Tensor, alpha: Tensor,
+                 shards: Collectives = LOCAL) -> tuple[Tensor, Tensor]:
     """Hinge primal objective P at (W, b), from its decision values F = X W + b, and a lower bound from a dual-feasible rescaling of alpha.
 
     With the loss max(0, o_i - y_i f(x_i)) (o = 1: the SVM), the dual is
     max sum alpha o - 1/2 ||X^T (alpha y)||^2 with 0 <= alpha <= C and sum alpha y = 0; alpha is
     made to satisfy the equality by scaling down the larger side, which keeps it in the box.
-    Weak duality: D(alpha) <= P* <= P(W, b).
+    Weak duality: D(alpha) <= P* <= P(W, b). Sharded rows: two sums across the ranks, (2, K) and (D + 2, K).
     """
-    pos = (alpha * (Y > 0)).sum(0)
-    neg = (alpha * (Y < 0)).sum(0)
+    pos, neg = shards.sum(torch.stack([(alpha * (Y > 0)).sum(0), (alpha * (Y < 0)).sum(0)]))
     scale_pos = torch.where(pos > neg, neg / pos.clamp_min(1e-300), torch.ones_like(pos))
     scale_neg = torch.where(neg > pos, pos / neg.clamp_min(1e-300), torch.ones_like(neg))
     a = alpha * torch.where(Y > 0, scale_pos, scale_neg)
-    v = _xt_mm(X, a * Y)  # (D, K)
-    dual = (a * O).sum(0) - 0.5 * (v * v).sum(0)
-    primal = 0.5 * (W * W).sum(0) + (C * (O - Y * F).clamp_min(0)).sum(0)  # reuses F: no product with X
-    return primal, dual
+    # Sums over the samples: v = X^T (a y) (D, K), sum a o, and the hinge losses (reusing F: no product with X).
+    sums = shards.sum(torch.cat([_xt_mm(X, a * Y), (a * O).sum(0, keepdim=True),
+                                 (C * (O - Y * F).clamp_min(0)).sum(0, keepdim=True)]))
+    v, ao, losses = sums[:-2], sums[-2], sums[-1]
+    return 0.5 * (W * W).sum(0) + losses, ao - 0.5 * (v * v).sum(0)
 
 
 def _solve_partition(
@@ -103,8 +105,8 @@ def _active_set_candidates(X: Tensor, Y: Tensor, C: Tensor, O: Tensor, F: Tensor
 class _Certificate:
     """Best primal iterate and best dual bound seen so far, per class (hinge only)."""
 
-    def __init__(self, X: Tensor, Y: Tensor, C: Tensor, O: Tensor, W: Tensor, b: Tensor) -> None:
-        self.X, self.Y, self.C, self.O = X, Y, C, O
+    def __init__(self, X: Tensor, Y: Tensor, C: Tensor, O: Tensor, W: Tensor, b: Tensor, shards: Collectives = LOCAL) -> None:
+        self.X, self.Y, self.C, self.O, self.shards = X, Y, C, O, shards
         self.W, self.b = W, b
         K = Y.shape[1]
         self.P = torch.full((K,), math.inf, dtype=X.dtype, device=X.device)
@@ -112,7 +114,7 @@ class _Certificate:
 
     def offer(self, cols: Tensor, W: Tensor, b: Tensor, F: Tensor, alpha: Tensor) -> None:
         """A primal point ``(W, b)`` with decision values ``F`` and a dual point ``alpha`` for classes ``cols``."""
-        P, D = _duality_gap(self.X, self.Y[:, cols], self.C[:, cols], self.O[:, cols], W, F, alpha)
+        P, D = _duality_gap(self.X, self.Y[:, cols], self.C[:, cols], self.O[:, cols], W, F, alpha, self.shards)
         better = P < self.P[cols]
         self.W = self.W.index_copy(1, cols, torch.where(better, W, self.W[:, cols]))
         self.b = self.b.index_copy(0, cols, torch.where(better, b, self.b[cols]))
@@ -128,13 +130,16 @@ class HingeStopping:
 
     ``check`` offers the iterate and its dual point alpha = -C L_h'(m), and (h <= ``polish_below``) exact-partition
     candidates at stage ends and every ``_POLISH_EVERY``-th step; ``active`` marks the classes
-    still open, and the solution is the best certified iterate of each class.
+    still open, and the solution is the best certified iterate of each class. Over sharded rows
+    the candidates are not offered (solving a partition needs its free rows in one place): the
+    certificate then closes on the smoothed iterates alone, in more Newton steps.
     """
 
     def __init__(self, X: Tensor, Y: Tensor, C: Tensor, O: Tensor, W: Tensor, b: Tensor, tol: float,
-                 polish_below: float = 1.0) -> None:
-        self.cert = _Certificate(X, Y, C, O, W, b)
-        self.X, self.tol, self.polish_below = X, tol, polish_below
+                 polish_below: float = 1.0, shards: Collectives = LOCAL) -> None:
+        self.cert = _Certificate(X, Y, C, O, W, b, shards)
+        self.X, self.tol = X, tol
+        self.polish_below = -1.0 if shards.distributed else polish_below
         self.active = torch.ones(Y.shape[1], dtype=torch.bool, device=X.device)
         self.gap, self.converged = math.inf, False
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from torchsvm.distributed import LOCAL, Collectives
+
 __all__ = ["NewtonDirections"]
 
 
@@ -110,6 +112,7 @@ def _newton_direction_direct(
     scale: float = 1.0,
     gram: _CurvatureGram | None = None,
     cols: Tensor | None = None,
+    shards: Collectives = LOCAL,
 ) -> Tensor:
     """Solve H_k p_k = rhs_k exactly for every column k by a batched Cholesky in float64.
 
@@ -118,12 +121,15 @@ def _newton_direction_direct(
     so memory stays bounded; cost sum_k n_k (D + 1)^2 + K (D + 1)^3 / 3. With ``gram`` (holding
     classes ``cols`` from an earlier call) the Gram part is updated by the rows whose weight
     changed instead (:class:`_CurvatureGram`). The products run in ``product_dtype`` (float32
-    halves their cost where H is well conditioned) and accumulate into float64.
+    halves their cost where H is well conditioned) and accumulate into float64. Over sharded rows
+    each rank keeps its own rows' Gram parts and the K' Hessians are summed across the ranks,
+    K' (D + 1)^2 float64 values per step.
     """
     D = X.shape[1]
     # Classes with the same weights share H: the first step (w = 0, every sample on the band,
     # equal costs) builds and factors one Hessian for all K right-hand sides.
-    shared = weights.shape[1] > 1 and bool((weights == weights[:, :1]).all())
+    same = weights.shape[1] > 1 and bool((weights == weights[:, :1]).all())
+    shared = bool(shards.min(torch.tensor([same], dtype=torch.int32, device=X.device))) if shards.distributed else same
     if shared:
         one = _CurvatureGram(X, 1)
         H = one.update(torch.zeros(1, dtype=torch.long, device=X.device), weights[:, :1], product_dtype)
@@ -133,7 +139,7 @@ def _newton_direction_direct(
         if gram is None:
             gram, cols = _CurvatureGram(X, weights.shape[1]), torch.arange(weights.shape[1], device=X.device)
         H = gram.update(cols, weights, product_dtype)
-    H = H * scale
+    H = shards.sum(H) * scale
     diag = torch.full((D + 1,), 1.0 + damping, dtype=torch.float64, device=X.device)
     diag[-1] = damping  # the bias is not regularized
     H.diagonal(dim1=1, dim2=2).add_(diag)
@@ -194,8 +200,9 @@ class NewtonDirections:
     Fashion-MNIST). Holds the Gram cache of the direct route between steps.
     """
 
-    def __init__(self, X: Tensor, K: int, damping: float, direct_max_features: int, cache_gram: bool) -> None:
-        self.X, self.damping = X, damping
+    def __init__(self, X: Tensor, K: int, damping: float, direct_max_features: int, cache_gram: bool,
+                 shards: Collectives = LOCAL) -> None:
+        self.X, self.damping, self.shards = X, damping, shards
         self.direct = X.shape[1] <= direct_max_features
         self.gram = _CurvatureGram(X, K) if self.direct and cache_gram else None
 
@@ -211,10 +218,14 @@ class NewtonDirections:
 
             def hvp(V: Tensor) -> Tensor:  # V (D + 1, K'): [w-part; b-part]
                 U = curv * torch.addmm(V[-1], X, V[:-1])  # (N, K')
-                return torch.cat([V[:-1] + _xt_mm(X, U), U.sum(0, keepdim=True)], 0) + self.damping * V
+                out = self.shards.sum(torch.cat([_xt_mm(X, U), U.sum(0, keepdim=True)], 0))  # sums over the rows
+                out[:-1] += V[:-1]
+                return out + self.damping * V
 
             return _batched_cg(hvp, rhs, tol=1e-3, max_iter=max(50, X.shape[1]))[0]
         product_dtype = X.dtype if not precise else torch.float64
-        if int((weights > 0).sum(0).max()) < X.shape[1]:
+        # Woodbury works on the curved rows themselves, which sharded rows do not have in one place.
+        if not self.shards.distributed and int((weights > 0).sum(0).max()) < X.shape[1]:
             return _newton_direction_woodbury(X, curv, rhs, self.damping, product_dtype)
-        return _newton_direction_direct(X, weights, rhs, self.damping, product_dtype, scale, self.gram, cols)
+        return _newton_direction_direct(X, weights, rhs, self.damping, product_dtype, scale, self.gram, cols,
+                                        self.shards)

@@ -25,6 +25,7 @@ import torch
 from sklearn.exceptions import ConvergenceWarning
 from torch import Tensor
 
+from torchsvm.distributed import LOCAL, Collectives
 from torchsvm.kernels import kernel_row_blocks
 from torchsvm.solvers import _smo_numba, _smo_triton
 
@@ -78,23 +79,26 @@ def _masks(alpha: Tensor, pos: Tensor, C: Tensor, movable: Tensor | None = None)
     return up, low
 
 
-def dual_bias(G: Tensor, y: Tensor, alpha: Tensor, C: Tensor) -> Tensor:
+def dual_bias(G: Tensor, y: Tensor, alpha: Tensor, C: Tensor, shards: Collectives = LOCAL) -> Tensor:
     """LIBSVM's rho rule, batched: b = -mean(y_i G_i) over free SVs, else -(ub + lb) / 2.
 
     Entries with ``C_i = 0`` are not part of the problem (padding, or another pair's samples).
+    With ``shards`` the rows are spread over ranks: the sums, minima and maxima run across them.
     """
     yG = y * G
     valid = C > 0
     upper, lower = (alpha >= C) & valid, (alpha <= 0) & valid
     free = ~upper & ~lower & valid
-    n_free = free.sum(-1)
-    mean_free = torch.where(free, yG, torch.zeros_like(yG)).sum(-1) / n_free.clamp_min(1)
+    free_sum, n_free = shards.sum(torch.stack([torch.where(free, yG, torch.zeros_like(yG)).sum(-1),
+                                               free.sum(-1).to(yG.dtype)]))
+    mean_free = free_sum / n_free.clamp_min(1)
     inf = torch.full_like(yG, math.inf)
     ub_set = (upper & (y < 0)) | (lower & (y > 0))
     lb_set = (upper & (y > 0)) | (lower & (y < 0))
     ub = torch.where(ub_set, yG, inf).amin(-1)
     lb = torch.where(lb_set, yG, -inf).amax(-1)
-    rho = torch.where(n_free > 0, mean_free, (ub + lb) / 2)
+    ub, neg_lb = shards.min(torch.stack([ub, -lb]))
+    rho = torch.where(n_free > 0, mean_free, (ub - neg_lb) / 2)
     return -rho
 
 

@@ -14,6 +14,7 @@ import torch
 from torch import Tensor
 
 from torchsvm._validation import check_finite, check_pm1_labels, per_sample_costs
+from torchsvm.distributed import LOCAL, Collectives
 from torchsvm.solvers._hinge_stopping import GradientStopping, HingeStopping
 from torchsvm.solvers._line_search import exact_line_search
 from torchsvm.solvers._losses import loss_terms
@@ -44,12 +45,14 @@ class PrimalResult(NamedTuple):
 
 
 def primal_objective(
-    X: Tensor, Y: Tensor, C: Tensor, W: Tensor, b: Tensor, loss: str = "hinge", offset: Tensor | None = None
+    X: Tensor, Y: Tensor, C: Tensor, W: Tensor, b: Tensor, loss: str = "hinge", offset: Tensor | None = None,
+    shards: Collectives = LOCAL,
 ) -> Tensor:
-    """``1/2 ||w_k||^2 + sum_i C_ik L(y_ik f_k(x_i) + 1 - o_ik)`` for each column k, ``(K,)`` (o = 1 by default)."""
+    """``1/2 ||w_k||^2 + sum_i C_ik L(y_ik f_k(x_i) + 1 - o_ik)`` for each column k, ``(K,)`` (o = 1 by default;
+    the sum over i runs across the ranks where ``shards`` holds the rows)."""
     margins = Y * torch.addmm(b, X, W)
     value, _, _ = loss_terms(margins if offset is None else margins + (1 - offset), loss)
-    return 0.5 * (W * W).sum(0) + (C * value).sum(0)
+    return 0.5 * (W * W).sum(0) + shards.sum((C * value).sum(0))
 
 
 def primal_gd(
@@ -118,6 +121,7 @@ def primal_newton(
     b0: Tensor | None = None,
     direct_max_features: int = 4096,
     offset: Tensor | None = None,
+    shards: Collectives = LOCAL,
 ) -> PrimalResult:
     """Batched Newton on the primal, K one-vs-rest problems at once.
 
@@ -155,6 +159,10 @@ def primal_newton(
         W0, b0: warm start (default zeros).
         direct_max_features: largest D solved by Cholesky rather than conjugate gradients.
         offset: ``(N, K)`` margins each sample must reach (default 1).
+        shards: :class:`torchsvm.distributed.Shards` when each rank of a process group holds its own
+            rows of X, Y, C (data-parallel Newton: the gradient, the Hessians' Gram parts and the line
+            search's sums are summed across the ranks; every rank ends with the same w, b). Default:
+            all rows here.
 
     Returns:
         ``PrimalResult(w (D, K), b (K,), info)``; ``info.converged`` is False when max_iter ran out.
@@ -178,14 +186,14 @@ def primal_newton(
     K = Y.shape[1]
     W = X.new_zeros(D, K) if W0 is None else W0.clone()
     b = X.new_zeros(K) if b0 is None else b0.clone()
-    damping = 1e-10 * float(C.sum(0).max())  # keeps the bias direction positive definite
+    damping = 1e-10 * float(shards.sum(C.sum(0)).max())  # keeps the bias direction positive definite
     hinge = loss == "hinge"
     # h starts above every margin's distance from 1 at w = 0, so the first model has curvature.
     # Shrinking h 4x per stage took fewer Newton steps to a 1e-3 gap than 3x, 10x or 30x.
-    h_scale = 1.0 if offset is None else max(1.0, float(O.abs().max()))
+    h_scale = 1.0 if offset is None else max(1.0, float(shards.max(O.abs().max())))
     stages = [10.0 * h_scale * 4.0**-s for s in range(17)] if hinge else [0.0]  # h: 10 .. 2.3e-9 (x h_scale)
-    stop = HingeStopping(X, Y, C, O, W, b, tol, h_scale) if hinge else GradientStopping(K, tol, X.device)
-    directions = NewtonDirections(X, K, damping, direct_max_features, cache_gram=loss != "logistic")
+    stop = HingeStopping(X, Y, C, O, W, b, tol, h_scale, shards) if hinge else GradientStopping(K, tol, X.device)
+    directions = NewtonDirections(X, K, damping, direct_max_features, loss != "logistic", shards)
     n_iter, g0_norm = 0, None
     for h in stages:
         F = torch.addmm(b, X, W)  # (N, K) decision values
@@ -196,7 +204,8 @@ def primal_newton(
             Ya, Ca, Sa, Fa, Wa, ba = Y[:, cols], C[:, cols], S[:, cols], F[:, cols], W[:, cols], b[cols]
             _, d1, d2 = loss_terms(Ya * Fa + Sa, loss, h)
             r = Ca * d1 * Ya  # (N, K')
-            gW, gb = Wa + _xt_mm(X, r), r.sum(0)
+            sums = shards.sum(torch.cat([_xt_mm(X, r), r.sum(0, keepdim=True)]))  # (D + 1, K'): over all rows
+            gW, gb = Wa + sums[:-1], sums[-1]
             g_norm = torch.sqrt((gW * gW).sum(0) + gb * gb)
             g0_norm = g_norm.clamp_min(1e-30) if g0_norm is None else g0_norm  # all K open at the start
             rel = g_norm / g0_norm[cols]
@@ -217,7 +226,7 @@ def primal_newton(
             P = directions.solve(cols, weights, scale, rhs, precise=not (hinge and h >= 0.1 * h_scale))
             pW, pb = P[:-1], P[-1]
             XP = torch.addmm(pb, X, pW)  # (N, K'), reused by the line search
-            step = exact_line_search(Wa, pW, Ya * Fa + Sa, Ya * XP, Ca, loss, h)
+            step = exact_line_search(Wa, pW, Ya * Fa + Sa, Ya * XP, Ca, loss, h, shards)
             if not bool((step > 0).any()):
                 break  # no class can move: the numerical floor of this stage
             n_iter += 1
@@ -227,5 +236,5 @@ def primal_newton(
         if stop.converged or n_iter >= max_iter:
             break
     W, b = stop.solution(W, b)
-    objective = primal_objective(X, Y, C, W, b, loss, offset)
+    objective = primal_objective(X, Y, C, W, b, loss, offset, shards)
     return PrimalResult(W, b, SolverInfo(stop.converged, n_iter, stop.gap, objective))

@@ -25,6 +25,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import Tensor
 
 from torchsvm._validation import check_positive
+from torchsvm.distributed import LOCAL, Collectives, ShardError, Shards
 from torchsvm.kernels import (
     _psd_report,
     kernel_row_blocks,
@@ -107,23 +108,82 @@ def sample_costs(C: float, n_samples: int, sample_weight: Any) -> np.ndarray:
     return cost
 
 
-def classes_and_costs(est: BaseEstimator, n_samples: int, y: Any, sample_weight: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Set ``est.classes_``; return class indices ``(N,)`` and costs ``C * class weight * sample weight``
-    (an estimator without ``C`` / ``class_weight``, as nu-SVC, counts 1 for them)."""
+def _class_targets(est: BaseEstimator, n_samples: int, y: Any) -> np.ndarray:
     y_np = targets_1d(est, n_samples, y)
     check_classification_targets(y_np)
-    est.classes_, y_idx = np.unique(y_np, return_inverse=True)
+    return y_np
+
+
+def classes_and_costs(est: BaseEstimator, n_samples: int, y: Any, sample_weight: Any,
+                      shards: Collectives = LOCAL) -> tuple[np.ndarray, np.ndarray]:
+    """Set ``est.classes_``; return class indices ``(N,)`` and costs ``C * class weight * sample weight``
+    (an estimator without ``C`` / ``class_weight``, as nu-SVC, counts 1 for them).
+
+    With ``shards`` (this rank's rows of a sharded fit) the classes are checked to agree across
+    the ranks and ``"balanced"`` weights count the classes over all ranks."""
+    y_np = shards.agree("Checking y", lambda: _class_targets(est, n_samples, y))
+    est.classes_ = shard_classes(shards, y_np)
+    y_idx = np.searchsorted(est.classes_, y_np)
     if len(est.classes_) < 2:
         raise ValueError(f"Expected at least 2 classes in y, got 1 class: {est.classes_.tolist()}")
     class_weight = getattr(est, "class_weight", None)
-    weights = (
-        compute_class_weight(class_weight, classes=est.classes_, y=y_np)
-        if class_weight is not None
-        else np.ones(len(est.classes_))
-    )
+    if class_weight == "balanced":  # scikit-learn's n_samples / (n_classes * count), counted over every rank
+        counts = shards.sum(torch.as_tensor(np.bincount(y_idx, minlength=len(est.classes_)), dtype=torch.float64))
+        weights = (counts.sum() / (len(est.classes_) * counts)).numpy()
+    elif class_weight is not None:
+        weights = compute_class_weight(class_weight, classes=est.classes_, y=y_np)
+    else:
+        weights = np.ones(len(est.classes_))
     if np.any(weights < 0) or not np.all(np.isfinite(weights)):
         raise ValueError(f"Expected non-negative class weights, got {dict(zip(est.classes_.tolist(), weights))}")
-    return y_idx, sample_costs(getattr(est, "C", 1.0), n_samples, sample_weight) * weights[y_idx]
+    cost = shards.agree("Checking sample_weight", lambda: sample_costs(getattr(est, "C", 1.0), n_samples, sample_weight))
+    return y_idx, cost * weights[y_idx]
+
+
+def shard_classes(shards: Collectives, y_np: np.ndarray) -> np.ndarray:
+    """The sorted classes of ``y``; across ranks, the labels' dtype and classes must agree (a class
+    absent from one rank's shard is an error naming the rank: shards should be shuffled rows)."""
+    classes = np.unique(y_np)
+    if not shards.distributed:
+        return classes
+    meta = shards.all_gather_object((str(y_np.dtype), classes.tolist()))
+    dtypes = [m[0] for m in meta]
+    if len(set(dtypes)) > 1:
+        raise ShardError("Expected labels of one dtype on every rank, got "
+                         + ", ".join(f"rank {r}: {d}" for r, d in enumerate(dtypes)))
+    every = sorted(set().union(*(m[1] for m in meta)))
+    missing = [(r, sorted(set(every) - set(m[1]))) for r, m in enumerate(meta)]
+    missing = [(r, c) for r, c in missing if c]
+    if missing:
+        raise ShardError("Expected every class on every rank (shuffle the rows before sharding them), got "
+                         + "; ".join(f"rank {r} without classes {c}" for r, c in missing))
+    return np.asarray(every, dtype=y_np.dtype)
+
+
+def sharded_variance(X: Tensor, shards: Collectives) -> Tensor:
+    """NumPy's (biased) variance of all the ranks' X together (scikit-learn's ``gamma="scale"``), in two passes."""
+    n, total = shards.sum(torch.stack([X.new_tensor(float(X.numel())), X.sum()]))
+    return shards.sum(((X - total / n) ** 2).sum()) / n
+
+
+def shards_of(est: BaseEstimator) -> Collectives:
+    """The ranks an estimator's fit runs over: :class:`Shards` of its ``process_group`` when ``distributed``."""
+    if not isinstance(est.distributed, bool):
+        raise TypeError(f"Expected distributed to be a bool, got {est.distributed!r}")
+    return Shards(est.process_group) if est.distributed else LOCAL
+
+
+def shard_inputs(shards: Collectives, X: Any, device: torch.device, dtype: torch.dtype | None = None) -> Tensor:
+    """This rank's X as a tensor; across ranks, the feature counts and dtypes must agree, and a rank
+    whose X is invalid (empty, NaN, wrong shape) makes every rank raise, naming it."""
+    Xt = shards.agree("Checking X", lambda: as_tensor_2d(X, "X", device, dtype))
+    if shards.distributed:
+        meta = shards.all_gather_object((Xt.shape[1], str(Xt.dtype)))
+        for i, what in ((0, "number of features"), (1, "X dtype")):
+            if len({m[i] for m in meta}) > 1:
+                raise ShardError(f"Expected the same {what} on every rank, got "
+                                 + ", ".join(f"rank {r}: {m[i]}" for r, m in enumerate(meta)))
+    return Xt
 
 
 def fill_bounds(C: Tensor, total: Tensor) -> Tensor:
@@ -263,8 +323,9 @@ class BaseLibSVM(BaseEstimator):
         # Kernel values in kernel_dtype (LIBSVM caches them as float32).
         return Xt, kernel, Xt.to(getattr(torch, self.kernel_dtype)), None
 
-    def _resolve_kernel(self, X: Tensor) -> KernelFn | None:
-        """The kernel as ``k(A, Z) -> (n_A, n_Z)`` with gamma resolved on the training X; None if precomputed."""
+    def _resolve_kernel(self, X: Tensor, shards: Collectives = LOCAL) -> KernelFn | None:
+        """The kernel as ``k(A, Z) -> (n_A, n_Z)`` with gamma resolved on the training X (all ranks'
+        rows for a sharded fit); None if precomputed."""
         kernel = self.kernel
         if not isinstance(kernel, str):
             return _CheckedKernel(kernel)
@@ -272,7 +333,7 @@ class BaseLibSVM(BaseEstimator):
             return None
         gamma = self.gamma
         if gamma == "scale":
-            var = float(X.var(correction=0))  # NumPy's (biased) variance, as scikit-learn's "scale"
+            var = float(X.var(correction=0) if not shards.distributed else sharded_variance(X, shards))
             gamma = 1.0 / (X.shape[1] * var) if var > 0 else 1.0
         elif gamma == "auto":
             gamma = 1.0 / X.shape[1]

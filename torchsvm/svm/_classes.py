@@ -13,6 +13,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_array, check_is_fitted
 from torch import Tensor
 
+from torchsvm.distributed import LOCAL, Collectives, row_offsets
 from torchsvm.kernels import Kernel
 from torchsvm.solvers.dual import DualResult
 from torchsvm.solvers.primal import primal_newton
@@ -29,8 +30,11 @@ from torchsvm.svm._base import (
     ovo_pairs,
     resolve_device,
     sample_costs,
+    shard_inputs,
+    shards_of,
     targets_1d,
 )
+from torchsvm.svm._sharded import gather_support, solve_sharded
 
 __all__ = ["LinearSVC", "LinearSVR", "NuSVC", "NuSVR", "OneClassSVM", "SVC", "SVR"]
 
@@ -51,9 +55,10 @@ class BaseLinear(BaseEstimator):
         if isinstance(self.max_iter, bool) or not isinstance(self.max_iter, int) or self.max_iter < 1:
             raise ValueError(f"Expected max_iter to be a positive int, got {self.max_iter!r}")
 
-    def _fit_primal(self, X: Tensor, Y: Tensor, C: Tensor, loss: str, offset: Tensor | None = None) -> None:
+    def _fit_primal(self, X: Tensor, Y: Tensor, C: Tensor, loss: str, offset: Tensor | None = None,
+                    shards: Collectives = LOCAL) -> None:
         """Solve the K problems of ``Y`` ``(N, K)`` by :func:`primal_newton`; set the fitted attributes."""
-        result = primal_newton(X, Y, C, loss=loss, tol=self.tol, max_iter=self.max_iter, offset=offset)
+        result = primal_newton(X, Y, C, loss=loss, tol=self.tol, max_iter=self.max_iter, offset=offset, shards=shards)
         self.coef_ = result.w.t().cpu().numpy()
         self.intercept_ = result.b.cpu().numpy()
         self.n_iter_ = result.info.n_iter
@@ -105,6 +110,11 @@ class LinearSVC(ClassifierMixin, BaseLinear):
         max_iter: maximum Newton iterations.
         device: ``"auto"`` (CUDA if available), ``"cpu"``, ``"cuda"``, ...
         random_state: unused by the deterministic Newton solver; kept for the scikit-learn API.
+        distributed: fit over rows sharded across the ranks of an initialized ``torch.distributed``
+            process group (data-parallel Newton: gradients, Hessian Gram parts and line-search sums
+            are all-reduced); every rank calls ``fit`` with its own rows and ends with the same model.
+            Every class must appear on every rank.
+        process_group: the group for ``distributed`` (default: the default group).
 
     Attributes:
         coef_: ``(1, n_features)`` for two classes, else ``(n_classes, n_features)``.
@@ -127,6 +137,8 @@ class LinearSVC(ClassifierMixin, BaseLinear):
         max_iter: int = 300,
         device: str = "auto",
         random_state: int | None = None,
+        distributed: bool = False,
+        process_group: Any = None,
     ) -> None:
         self.C = C
         self.loss = loss
@@ -136,6 +148,8 @@ class LinearSVC(ClassifierMixin, BaseLinear):
         self.max_iter = max_iter
         self.device = device
         self.random_state = random_state
+        self.distributed = distributed
+        self.process_group = process_group
 
     _losses = ("hinge", "squared_hinge", "logistic")
 
@@ -147,9 +161,10 @@ class LinearSVC(ClassifierMixin, BaseLinear):
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "LinearSVC":
         """Fit on ``X`` ``(n_samples, n_features)`` (array-like or tensor) and labels ``y`` of any values."""
         self._check_params()
+        shards = shards_of(self)
         device = resolve_device(self.device)
-        Xt = as_tensor_2d(X, "X", device)
-        y_idx, cost = classes_and_costs(self, Xt.shape[0], y, sample_weight)
+        Xt = shard_inputs(shards, X, device)
+        y_idx, cost = classes_and_costs(self, Xt.shape[0], y, sample_weight, shards)
         self.n_features_in_ = Xt.shape[1]
 
         y_t = torch.as_tensor(y_idx, device=device)
@@ -158,7 +173,7 @@ class LinearSVC(ClassifierMixin, BaseLinear):
         Y = torch.where(y_t.unsqueeze(1) == columns, 1.0, -1.0).to(Xt.dtype)  # (N, K)
         # Samples with zero cost leave the problem; give them a tiny cost instead of dividing by zero.
         C_t = torch.as_tensor(cost, dtype=Xt.dtype, device=device).clamp_min(1e-12).unsqueeze(1).expand(-1, K)
-        self._fit_primal(Xt, Y, C_t, self.loss)
+        self._fit_primal(Xt, Y, C_t, self.loss, shards=shards)
         return self
 
     def decision_function(self, X: Any) -> np.ndarray | Tensor:
@@ -384,6 +399,12 @@ class SVC(BaseSVC):
             ``"float64"``) or ``"float64"``: the dtype kernel values are computed and kept in
             during fit. The solver's state (alpha, gradient) and prediction are float64 either way.
         device: ``"auto"`` (CUDA if available), ``"cpu"``, ``"cuda"``, ...
+        distributed: fit over rows sharded across the ranks of an initialized ``torch.distributed``
+            process group: every rank calls ``fit`` with its own rows and ends with the same model,
+            the single-process fit on the ranks' rows concatenated in rank order, to ``tol``
+            (:class:`torchsvm.solvers.sharded.ShardedDecompositionSolver`; one-vs-one pair by pair).
+            Every class must appear on every rank. ``predict`` needs no other rank.
+        process_group: the group for ``distributed`` (default: the default group).
 
     Attributes (LIBSVM's meanings; for ``multi_class="ovr"``, one row per class instead of per pair):
         support_: indices of the support vectors in the training set, grouped by class.
@@ -396,6 +417,7 @@ class SVC(BaseSVC):
             ``classes_[1]`` (scikit-learn's convention).
         classes_, n_features_in_, shape_fit_; n_iter_: per binary problem, its SMO steps (outer
             iterations where the decomposition solver ran it), counted apart in a batch.
+        bytes_sent_: ``distributed`` fits only: the bytes this rank handed to collectives during fit.
     """
 
     def __init__(
@@ -416,6 +438,8 @@ class SVC(BaseSVC):
         working_set_size: int = 1024,
         kernel_dtype: Literal["float32", "float64"] = "float32",
         device: str = "auto",
+        distributed: bool = False,
+        process_group: Any = None,
     ) -> None:
         self.C = C
         self.kernel = kernel
@@ -432,6 +456,8 @@ class SVC(BaseSVC):
         self.working_set_size = working_set_size
         self.kernel_dtype = kernel_dtype
         self.device = device
+        self.distributed = distributed
+        self.process_group = process_group
 
     def _check_params(self) -> None:
         check_C(self.C)
@@ -444,6 +470,36 @@ class SVC(BaseSVC):
                 raise ValueError(f"Expected {name} to be one of {allowed}, got {value!r}")
         if self.decision_function_shape == "ovo" and self.multi_class == "ovr":
             raise ValueError("decision_function_shape='ovo' needs multi_class='ovo'")
+        if self.distributed and (self.kernel == "precomputed" or self.solver == "smo"):
+            raise ValueError("distributed=True computes kernel rows on each rank's shard: it needs the features "
+                             f"(not kernel='precomputed') and the decomposition solver (not solver='smo'), got "
+                             f"kernel={self.kernel!r}, solver={self.solver!r}")
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "SVC":
+        """Fit on ``X`` ``(n_samples, n_features)`` and ``y``; with ``distributed=True``, on this rank's rows
+        (every rank calls fit with its own shard and ends with the same model)."""
+        if not self.distributed:
+            return super().fit(X, y, sample_weight)
+        self._check_params()
+        shards = shards_of(self)
+        device = resolve_device(self.device)
+        Xt = shard_inputs(shards, X, device, torch.float64)
+        y_idx, cost = classes_and_costs(self, Xt.shape[0], y, sample_weight, shards)
+        offsets = row_offsets(shards, Xt.shape[0], device)
+        self.n_features_in_, self.shape_fit_ = Xt.shape[1], (int(offsets[-1]), Xt.shape[1])
+        kernel = self._resolve_kernel(Xt, shards)
+        problems = self._problems(y_idx, cost, device, Xt.dtype)
+        sent = shards.bytes_sent
+        res = solve_sharded(Xt.to(getattr(torch, self.kernel_dtype)), kernel, problems, shards,
+                            self.working_set_size, self.tol, self._max_iter())
+        self._warn_convergence(res.info.kkt_violation)
+        coef, b = self._coefficients(res, problems)
+        X_sv, y_sv, coef_sv, index = gather_support(shards, Xt, y_idx, coef, int(offsets[shards.rank]))
+        self._store(X_sv, y_sv, coef_sv, b, kernel)
+        self.support_ = index[self.support_].astype(np.int32)  # rows of the shards' concatenation
+        self.n_iter_ = res.info.problem_iters.cpu().numpy().astype(np.int64)
+        self.bytes_sent_ = shards.bytes_sent - sent
+        return self
 
 
 class NuSVC(BaseSVC):

@@ -1,0 +1,159 @@
+"""Samples sharded over the ranks of a ``torch.distributed`` process group.
+
+Each rank holds its own rows of X (and of y, alpha, the gradient); a solver sums over its shard
+and then across the ranks. :class:`Shards` is that sum plus the few other collectives the
+sharded solvers need, each counted in bytes (what ``benchmarks/bench_distributed.py`` reports)
+and each turning a failed collective (a rank that died, a timeout) into an error that names this
+rank and the operation. :data:`LOCAL` is the same interface for one process: every collective
+is the identity, so a solver written against it runs unchanged without a process group.
+
+The process group is the user's: ``torchrun`` (or Lightning) launches the ranks and
+``torch.distributed.init_process_group`` connects them (NCCL on GPUs, gloo on CPUs); its
+``timeout`` bounds how long a rank waits for a peer that stopped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import torch
+import torch.distributed as dist
+from torch import Tensor
+
+__all__ = ["Collectives", "LOCAL", "Shards", "ShardError", "row_offsets"]
+
+T = TypeVar("T")
+
+
+class ShardError(ValueError):
+    """The ranks' shards disagree, or one rank's shard is invalid (raised on every rank alike)."""
+
+
+class Collectives:
+    """The collectives a sharded solver calls; this base is one process holding every row, where
+    each is the identity (:data:`LOCAL`). :class:`Shards` runs them across a process group."""
+
+    rank, world_size, distributed = 0, 1, False
+    bytes_sent = 0
+
+    def sum(self, t: Tensor) -> Tensor:
+        return t
+
+    def max(self, t: Tensor) -> Tensor:
+        return t
+
+    def min(self, t: Tensor) -> Tensor:
+        return t
+
+    def broadcast(self, t: Tensor) -> Tensor:
+        return t
+
+    def all_gather(self, t: Tensor) -> Tensor:
+        return t.unsqueeze(0)
+
+    def all_gather_object(self, obj: Any) -> list[Any]:
+        return [obj]
+
+    def agree(self, what: str, fn: Callable[[], T]) -> T:
+        return fn()
+
+
+LOCAL = Collectives()
+
+
+class Shards(Collectives):
+    """The ranks of ``process_group`` (default: the default group), each holding a shard of the rows.
+
+    Args:
+        process_group: an initialized ``torch.distributed`` group, or None for the default group.
+
+    Raises:
+        RuntimeError: no process group is initialized.
+    """
+
+    distributed = True
+
+    def __init__(self, process_group: dist.ProcessGroup | None = None) -> None:
+        if not (dist.is_available() and dist.is_initialized()):
+            raise RuntimeError(
+                "distributed=True needs an initialized process group: launch with torchrun and call "
+                "torch.distributed.init_process_group() before fit (see the README's 'Several processes')"
+            )
+        self.group = process_group
+        self.rank = dist.get_rank(process_group)
+        self.world_size = dist.get_world_size(process_group)
+        self.bytes_sent = 0  # payload bytes this rank handed to collectives
+
+    def _run(self, op: str, t: Tensor, call: Callable[[], Any]) -> None:
+        self.bytes_sent += t.numel() * t.element_size()
+        try:
+            call()
+        except RuntimeError as err:  # gloo / NCCL: a peer closed its connection, or the group's timeout
+            raise RuntimeError(
+                f"rank {self.rank} of {self.world_size}: {op} failed; another rank has stopped or timed out "
+                f"(the wait is bounded by init_process_group(timeout=...)): {err}"
+            ) from err
+
+    def _reduce(self, t: Tensor, how: dist.ReduceOp, name: str) -> Tensor:
+        t = t.contiguous()
+        self._run(f"all_reduce({name}) of {tuple(t.shape)}", t, lambda: dist.all_reduce(t, how, group=self.group))
+        return t
+
+    def sum(self, t: Tensor) -> Tensor:
+        """The sum over ranks of ``t`` (a new tensor where ``t`` was not contiguous, else ``t`` itself, reduced)."""
+        return self._reduce(t, dist.ReduceOp.SUM, "sum")
+
+    def max(self, t: Tensor) -> Tensor:
+        return self._reduce(t, dist.ReduceOp.MAX, "max")
+
+    def min(self, t: Tensor) -> Tensor:
+        return self._reduce(t, dist.ReduceOp.MIN, "min")
+
+    def broadcast(self, t: Tensor) -> Tensor:
+        """Rank 0's ``t`` on every rank (in place)."""
+        t = t.contiguous()
+        src = dist.get_global_rank(self.group, 0) if self.group is not None else 0
+        self._run(f"broadcast of {tuple(t.shape)}", t, lambda: dist.broadcast(t, src, group=self.group))
+        return t
+
+    def all_gather(self, t: Tensor) -> Tensor:
+        """``(world_size, *t.shape)``: every rank's ``t``, in rank order (equal shapes on every rank)."""
+        t = t.contiguous()
+        out = t.new_empty(self.world_size, *t.shape)
+        self._run(f"all_gather of {tuple(t.shape)}", t,
+                  lambda: dist.all_gather_single(out.view(-1), t.view(-1), group=self.group))
+        return out
+
+    def all_gather_object(self, obj: Any) -> list[Any]:
+        out: list[Any] = [None] * self.world_size
+        self.bytes_sent += 64  # a small pickled record; not counted exactly
+        try:
+            dist.all_gather_object(out, obj, group=self.group)
+        except RuntimeError as err:
+            raise RuntimeError(f"rank {self.rank} of {self.world_size}: all_gather_object failed; another rank has "
+                               f"stopped or timed out: {err}") from err
+        return out
+
+    def agree(self, what: str, fn: Callable[[], T]) -> T:
+        """Run ``fn`` (a local check) on every rank; if it raised on any rank, raise on every rank.
+
+        A rank whose own shard is bad must not leave the others waiting in the next collective:
+        the outcomes are exchanged first, and each rank raises a :class:`ShardError` naming the
+        ranks that failed and their messages.
+        """
+        try:
+            value, failure = fn(), None
+        except (ValueError, TypeError) as err:
+            value, failure = None, f"{type(err).__name__}: {err}"
+        failures = self.all_gather_object(failure)
+        bad = [f"rank {r}: {msg}" for r, msg in enumerate(failures) if msg is not None]
+        if bad:
+            raise ShardError(f"{what} failed on {len(bad)} of {self.world_size} ranks; " + "; ".join(bad))
+        return value
+
+
+def row_offsets(shards: Collectives, n_rows: int, device: torch.device) -> Tensor:
+    """``(world_size + 1,)`` start of each rank's rows in the concatenation of the shards (rank order)."""
+    counts = shards.all_gather(torch.tensor([n_rows], dtype=torch.long, device=device)).view(-1)
+    return torch.cat([counts.new_zeros(1), counts.cumsum(0)])

@@ -1,0 +1,171 @@
+"""The decomposition solver over rows sharded across the ranks of a process group.
+
+Each rank owns a shard of the rows: its X, labels, costs, alpha and gradient G. One outer
+iteration, for B problems, working set q (q/2 new variables, q/2 kept), D features, R ranks:
+
+1. the KKT violation: a max and a min per problem across ranks (``2B`` values);
+2. the working set: each rank offers its own top candidates from each end (I_up by the largest
+   -y G, I_low by the smallest), every rank gathers all offers and keeps the global top
+   (R x ``B q`` values and indices);
+3. the new variables' feature rows and every working-set variable's (y, C, alpha, G) are summed
+   into place from their owners (``B (q/2 D + 4 q)`` float64 values);
+4. each rank computes the new kernel rows against its own shard only, ``K(X_W, X_r)``, and the
+   q x q block from the shared rows; the q-variable subproblem is solved on every rank and rank
+   0's step is broadcast (``B q`` values), so every rank applies exactly the same one;
+5. alpha and G are updated locally: ``G_r += y_r * K(X_W, X_r)^T (y_W * delta_W)``.
+
+Nothing N x N and nothing N x D is exchanged: per iteration about
+``8 B (q/2 (D + 2 R) + 5 q)`` bytes leave each rank, whatever N is (see the README's cost model).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from torchsvm.distributed import Collectives, row_offsets
+from torchsvm.solvers.dual import (
+    DecompositionSolver,
+    DualInfo,
+    DualResult,
+    KernelFn,
+    _extremes,
+    _masks,
+    dual_bias,
+    smo_steps,
+)
+
+__all__ = ["ShardedDecompositionSolver"]
+
+
+class ShardedDecompositionSolver(DecompositionSolver):
+    """:class:`~torchsvm.solvers.dual.DecompositionSolver` for C-SVC problems whose rows are spread
+    over the ranks of ``shards`` (see the module docstring for what one iteration exchanges).
+
+    Every rank constructs it on its own rows and steps it the same number of times; the state
+    (alpha, G) stays local, ``gap`` and the biases are global. Starts from alpha = 0 with p = -1.
+
+    Args:
+        X: ``(N_r, D)`` this rank's rows (kernel dtype).
+        y: ``(B, N_r)`` labels in {-1, +1}; C: ``(B, N_r)`` costs (0 leaves a row out).
+        kernel, working_set_size, tol, dtype: as :class:`DecompositionSolver`; q is set from the
+            total number of rows.
+        shards: the ranks (:class:`torchsvm.distributed.Shards`).
+    """
+
+    def __init__(self, X: Tensor, y: Tensor, C: Tensor, kernel: KernelFn, shards: Collectives,
+                 working_set_size: int = 1024, tol: float = 1e-3, dtype: torch.dtype | None = None) -> None:
+        super().__init__(X, y, C, kernel, working_set_size, tol, dtype)
+        self.shards = shards
+        offsets = row_offsets(shards, X.shape[0], X.device)
+        self.first, self.n_total = int(offsets[shards.rank]), int(offsets[-1])
+        self.q = min(working_set_size - working_set_size % 2, self.n_total - self.n_total % 2)
+        self._XW: Tensor | None = None  # (B, q, D) the working set's feature rows, newest half first
+        self.bytes_per_iter: list[int] = []
+
+    def _owned(self, W: Tensor) -> tuple[Tensor, Tensor]:
+        """For global indices ``W``: whether this rank owns each, and its local index (clamped where not)."""
+        local = W - self.first
+        owned = (local >= 0) & (local < self.X.shape[0])
+        return owned, local.clamp(0, self.X.shape[0] - 1)
+
+    def kkt_violation(self) -> Tensor:
+        up, low = _masks(self.alpha, self.Y > 0, self.C)
+        m, _, M = _extremes(-self.Y * self.G, up, low)
+        m, neg_M = self.shards.max(torch.stack([m, -M]))
+        return (m + neg_M).nan_to_num(nan=-math.inf)
+
+    def _select(self, n: int, exclude: Tensor | None) -> tuple[Tensor, Tensor]:
+        """The global top violators from each end, ``(B, n)`` global row indices and whether each is real."""
+        B, N = self.Y.shape
+        up, low = _masks(self.alpha, self.Y > 0, self.C)
+        if exclude is not None:
+            up, low = up & ~exclude, low & ~exclude
+        score = -self.Y * self.G
+        sizes = [n // 2, n - n // 2]
+        taken = torch.zeros(B, N, dtype=torch.bool, device=score.device)
+        index, ok = [], []
+        for size, (side, value) in zip(sizes, ((up, score), (low, -score))):
+            k = min(size, N)
+            v, i = torch.where(side & ~taken, value, -math.inf).topk(k, dim=-1)
+            offer = torch.full((B, 2, size), -math.inf, dtype=torch.float64, device=score.device)
+            offer[:, 0, :k], offer[:, 1] = v, float(self.first)  # padding points at a real row: a placeholder
+            offer[:, 1, :k] = (i + self.first).to(torch.float64)  # exact below 2^53 rows
+            offers = self.shards.all_gather(offer)  # (R, B, 2, size)
+            values = offers[:, :, 0].permute(1, 0, 2).reshape(B, -1)
+            rows = offers[:, :, 1].permute(1, 0, 2).reshape(B, -1)
+            best, at = values.topk(size, dim=-1)
+            W = rows.gather(1, at).long()
+            real = best > -math.inf
+            owned, local = self._owned(W)
+            taken |= torch.zeros(B, N, dtype=torch.int32, device=score.device).scatter_add_(
+                1, local, (owned & real).int()) > 0
+            index.append(W)
+            ok.append(real)
+        return torch.cat(index, 1), torch.cat(ok, 1)
+
+    def _share(self, W: Tensor, W_new: Tensor) -> tuple[Tensor, Tensor]:
+        """Sum into place from their owners: the feature rows of ``W_new`` ``(B, n, D)`` and
+        (y, C, alpha, G) of every variable of ``W`` ``(4, B, q)``."""
+        B, n = W_new.shape
+        D = self.X.shape[1]
+        owned_new, local_new = self._owned(W_new)
+        owned, local = self._owned(W)
+        rows = torch.where(owned_new.unsqueeze(2), self.X[local_new.reshape(-1)].reshape(B, n, D), 0)
+        state = torch.stack([T.gather(1, local) for T in (self.Y, self.C, self.alpha, self.G)])
+        state = torch.where(owned, state.to(torch.float64), 0)
+        buffer = self.shards.sum(torch.cat([rows.reshape(-1).to(torch.float64), state.reshape(-1)]))
+        return buffer[: B * n * D].reshape(B, n, D).to(self.X.dtype), buffer[B * n * D :].reshape(4, B, -1)
+
+    def step(self) -> bool:
+        """One outer iteration across the ranks; True (changing nothing) once every problem is within tol."""
+        sent = self.shards.bytes_sent
+        self.gap = self.kkt_violation()
+        open_ = self.gap > self.tol
+        if not bool(open_.any()):
+            return True
+        self.problem_iters += open_
+        B, N = self.Y.shape
+        if self._W is None:
+            W, movable = self._select(self.q, None)
+            W_new, kept_rows, kept_X = W, None, None
+        else:
+            keep = self.q // 2
+            W_old, mov_old = self._W[:, :keep], self._movable[:, :keep]
+            owned, local = self._owned(W_old)
+            kept = torch.zeros(B, N, dtype=torch.int32, device=W_old.device).scatter_add_(
+                1, local, (owned & mov_old).int())
+            W_new, mov_new = self._select(self.q - keep, kept > 0)
+            W, movable = torch.cat([W_new, W_old], 1), torch.cat([mov_new, mov_old], 1)
+            kept_rows, kept_X = self._rows[:, :keep], self._XW[:, :keep]
+        X_new, state = self._share(W, W_new)
+        Y_W, C_W, a_W, G_W = (s.to(self.Y.dtype) for s in state)
+        rows_new = self.kernel(X_new.reshape(-1, X_new.shape[2]), self.X).reshape(B, W_new.shape[1], N)
+        rows = rows_new if kept_rows is None else torch.cat([rows_new, kept_rows], 1)  # (B, q, N_r): local columns
+        XW = X_new if kept_X is None else torch.cat([X_new, kept_X], 1)  # (B, q, D)
+        K_WW = torch.stack([self.kernel(XW[b], XW[b]) for b in range(B)])  # (B, q, q), from the shared rows
+        a_new = a_W.clone()
+        inner_tol = (0.1 * self.gap).clamp_min(self.tol)
+        steps, _ = smo_steps(K_WW, Y_W, C_W, a_new, G_W, inner_tol, max_iter=5 * self.q, movable=movable)
+        # Rank 0's step for everyone: the subproblems agree to rounding, the iterates must agree exactly.
+        delta = self.shards.broadcast(torch.where(movable, a_new - a_W, 0))
+        owned, local = self._owned(W)
+        self.alpha.scatter_add_(1, local, torch.where(owned, delta, 0))
+        self.alpha = torch.minimum(self.alpha.clamp_min(0), self.C)
+        self.G += self.Y * torch.bmm((Y_W * delta).to(rows.dtype).unsqueeze(1), rows).squeeze(1)
+        self._W, self._movable, self._rows, self._XW = W, movable, rows, XW
+        self.n_iter += 1
+        self.n_inner += steps
+        self.bytes_per_iter.append(self.shards.bytes_sent - sent)
+        return False
+
+    def dual_objective(self) -> Tensor:
+        return self.shards.sum(super().dual_objective())
+
+    def result(self) -> DualResult:
+        """``alpha`` ``(B, N_r)`` of this rank's rows; the biases and ``info`` are global."""
+        converged = bool((self.gap <= self.tol).all())
+        b = dual_bias(self.G, self.Y, self.alpha, self.C, self.shards)
+        return DualResult(self.alpha, b, DualInfo(converged, self.n_iter, self.gap, self.problem_iters))

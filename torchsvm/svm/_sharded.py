@@ -1,0 +1,68 @@
+"""A kernel SVC fit over rows sharded across the ranks of a process group (``SVC(distributed=True)``).
+
+Each rank brings its own rows; the problems are solved by
+:class:`torchsvm.solvers.sharded.ShardedDecompositionSolver` (binary and one-vs-rest: one batched
+solve over all rows; one-vs-one: pair by pair, each on its two classes' rows of every rank), and
+the support vectors are gathered so that every rank holds the same fitted model.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from torchsvm.distributed import Collectives
+from torchsvm.solvers.dual import DualInfo, DualResult, KernelFn
+from torchsvm.solvers.sharded import ShardedDecompositionSolver
+from torchsvm.svm._base import DualProblems
+
+__all__ = ["solve_sharded", "gather_support"]
+
+
+def solve_sharded(Xk: Tensor, kernel: KernelFn, problems: DualProblems, shards: Collectives,
+                  working_set_size: int, tol: float, max_iter: int | None) -> DualResult:
+    """Solve the problems over every rank's rows; ``alpha`` ``(P, N_r)`` is this rank's, the rest global."""
+    Y, C = problems.Y, problems.C
+    P, _ = Y.shape
+    parts = [(None, Y, C)] if problems.members is None else [
+        (m, Y[p : p + 1, m], C[p : p + 1, m]) for p, m in enumerate(problems.members)]
+    alpha = torch.zeros_like(Y)
+    b, gap = (torch.zeros(P, dtype=Y.dtype, device=Y.device) for _ in range(2))
+    n_iter = torch.zeros(P, dtype=torch.long, device=Y.device)
+    for p, (rows, Y_p, C_p) in enumerate(parts):
+        solver = ShardedDecompositionSolver(Xk if rows is None else Xk[rows], Y_p, C_p, kernel, shards,
+                                            working_set_size, tol, Y.dtype)
+        limit = max(1000, 20 * solver.n_total // solver.q) if max_iter is None else max_iter
+        for _ in range(limit):
+            if solver.step():
+                break
+        else:
+            solver.gap = solver.kkt_violation()
+        res = solver.result()
+        at = slice(None) if rows is None else slice(p, p + 1)  # all problems at once, or pair p
+        b[at], gap[at], n_iter[at] = res.b, res.info.kkt_violation, res.info.problem_iters
+        if rows is None:
+            alpha = res.alpha
+        else:
+            alpha[p, rows] = res.alpha[0]
+    return DualResult(alpha, b, DualInfo(bool((gap <= tol).all()), int(n_iter.max()), gap, n_iter))
+
+
+def gather_support(shards: Collectives, X: Tensor, y_idx: np.ndarray, coef: Tensor,
+                   first: int) -> tuple[Tensor, np.ndarray, Tensor, np.ndarray]:
+    """Every rank's support vectors, in rank order: ``(rows (n_SV, D), class indices, coef (P, n_SV),
+    indices in the concatenation of the shards)``. ``coef`` ``(P, N_r)``; ``first`` is this rank's first row."""
+    local = (coef != 0).any(0).nonzero().squeeze(1)
+    P, D = coef.shape[0], X.shape[1]
+    # One float64 record per support vector: its features, coefficients, class and global index.
+    record = torch.cat([X[local].to(torch.float64), coef[:, local].T.to(torch.float64),
+                        torch.as_tensor(y_idx, device=X.device)[local].unsqueeze(1).to(torch.float64),
+                        (local + first).unsqueeze(1).to(torch.float64)], 1)
+    counts = shards.all_gather(torch.tensor([record.shape[0]], device=X.device)).view(-1).tolist()
+    padded = record.new_zeros(max(counts), record.shape[1])
+    padded[: record.shape[0]] = record
+    every = torch.cat([block[:n] for block, n in zip(shards.all_gather(padded), counts)])
+    X_sv, coef_sv = every[:, :D].to(X.dtype), every[:, D : D + P].T
+    return X_sv, every[:, D + P].long().cpu().numpy(), coef_sv, every[:, D + P + 1].long().cpu().numpy()
+
