@@ -21,7 +21,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
-__all__ = ["Collectives", "LOCAL", "Shards", "ShardError", "row_offsets"]
+__all__ = ["Collectives", "LOCAL", "Shards", "ShardError", "gather_rows", "row_offsets"]
 
 T = TypeVar("T")
 
@@ -157,3 +157,16 @@ def row_offsets(shards: Collectives, n_rows: int, device: torch.device) -> Tenso
     """``(world_size + 1,)`` start of each rank's rows in the concatenation of the shards (rank order)."""
     counts = shards.all_gather(torch.tensor([n_rows], dtype=torch.long, device=device)).view(-1)
     return torch.cat([counts.new_zeros(1), counts.cumsum(0)])
+
+
+def gather_rows(shards: Collectives, rows: Tensor) -> tuple[Tensor, slice]:
+    """Every rank's ``rows`` ``(n_r, ...)`` (n_r may differ), concatenated in rank order, and where this
+    rank's own sit in it. Two collectives: the counts, then the rows padded to the largest count."""
+    if not shards.distributed:
+        return rows, slice(0, rows.shape[0])
+    counts = shards.all_gather(torch.tensor([rows.shape[0]], device=rows.device)).view(-1).tolist()
+    padded = rows.new_zeros(max(counts), *rows.shape[1:])
+    padded[: rows.shape[0]] = rows
+    every = torch.cat([part[:n] for part, n in zip(shards.all_gather(padded), counts)])
+    first = sum(counts[: shards.rank])
+    return every, slice(first, first + rows.shape[0])

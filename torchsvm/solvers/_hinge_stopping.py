@@ -13,7 +13,7 @@ import math
 import torch
 from torch import Tensor
 
-from torchsvm.distributed import LOCAL, Collectives
+from torchsvm.distributed import LOCAL, Collectives, gather_rows
 from torchsvm.solvers._newton import _xt_mm
 
 __all__ = ["HingeStopping", "GradientStopping"]
@@ -45,7 +45,8 @@ def _duality_gap(X: Tensor, Y: Tensor, C: Tensor, O: Tensor, W: Tensor, F: Tenso
 
 
 def _solve_partition(
-    X: Tensor, Y: Tensor, C: Tensor, at_c: Tensor, free: Tensor, max_free: int, O: Tensor | None = None
+    X: Tensor, Y: Tensor, C: Tensor, at_c: Tensor, free: Tensor, max_free: int, O: Tensor | None = None,
+    shards: Collectives = LOCAL,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """The hinge optimum if the partition were right: alpha = C on ``at_c``, free on ``free``, 0 elsewhere.
 
@@ -56,36 +57,42 @@ def _solve_partition(
     n_B is about the number of margin support vectors, at most about D + 1 for a linear SVM, so
     this costs n_B^2 D + n_B^3 / 3 per class. Only classes with n_B <= ``max_free`` are solved
     (the others come back as w_L: a free set much larger than D + 1 is a wrong guess).
-    Returns ``(W, b, alpha)``; alpha_B leaves [0, C] where the partition is wrong.
+    Over sharded rows the free rows of every rank are gathered (at most D + 1 of them) and each
+    rank solves the same system. Returns ``(W, b, alpha)``; alpha_B leaves [0, C] where the
+    partition is wrong.
     """
     K = Y.shape[1]
     A_L = C * at_c * Y
-    W = _xt_mm(X, A_L).to(torch.float64)  # w_L, (D, K)
+    sums = shards.sum(torch.cat([_xt_mm(X, A_L), A_L.sum(0, keepdim=True)]).to(torch.float64))
+    W, sum_L = sums[:-1], sums[-1]  # w_L (D, K) and C_L^T y_L (K,), over all rows
     b = W.new_zeros(K)
     alpha = (C * at_c).to(torch.float64)
+    o = torch.ones_like(Y) if O is None else O
     for k in range(K):
         idx = free[:, k].nonzero().squeeze(1)
-        n = idx.numel()
+        # (y_i x_i, y_i, o_i) of the free rows, every rank's in rank order; ours at `mine`.
+        local = torch.cat([X[idx] * Y[idx, k : k + 1], Y[idx, k : k + 1], o[idx, k : k + 1]], 1).to(torch.float64)
+        rows, mine = gather_rows(shards, local)
+        n = rows.shape[0]
         if n == 0 or n > max_free:
             continue
-        yB = Y[idx, k].to(torch.float64)
-        XB = X[idx].to(torch.float64) * yB.unsqueeze(1)  # rows y_i x_i
+        XB, yB, o_B = rows[:, :-2], rows[:, -2], rows[:, -1]
         A = W.new_zeros(n + 1, n + 1)
         torch.mm(XB, XB.t(), out=A[:n, :n])
         # A tiny ridge keeps the system solvable when B holds more than D + 1 samples or duplicates.
         A[:n, :n].diagonal().add_(1e-10 * float(A[:n, :n].diagonal().max()) + 1e-12)
         A[:n, n] = yB
         A[n, :n] = yB
-        o_B = 1.0 if O is None else O[idx, k].to(torch.float64)
-        rhs = torch.cat([o_B - XB.mv(W[:, k]), -A_L[:, k].sum(0, keepdim=True).to(torch.float64)])
+        rhs = torch.cat([o_B - XB.mv(W[:, k]), -sum_L[k : k + 1]])
         sol = torch.linalg.solve(A, rhs)
-        alpha[idx, k] = sol[:n]
+        alpha[idx, k] = sol[mine]
         W[:, k] += XB.t().mv(sol[:n])
         b[k] = sol[n]
     return W.to(X.dtype), b.to(X.dtype), alpha.to(X.dtype)
 
 
-def _active_set_candidates(X: Tensor, Y: Tensor, C: Tensor, O: Tensor, F: Tensor, h: float, rounds: int):
+def _active_set_candidates(X: Tensor, Y: Tensor, C: Tensor, O: Tensor, F: Tensor, h: float, rounds: int,
+                           shards: Collectives = LOCAL):
     """Exact-partition candidates from a smoothed-hinge iterate, refined by primal-dual active sets.
 
     Starts from the partition of the smoothed iterate (alpha = C clamp(z / h, 0, 1), z = o - y f)
@@ -96,7 +103,7 @@ def _active_set_candidates(X: Tensor, Y: Tensor, C: Tensor, O: Tensor, F: Tensor
     z = O - Y * F
     v = (z / h).clamp(0, 1) + z
     for _ in range(rounds):
-        W, b, alpha = _solve_partition(X, Y, C, v >= 1, (v > 0) & (v < 1), X.shape[1] + 1, O)
+        W, b, alpha = _solve_partition(X, Y, C, v >= 1, (v > 0) & (v < 1), X.shape[1] + 1, O, shards)
         F = torch.addmm(b, X, W)
         yield W, b, F, torch.minimum(alpha.clamp_min(0), C)
         v = alpha / C + (O - Y * F)
@@ -130,16 +137,13 @@ class HingeStopping:
 
     ``check`` offers the iterate and its dual point alpha = -C L_h'(m), and (h <= ``polish_below``) exact-partition
     candidates at stage ends and every ``_POLISH_EVERY``-th step; ``active`` marks the classes
-    still open, and the solution is the best certified iterate of each class. Over sharded rows
-    the candidates are not offered (solving a partition needs its free rows in one place): the
-    certificate then closes on the smoothed iterates alone, in more Newton steps.
+    still open, and the solution is the best certified iterate of each class.
     """
 
     def __init__(self, X: Tensor, Y: Tensor, C: Tensor, O: Tensor, W: Tensor, b: Tensor, tol: float,
                  polish_below: float = 1.0, shards: Collectives = LOCAL) -> None:
         self.cert = _Certificate(X, Y, C, O, W, b, shards)
-        self.X, self.tol = X, tol
-        self.polish_below = -1.0 if shards.distributed else polish_below
+        self.X, self.tol, self.polish_below, self.shards = X, tol, polish_below, shards
         self.active = torch.ones(Y.shape[1], dtype=torch.bool, device=X.device)
         self.gap, self.converged = math.inf, False
 
@@ -148,7 +152,7 @@ class HingeStopping:
         """Offer the open classes' iterate; True once every class is certified."""
         self.cert.offer(cols, Wa, ba, Fa, alpha)
         if h <= self.polish_below and polish:
-            for candidate in _active_set_candidates(self.X, Ya, Ca, Oa, Fa, h, _POLISH_ROUNDS):
+            for candidate in _active_set_candidates(self.X, Ya, Ca, Oa, Fa, h, _POLISH_ROUNDS, self.shards):
                 self.cert.offer(cols, *candidate)
         gaps = self.cert.gaps()
         self.active = gaps > self.tol

@@ -124,6 +124,7 @@ class LinearSVC(ClassifierMixin, BaseLinear):
         n_features_in_: number of features seen in ``fit``.
         objective_: final primal objective per problem.
         duality_gap_: final relative gap (hinge) or gradient norm (smooth losses).
+        bytes_sent_: ``distributed`` fits only: the bytes this rank handed to collectives during fit.
     """
 
     def __init__(
@@ -173,7 +174,10 @@ class LinearSVC(ClassifierMixin, BaseLinear):
         Y = torch.where(y_t.unsqueeze(1) == columns, 1.0, -1.0).to(Xt.dtype)  # (N, K)
         # Samples with zero cost leave the problem; give them a tiny cost instead of dividing by zero.
         C_t = torch.as_tensor(cost, dtype=Xt.dtype, device=device).clamp_min(1e-12).unsqueeze(1).expand(-1, K)
+        sent = shards.bytes_sent
         self._fit_primal(Xt, Y, C_t, self.loss, shards=shards)
+        if self.distributed:
+            self.bytes_sent_ = shards.bytes_sent - sent
         return self
 
     def decision_function(self, X: Any) -> np.ndarray | Tensor:

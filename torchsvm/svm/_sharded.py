@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from torchsvm.distributed import Collectives
+from torchsvm.distributed import Collectives, gather_rows
 from torchsvm.solvers.dual import DualInfo, DualResult, KernelFn
 from torchsvm.solvers.sharded import ShardedDecompositionSolver
 from torchsvm.svm._base import DualProblems
@@ -59,10 +59,6 @@ def gather_support(shards: Collectives, X: Tensor, y_idx: np.ndarray, coef: Tens
     record = torch.cat([X[local].to(torch.float64), coef[:, local].T.to(torch.float64),
                         torch.as_tensor(y_idx, device=X.device)[local].unsqueeze(1).to(torch.float64),
                         (local + first).unsqueeze(1).to(torch.float64)], 1)
-    counts = shards.all_gather(torch.tensor([record.shape[0]], device=X.device)).view(-1).tolist()
-    padded = record.new_zeros(max(counts), record.shape[1])
-    padded[: record.shape[0]] = record
-    every = torch.cat([block[:n] for block, n in zip(shards.all_gather(padded), counts)])
+    every, _ = gather_rows(shards, record)
     X_sv, coef_sv = every[:, :D].to(X.dtype), every[:, D : D + P].T
     return X_sv, every[:, D + P].long().cpu().numpy(), coef_sv, every[:, D + P + 1].long().cpu().numpy()
-
