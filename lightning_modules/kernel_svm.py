@@ -12,8 +12,10 @@ from torchmetrics import MeanAbsoluteError, R2Score
 
 from lightning_modules._evaluation import ArgmaxEvaluation
 from torchsvm._validation import check_positive
+from torchsvm.distributed import LOCAL, Collectives, Shards, gather_rows
 from torchsvm.kernels import linear_kernel, polynomial_kernel, rbf_kernel
 from torchsvm.solvers.dual import DecompositionSolver, dual_bias
+from torchsvm.solvers.sharded import ShardedDecompositionSolver
 
 __all__ = ["DualSolverModule", "KernelSVMModule", "KernelSVRModule"]
 
@@ -25,9 +27,15 @@ class DualSolverModule(pl.LightningModule):
     stopped once every KKT violation is <= ``tol``; the solver's figures logged per step; the
     fitted model (support vectors, coefficients, biases) kept in checkpoints.
 
-    Subclasses build the problems (:meth:`_problems`), say what the training-set predictions are
-    from the solver's gradient (:meth:`_train_decisions`) and what the loss terms of the primal are
-    (:meth:`_primal_loss`).
+    Subclasses build the problems (:meth:`_problems`, through :meth:`_solver`), say what the
+    training-set predictions are from the solver's gradient (:meth:`_train_decisions`) and what the
+    loss terms of the primal are (:meth:`_primal_loss`).
+
+    Under DDP (``--trainer.strategy ddp``) each rank owns a contiguous block of the training rows
+    and the ranks solve one dual together
+    (:class:`~torchsvm.solvers.sharded.ShardedDecompositionSolver`): every logged figure is the
+    whole problem's, and every rank holds the same fitted model (the support vectors are gathered),
+    equal to the one-process fit to ``tol``.
 
     Logs per step: ``solver/dual_objective`` (sum over problems), ``solver/duality_gap``
     (relative, primal minus dual over |primal|), ``solver/kkt_violation`` (max over problems),
@@ -45,13 +53,16 @@ class DualSolverModule(pl.LightningModule):
             raise ValueError(f"Expected n_train >= 2 or None, got {n_train}")
         self.automatic_optimization = False
         self.solver: DecompositionSolver | None = None
+        self.shards: Collectives = LOCAL  # the ranks holding the training rows (set at fit start)
         # The fitted model (support vectors, coefficients per problem, biases), kept in checkpoints.
         self.sv: Tensor | None = None
         self.coef: Tensor | None = None
         self.intercept: Tensor | None = None
         # Lightning counts training steps (global_step: checkpoints, logging) by optimizer steps.
         # The dual solver is the real optimizer; a no-op optimizer step marks each of its iterations.
-        self._step_marker = torch.nn.Parameter(torch.zeros(()), requires_grad=False)
+        # It requires grad only so that DDP, which refuses a module without one, can wrap the module:
+        # nothing calls backward, so DDP never reduces it.
+        self._step_marker = torch.nn.Parameter(torch.zeros(()))
 
     # -- what subclasses say ------------------------------------------------------------------
     def _problems(self, X: Tensor, target: Tensor) -> DecompositionSolver:
@@ -85,22 +96,27 @@ class DualSolverModule(pl.LightningModule):
     def _solver_dtype(self) -> torch.dtype:
         return torch.float64 if self.hparams.dtype == "float64" else torch.float32
 
-    def setup(self, stage: str) -> None:
-        # Runs before a DDP strategy wraps the module, whose error would be opaque here.
-        if stage == "fit" and self.trainer is not None and self.trainer.world_size > 1:
-            raise RuntimeError(
-                f"{type(self).__name__} solves its dual on one process; got a trainer with {self.trainer.world_size} "
-                "processes. Fit it with --trainer.devices 1 (validation and test may use more), or use "
-                "the torchsvm estimators (SVC, SVR) for the full data."
-            )
-
     def on_fit_start(self) -> None:
         dm = getattr(self.trainer, "datamodule", None)
         if dm is None or getattr(dm, "train_set", None) is None:
             raise RuntimeError(f"{type(self).__name__} needs a DataModule with a train_set (e.g. MNISTDataModule)")
         x, target = dm.train_set.tensors
         n = len(target) if self.hparams.n_train is None else min(self.hparams.n_train, len(target))
-        self.solver = self._problems(x[:n].flatten(1).to(self.device, self._solver_dtype), target[:n].to(self.device))
+        rows = slice(0, n)
+        if self.trainer.world_size > 1:  # this rank's block of the n rows (the first n % world take one more)
+            self.shards = Shards()
+            size, extra = divmod(n, self.shards.world_size)
+            start = self.shards.rank * size + min(self.shards.rank, extra)
+            rows = slice(start, start + size + (self.shards.rank < extra))
+        self.solver = self._problems(x[rows].flatten(1).to(self.device, self._solver_dtype),
+                                     target[rows].to(self.device))
+
+    def _solver(self, X: Tensor, Y: Tensor, C: Tensor, p: Tensor | None = None) -> DecompositionSolver:
+        """The decomposition solver of the problems ``(Y, C, p)`` on this rank's rows X, sharded under DDP."""
+        h = self.hparams
+        if self.shards.distributed:
+            return ShardedDecompositionSolver(X, Y, C, self.kernel, self.shards, h.working_set_size, h.tol, p=p)
+        return DecompositionSolver(X, Y, C, self.kernel, h.working_set_size, h.tol, p=p)
 
     def training_step(self, batch: Any, batch_idx: int) -> None:
         s = self.solver
@@ -108,11 +124,11 @@ class DualSolverModule(pl.LightningModule):
         converged = s.step()  # also refreshes s.gap, the KKT violation of the current iterate
         dual = s.dual_objective()
         primal = self._primal_objective()
-        self.log_dict({
+        self.log_dict({  # the whole problem's figures, equal on every rank: no sync needed
             "solver/dual_objective": float(dual.sum()),
             "solver/duality_gap": float(((primal - dual).sum() / primal.sum().abs().clamp_min(1e-12))),
             "solver/kkt_violation": float(s.gap.max()),
-            "solver/n_support_vectors": float((s.alpha > 0).any(0).sum()),
+            "solver/n_support_vectors": float(self.shards.sum((s.alpha > 0).any(0).sum())),
             "solver/inner_smo_steps": float(s.n_inner - inner_before),
         }, on_step=True, on_epoch=False)
         self.log("kkt", float(s.gap.max()), prog_bar=True, on_step=True, on_epoch=False, logger=False)
@@ -122,21 +138,24 @@ class DualSolverModule(pl.LightningModule):
 
     def _bias(self) -> Tensor:
         s = self.solver
-        return dual_bias(s.G, s.Y, s.alpha, s.C)
+        return dual_bias(s.G, s.Y, s.alpha, s.C, self.shards)
 
     def _primal_objective(self) -> Tensor:
         """1/2 a^T Q a + the loss terms, per problem, from G alone: ``(B,)``. With G = Q a + p, a^T Q a = a^T (G - p)."""
         s = self.solver
-        return 0.5 * (s.alpha * (s.G - s.p)).sum(1) + self._primal_loss(self._bias())
+        b = self._bias()
+        return self.shards.sum(0.5 * (s.alpha * (s.G - s.p)).sum(1) + self._primal_loss(b))
 
     def _snapshot(self) -> None:
         """Keep the support vectors and coefficients of the current iterate (used to predict).
 
-        Taken where they are read: before validation, into checkpoints, at the end of fit."""
+        Taken where they are read: before validation, into checkpoints, at the end of fit (on every
+        rank alike: under DDP each rank's support vectors are gathered, in rank order)."""
         coef = self._coefficients()
         is_sv = (coef != 0).any(0)
-        self.sv = self.solver.X[is_sv]
-        self.coef = coef[:, is_sv].T.contiguous()  # (n_SV, B)
+        X = self.solver.X
+        both, _ = gather_rows(self.shards, torch.cat([X[is_sv], coef[:, is_sv].T.to(X.dtype)], 1))
+        self.sv, self.coef = both[:, : X.shape[1]], both[:, X.shape[1] :].contiguous()  # (n_SV, D), (n_SV, B)
         self.intercept = self._bias()
 
     def forward(self, x: Tensor) -> Tensor:
@@ -217,11 +236,10 @@ class KernelSVMModule(ArgmaxEvaluation, DualSolverModule):
 
     def _problems(self, X: Tensor, labels: Tensor) -> DecompositionSolver:
         self.labels = labels
-        self.num_classes = int(labels.max()) + 1
+        self.num_classes = int(self.shards.max(labels.max())) + 1  # every rank's classes
         Y = torch.where(labels.unsqueeze(0) == torch.arange(self.num_classes, device=self.device).unsqueeze(1), 1.0, -1.0)
         C = torch.full(Y.shape, float(self.hparams.C), dtype=self._solver_dtype, device=self.device)
-        return DecompositionSolver(X, Y.to(self._solver_dtype), C, self.kernel, self.hparams.working_set_size,
-                                   self.hparams.tol)
+        return self._solver(X, Y.to(self._solver_dtype), C)
 
     def _train_decisions(self, b: Tensor) -> Tensor:
         # f_k(x_i) = y_ik (G_ik + 1) + b_k: G = Q a - 1 and (Q a)_i = y_i (f(x_i) - b).
@@ -236,7 +254,9 @@ class KernelSVMModule(ArgmaxEvaluation, DualSolverModule):
     def on_train_epoch_end(self) -> None:
         if self.solver is not None:
             f = self._train_decisions(self._bias())
-            self.log("train_acc", float((f.argmax(1) == self.labels).float().mean()))
+            correct, n = self.shards.sum(torch.tensor([float((f.argmax(1) == self.labels).sum()), len(self.labels)],
+                                                      dtype=torch.float64, device=self.device))
+            self.log("train_acc", float(correct / n), sync_dist=True)  # equal on every rank: the mean changes nothing
 
 
 class KernelSVRModule(DualSolverModule):
@@ -287,8 +307,7 @@ class KernelSVRModule(DualSolverModule):
         eps = float(self.hparams.epsilon)
         p = torch.cat([eps - t, eps + t]).unsqueeze(0)
         # The rows [X; X]: each kernel row is computed over both copies (twice the kernel work of N).
-        return DecompositionSolver(torch.cat([X, X]), Y, C, self.kernel, self.hparams.working_set_size,
-                                   self.hparams.tol, p=p)
+        return self._solver(torch.cat([X, X]), Y, C, p)
 
     def _coefficients(self) -> Tensor:
         s, n = self.solver, len(self.target)
@@ -309,9 +328,14 @@ class KernelSVRModule(DualSolverModule):
     def on_train_epoch_end(self) -> None:
         if self.solver is not None:
             f = self._train_decisions(self._bias())[:, 0]
-            residual = f - self.target
-            self.log("train_mae", float(residual.abs().mean()))
-            self.log("train_r2", float(1 - (residual**2).sum() / ((self.target - self.target.mean()) ** 2).sum()))
+            r, t = (f - self.target).double(), self.target.double()
+            # Sums over every rank's rows: n, sum |r|, sum r^2, sum t, sum t^2.
+            n, abs_r, sq_r, sum_t, sq_t = self.shards.sum(torch.stack(
+                [torch.tensor(float(len(t)), dtype=torch.float64, device=t.device), r.abs().sum(), (r * r).sum(),
+                 t.sum(), (t * t).sum()]))
+            # Equal on every rank already; sync_dist's mean changes nothing (and keeps Lightning from warning).
+            self.log("train_mae", float(abs_r / n), sync_dist=True)
+            self.log("train_r2", float(1 - sq_r / (sq_t - sum_t * sum_t / n)), sync_dist=True)
 
     def _evaluate(self, batch: tuple[Tensor, Tensor], stage: str) -> None:
         x, t = batch

@@ -8,6 +8,7 @@ means and sums are taken over all ranks. Kept small: each 2-process run starts t
 import pytest
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.callbacks import ModelCheckpoint
 
 from lightning_modules import ClassifierModule, EpisodeDataModule, FewShotModule, LinearSVMModule, MNISTDataModule
 from torchsvm.nn import ConvEmbedding
@@ -68,10 +69,43 @@ def test_few_shot_episode_accuracy_on_one_and_two_processes(data, tmp_path):
         assert merged[1][key] == pytest.approx(merged[0][key], rel=1e-5, abs=1e-6), key
 
 
-def test_kernel_svm_module_refuses_several_processes_clearly(data, tmp_path):
-    from lightning_modules import KernelSVMModule
+def _fit_to_checkpoint(model, dm, devices: int, root) -> tuple[pl.LightningModule, dict]:
+    """Fit on ``devices`` processes; the model as read back from the last checkpoint (written by rank 0
+    only), and the last logged figures."""
+    ckpt = ModelCheckpoint(dirpath=root / f"ckpt{devices}", save_last=True)
+    trainer = pl.Trainer(accelerator="cpu", devices=devices, strategy="ddp_spawn" if devices > 1 else "auto",
+                         logger=False, enable_progress_bar=False, enable_model_summary=False, max_epochs=200,
+                         limit_val_batches=0, callbacks=[ckpt], default_root_dir=root)
+    trainer.fit(model, datamodule=dm)
+    # ddp_spawn hands back the weights, not the callback's state: read the file where save_last puts it.
+    return type(model).load_from_checkpoint(root / f"ckpt{devices}" / "last.ckpt"), {
+        k: float(v) for k, v in trainer.callback_metrics.items()}
 
-    dm = MNISTDataModule(data_dir=str(data), batch_size=64, download=False)
-    # ddp_spawn re-raises the child's RuntimeError as a ProcessRaisedException carrying its message.
-    with pytest.raises(Exception, match="KernelSVMModule solves its dual on one process; got a trainer with 2"):
-        _trainer(2, tmp_path, max_epochs=1).fit(KernelSVMModule(n_train=100), datamodule=dm)
+
+@pytest.mark.parametrize("module", ["svm", "svr"])
+def test_kernel_modules_solve_one_dual_over_two_processes(module, data, tmp_path):
+    """Each rank owns half of the training rows; the sharded solve equals the one-process solve to
+    tol, and the checkpoint (written once) tests alike on one and on two processes."""
+    from lightning_modules import KernelSVMModule, KernelSVRModule, RegressionDataModule
+
+    if module == "svm":
+        dm = MNISTDataModule(data_dir=str(data), batch_size=32, download=False)
+        make = lambda: KernelSVMModule(C=2.0, gamma=0.02, n_train=151, working_set_size=16, tol=1e-5)  # noqa: E731
+    else:
+        dm = RegressionDataModule(n_samples=300, batch_size=32)
+        make = lambda: KernelSVRModule(C=5.0, gamma=0.5, n_train=151, working_set_size=16, tol=1e-5)  # noqa: E731
+    (one, m1), (two, m2) = (_fit_to_checkpoint(make(), dm, d, tmp_path) for d in (1, 2))
+    for key in ("solver/dual_objective", "solver/n_support_vectors"):
+        assert m2[key] == pytest.approx(m1[key], rel=1e-5), key
+    assert m2["solver/kkt_violation"] <= 1e-5
+    train_key = "train_acc" if module == "svm" else "train_r2"
+    assert m2[train_key] == pytest.approx(m1[train_key], abs=1e-3)
+    # The support vectors in row order either way (rank 0 holds the first block); coefficients to tol.
+    torch.testing.assert_close(two.sv, one.sv)
+    torch.testing.assert_close(two.coef, one.coef, atol=2e-3, rtol=0)
+    torch.testing.assert_close(two.intercept, one.intercept, atol=2e-4, rtol=0)
+    for model in (one, two):
+        single = _trainer(1, tmp_path).test(model, datamodule=dm, verbose=False)[0]
+        double = _trainer(2, tmp_path).test(model, datamodule=dm, verbose=False)[0]
+        for key in single:
+            assert double[key] == pytest.approx(single[key], rel=1e-5, abs=1e-6), key

@@ -13,7 +13,7 @@ import pytest
 import torch
 from sklearn.datasets import make_classification
 
-from tests._ranks import run_ranks
+from torchsvm.distributed import run_local
 from torchsvm import SVC, LinearSVC
 from torchsvm.distributed import LOCAL, Shards
 
@@ -46,7 +46,7 @@ def test_sharded_fits_equal_the_single_process_fit(n_classes, multi_class):
     X, y, X_test = _data(n_classes)
     svc_params = dict(C=1.0, tol=1e-5, working_set_size=16, multi_class=multi_class, class_weight="balanced")
     linear_params = dict(C=1.0, tol=1e-5, class_weight="balanced")
-    ranks = run_ranks(_fit_sharded, X, y, X_test, svc_params, linear_params)
+    ranks = run_local(_fit_sharded, X, y, X_test, svc_params, linear_params)
     # The decomposition solver on all rows at once: the same algorithm in one process.
     ref = SVC(device="cpu", solver="decomposition", **svc_params).fit(X, y)
     lin = LinearSVC(device="cpu", **linear_params).fit(X, y)
@@ -97,7 +97,7 @@ def _bad_inputs(rank, world, X, y):
 
 def test_bad_shards_raise_on_every_rank_naming_the_rank():
     X, y, _ = _data(3)
-    ranks = run_ranks(_bad_inputs, X, y)
+    ranks = run_local(_bad_inputs, X, y)
     assert ranks[0] == ranks[1]  # the same error everywhere
     m = ranks[0]
     for est in ("SVC", "LinearSVC"):
@@ -131,7 +131,7 @@ def _one_rank_dies(rank, world, X, y):
 
 def test_a_rank_that_dies_makes_the_others_fail_fast():
     X, y, _ = _data(2)
-    ranks = run_ranks(_one_rank_dies, X, y, timeout_s=20)
+    ranks = run_local(_one_rank_dies, X, y, timeout_s=20)
     assert ranks[1] is None  # it exited
     message, seconds = ranks[0]
     assert message is not None and "rank 0 of 2" in message and "another rank has stopped" in message

@@ -14,14 +14,20 @@ The process group is the user's: ``torchrun`` (or Lightning) launches the ranks 
 
 from __future__ import annotations
 
+import multiprocessing as mp
+import queue as queue_module
+import tempfile
+import time
+import traceback
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any, TypeVar
 
 import torch
 import torch.distributed as dist
 from torch import Tensor
 
-__all__ = ["Collectives", "LOCAL", "Shards", "ShardError", "gather_rows", "row_offsets"]
+__all__ = ["Collectives", "LOCAL", "Shards", "ShardError", "gather_rows", "row_offsets", "run_local"]
 
 T = TypeVar("T")
 
@@ -165,8 +171,68 @@ def gather_rows(shards: Collectives, rows: Tensor) -> tuple[Tensor, slice]:
     if not shards.distributed:
         return rows, slice(0, rows.shape[0])
     counts = shards.all_gather(torch.tensor([rows.shape[0]], device=rows.device)).view(-1).tolist()
+    if max(counts) == 0:
+        return rows, slice(0, 0)
     padded = rows.new_zeros(max(counts), *rows.shape[1:])
     padded[: rows.shape[0]] = rows
     every = torch.cat([part[:n] for part, n in zip(shards.all_gather(padded), counts)])
     first = sum(counts[: shards.rank])
     return every, slice(first, first + rows.shape[0])
+
+
+def _worker(rank: int, world_size: int, backend: str, init: str, timeout_s: float, fn: Callable, args: tuple,
+            queue: Any) -> None:
+    if backend == "nccl":
+        torch.cuda.set_device(rank)
+    dist.init_process_group(backend, init_method=init, rank=rank, world_size=world_size,
+                            timeout=timedelta(seconds=timeout_s))
+    try:
+        queue.put((rank, True, fn(rank, world_size, *args)))
+    except Exception as err:  # reported to the parent, which raises
+        queue.put((rank, False, f"{type(err).__name__}: {err}\n{traceback.format_exc()}"))
+    finally:
+        dist.destroy_process_group()
+
+
+def run_local(fn: Callable, *args: Any, world_size: int = 2, backend: str = "gloo",
+              timeout_s: float = 30.0) -> list[Any]:
+    """``[fn(rank, world_size, *args) for each rank]``, each rank in its own process of one process
+    group on this machine: a way to try sharded fits, test them and benchmark them without torchrun.
+
+    ``fn`` must be importable (a module-level function: the processes are spawned) and its result
+    picklable. ``backend="nccl"`` puts rank r on GPU r. A rank that raises makes this raise
+    ``RuntimeError`` with its traceback; a rank that exits without a result gives ``None``;
+    ``timeout_s`` is the group's collective timeout (this waits at most three times that, plus
+    a minute for the processes to start).
+    """
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    with tempfile.TemporaryDirectory() as d:
+        init = f"file://{d}/rendezvous"
+        procs = [ctx.Process(target=_worker, args=(r, world_size, backend, init, timeout_s, fn, args, queue))
+                 for r in range(world_size)]
+        for p in procs:
+            p.start()
+        results: dict[int, Any] = {}
+        deadline = time.monotonic() + 3 * timeout_s + 60  # + start-up: each process imports torch
+        try:
+            while len(results) < world_size and time.monotonic() < deadline:
+                try:
+                    rank, ok, value = queue.get(timeout=0.5)
+                except queue_module.Empty:
+                    if all(not p.is_alive() for p in procs) and queue.empty():
+                        break  # the ranks left without reporting
+                    continue
+                if not ok:
+                    raise RuntimeError(f"rank {rank} failed: {value}")
+                results[rank] = value
+            else:
+                if len(results) < world_size:
+                    raise TimeoutError(f"ranks {sorted(set(range(world_size)) - set(results))} gave no result "
+                                       f"within {3 * timeout_s + 60:.0f} s")
+        finally:
+            for p in procs:
+                p.join(5)
+                if p.is_alive():
+                    p.kill()
+    return [results.get(r) for r in range(world_size)]

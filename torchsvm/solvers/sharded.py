@@ -45,7 +45,8 @@ class ShardedDecompositionSolver(DecompositionSolver):
     over the ranks of ``shards`` (see the module docstring for what one iteration exchanges).
 
     Every rank constructs it on its own rows and steps it the same number of times; the state
-    (alpha, G) stays local, ``gap`` and the biases are global. Starts from alpha = 0 with p = -1.
+    (alpha, G) stays local, ``gap`` and the biases are global. Starts from alpha = 0 (G = p, so
+    no kernel product with the other ranks' rows is needed).
 
     Args:
         X: ``(N_r, D)`` this rank's rows (kernel dtype).
@@ -53,11 +54,13 @@ class ShardedDecompositionSolver(DecompositionSolver):
         kernel, working_set_size, tol, dtype: as :class:`DecompositionSolver`; q is set from the
             total number of rows.
         shards: the ranks (:class:`torchsvm.distributed.Shards`).
+        p: ``(B, N_r)`` linear term of this rank's variables (default -1: classification).
     """
 
     def __init__(self, X: Tensor, y: Tensor, C: Tensor, kernel: KernelFn, shards: Collectives,
-                 working_set_size: int = 1024, tol: float = 1e-3, dtype: torch.dtype | None = None) -> None:
-        super().__init__(X, y, C, kernel, working_set_size, tol, dtype)
+                 working_set_size: int = 1024, tol: float = 1e-3, dtype: torch.dtype | None = None,
+                 p: Tensor | None = None) -> None:
+        super().__init__(X, y, C, kernel, working_set_size, tol, dtype, p)
         self.shards = shards
         offsets = row_offsets(shards, X.shape[0], X.device)
         self.first, self.n_total = int(offsets[shards.rank]), int(offsets[-1])
