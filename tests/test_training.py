@@ -211,12 +211,15 @@ def test_kernel_svm_module_solves_the_dual_step_by_step(tiny_data, tmp_path):
     dual = [v for _, v in curves["solver/dual_objective"]]
     assert len(dual) >= 3 and all(b >= a * (1 - 1e-6) for a, b in zip(dual, dual[1:]))  # the dual only rises
     assert curves["solver/duality_gap"][-1][1] < 1e-2 and curves["val_acc"][-1][1] > 0.9
-    # The same problems solved by SVC (one-vs-rest, in memory): the same decision values.
+    # The same problems solved by SVC (its defaults, one-vs-one, in memory): the same pairwise decision
+    # values, and the same per-class scores (votes plus confidences).
     X, y = dm.train_set.tensors
     X = X[:150].flatten(1).double()
-    reference = SVC(C=2.0, gamma=0.02, multi_class="ovr", tol=1e-4, device="cpu").fit(X, y[:150])
+    reference = SVC(C=2.0, gamma=0.02, tol=1e-4, device="cpu").fit(X, y[:150])
     x_val = dm.val_set.tensors[0].flatten(1).double()
+    torch.testing.assert_close(model.decision_function(x_val), reference._decision(x_val), atol=2e-3, rtol=0)
     torch.testing.assert_close(model(x_val), reference.decision_function(x_val), atol=2e-3, rtol=0)
+    assert (model(x_val).argmax(1).numpy() == reference.predict(x_val)).all()
     # The fitted model travels in the checkpoint.
     (ckpt,) = (tmp_path / "ckpt").glob("*.ckpt")
     restored = KernelSVMModule.load_from_checkpoint(ckpt)
@@ -287,6 +290,10 @@ def test_kernel_svm_module_errors():
         KernelSVMModule(kernel="sigmoid")
     with pytest.raises(RuntimeError, match="no fitted model yet"):
         KernelSVMModule()(torch.zeros(2, 784))
+    with pytest.raises(ValueError, match="Expected multi_class to be one of"):
+        KernelSVMModule(multi_class="crammer")  # the estimator's own check
+    with pytest.warns(FutureWarning, match="dtype is now kernel_dtype"):  # older checkpoints' hparams still load
+        assert KernelSVMModule(dtype="float64").hparams.kernel_dtype == "float64"
 
 
 def test_learn_rbf_gamma_script_lowers_the_validation_loss(tmp_path):

@@ -8,6 +8,8 @@ a Gram matrix a block of rows at a time, for problems whose N x N matrix does no
 
 from __future__ import annotations
 
+import functools
+
 import itertools
 import math
 from collections.abc import Callable, Iterator
@@ -20,6 +22,7 @@ __all__ = [
     "polynomial_kernel",
     "rbf_kernel",
     "sigmoid_kernel",
+    "kernel_function",
     "kernel_row_blocks",
     "Kernel",
     "Linear",
@@ -100,6 +103,21 @@ def sigmoid_kernel(
     """``K_ij = tanh(gamma x_i . z_j + coef0)``; not positive semidefinite in general."""
     X, Z = _pair(X, Z)
     return torch.tanh(_gamma(gamma, X) * (X @ Z.mT) + coef0)
+
+
+def kernel_function(name: str, gamma: float, degree: int = 3, coef0: float = 0.0) -> Callable[[Tensor, Tensor], Tensor]:
+    """The built-in kernel ``name`` (``"linear"``, ``"poly"``, ``"rbf"``, ``"sigmoid"``) as ``k(A, Z)``
+    with its parameters bound: the one dispatch the estimators and the Lightning modules share. A
+    partial of a module-level function, not a lambda, so a fitted model keeps it and pickles."""
+    kernels = {
+        "linear": functools.partial(linear_kernel),
+        "poly": functools.partial(polynomial_kernel, degree=degree, gamma=gamma, coef0=coef0),
+        "rbf": functools.partial(rbf_kernel, gamma=gamma),
+        "sigmoid": functools.partial(sigmoid_kernel, gamma=gamma, coef0=coef0),
+    }
+    if name not in kernels:
+        raise ValueError(f"Expected kernel to be one of {sorted(kernels)}, got {name!r}")
+    return kernels[name]
 
 
 def kernel_row_blocks(

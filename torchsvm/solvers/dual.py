@@ -483,6 +483,7 @@ class DecompositionSolver:
         dtype = X.dtype if dtype is None else dtype
         self.Y, self.C = y.to(dtype), C.to(dtype)
         B, N = self.Y.shape
+        self.n_total = N  # variables of each problem (over all ranks, where they are sharded)
         self.q = min(working_set_size - working_set_size % 2, N - N % 2) if N >= 2 else 2
         self.p = -torch.ones(B, N, dtype=dtype, device=X.device) if p is None else p.to(dtype).expand(B, N).clone()
 
@@ -592,6 +593,25 @@ class DecompositionSolver:
         (no kernel evaluations): ``(B,)``."""
         # G = Q a + p, so 1/2 a^T Q a + p^T a = 1/2 a^T (G + p).
         return -0.5 * (self.alpha * (self.G + self.p)).sum(-1)
+
+    def bias(self) -> Tensor:
+        """The biases ``(B,)`` of the current iterate (LIBSVM's rule, :func:`dual_bias`)."""
+        return dual_bias(self.G, self.Y, self.alpha, self.C)
+
+    def primal_objective(self, b: Tensor) -> Tensor:
+        """The primal objective ``(B,)`` of the model the current alpha and biases ``b`` define, from G.
+
+        The primal of LIBSVM's form is 1/2 ||w||^2 + sum_i C_i max(0, -p_i - y_i f(x_i)) (the hinge
+        for p = -1; epsilon-SVR's two tube sides for its p). With (Q a)_i = y_i (f(x_i) - b) and
+        G = Q a + p, y_i f(x_i) = G_i - p_i + y_i b, so each loss is max(0, -G_i - y_i b), and
+        ||w||^2 = a^T Q a = a^T (G - p). The duality gap is this minus :meth:`dual_objective`.
+        """
+        loss = (self.C * (-self.G - self.Y * b.unsqueeze(-1)).clamp_min(0)).sum(-1)
+        return 0.5 * (self.alpha * (self.G - self.p)).sum(-1) + loss
+
+    def coefficients(self) -> Tensor:
+        """``y * alpha`` ``(B, N)``: what the decision function multiplies the kernel rows by."""
+        return self.alpha * self.Y
 
     def result(self) -> DualResult:
         converged = bool((self.gap <= self.tol).all())

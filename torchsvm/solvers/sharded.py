@@ -167,8 +167,13 @@ class ShardedDecompositionSolver(DecompositionSolver):
     def dual_objective(self) -> Tensor:
         return self.shards.sum(super().dual_objective())
 
+    def primal_objective(self, b: Tensor) -> Tensor:
+        return self.shards.sum(super().primal_objective(b))
+
+    def bias(self) -> Tensor:
+        return dual_bias(self.G, self.Y, self.alpha, self.C, self.shards)
+
     def result(self) -> DualResult:
         """``alpha`` ``(B, N_r)`` of this rank's rows; the biases and ``info`` are global."""
         converged = bool((self.gap <= self.tol).all())
-        b = dual_bias(self.G, self.Y, self.alpha, self.C, self.shards)
-        return DualResult(self.alpha, b, DualInfo(converged, self.n_iter, self.gap, self.problem_iters))
+        return DualResult(self.alpha, self.bias(), DualInfo(converged, self.n_iter, self.gap, self.problem_iters))

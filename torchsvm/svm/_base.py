@@ -8,7 +8,6 @@ support-vector bookkeeping and the decision values.
 
 from __future__ import annotations
 
-import functools
 import itertools
 import math
 import warnings
@@ -26,14 +25,7 @@ from torch import Tensor
 
 from torchsvm._validation import check_positive
 from torchsvm.distributed import LOCAL, Collectives, ShardError, Shards
-from torchsvm.kernels import (
-    _psd_report,
-    kernel_row_blocks,
-    linear_kernel,
-    polynomial_kernel,
-    rbf_kernel,
-    sigmoid_kernel,
-)
+from torchsvm.kernels import _psd_report, kernel_function, kernel_row_blocks
 from torchsvm.solvers.dual import DualInfo, DualResult, decomposition_dual, device_memory_guard, smo_dual
 
 __all__ = ["BaseLibSVM", "DualProblems", "fill_bounds", "ovo_pairs", "resolve_device"]
@@ -256,8 +248,10 @@ class BaseLibSVM(BaseEstimator):
     def _check_params(self) -> None:
         raise NotImplementedError
 
-    def _fit_problems(self, Xt: Tensor, y: Any, sample_weight: Any) -> tuple[DualProblems, Any]:
-        """The dual problems of a fit on ``Xt`` (float64), and what :meth:`_set_solution` needs beside them."""
+    def _fit_problems(self, Xt: Tensor, y: Any, sample_weight: Any,
+                      shards: Collectives = LOCAL) -> tuple[DualProblems, Any]:
+        """The dual problems of a fit on ``Xt`` (float64; this rank's rows where ``shards`` holds them),
+        and what :meth:`_set_solution` needs beside them."""
         raise NotImplementedError
 
     def _set_solution(self, Xt: Tensor, kernel: KernelFn | None, res: DualResult, problems: DualProblems,
@@ -338,14 +332,7 @@ class BaseLibSVM(BaseEstimator):
         elif gamma == "auto":
             gamma = 1.0 / X.shape[1]
         self._gamma = float(gamma)
-        g, degree, coef0 = self._gamma, self.degree, self.coef0
-        # partials of module-level functions, not lambdas: a fitted model keeps its kernel and must pickle.
-        return {
-            "linear": functools.partial(linear_kernel),
-            "poly": functools.partial(polynomial_kernel, degree=degree, gamma=g, coef0=coef0),
-            "rbf": functools.partial(rbf_kernel, gamma=g),
-            "sigmoid": functools.partial(sigmoid_kernel, gamma=g, coef0=coef0),
-        }[kernel]
+        return kernel_function(kernel, self._gamma, self.degree, self.coef0)
 
     def _memory_budget(self, device: torch.device) -> float:
         """Bytes for in-memory Gram matrices: ``cache_size`` MB, or for ``"auto"`` half the free GPU memory (2 GiB on CPU)."""
@@ -506,9 +493,13 @@ class BaseLibSVM(BaseEstimator):
                 )
             return Xt[:, torch.as_tensor(self.support_, device=device, dtype=torch.long)] @ self._coef + self._b
         check_n_features(self, Xt)
-        # Prediction touches support vectors only, a block of rows at a time.
-        blocks = [K_rows @ self._coef for _, K_rows in kernel_row_blocks(self._kernel, Xt, self._sv, 4096)]
-        return torch.cat(blocks) + self._b
+        return decision_values(self._kernel, Xt, self._sv, self._coef, self._b)
+
+
+def decision_values(kernel: KernelFn, X: Tensor, sv: Tensor, coef: Tensor, b: Tensor) -> Tensor:
+    """``K(X, SV) coef + b`` ``(n, P)``: support vectors only, a block of rows of X at a time."""
+    blocks = [K_rows @ coef for _, K_rows in kernel_row_blocks(kernel, X, sv, 4096)]
+    return torch.cat(blocks) + b if blocks else coef.new_zeros(0, coef.shape[1])
 
 
 def _pack_blocks(sizes: list[int], itemsize: int, budget: float) -> list[list[int]]:

@@ -310,8 +310,9 @@ class BaseSVC(ClassifierMixin, BaseLibSVM):
         """``(y * alpha (P, N), b (P,))``: what the decision function multiplies the kernel by."""
         return res.alpha * problems.Y, res.b
 
-    def _fit_problems(self, Xt: Tensor, y: Any, sample_weight: Any) -> tuple[DualProblems, Any]:
-        y_idx, cost = classes_and_costs(self, Xt.shape[0], y, sample_weight)
+    def _fit_problems(self, Xt: Tensor, y: Any, sample_weight: Any,
+                      shards: Collectives = LOCAL) -> tuple[DualProblems, Any]:
+        y_idx, cost = classes_and_costs(self, Xt.shape[0], y, sample_weight, shards)
         return self._problems(y_idx, cost, Xt.device, Xt.dtype), y_idx  # float64, as the solver state
 
     def _set_solution(self, Xt: Tensor, kernel: Any, res: DualResult, problems: DualProblems, y_idx: Any) -> None:
@@ -488,11 +489,10 @@ class SVC(BaseSVC):
         shards = shards_of(self)
         device = resolve_device(self.device)
         Xt = shard_inputs(shards, X, device, torch.float64)
-        y_idx, cost = classes_and_costs(self, Xt.shape[0], y, sample_weight, shards)
+        problems, y_idx = self._fit_problems(Xt, y, sample_weight, shards)
         offsets = row_offsets(shards, Xt.shape[0], device)
         self.n_features_in_, self.shape_fit_ = Xt.shape[1], (int(offsets[-1]), Xt.shape[1])
         kernel = self._resolve_kernel(Xt, shards)
-        problems = self._problems(y_idx, cost, device, Xt.dtype)
         sent = shards.bytes_sent
         res = solve_sharded(Xt.to(getattr(torch, self.kernel_dtype)), kernel, problems, shards,
                             self.working_set_size, self.tol, self._max_iter())
@@ -602,7 +602,8 @@ class BaseSVR(RegressorMixin, BaseLibSVM):
         """The problem on labels ``Y`` ``(1, 2N)``, for targets ``y`` and costs ``cost`` ``(N,)``."""
         raise NotImplementedError
 
-    def _fit_problems(self, Xt: Tensor, y: Any, sample_weight: Any) -> tuple[DualProblems, Any]:
+    def _fit_problems(self, Xt: Tensor, y: Any, sample_weight: Any,
+                      shards: Collectives = LOCAL) -> tuple[DualProblems, Any]:
         N = Xt.shape[0]
         y_np = check_array(targets_1d(self, N, y), ensure_2d=False, dtype=np.float64, input_name="y")
         y_t = torch.tensor(y_np, dtype=torch.float64, device=Xt.device)  # a copy: y may be read-only
@@ -824,7 +825,8 @@ class OneClassSVM(OutlierMixin, BaseLibSVM):
         check_nu(self)
         self._check_kernel_params()
 
-    def _fit_problems(self, Xt: Tensor, y: Any, sample_weight: Any) -> tuple[DualProblems, Any]:
+    def _fit_problems(self, Xt: Tensor, y: Any, sample_weight: Any,
+                      shards: Collectives = LOCAL) -> tuple[DualProblems, Any]:
         N, dev = Xt.shape[0], Xt.device
         w = torch.as_tensor(sample_costs(1.0, N, sample_weight), dtype=torch.float64, device=dev)
         return DualProblems(

@@ -1,8 +1,9 @@
 """A kernel SVC fit over rows sharded across the ranks of a process group (``SVC(distributed=True)``).
 
 Each rank brings its own rows; the problems are solved by
-:class:`torchsvm.solvers.sharded.ShardedDecompositionSolver` (binary and one-vs-rest: one batched
-solve over all rows; one-vs-one: pair by pair, each on its two classes' rows of every rank), and
+:class:`torchsvm.solvers.sharded.ShardedDecompositionSolver` through
+:class:`torchsvm.solvers.stepped.DecompositionProblems` (binary and one-vs-rest: one batched solve
+over all rows; one-vs-one: a solver per pair, each on its two classes' rows of every rank), and
 the support vectors are gathered so that every rank holds the same fitted model.
 """
 
@@ -13,8 +14,8 @@ import torch
 from torch import Tensor
 
 from torchsvm.distributed import Collectives, gather_rows
-from torchsvm.solvers.dual import DualInfo, DualResult, KernelFn
-from torchsvm.solvers.sharded import ShardedDecompositionSolver
+from torchsvm.solvers.dual import DualResult, KernelFn
+from torchsvm.solvers.stepped import DecompositionProblems
 from torchsvm.svm._base import DualProblems
 
 __all__ = ["solve_sharded", "gather_support"]
@@ -23,30 +24,12 @@ __all__ = ["solve_sharded", "gather_support"]
 def solve_sharded(Xk: Tensor, kernel: KernelFn, problems: DualProblems, shards: Collectives,
                   working_set_size: int, tol: float, max_iter: int | None) -> DualResult:
     """Solve the problems over every rank's rows; ``alpha`` ``(P, N_r)`` is this rank's, the rest global."""
-    Y, C = problems.Y, problems.C
-    P, _ = Y.shape
-    parts = [(None, Y, C)] if problems.members is None else [
-        (m, Y[p : p + 1, m], C[p : p + 1, m]) for p, m in enumerate(problems.members)]
-    alpha = torch.zeros_like(Y)
-    b, gap = (torch.zeros(P, dtype=Y.dtype, device=Y.device) for _ in range(2))
-    n_iter = torch.zeros(P, dtype=torch.long, device=Y.device)
-    for p, (rows, Y_p, C_p) in enumerate(parts):
-        solver = ShardedDecompositionSolver(Xk if rows is None else Xk[rows], Y_p, C_p, kernel, shards,
-                                            working_set_size, tol, Y.dtype)
-        limit = max(1000, 20 * solver.n_total // solver.q) if max_iter is None else max_iter
-        for _ in range(limit):
-            if solver.step():
-                break
-        else:
-            solver.gap = solver.kkt_violation()
-        res = solver.result()
-        at = slice(None) if rows is None else slice(p, p + 1)  # all problems at once, or pair p
-        b[at], gap[at], n_iter[at] = res.b, res.info.kkt_violation, res.info.problem_iters
-        if rows is None:
-            alpha = res.alpha
-        else:
-            alpha[p, rows] = res.alpha[0]
-    return DualResult(alpha, b, DualInfo(bool((gap <= tol).all()), int(n_iter.max()), gap, n_iter))
+    steps = DecompositionProblems(Xk, problems.Y, problems.C, kernel, p=problems.p, members=problems.members,
+                                  working_set_size=working_set_size, tol=tol, dtype=problems.Y.dtype, shards=shards)
+    for _ in range(steps.default_max_iter() if max_iter is None else max_iter):
+        if steps.step():
+            break
+    return steps.result()
 
 
 def gather_support(shards: Collectives, X: Tensor, y_idx: np.ndarray, coef: Tensor,
