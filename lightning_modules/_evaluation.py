@@ -8,6 +8,13 @@ from torch import Tensor, nn
 from torchmetrics import MeanMetric
 
 
+def log_hp_metric(module: Any, key: str) -> None:
+    """Log ``hp_metric`` (TensorBoard's hyperparameter view) as the validation figure ``key`` at each
+    validation epoch end; ``key`` is synced over the ranks already, so the mean changes nothing."""
+    if not module.trainer.sanity_checking and key in module.trainer.callback_metrics:
+        module.log("hp_metric", module.trainer.callback_metrics[key], sync_dist=True)
+
+
 class StageMeans:
     """``_log_mean(name, value, weight)``: log the running mean of ``value`` (a batch's mean over
     ``weight`` samples) with a torchmetrics ``MeanMetric``, so the epoch's figure is the mean over
@@ -27,8 +34,8 @@ class StageMeans:
 
 
 class ArgmaxEvaluation(StageMeans):
-    """``validation_step``/``test_step`` log ``val_acc``/``test_acc`` and ``predict_step`` returns
-    class indices, all from ``self(x)``: decision values ``(B, K)``, the largest wins."""
+    """``validation_step``/``test_step`` log ``val_acc``/``test_acc`` (and ``hp_metric`` = val_acc) and
+    ``predict_step`` returns class indices, all from ``self(x)``: decision values ``(B, K)``, the largest wins."""
 
     def _accuracy(self, batch: tuple[Tensor, Tensor], stage: str) -> None:
         x, y = batch
@@ -44,3 +51,6 @@ class ArgmaxEvaluation(StageMeans):
     def predict_step(self, batch: Any, batch_idx: int) -> Tensor:
         x = batch[0] if isinstance(batch, (tuple, list)) else batch
         return self(x).argmax(dim=1)
+
+    def on_validation_epoch_end(self) -> None:
+        log_hp_metric(self, "val_acc")

@@ -9,7 +9,7 @@ import torch
 from pytorch_lightning.loggers import TensorBoardLogger
 from torch import Tensor, nn
 
-from lightning_modules._evaluation import StageMeans
+from lightning_modules._evaluation import StageMeans, log_hp_metric
 from lightning_modules._guards import FiniteLossGuard
 from torchsvm.functional import cross_entropy
 from torchsvm.nn import TwoLayerNet
@@ -98,8 +98,7 @@ class ClassifierModule(FiniteLossGuard, StageMeans, pl.LightningModule):
         return self.model(x).argmax(dim=1)
 
     def on_validation_epoch_end(self) -> None:
-        if not self.trainer.sanity_checking and "val_acc" in self.trainer.callback_metrics:
-            self.log("hp_metric", self.trainer.callback_metrics["val_acc"], sync_dist=True)  # synced already
+        log_hp_metric(self, "val_acc")
 
     def _log_histograms(self, kind: Literal["weights", "grads"]) -> None:
         every = self.hparams.histogram_every_n_epochs

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from lightning_modules._evaluation import StageMeans
+from lightning_modules._evaluation import StageMeans, log_hp_metric
 from lightning_modules._guards import FiniteLossGuard
 from lightning_modules.data import MNISTDataModule, shard_loader
 from torchsvm.functional import cross_entropy
@@ -272,8 +272,7 @@ class FewShotModule(FiniteLossGuard, StageMeans, pl.LightningModule):
 
     def on_validation_epoch_end(self) -> None:
         self._log_episodes("val", ["val_acc"])
-        if not self.trainer.sanity_checking and "val_acc" in self.trainer.callback_metrics:
-            self.log("hp_metric", self.trainer.callback_metrics["val_acc"], sync_dist=True)
+        log_hp_metric(self, "val_acc")
 
     def on_test_epoch_end(self) -> None:
         dm = getattr(self.trainer, "datamodule", None)

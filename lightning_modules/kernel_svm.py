@@ -11,7 +11,7 @@ import torch
 from torch import Tensor
 from torchmetrics import MeanAbsoluteError, R2Score
 
-from lightning_modules._evaluation import ArgmaxEvaluation
+from lightning_modules._evaluation import ArgmaxEvaluation, log_hp_metric
 from torchsvm import SVC, SVR
 from torchsvm._validation import check_positive
 from torchsvm.distributed import LOCAL, Collectives, Shards, gather_rows
@@ -336,6 +336,9 @@ class KernelSVRModule(DualSolverModule):
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         self._evaluate(batch, "val")
+
+    def on_validation_epoch_end(self) -> None:
+        log_hp_metric(self, "val_r2")
 
     def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         self._evaluate(batch, "test")

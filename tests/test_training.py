@@ -207,10 +207,11 @@ def test_kernel_svm_module_solves_the_dual_step_by_step(tiny_data, tmp_path):
     assert trainer.current_epoch < 49  # stopped by convergence, not by max_epochs
     assert float(model.solver.gap.max()) <= 1e-4
     curves = read_scalars(logger.log_dir, ["solver/dual_objective", "solver/duality_gap", "solver/kkt_violation",
-                                           "solver/n_support_vectors", "train_acc", "val_acc"])
+                                           "solver/n_support_vectors", "train_acc", "val_acc", "hp_metric"])
     dual = [v for _, v in curves["solver/dual_objective"]]
     assert len(dual) >= 3 and all(b >= a * (1 - 1e-6) for a, b in zip(dual, dual[1:]))  # the dual only rises
     assert curves["solver/duality_gap"][-1][1] < 1e-2 and curves["val_acc"][-1][1] > 0.9
+    assert curves["hp_metric"][-1][1] == curves["val_acc"][-1][1]
     # The same problems solved by SVC (its defaults, one-vs-one, in memory): the same pairwise decision
     # values, and the same per-class scores (votes plus confidences).
     X, y = dm.train_set.tensors
@@ -239,10 +240,11 @@ def test_kernel_svr_module_solves_the_dual_step_by_step(tmp_path):
     trainer.fit(model, datamodule=dm)
     assert trainer.current_epoch < 59 and float(model.solver.gap.max()) <= 1e-4  # stopped by convergence
     curves = read_scalars(logger.log_dir, ["solver/dual_objective", "solver/duality_gap", "train_r2", "train_mae",
-                                           "val_r2", "val_mae"])
+                                           "val_r2", "val_mae", "hp_metric"])
     dual = [v for _, v in curves["solver/dual_objective"]]
     assert len(dual) >= 3 and all(b >= a * (1 - 1e-6) for a, b in zip(dual, dual[1:]))  # the dual only rises
     assert abs(curves["solver/duality_gap"][-1][1]) < 1e-3 and curves["val_r2"][-1][1] > 0.8
+    assert curves["hp_metric"][-1][1] == curves["val_r2"][-1][1]
     # The same problem solved by SVR in memory: the same predictions, and R^2 / MAE as scikit-learn computes them.
     X, y = dm.train_set.tensors
     reference = SVR(C=5.0, epsilon=0.3, gamma=0.1, tol=1e-4, device="cpu", kernel_dtype="float64").fit(X.double(), y)
