@@ -66,6 +66,7 @@ class ShardedDecompositionSolver(DecompositionSolver):
         self.first, self.n_total = int(offsets[shards.rank]), int(offsets[-1])
         self.q = min(working_set_size - working_set_size % 2, self.n_total - self.n_total % 2)
         self._XW: Tensor | None = None  # (B, q, D) the working set's feature rows, newest half first
+        self._K_WW: Tensor | None = None  # (B, q, q) their kernel block
         self.bytes_per_iter: list[int] = []
 
     def _owned(self, W: Tensor) -> tuple[Tensor, Tensor]:
@@ -122,6 +123,19 @@ class ShardedDecompositionSolver(DecompositionSolver):
         buffer = self.shards.sum(torch.cat([rows.reshape(-1).to(torch.float64), state.reshape(-1)]))
         return buffer[: B * n * D].reshape(B, n, D).to(self.X.dtype), buffer[B * n * D :].reshape(4, B, -1)
 
+    def _block(self, XW: Tensor, n: int) -> Tensor:
+        """The working set's kernel block ``(B, q, q)`` from its shared rows (the first ``n`` new): the new
+        rows against all q, the kept half's block from the last iteration (its newest half), by symmetry
+        the rest; (q/2) q D per problem instead of q^2 D."""
+        B, q, _ = XW.shape
+        K = XW.new_empty(B, q, q)
+        for b in range(B):
+            K[b, :n] = self.kernel(XW[b, :n], XW[b])
+        if n < q:
+            K[:, n:, :n] = K[:, :n, n:].mT
+            K[:, n:, n:] = self._K_WW[:, : q - n, : q - n]
+        return K
+
     def step(self) -> bool:
         """One outer iteration across the ranks; True (changing nothing) once every problem is within tol."""
         sent = self.shards.bytes_sent
@@ -148,7 +162,7 @@ class ShardedDecompositionSolver(DecompositionSolver):
         rows_new = self.kernel(X_new.reshape(-1, X_new.shape[2]), self.X).reshape(B, W_new.shape[1], N)
         rows = rows_new if kept_rows is None else torch.cat([rows_new, kept_rows], 1)  # (B, q, N_r): local columns
         XW = X_new if kept_X is None else torch.cat([X_new, kept_X], 1)  # (B, q, D)
-        K_WW = torch.stack([self.kernel(XW[b], XW[b]) for b in range(B)])  # (B, q, q), from the shared rows
+        K_WW = self._block(XW, X_new.shape[1])
         a_new = a_W.clone()
         inner_tol = (0.1 * self.gap).clamp_min(self.tol)
         steps, _ = smo_steps(K_WW, Y_W, C_W, a_new, G_W, inner_tol, max_iter=5 * self.q, movable=movable)
@@ -158,7 +172,7 @@ class ShardedDecompositionSolver(DecompositionSolver):
         self.alpha.scatter_add_(1, local, torch.where(owned, delta, 0))
         self.alpha = torch.minimum(self.alpha.clamp_min(0), self.C)
         self.G += self.Y * torch.bmm((Y_W * delta).to(rows.dtype).unsqueeze(1), rows).squeeze(1)
-        self._W, self._movable, self._rows, self._XW = W, movable, rows, XW
+        self._W, self._movable, self._rows, self._XW, self._K_WW = W, movable, rows, XW, K_WW
         self.n_iter += 1
         self.n_inner += steps
         self.bytes_per_iter.append(self.shards.bytes_sent - sent)
