@@ -96,8 +96,6 @@ def test_nu_selection_keeps_both_constraints():
     v = lambda al: al * Y  # noqa: E731
     obj = lambda al: float(v(al) @ K @ v(al))  # noqa: E731
     assert obj(dec.alpha[0]) == pytest.approx(obj(a), rel=1e-5)
-    with pytest.raises(ValueError, match="no nu selection"):
-        smo_dual(K, Y, 1.0, p=zeros, alpha0=alpha0.unsqueeze(0), nu=True, backend="triton")
 
 
 def test_bad_nu_in_scikit_learns_words():

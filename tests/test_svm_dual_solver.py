@@ -293,6 +293,12 @@ Cb = torch.rand(3, 33).double() + 0.1
 Cb[1, 20:] = 0.0  # padding: out of problem 1
 compare("batched_padded", Kb, Yb, Cb, tol=1e-6)
 compare("float32_kernel", rbf_kernel(X.float(), gamma=0.5), Y, 1.0, tol=1e-5, dtype=torch.float64)
+# nu: LIBSVM's per-sign selection from a feasible start (20% of each sign's bounds filled), p = 0
+start = torch.where(torch.arange(40) % 3 == 0, 0.5, 0.0).double().expand(2, 40)
+start = start * torch.where(Y > 0, 2.0 / (start * (Y > 0)).sum(1, keepdim=True), 2.0 / (start * (Y < 0)).sum(1, keepdim=True))
+compare("nu", rbf_kernel(X, gamma=0.5), Y, 1.0, tol=1e-6, p=torch.zeros_like(Y), alpha0=start, nu=True)
+compare("nu_batched", Kb, Yb, Cb.clamp(max=1.0), tol=1e-6, p=torch.zeros_like(Yb), nu=True,
+        alpha0=torch.where(torch.rand(3, 33) > 0.7, 0.05, 0.0).double() * (Cb > 0))
 # smo_steps from a feasible start with frozen variables and one tol per problem (the decomposition's subproblem)
 K = rbf_kernel(X, gamma=0.5)
 movable = torch.rand(2, 40) > 0.3
@@ -321,7 +327,7 @@ print(json.dumps(out))
 def test_triton_kernel_takes_the_torch_path_in_interpreter_mode():
     """The Triton SMO kernel (CUDA's backend), run by Triton's interpreter on the CPU: the same
     working sets, steps and solution as the torch step, for shared / batched / padded / float32
-    kernels and for frozen variables with per-problem tolerances."""
+    kernels, the nu problems' per-sign selection, and frozen variables with per-problem tolerances."""
     triton = pytest.importorskip("triton")
     if tuple(int(v) for v in triton.__version__.split(".")[:2]) < (3, 8):
         # Seen on Triton 3.6: its interpreter cannot run `range(0, N, BLOCK)` with a runtime N.
@@ -344,7 +350,7 @@ def test_triton_kernel_takes_the_torch_path_in_interpreter_mode():
         assert r["iters"][0] == r["iters"][1], name  # same number of steps per problem: the same path
         # float32 kernel values: the torch step forms K_ii + K_tt - 2 K_it in float32, the kernel in float64.
         assert r["alpha"] <= (1e-5 if name == "float32_kernel" else 1e-12), name
-    for name in ("shared", "batched_padded", "float32_kernel"):
+    for name in ("shared", "batched_padded", "float32_kernel", "nu"):
         assert out[name]["b"] <= (1e-5 if name == "float32_kernel" else 1e-12) and max(out[name]["gap"][1]) <= 1e-5
         assert out[name]["n_iter"] == max(out[name]["iters"][1])
     assert out["movable"]["G"] <= 1e-12 and not out["movable"]["frozen_moved"]

@@ -156,8 +156,7 @@ def smo_dual(
         alpha0: ``(B, N)`` feasible start (in the box, y^T a = 0); default 0.
         nu: the nu formulations' second constraint e^T a = e^T alpha0 is kept too (LIBSVM's
             Solver_NU): both variables of a pair have one sign, the stopping rule is the larger
-            violation of the two signs, and ``r`` is returned (see :func:`nu_bias`). Runs the
-            torch step (the Triton kernel has no nu selection).
+            violation of the two signs, and ``r`` is returned (see :func:`nu_bias`).
         kernel_index: ``(B,)``: problem b uses ``K[kernel_index[b]]`` of a ``(U, N, N)`` K (problems on
             the same rows, as a grid of C values, share one matrix; the compiled CPU loop reads it in
             place, the other backends gather a copy per problem).
@@ -241,8 +240,6 @@ def smo_steps(
     pos = Y > 0
     counts = torch.zeros(B, dtype=torch.long, device=K.device) if counts is None else counts
     score = -Y * G  # -y_t G_t, kept instead of G: the step then needs no products with y
-    if nu and backend == "triton":
-        raise ValueError("The Triton SMO kernel has no nu selection; use backend='auto' or 'torch' with nu=True")
     if backend == "numba" or (backend == "auto" and _smo_numba.available(K)):
         if _smo_numba.numba is None:
             raise ImportError("backend='numba' needs numba (pip install numba)")
@@ -253,10 +250,11 @@ def smo_steps(
         return n_iter, gap
     if kernel_index is not None:
         K = K.index_select(0, kernel_index)  # one matrix per problem
-    if not nu and (backend == "triton" or (backend == "auto" and _smo_triton.available(K))):
+    if backend == "triton" or (backend == "auto" and _smo_triton.available(K)):
         try:
             n_iter, gap = _compiled_steps(
-                lambda a, s, t, c: _smo_triton.smo_steps_triton(K, pos, C.contiguous(), a, s, t, max_iter, movable, c),
+                lambda a, s, t, c: _smo_triton.smo_steps_triton(K, pos, C.contiguous(), a, s, t, max_iter, movable, c,
+                                                                nu),
                 alpha, score, counts, tol)
         except _smo_triton.backend_errors() as err:
             if backend == "triton":
