@@ -6,7 +6,7 @@ iteration, for B problems, working set q (q/2 new variables, q/2 kept), D featur
 1. the KKT violation: a max and a min per problem across ranks (``2B`` values);
 2. the working set: each rank offers its own top candidates from each end (I_up by the largest
    -y G, I_low by the smallest), every rank gathers all offers and keeps the global top
-   (R x ``B q`` values and indices);
+   (two all-gathers of ``B q/4`` values and indices each);
 3. the new variables' feature rows and every working-set variable's (y, C, alpha, G) are summed
    into place from their owners (``B (q/2 D + 4 q)`` float64 values);
 4. each rank computes the new kernel rows against its own shard only, ``K(X_W, X_r)``, and the
@@ -14,8 +14,8 @@ iteration, for B problems, working set q (q/2 new variables, q/2 kept), D featur
    0's step is broadcast (``B q`` values), so every rank applies exactly the same one;
 5. alpha and G are updated locally: ``G_r += y_r * K(X_W, X_r)^T (y_W * delta_W)``.
 
-Nothing N x N and nothing N x D is exchanged: per iteration about
-``8 B (q/2 (D + 2 R) + 5 q)`` bytes leave each rank, whatever N is (see the README's cost model).
+Nothing N x N and nothing N x D is exchanged: per iteration each rank hands
+``8 B (q D / 2 + 6 q + 2)`` bytes to collectives, whatever N is (see the README's cost model).
 """
 
 from __future__ import annotations
@@ -67,7 +67,6 @@ class ShardedDecompositionSolver(DecompositionSolver):
         self.q = min(working_set_size - working_set_size % 2, self.n_total - self.n_total % 2)
         self._XW: Tensor | None = None  # (B, q, D) the working set's feature rows, newest half first
         self._K_WW: Tensor | None = None  # (B, q, q) their kernel block
-        self.bytes_per_iter: list[int] = []
 
     def _owned(self, W: Tensor) -> tuple[Tensor, Tensor]:
         """For global indices ``W``: whether this rank owns each, and its local index (clamped where not)."""
@@ -138,7 +137,6 @@ class ShardedDecompositionSolver(DecompositionSolver):
 
     def step(self) -> bool:
         """One outer iteration across the ranks; True (changing nothing) once every problem is within tol."""
-        sent = self.shards.bytes_sent
         self.gap = self.kkt_violation()
         open_ = self.gap > self.tol
         if not bool(open_.any()):
@@ -175,7 +173,6 @@ class ShardedDecompositionSolver(DecompositionSolver):
         self._W, self._movable, self._rows, self._XW, self._K_WW = W, movable, rows, XW, K_WW
         self.n_iter += 1
         self.n_inner += steps
-        self.bytes_per_iter.append(self.shards.bytes_sent - sent)
         return False
 
     def dual_objective(self) -> Tensor:

@@ -407,7 +407,8 @@ class SVC(BaseSVC):
         distributed: fit over rows sharded across the ranks of an initialized ``torch.distributed``
             process group: every rank calls ``fit`` with its own rows and ends with the same model,
             the single-process fit on the ranks' rows concatenated in rank order, to ``tol``
-            (:class:`torchsvm.solvers.sharded.ShardedDecompositionSolver`; one-vs-one pair by pair).
+            (:class:`torchsvm.solvers.sharded.ShardedDecompositionSolver`; one-vs-one: a solver per pair,
+            all stepped together).
             Every class must appear on every rank. ``predict`` needs no other rank.
         process_group: the group for ``distributed`` (default: the default group).
 
