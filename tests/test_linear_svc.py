@@ -152,3 +152,46 @@ def test_real_mnist_10k_ten_classes_float32_against_liblinear(mnist_dir):
     assert ours.coef_.dtype == np.float32
     assert objective(ours.coef_, ours.intercept_) <= objective(ref.coef_, ref.intercept_) * (1 + 1e-3)
     assert ours.score(Xt, yt) >= ref.score(Xt, yt) - 0.005
+
+
+def _penalized_objective(model, X, y, C, squared=False):
+    """1/2 ||w||^2 + 1/2 b^2 + C sum loss: LIBLINEAR's problem (intercept_scaling 1), per class summed."""
+    classes = np.unique(y)
+    Y = np.where(y[:, None] == classes, 1.0, -1.0) if len(classes) > 2 else np.where(y == classes[1], 1.0, -1.0)[:, None]
+    W, b = np.asarray(model.coef_, dtype=np.float64), np.asarray(model.intercept_, dtype=np.float64)
+    xi = np.maximum(0, 1 - Y * (X @ W.T + b))
+    return 0.5 * (W**2).sum() + 0.5 * (b**2).sum() + C * ((xi**2).sum() if squared else xi.sum())
+
+
+@pytest.mark.parametrize("loss", ["hinge", "squared_hinge"])
+def test_dcd_solves_liblinears_problem(loss):
+    """solver="dcd" is LIBLINEAR's problem (penalized bias): its certified objective is within tol of
+    LIBLINEAR's solved tightly, and the predictions agree."""
+    from sklearn.datasets import make_classification
+    from sklearn.svm import LinearSVC as SkLinearSVC
+
+    X, y = make_classification(600, 12, n_informative=6, n_classes=3, random_state=0)
+    ours = LinearSVC(C=0.5, loss=loss, solver="dcd", tol=1e-4, max_iter=5000, device="cpu").fit(X, y)
+    ref = SkLinearSVC(C=0.5, loss=loss, dual=True, tol=1e-8, max_iter=100_000).fit(X, y)
+    assert ours.duality_gap_ <= 1e-4
+    p_ours = _penalized_objective(ours, X, y, 0.5, loss == "squared_hinge")
+    p_ref = _penalized_objective(ref, X, y, 0.5, loss == "squared_hinge")
+    assert p_ours <= p_ref * (1 + 1e-4)  # certified: no more than tol above the optimum
+    assert p_ours == pytest.approx(p_ref, rel=1e-4)
+    assert (ours.predict(X) == ref.predict(X)).mean() >= 0.99
+    assert float(ours.objective_.sum()) == pytest.approx(p_ours, rel=1e-9)  # objective_ is that objective
+
+
+def test_dcd_binary_sparse_rows_and_errors():
+    X = np.zeros((80, 30))
+    rng = np.random.default_rng(1)
+    X[:, :5] = rng.normal(size=(80, 5))  # mostly zero rows, as images: the solver reads nonzeros only
+    y = np.where(X[:, 0] + 0.5 * X[:, 1] > 0, "a", "b")
+    clf = LinearSVC(C=1.0, solver="dcd", intercept_scaling=2.0, tol=1e-5, max_iter=10_000, device="cpu").fit(X, y)
+    assert clf.coef_.shape == (1, 30) and np.all(clf.coef_[0, 5:] == 0) and clf.score(X, y) >= 0.95
+    with pytest.raises(ValueError, match="solver='dcd' solves the hinge and squared hinge"):
+        LinearSVC(solver="dcd", loss="logistic").fit(X, y)
+    with pytest.raises(ValueError, match="Expected intercept_scaling > 0"):
+        LinearSVC(solver="dcd", intercept_scaling=0).fit(X, y)
+    with pytest.warns(ConvergenceWarning, match="did not converge in max_iter=2 iterations"):
+        LinearSVC(C=100.0, solver="dcd", max_iter=2, device="cpu").fit(X, y)
