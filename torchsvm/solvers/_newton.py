@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from torchsvm.distributed import LOCAL, Collectives
+from torchsvm.distributed import LOCAL, Collectives, gather_rows
 
 __all__ = ["NewtonDirections"]
 
@@ -55,10 +55,15 @@ class _CurvatureGram:
     when more rows changed than it now holds (and when the product dtype changes). Rebuilds
     run in ``product_dtype``, updates in float64 (few rows), and both accumulate into float64.
     The K (D + 1)^2 float64 matrices are allocated at the first update.
+
+    Over sharded rows every rank holds the whole sum G_k: a rebuild sums the ranks' parts (an
+    all-reduce of (D + 1)^2 values per class), an update gathers the ranks' changed rows and every
+    rank adds all of them (|c| (D + 2) values: after the first steps far fewer than (D + 1)^2). The
+    choice between the two is made on the counts over all ranks, so every rank makes the same one.
     """
 
-    def __init__(self, X: Tensor, K: int, chunk: int = 8192) -> None:
-        self.X, self.K, self.chunk = X, K, chunk
+    def __init__(self, X: Tensor, K: int, chunk: int = 8192, shards: Collectives = LOCAL) -> None:
+        self.X, self.K, self.chunk, self.shards = X, K, chunk, shards
         self.G: Tensor | None = None
         self.weights = X.new_zeros(X.shape[0], K)  # the weights each G_k holds
         self.product_dtype: torch.dtype | None = None
@@ -70,30 +75,43 @@ class _CurvatureGram:
             self.G = torch.zeros(self.K, D + 1, D + 1, dtype=torch.float64, device=self.X.device)
         return self.G
 
-    def _add(self, k: int, idx: Tensor, w: Tensor, product_dtype: torch.dtype) -> None:
-        """G_k += Z_idx^T diag(w) Z_idx, a chunk of rows at a time."""
-        for start in range(0, idx.numel(), self.chunk):
-            rows, wc = idx[start : start + self.chunk], w[start : start + self.chunk]
-            # Gather first, then convert and append the bias column: only the rows used.
-            Z = torch.nn.functional.pad(self.X[rows].to(product_dtype), (0, 1), value=1.0)
-            self.G[k] += (Z * wc.to(product_dtype).unsqueeze(1)).t().mm(Z).to(torch.float64)
-            self.rows_used += rows.numel()
+    def _add(self, k: int, rows: Tensor, w: Tensor, product_dtype: torch.dtype, X: Tensor | None = None) -> None:
+        """G_k += Z^T diag(w) Z with Z = [X[rows], 1] (or the given rows ``X`` when ``rows`` is None),
+        a chunk of rows at a time: only a chunk is gathered and converted at once."""
+        n = X.shape[0] if rows is None else rows.numel()
+        for start in range(0, n, self.chunk):
+            part = slice(start, start + self.chunk)
+            Xc = X[part] if rows is None else self.X[rows[part]]
+            Z = torch.nn.functional.pad(Xc.to(product_dtype), (0, 1), value=1.0)
+            self.G[k] += (Z * w[part].to(product_dtype).unsqueeze(1)).t().mm(Z).to(torch.float64)
+            self.rows_used += Xc.shape[0]
 
     def update(self, cols: Tensor, weights: Tensor, product_dtype: torch.dtype) -> Tensor:
         """Bring G_k to ``weights[:, j]`` for each class k = cols[j] and return G[cols], ``(K', D + 1, D + 1)``."""
         self._allocate()
         rebuild_all = product_dtype != self.product_dtype
         self.product_dtype = product_dtype
+        new, old = weights, self.weights[:, cols]
+        counts = torch.stack([(new != old).sum(0), (new != 0).sum(0)])  # (2, K'): changed, held rows
+        counts = self.shards.sum(counts).tolist()
+        rebuilt = []
         for j, k in enumerate(cols.tolist()):
-            new, old = weights[:, j], self.weights[:, k]
-            changed = (new != old).nonzero().squeeze(1)
-            held = (new != 0).nonzero().squeeze(1)
-            if rebuild_all or changed.numel() >= held.numel():
+            if rebuild_all or counts[0][j] >= counts[1][j]:
+                held = (new[:, j] != 0).nonzero().squeeze(1)
                 self.G[k].zero_()
-                self._add(k, held, new[held], product_dtype)
-            elif changed.numel():
-                self._add(k, changed, new[changed] - old[changed], torch.float64)
-            self.weights[:, k] = new
+                self._add(k, held, new[held, j], product_dtype)  # this rank's part
+                rebuilt.append(k)
+            elif counts[0][j]:
+                changed = (new[:, j] != old[:, j]).nonzero().squeeze(1)
+                # (x_i, new - old) of the changed rows, every rank's where sharded.
+                rows = torch.cat([self.X[changed].to(torch.float64), (new[changed, j] - old[changed, j]).unsqueeze(1)
+                                  .to(torch.float64)], 1)
+                rows, _ = gather_rows(self.shards, rows)
+                self._add(k, None, rows[:, -1], torch.float64, X=rows[:, :-1])
+        if rebuilt and self.shards.distributed:
+            index = torch.as_tensor(rebuilt, device=self.G.device)
+            self.G[index] = self.shards.sum(self.G[index])  # the ranks' parts summed
+        self.weights[:, cols] = new
         return self.G[cols]
 
     def assign(self, cols: Tensor, G: Tensor, weights: Tensor, product_dtype: torch.dtype) -> None:
@@ -122,8 +140,7 @@ def _newton_direction_direct(
     classes ``cols`` from an earlier call) the Gram part is updated by the rows whose weight
     changed instead (:class:`_CurvatureGram`). The products run in ``product_dtype`` (float32
     halves their cost where H is well conditioned) and accumulate into float64. Over sharded rows
-    each rank keeps its own rows' Gram parts and the K' Hessians are summed across the ranks,
-    K' (D + 1)^2 float64 values per step.
+    the Gram parts are sums over every rank's rows (see :class:`_CurvatureGram`).
     """
     D = X.shape[1]
     # Classes with the same weights share H: the first step (w = 0, every sample on the band,
@@ -131,15 +148,16 @@ def _newton_direction_direct(
     same = weights.shape[1] > 1 and bool((weights == weights[:, :1]).all())
     shared = bool(shards.min(torch.tensor([same], dtype=torch.int32, device=X.device))) if shards.distributed else same
     if shared:
-        one = _CurvatureGram(X, 1)
+        one = _CurvatureGram(X, 1, shards=shards)
         H = one.update(torch.zeros(1, dtype=torch.long, device=X.device), weights[:, :1], product_dtype)
         if gram is not None:
             gram.assign(cols, one.G[0], weights, product_dtype)
     else:
         if gram is None:
-            gram, cols = _CurvatureGram(X, weights.shape[1]), torch.arange(weights.shape[1], device=X.device)
-        H = gram.update(cols, weights, product_dtype)
-    H = shards.sum(H) * scale
+            gram = _CurvatureGram(X, weights.shape[1], shards=shards)
+            cols = torch.arange(weights.shape[1], device=X.device)
+        H = gram.update(cols, weights, product_dtype)  # the sum over every rank's rows
+    H = H * scale
     diag = torch.full((D + 1,), 1.0 + damping, dtype=torch.float64, device=X.device)
     diag[-1] = damping  # the bias is not regularized
     H.diagonal(dim1=1, dim2=2).add_(diag)
@@ -204,7 +222,7 @@ class NewtonDirections:
                  shards: Collectives = LOCAL) -> None:
         self.X, self.damping, self.shards = X, damping, shards
         self.direct = X.shape[1] <= direct_max_features
-        self.gram = _CurvatureGram(X, K) if self.direct and cache_gram else None
+        self.gram = _CurvatureGram(X, K, shards=shards) if self.direct and cache_gram else None
 
     def solve(self, cols: Tensor, weights: Tensor, scale: float, rhs: Tensor, precise: bool) -> Tensor:
         """p with H p = rhs for classes ``cols``; the curvature is ``scale * weights`` ``(N, K')``.
