@@ -29,7 +29,7 @@ import torch
 from _data import add_data_arguments, load_flat
 from _record import add_record_arguments, device_name, save_record
 from torchsvm import SVC, LinearSVC
-from torchsvm.distributed import run_local
+from torchsvm.distributed import block_of, run_local
 
 MODELS = {
     "svc": (SVC, dict(C=10.0, kernel="rbf", gamma="scale", working_set_size=1024)),
@@ -37,16 +37,10 @@ MODELS = {
 }
 
 
-def _block(n: int, rank: int, world: int) -> slice:
-    size, extra = divmod(n, world)
-    start = rank * size + min(rank, extra)
-    return slice(start, start + size + (rank < extra))
-
-
 def _fit_rank(rank: int, world: int, data: tuple, model: str, device_type: str) -> dict:
     X, y, X_test, y_test = data
     device = torch.device("cuda", rank) if device_type == "cuda" else torch.device("cpu")
-    rows, test = _block(len(X), rank, world), _block(len(X_test), rank, world)
+    rows, test = block_of(len(X), rank, world), block_of(len(X_test), rank, world)
     cls, params = MODELS[model]
     est = cls(device=device, distributed=True, **params)
     X_r = torch.as_tensor(X[rows], device=device)

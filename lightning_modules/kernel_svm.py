@@ -14,7 +14,7 @@ from torchmetrics import MeanAbsoluteError, R2Score
 from lightning_modules._evaluation import ArgmaxEvaluation, log_hp_metric
 from torchsvm import SVC, SVR
 from torchsvm._validation import check_positive
-from torchsvm.distributed import LOCAL, Collectives, Shards, gather_rows
+from torchsvm.distributed import LOCAL, Collectives, Shards, block_of, gather_rows
 from torchsvm.kernels import kernel_function
 from torchsvm.solvers.stepped import DecompositionProblems
 from torchsvm.svm._base import BaseLibSVM, decision_values
@@ -83,11 +83,9 @@ class DualSolverModule(pl.LightningModule):
         x, target = dm.train_set.tensors
         n = len(target) if self.hparams.n_train is None else min(self.hparams.n_train, len(target))
         rows = slice(0, n)
-        if self.trainer.world_size > 1:  # this rank's block of the n rows (the first n % world take one more)
+        if self.trainer.world_size > 1:  # this rank's block of the n rows
             self.shards = Shards()
-            size, extra = divmod(n, self.shards.world_size)
-            start = self.shards.rank * size + min(self.shards.rank, extra)
-            rows = slice(start, start + size + (self.shards.rank < extra))
+            rows = block_of(n, self.shards.rank, self.shards.world_size)
         self.X_train = x[rows].flatten(1).to(self.device, torch.float64)  # float64, as the estimators keep SVs
         self.target = target[rows].to(self.device)
         est = self._estimator()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import tempfile
 import time
 from datetime import timedelta
 
@@ -24,6 +25,7 @@ import torch.distributed as dist
 
 from torchsvm import SVC, LinearSVC
 from torchsvm.data import load_images
+from torchsvm.distributed import block_of
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -53,13 +55,6 @@ def flat(images: torch.Tensor) -> torch.Tensor:
     return images.reshape(len(images), -1).to(torch.float32) / 255.0
 
 
-def block(n: int, rank: int, world: int) -> slice:
-    """This rank's contiguous block of n rows (the first n % world ranks take one more)."""
-    size, extra = divmod(n, world)
-    start = rank * size + min(rank, extra)
-    return slice(start, start + size + (rank < extra))
-
-
 def main(argv: list[str] | None = None) -> float:
     args = parse_args(argv)
     cuda = torch.cuda.is_available()
@@ -67,9 +62,10 @@ def main(argv: list[str] | None = None) -> float:
     device = torch.device("cuda", local_rank) if cuda else torch.device("cpu")
     if cuda:
         torch.cuda.set_device(device)
-    dist.init_process_group("nccl" if cuda else "gloo", timeout=timedelta(seconds=args.timeout),
-                            **({} if "RANK" in os.environ else dict(init_method="tcp://127.0.0.1:29511", rank=0,
-                                                                     world_size=1)))
+    # Under torchrun the environment says where to meet; alone, a group of one meets in a temporary file.
+    alone = {} if "RANK" in os.environ else dict(init_method=f"file://{tempfile.mkdtemp()}/rendezvous", rank=0,
+                                                  world_size=1)
+    dist.init_process_group("nccl" if cuda else "gloo", timeout=timedelta(seconds=args.timeout), **alone)
     rank, world = dist.get_rank(), dist.get_world_size()
     try:
         if args.download and rank == 0:
@@ -79,7 +75,7 @@ def main(argv: list[str] | None = None) -> float:
         X, y = load_images(args.dataset, "train", args.data_dir)
         X_test, y_test = load_images(args.dataset, "test", args.data_dir)
         order = torch.randperm(len(X), generator=torch.Generator().manual_seed(args.seed))[: args.n_train]
-        mine = order[block(len(order), rank, world)]
+        mine = order[block_of(len(order), rank, world)]
         X_r, y_r = flat(X[mine]).to(device), y[mine]
         if args.model == "svc":
             model = SVC(C=args.C, kernel=args.kernel, gamma=args.gamma, multi_class=args.multi_class, tol=args.tol,
@@ -89,7 +85,7 @@ def main(argv: list[str] | None = None) -> float:
         start = time.perf_counter()
         model.fit(X_r, y_r)
         seconds = time.perf_counter() - start
-        test = block(len(X_test), rank, world)
+        test = block_of(len(X_test), rank, world)
         correct = torch.tensor([float((model.predict(flat(X_test[test]).to(device)) == y_test[test].numpy()).sum())],
                                device=device)
         dist.all_reduce(correct)

@@ -149,3 +149,15 @@ def test_local_collectives_are_the_identity_and_shards_need_a_group():
         SVC(distributed=True, kernel="precomputed").fit(np.eye(4), [0, 1, 0, 1])
     with pytest.raises(TypeError, match="Expected distributed to be a bool"):
         LinearSVC(distributed="yes", device="cpu").fit(np.eye(4), [0, 1, 0, 1])
+
+
+def test_fit_distributed_script_runs_alone(tmp_path):
+    """scripts/fit_distributed.py without torchrun: a group of one, both models, on a small IDX data set."""
+    from tests.idx import write_dataset
+    from tests.conftest import load_script
+
+    root = write_dataset(tmp_path / "data", n_train=200, n_test=60)
+    script = load_script("fit_distributed")
+    for model in ("svc", "linear-svc"):
+        accuracy = script.main(["--data-dir", str(root), "--n-train", "150", "--model", model, "--gamma", "0.02"])
+        assert accuracy >= 0.9  # the class is a bright stripe: easy

@@ -27,7 +27,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
-__all__ = ["Collectives", "LOCAL", "Shards", "ShardError", "gather_rows", "row_offsets", "run_local"]
+__all__ = ["Collectives", "LOCAL", "Shards", "ShardError", "block_of", "gather_rows", "row_offsets", "run_local"]
 
 T = TypeVar("T")
 
@@ -157,6 +157,14 @@ class Shards(Collectives):
         if bad:
             raise ShardError(f"{what} failed on {len(bad)} of {self.world_size} ranks; " + "; ".join(bad))
         return value
+
+
+def block_of(n: int, rank: int, world_size: int) -> slice:
+    """Rank ``rank``'s contiguous block of ``n`` rows split over ``world_size`` ranks (the first
+    ``n % world_size`` take one more): the blocks in rank order are the rows in order."""
+    size, extra = divmod(n, world_size)
+    start = rank * size + min(rank, extra)
+    return slice(start, start + size + (rank < extra))
 
 
 def row_offsets(shards: Collectives, n_rows: int, device: torch.device) -> Tensor:
