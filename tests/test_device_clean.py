@@ -68,7 +68,8 @@ def test_estimators(meta_default):
     X, y = _data()
     yl = y.numpy().astype(int)
     for est in (SVC(device="cpu"), SVC(device="cpu", solver="decomposition", working_set_size=16),
-                SVC(device="cpu", multi_class="ovr"), LinearSVC(device="cpu")):
+                SVC(device="cpu", multi_class="ovr"), LinearSVC(device="cpu"),
+                LinearSVC(device="cpu", solver="dcd", class_weight="balanced")):
         est.fit(X, yl)
         assert np.asarray(est.predict(X)).shape == (60,)
         assert est.decision_function(X).device.type == "cpu"

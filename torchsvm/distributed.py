@@ -90,6 +90,12 @@ class Shards(Collectives):
         self.rank = dist.get_rank(process_group)
         self.world_size = dist.get_world_size(process_group)
         self.bytes_sent = 0  # payload bytes this rank handed to collectives
+        # NCCL reduces CUDA tensors only: small host-side tensors (counts) travel through this device.
+        nccl = dist.get_backend(process_group) == "nccl"
+        self.device = torch.device("cuda", torch.cuda.current_device()) if nccl else torch.device("cpu")
+
+    def _movable(self, t: Tensor) -> Tensor:
+        return t.contiguous() if t.device.type == self.device.type else t.to(self.device)
 
     def _run(self, op: str, t: Tensor, call: Callable[[], Any]) -> None:
         self.bytes_sent += t.numel() * t.element_size()
@@ -102,12 +108,12 @@ class Shards(Collectives):
             ) from err
 
     def _reduce(self, t: Tensor, how: dist.ReduceOp, name: str) -> Tensor:
-        t = t.contiguous()
-        self._run(f"all_reduce({name}) of {tuple(t.shape)}", t, lambda: dist.all_reduce(t, how, group=self.group))
-        return t
+        u = self._movable(t)
+        self._run(f"all_reduce({name}) of {tuple(u.shape)}", u, lambda: dist.all_reduce(u, how, group=self.group))
+        return u.to(t.device)
 
     def sum(self, t: Tensor) -> Tensor:
-        """The sum over ranks of ``t`` (a new tensor where ``t`` was not contiguous, else ``t`` itself, reduced)."""
+        """The sum over ranks of ``t``, on ``t``'s device (``t`` itself may be overwritten)."""
         return self._reduce(t, dist.ReduceOp.SUM, "sum")
 
     def max(self, t: Tensor) -> Tensor:
@@ -117,19 +123,19 @@ class Shards(Collectives):
         return self._reduce(t, dist.ReduceOp.MIN, "min")
 
     def broadcast(self, t: Tensor) -> Tensor:
-        """Rank 0's ``t`` on every rank (in place)."""
-        t = t.contiguous()
+        """Rank 0's ``t`` on every rank."""
+        u = self._movable(t)
         src = dist.get_global_rank(self.group, 0) if self.group is not None else 0
-        self._run(f"broadcast of {tuple(t.shape)}", t, lambda: dist.broadcast(t, src, group=self.group))
-        return t
+        self._run(f"broadcast of {tuple(u.shape)}", u, lambda: dist.broadcast(u, src, group=self.group))
+        return u.to(t.device)
 
     def all_gather(self, t: Tensor) -> Tensor:
         """``(world_size, *t.shape)``: every rank's ``t``, in rank order (equal shapes on every rank)."""
-        t = t.contiguous()
-        out = t.new_empty(self.world_size, *t.shape)
-        self._run(f"all_gather of {tuple(t.shape)}", t,
-                  lambda: dist.all_gather_single(out.view(-1), t.view(-1), group=self.group))
-        return out
+        u = self._movable(t)
+        out = u.new_empty(self.world_size, *u.shape)
+        self._run(f"all_gather of {tuple(u.shape)}", u,
+                  lambda: dist.all_gather_single(out.view(-1), u.view(-1), group=self.group))
+        return out.to(t.device)
 
     def all_gather_object(self, obj: Any) -> list[Any]:
         out: list[Any] = [None] * self.world_size

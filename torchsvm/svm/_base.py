@@ -120,7 +120,8 @@ def classes_and_costs(est: BaseEstimator, n_samples: int, y: Any, sample_weight:
         raise ValueError(f"Expected at least 2 classes in y, got 1 class: {est.classes_.tolist()}")
     class_weight = getattr(est, "class_weight", None)
     if class_weight == "balanced":  # scikit-learn's n_samples / (n_classes * count), counted over every rank
-        counts = shards.sum(torch.as_tensor(np.bincount(y_idx, minlength=len(est.classes_)), dtype=torch.float64))
+        counts = shards.sum(torch.as_tensor(np.bincount(y_idx, minlength=len(est.classes_)), dtype=torch.float64,
+                                            device="cpu"))
         weights = (counts.sum() / (len(est.classes_) * counts)).numpy()
     elif class_weight is not None:
         weights = compute_class_weight(class_weight, classes=est.classes_, y=y_np)
