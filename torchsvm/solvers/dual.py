@@ -547,6 +547,39 @@ class DecompositionSolver:
         with device_memory_guard(f"{B * n} kernel rows of length {self.X.shape[0]}", self._advice):
             return self.kernel(self.X[W.reshape(-1)], self.X).reshape(B, n, -1)
 
+    def _positions(self, W: Tensor) -> tuple[Tensor, Tensor]:
+        """For working-set indices ``W``: which variables this process holds and their indices in its
+        state (here: all of them, at ``W`` itself; sharded solvers hold a block)."""
+        return torch.ones_like(W, dtype=torch.bool), W
+
+    def _working_set(self) -> tuple[Tensor, Tensor, Tensor]:
+        """``(W (B, q), W_new, movable)``: the new violators first (``W_new``), then the last
+        iteration's newest half, kept."""
+        if self._W is None:
+            W, movable = self._select(self.q, None)
+            return W, W, movable
+        B, N = self.Y.shape
+        keep = self.q // 2
+        W_old, mov_old = self._W[:, :keep], self._movable[:, :keep]
+        # Kept real violators are not picked again; kept placeholders (frozen) do not count.
+        held, local = self._positions(W_old)
+        kept = torch.zeros(B, N, dtype=torch.int32, device=W_old.device).scatter_add_(1, local, (held & mov_old).int())
+        W_new, mov_new = self._select(self.q - keep, kept > 0)
+        return torch.cat([W_new, W_old], 1), W_new, torch.cat([mov_new, mov_old], 1)
+
+    def _subproblem(self, W: Tensor, W_new: Tensor) -> tuple[Tensor, ...]:
+        """``(rows, K_WW, y_W, C_W, alpha_W, G_W)``: the working set's kernel rows against this process's
+        variables ``(B, q, N)`` (new ones computed, the kept half's reused), its q x q block and state."""
+        B, q = W.shape
+        keep = q - W_new.shape[1]
+        rows = self._rows_of(W_new) if keep == 0 else torch.cat([self._rows_of(W_new), self._rows[:, :keep]], 1)
+        K_WW = rows.gather(2, W.unsqueeze(1).expand(B, q, q))
+        return (rows, K_WW, *(T.gather(1, W) for T in (self.Y, self.C, self.alpha, self.G)))
+
+    def _agree(self, delta: Tensor) -> Tensor:
+        """The subproblem's step as every process applies it (here: as solved)."""
+        return delta
+
     def step(self) -> bool:
         """One outer iteration; returns True (without changing anything) once converged."""
         self.gap = self.kkt_violation()
@@ -554,30 +587,16 @@ class DecompositionSolver:
         if not bool(open_.any()):
             return True
         self.problem_iters += open_
-        B, N = self.Y.shape
-        if self._W is None:
-            W, movable = self._select(self.q, None)
-            rows = self._rows_of(W)
-        else:
-            keep = self.q // 2
-            W_old, mov_old, rows_old = self._W[:, :keep], self._movable[:, :keep], self._rows[:, :keep]
-            # Kept real violators are not picked again; kept placeholders (frozen) do not count.
-            kept = torch.zeros(B, N, dtype=torch.int32, device=W_old.device).scatter_add_(1, W_old, mov_old.int())
-            exclude = kept > 0
-            W_new, mov_new = self._select(self.q - keep, exclude)
-            W = torch.cat([W_new, W_old], 1)
-            movable = torch.cat([mov_new, mov_old], 1)
-            rows = torch.cat([self._rows_of(W_new), rows_old], 1)
-        K_WW = rows.gather(2, W.unsqueeze(1).expand(B, W.shape[1], W.shape[1]))  # (B, q, q)
-        Y_W, C_W = self.Y.gather(1, W), self.C.gather(1, W)
-        a_W = self.alpha.gather(1, W)
-        a_new, G_W = a_W.clone(), self.G.gather(1, W)
+        W, W_new, movable = self._working_set()
+        rows, K_WW, Y_W, C_W, a_W, G_W = self._subproblem(W, W_new)
+        a_new = a_W.clone()
         inner_tol = (0.1 * self.gap).clamp_min(self.tol)  # (B,): each problem to a tenth of its violation
         steps, _ = smo_steps(
             K_WW, Y_W, C_W, a_new, G_W, inner_tol, max_iter=5 * self.q, movable=movable, nu=self.nu
         )
-        delta = torch.where(movable, a_new - a_W, 0)  # (B, q)
-        self.alpha.scatter_add_(1, W, delta)
+        delta = self._agree(torch.where(movable, a_new - a_W, 0))  # (B, q)
+        held, local = self._positions(W)
+        self.alpha.scatter_add_(1, local, torch.where(held, delta, 0))
         self.alpha = torch.minimum(self.alpha.clamp_min(0), self.C)
         # G = Q a - 1 changes by Q_{:,W} delta_W = y * (K_{W,:}^T (y_W * delta_W)).
         self.G += self.Y * torch.bmm((Y_W * delta).to(rows.dtype).unsqueeze(1), rows).squeeze(1)

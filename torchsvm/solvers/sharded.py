@@ -34,7 +34,6 @@ from torchsvm.solvers.dual import (
     _extremes,
     _masks,
     dual_bias,
-    smo_steps,
 )
 
 __all__ = ["ShardedDecompositionSolver"]
@@ -68,7 +67,7 @@ class ShardedDecompositionSolver(DecompositionSolver):
         self._XW: Tensor | None = None  # (B, q, D) the working set's feature rows, newest half first
         self._K_WW: Tensor | None = None  # (B, q, q) their kernel block
 
-    def _owned(self, W: Tensor) -> tuple[Tensor, Tensor]:
+    def _positions(self, W: Tensor) -> tuple[Tensor, Tensor]:
         """For global indices ``W``: whether this rank owns each, and its local index (clamped where not)."""
         local = W - self.first
         owned = (local >= 0) & (local < self.X.shape[0])
@@ -102,7 +101,7 @@ class ShardedDecompositionSolver(DecompositionSolver):
             best, at = values.topk(size, dim=-1)
             W = rows.gather(1, at).long()
             real = best > -math.inf
-            owned, local = self._owned(W)
+            owned, local = self._positions(W)
             taken |= torch.zeros(B, N, dtype=torch.int32, device=score.device).scatter_add_(
                 1, local, (owned & real).int()) > 0
             index.append(W)
@@ -114,8 +113,8 @@ class ShardedDecompositionSolver(DecompositionSolver):
         (y, C, alpha, G) of every variable of ``W`` ``(4, B, q)``."""
         B, n = W_new.shape
         D = self.X.shape[1]
-        owned_new, local_new = self._owned(W_new)
-        owned, local = self._owned(W)
+        owned_new, local_new = self._positions(W_new)
+        owned, local = self._positions(W)
         rows = torch.where(owned_new.unsqueeze(2), self.X[local_new.reshape(-1)].reshape(B, n, D), 0)
         state = torch.stack([T.gather(1, local) for T in (self.Y, self.C, self.alpha, self.G)])
         state = torch.where(owned, state.to(torch.float64), 0)
@@ -135,45 +134,23 @@ class ShardedDecompositionSolver(DecompositionSolver):
             K[:, n:, n:] = self._K_WW[:, : q - n, : q - n]
         return K
 
-    def step(self) -> bool:
-        """One outer iteration across the ranks; True (changing nothing) once every problem is within tol."""
-        self.gap = self.kkt_violation()
-        open_ = self.gap > self.tol
-        if not bool(open_.any()):
-            return True
-        self.problem_iters += open_
-        B, N = self.Y.shape
-        if self._W is None:
-            W, movable = self._select(self.q, None)
-            W_new, kept_rows, kept_X = W, None, None
-        else:
-            keep = self.q // 2
-            W_old, mov_old = self._W[:, :keep], self._movable[:, :keep]
-            owned, local = self._owned(W_old)
-            kept = torch.zeros(B, N, dtype=torch.int32, device=W_old.device).scatter_add_(
-                1, local, (owned & mov_old).int())
-            W_new, mov_new = self._select(self.q - keep, kept > 0)
-            W, movable = torch.cat([W_new, W_old], 1), torch.cat([mov_new, mov_old], 1)
-            kept_rows, kept_X = self._rows[:, :keep], self._XW[:, :keep]
+    def _subproblem(self, W: Tensor, W_new: Tensor) -> tuple[Tensor, ...]:
+        """The new rows and the working set's state summed into place from their owners; kernel rows
+        against this rank's shard only, the q x q block from the shared rows."""
+        B, q = W.shape
+        keep = q - W_new.shape[1]
         X_new, state = self._share(W, W_new)
-        Y_W, C_W, a_W, G_W = (s.to(self.Y.dtype) for s in state)
-        rows_new = self.kernel(X_new.reshape(-1, X_new.shape[2]), self.X).reshape(B, W_new.shape[1], N)
-        rows = rows_new if kept_rows is None else torch.cat([rows_new, kept_rows], 1)  # (B, q, N_r): local columns
-        XW = X_new if kept_X is None else torch.cat([X_new, kept_X], 1)  # (B, q, D)
-        K_WW = self._block(XW, X_new.shape[1])
-        a_new = a_W.clone()
-        inner_tol = (0.1 * self.gap).clamp_min(self.tol)
-        steps, _ = smo_steps(K_WW, Y_W, C_W, a_new, G_W, inner_tol, max_iter=5 * self.q, movable=movable)
+        rows = self.kernel(X_new.reshape(-1, X_new.shape[2]), self.X).reshape(B, W_new.shape[1], -1)
+        if keep:
+            rows = torch.cat([rows, self._rows[:, :keep]], 1)  # (B, q, N_r): local columns
+            X_new = torch.cat([X_new, self._XW[:, :keep]], 1)
+        self._K_WW = self._block(X_new, W_new.shape[1])  # reads the last block before replacing it
+        self._XW = X_new  # (B, q, D)
+        return (rows, self._K_WW, *(t.to(self.Y.dtype) for t in state))
+
+    def _agree(self, delta: Tensor) -> Tensor:
         # Rank 0's step for everyone: the subproblems agree to rounding, the iterates must agree exactly.
-        delta = self.shards.broadcast(torch.where(movable, a_new - a_W, 0))
-        owned, local = self._owned(W)
-        self.alpha.scatter_add_(1, local, torch.where(owned, delta, 0))
-        self.alpha = torch.minimum(self.alpha.clamp_min(0), self.C)
-        self.G += self.Y * torch.bmm((Y_W * delta).to(rows.dtype).unsqueeze(1), rows).squeeze(1)
-        self._W, self._movable, self._rows, self._XW, self._K_WW = W, movable, rows, XW, K_WW
-        self.n_iter += 1
-        self.n_inner += steps
-        return False
+        return self.shards.broadcast(delta)
 
     def dual_objective(self) -> Tensor:
         return self.shards.sum(super().dual_objective())
