@@ -69,6 +69,15 @@ class DualSolverModule(pl.LightningModule):
         """The estimator whose problems, kernel and kernel dtype this module solves (not fitted)."""
         raise NotImplementedError
 
+    def _finish_hparams(self, dtype: str | None) -> None:
+        """After ``save_hyperparameters(ignore=["dtype"])``: read the old ``dtype`` argument (checkpoints
+        written before it was renamed) as ``kernel_dtype``, then check the parameters as the estimator does."""
+        if dtype is not None:
+            warnings.warn("dtype is now kernel_dtype (the solver's state is float64 either way, as the estimators')",
+                          FutureWarning, stacklevel=3)
+            self.hparams.kernel_dtype = dtype
+        self._estimator()._check_params()
+
     @property
     def kernel(self):
         """``k(A, Z)``: the estimators' kernel dispatch (:func:`torchsvm.kernels.kernel_function`)."""
@@ -183,15 +192,6 @@ class DualSolverModule(pl.LightningModule):
         return torch.optim.SGD([self._step_marker], lr=0.0)  # see _step_marker
 
 
-def _kernel_dtype(kernel_dtype: str, dtype: str | None) -> str:
-    """``kernel_dtype``, or the value of the old ``dtype`` argument (checkpoints written before it was renamed)."""
-    if dtype is None:
-        return kernel_dtype
-    warnings.warn("dtype is now kernel_dtype (the solver's state is float64 either way, as the estimators')",
-                  FutureWarning, stacklevel=3)
-    return dtype
-
-
 class KernelSVMModule(ArgmaxEvaluation, DualSolverModule):
     """Kernel SVM classification solved in the dual, one decomposition iteration per training step.
 
@@ -233,10 +233,8 @@ class KernelSVMModule(ArgmaxEvaluation, DualSolverModule):
         dtype: Literal["float64", "float32"] | None = None,
     ) -> None:
         super().__init__(kernel, C, gamma, n_train)
-        kernel_dtype = _kernel_dtype(kernel_dtype, dtype)
         self.save_hyperparameters(ignore=["dtype"])
-        self.hparams.kernel_dtype = kernel_dtype
-        self._estimator()._check_params()  # the estimator's checks of the shared parameters
+        self._finish_hparams(dtype)
 
     def _estimator(self) -> SVC:
         h = self.hparams
@@ -298,9 +296,8 @@ class KernelSVRModule(DualSolverModule):
         super().__init__(kernel, C, gamma, n_train)
         if not epsilon >= 0:
             raise ValueError(f"Expected epsilon >= 0, got {epsilon}")
-        kernel_dtype = _kernel_dtype(kernel_dtype, dtype)
         self.save_hyperparameters(ignore=["dtype"])
-        self.hparams.kernel_dtype = kernel_dtype
+        self._finish_hparams(dtype)
         self.r2 = torch.nn.ModuleDict({stage: R2Score() for stage in ("val", "test")})
         self.mae = torch.nn.ModuleDict({stage: MeanAbsoluteError() for stage in ("val", "test")})
 
