@@ -27,7 +27,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
-__all__ = ["Collectives", "LOCAL", "Shards", "ShardError", "block_of", "gather_rows", "row_offsets", "run_local"]
+__all__ = ["Collectives", "LOCAL", "Shards", "ShardError", "block_of", "check_same", "gather_rows", "row_offsets", "run_local"]
 
 T = TypeVar("T")
 
@@ -163,6 +163,13 @@ class Shards(Collectives):
         if bad:
             raise ShardError(f"{what} failed on {len(bad)} of {self.world_size} ranks; " + "; ".join(bad))
         return value
+
+
+def check_same(values: list[Any], expected: str) -> None:
+    """Raise ``ShardError("<expected>, got rank 0: v0, rank 1: v1, ...")`` unless every rank's value
+    (``values``, in rank order, as an all-gather gives them) is the same."""
+    if len(set(values)) > 1:
+        raise ShardError(f"{expected}, got " + ", ".join(f"rank {r}: {v}" for r, v in enumerate(values)))
 
 
 def block_of(n: int, rank: int, world_size: int) -> slice:

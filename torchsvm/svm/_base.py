@@ -24,7 +24,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import Tensor
 
 from torchsvm._validation import check_positive
-from torchsvm.distributed import LOCAL, Collectives, ShardError, Shards
+from torchsvm.distributed import LOCAL, Collectives, ShardError, Shards, check_same
 from torchsvm.kernels import _psd_report, kernel_function, kernel_row_blocks
 from torchsvm.solvers.dual import DualInfo, DualResult, decomposition_dual, device_memory_guard, smo_dual
 
@@ -140,10 +140,7 @@ def shard_classes(shards: Collectives, y_np: np.ndarray) -> np.ndarray:
     if not shards.distributed:
         return classes
     meta = shards.all_gather_object((str(y_np.dtype), classes.tolist()))
-    dtypes = [m[0] for m in meta]
-    if len(set(dtypes)) > 1:
-        raise ShardError("Expected labels of one dtype on every rank, got "
-                         + ", ".join(f"rank {r}: {d}" for r, d in enumerate(dtypes)))
+    check_same([m[0] for m in meta], "Expected labels of one dtype on every rank")
     every = sorted(set().union(*(m[1] for m in meta)))
     missing = [(r, sorted(set(every) - set(m[1]))) for r, m in enumerate(meta)]
     missing = [(r, c) for r, c in missing if c]
@@ -172,10 +169,8 @@ def shard_inputs(shards: Collectives, X: Any, device: torch.device, dtype: torch
     Xt = shards.agree("Checking X", lambda: as_tensor_2d(X, "X", device, dtype))
     if shards.distributed:
         meta = shards.all_gather_object((Xt.shape[1], str(Xt.dtype)))
-        for i, what in ((0, "number of features"), (1, "X dtype")):
-            if len({m[i] for m in meta}) > 1:
-                raise ShardError(f"Expected the same {what} on every rank, got "
-                                 + ", ".join(f"rank {r}: {m[i]}" for r, m in enumerate(meta)))
+        check_same([m[0] for m in meta], "Expected the same number of features on every rank")
+        check_same([m[1] for m in meta], "Expected the same X dtype on every rank")
     return Xt
 
 
