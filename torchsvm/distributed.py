@@ -68,6 +68,10 @@ class Collectives:
 LOCAL = Collectives()
 
 
+def _nbytes(t: Tensor) -> int:
+    return t.numel() * t.element_size()
+
+
 class Shards(Collectives):
     """The ranks of ``process_group`` (default: the default group), each holding a shard of the rows.
 
@@ -97,8 +101,9 @@ class Shards(Collectives):
     def _movable(self, t: Tensor) -> Tensor:
         return t.contiguous() if t.device.type == self.device.type else t.to(self.device)
 
-    def _run(self, op: str, t: Tensor, call: Callable[[], Any]) -> None:
-        self.bytes_sent += t.numel() * t.element_size()
+    def _run(self, op: str, nbytes: int, call: Callable[[], Any]) -> None:
+        """Run one collective, counting ``nbytes`` sent; a failure names this rank and the operation."""
+        self.bytes_sent += nbytes
         try:
             call()
         except RuntimeError as err:  # gloo / NCCL: a peer closed its connection, or the group's timeout
@@ -109,7 +114,7 @@ class Shards(Collectives):
 
     def _reduce(self, t: Tensor, how: dist.ReduceOp, name: str) -> Tensor:
         u = self._movable(t)
-        self._run(f"all_reduce({name}) of {tuple(u.shape)}", u, lambda: dist.all_reduce(u, how, group=self.group))
+        self._run(f"all_reduce({name}) of {tuple(u.shape)}", _nbytes(u), lambda: dist.all_reduce(u, how, group=self.group))
         return u.to(t.device)
 
     def sum(self, t: Tensor) -> Tensor:
@@ -126,25 +131,21 @@ class Shards(Collectives):
         """Rank 0's ``t`` on every rank."""
         u = self._movable(t)
         src = dist.get_global_rank(self.group, 0) if self.group is not None else 0
-        self._run(f"broadcast of {tuple(u.shape)}", u, lambda: dist.broadcast(u, src, group=self.group))
+        self._run(f"broadcast of {tuple(u.shape)}", _nbytes(u), lambda: dist.broadcast(u, src, group=self.group))
         return u.to(t.device)
 
     def all_gather(self, t: Tensor) -> Tensor:
         """``(world_size, *t.shape)``: every rank's ``t``, in rank order (equal shapes on every rank)."""
         u = self._movable(t)
         out = u.new_empty(self.world_size, *u.shape)
-        self._run(f"all_gather of {tuple(u.shape)}", u,
+        self._run(f"all_gather of {tuple(u.shape)}", _nbytes(u),
                   lambda: dist.all_gather_single(out.view(-1), u.view(-1), group=self.group))
         return out.to(t.device)
 
     def all_gather_object(self, obj: Any) -> list[Any]:
         out: list[Any] = [None] * self.world_size
-        self.bytes_sent += 64  # a small pickled record; not counted exactly
-        try:
-            dist.all_gather_object(out, obj, group=self.group)
-        except RuntimeError as err:
-            raise RuntimeError(f"rank {self.rank} of {self.world_size}: all_gather_object failed; another rank has "
-                               f"stopped or timed out: {err}") from err
+        # A small pickled record: counted as 64 bytes, not exactly.
+        self._run("all_gather_object", 64, lambda: dist.all_gather_object(out, obj, group=self.group))
         return out
 
     def agree(self, what: str, fn: Callable[[], T]) -> T:
