@@ -182,6 +182,20 @@ def test_dcd_solves_liblinears_problem(loss):
     assert float(ours.objective_.sum()) == pytest.approx(p_ours, rel=1e-9)  # objective_ is that objective
 
 
+def test_dcd_float32_values_are_computed_in_float64():
+    """float32 X is read in float32 (less to stream through) but every product is float64: the same
+    iterates, gap and objective as the float64 copy of the same values."""
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(300, 10, n_informative=5, n_classes=3, random_state=2)
+    X32 = X.astype(np.float32)
+    a = LinearSVC(C=2.0, solver="dcd", tol=1e-6, max_iter=5000, device="cpu").fit(torch.from_numpy(X32), y)
+    b = LinearSVC(C=2.0, solver="dcd", tol=1e-6, max_iter=5000, device="cpu").fit(X32.astype(np.float64), y)
+    assert a.coef_.dtype == np.float32 and a.n_iter_ == b.n_iter_
+    assert a.duality_gap_ == b.duality_gap_
+    np.testing.assert_allclose(a.coef_, b.coef_, rtol=1e-6, atol=1e-7)
+
+
 def test_dcd_binary_sparse_rows_and_errors():
     X = np.zeros((80, 30))
     rng = np.random.default_rng(1)

@@ -88,7 +88,8 @@ if numba is not None:
             for i in range(N):
                 sq = B * B
                 for t in range(ptr[i], ptr[i + 1]):
-                    sq += val[t] * val[t]
+                    v = np.float64(val[t])  # float32 values are squared in float64
+                    sq += v * v
                 Dii[i] = 0.5 / Ck[i] if squared else 0.0
                 U[i] = np.inf if squared else Ck[i]
                 QD[i] = sq + Dii[i]
@@ -164,7 +165,8 @@ def dual_coordinate_descent(
     """K linear SVMs with a penalized bias by dual coordinate descent (see the module docstring), on the CPU.
 
     Args:
-        X: ``(N, D)`` CPU tensor (computed in float64).
+        X: ``(N, D)`` CPU tensor; float32 values are read as they are (a smaller copy to stream
+            through), every product and sum is float64; other dtypes are read as float64.
         Y: ``(N, K)`` labels in {-1, +1}; C: ``(N, K)`` positive costs.
         loss: ``"hinge"`` or ``"squared_hinge"``.
         tol: relative duality gap at which a problem stops.
@@ -188,7 +190,8 @@ def dual_coordinate_descent(
         raise ValueError(f"Expected loss to be 'hinge' or 'squared_hinge' for dual coordinate descent, got {loss!r}")
     if not intercept_scaling > 0:
         raise ValueError(f"Expected intercept_scaling > 0, got {intercept_scaling!r}")
-    csr = scipy.sparse.csr_matrix(X.detach().to("cpu", torch.float64).numpy())
+    values_dtype = torch.float32 if X.dtype == torch.float32 else torch.float64
+    csr = scipy.sparse.csr_matrix(X.detach().to("cpu", values_dtype).numpy())
     # unsigned column indices: numba checks signed ones for negative (wrap-around) values at every read
     ptr, idx, val = csr.indptr.astype(np.int64), csr.indices.astype(np.uint32), csr.data
     Yn = Y.detach().to("cpu", torch.float64).T.contiguous().numpy()  # (K, N): each problem's rows contiguous
