@@ -13,12 +13,13 @@ with LIBLINEAR's shrinking and random order). It stops on the same certificate a
 :func:`torchsvm.solvers.primal.primal_newton`: the relative duality gap (P(w~) - D(a)) / P(w~) <= tol,
 checked once the projected gradients' spread falls below LIBLINEAR's threshold (tightened while
 the gap is not yet within tol) and every ``check_every`` sweeps. X is read as compressed sparse
-rows, so a step costs the row's nonzeros (LIBLINEAR's sparse rows). Problems run in parallel threads.
+rows, so a step costs the row's nonzeros (LIBLINEAR's sparse rows). Problems run in a thread pool (the
+compiled loop releases the GIL), a free thread taking the next problem.
 """
 
 from __future__ import annotations
 
-import math
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import scipy.sparse
@@ -75,87 +76,85 @@ if numba is not None:
         primal = 0.5 * ww + loss
         return (primal - (dual - 0.5 * ww)) / max(abs(primal), 1e-30), primal
 
-    @numba.njit(parallel=True, cache=True)
-    def _dcd_kernel(ptr, idx, val, Y, C, alpha, W, B, tol, max_sweeps, check_every, squared, seed, gaps, objectives,
-                    sweeps):
-        K, N = Y.shape
-        D = W.shape[1] - 1
-        for k in numba.prange(K):
-            y, Ck, a, w = Y[k], C[k], alpha[k], W[k]
-            QD = np.empty(N)
-            U = np.empty(N)
-            Dii = np.empty(N)
-            for i in range(N):
-                sq = B * B
-                for t in range(ptr[i], ptr[i + 1]):
-                    v = np.float64(val[t])  # float32 values are squared in float64
-                    sq += v * v
-                Dii[i] = 0.5 / Ck[i] if squared else 0.0
-                U[i] = np.inf if squared else Ck[i]
-                QD[i] = sq + Dii[i]
-            index = np.arange(N)
-            active = N
-            pg_max_old, pg_min_old = np.inf, -np.inf
-            pg_eps = 0.1  # LIBLINEAR's default for its dual solvers
-            state = np.uint64(seed + 1 + k)
-            gap, objective = np.inf, np.inf
-            sweep, next_check = 0, check_every
-            while sweep < max_sweeps:
-                sweep += 1
-                for s in range(active - 1):  # random order of the active variables
-                    state = _next(state)
-                    r = s + int(state % np.uint64(active - s))
-                    index[s], index[r] = index[r], index[s]
-                pg_max, pg_min = -np.inf, np.inf
-                s = 0
-                while s < active:
-                    i = index[s]
-                    G = y[i] * _margin(ptr, idx, val, i, w, B) - 1.0 + Dii[i] * a[i]
-                    PG = 0.0
-                    if a[i] == 0.0:
-                        if G > pg_max_old:  # at its bound and likely to stay: shrink
-                            active -= 1
-                            index[s], index[active] = index[active], index[s]
-                            continue
-                        if G < 0.0:
-                            PG = G
-                    elif a[i] == U[i]:
-                        if G < pg_min_old:
-                            active -= 1
-                            index[s], index[active] = index[active], index[s]
-                            continue
-                        if G > 0.0:
-                            PG = G
-                    else:
-                        PG = G
-                    pg_max, pg_min = max(pg_max, PG), min(pg_min, PG)
-                    if abs(PG) > 1e-12:
-                        old = a[i]
-                        a[i] = min(max(a[i] - G / QD[i], 0.0), U[i])
-                        step = (a[i] - old) * y[i]
-                        for t in range(ptr[i], ptr[i + 1]):
-                            w[idx[t]] += step * val[t]
-                        w[D] += step * B
-                    s += 1
-                # LIBLINEAR stops when the projected gradients' spread is <= eps; here that only
-                # triggers the certificate, and eps tightens until the certified gap is within tol.
-                settled = pg_max - pg_min <= pg_eps
-                if settled or sweep == next_check:
-                    next_check = sweep + check_every
-                    gap, objective = _gap(ptr, idx, val, y, Ck, a, w, B, squared)
-                    if gap <= tol:
-                        break
-                    if settled and active < N:  # shrunk variables may have moved off their bounds: unshrink
-                        active = N
-                        pg_max_old, pg_min_old = np.inf, -np.inf
+    @numba.njit(nogil=True, cache=True)
+    def _dcd_problem(ptr, idx, val, y, Ck, a, w, B, tol, max_sweeps, check_every, squared, seed):
+        """One problem to its certified gap or max_sweeps: ``(gap, objective, sweeps)``; a and w updated in place."""
+        N = y.shape[0]
+        D = w.shape[0] - 1
+        QD = np.empty(N)
+        U = np.empty(N)
+        Dii = np.empty(N)
+        for i in range(N):
+            sq = B * B
+            for t in range(ptr[i], ptr[i + 1]):
+                v = np.float64(val[t])  # float32 values are squared in float64
+                sq += v * v
+            Dii[i] = 0.5 / Ck[i] if squared else 0.0
+            U[i] = np.inf if squared else Ck[i]
+            QD[i] = sq + Dii[i]
+        index = np.arange(N)
+        active = N
+        pg_max_old, pg_min_old = np.inf, -np.inf
+        pg_eps = 0.1  # LIBLINEAR's default for its dual solvers
+        state = np.uint64(seed)
+        gap, objective = np.inf, np.inf
+        sweep, next_check = 0, check_every
+        while sweep < max_sweeps:
+            sweep += 1
+            for s in range(active - 1):  # random order of the active variables
+                state = _next(state)
+                r = s + int(state % np.uint64(active - s))
+                index[s], index[r] = index[r], index[s]
+            pg_max, pg_min = -np.inf, np.inf
+            s = 0
+            while s < active:
+                i = index[s]
+                G = y[i] * _margin(ptr, idx, val, i, w, B) - 1.0 + Dii[i] * a[i]
+                PG = 0.0
+                if a[i] == 0.0:
+                    if G > pg_max_old:  # at its bound and likely to stay: shrink
+                        active -= 1
+                        index[s], index[active] = index[active], index[s]
                         continue
-                    if settled:
-                        pg_eps *= 0.1
-                pg_max_old = pg_max if pg_max > 0 else np.inf
-                pg_min_old = pg_min if pg_min < 0 else -np.inf
-            if gap > tol:
+                    if G < 0.0:
+                        PG = G
+                elif a[i] == U[i]:
+                    if G < pg_min_old:
+                        active -= 1
+                        index[s], index[active] = index[active], index[s]
+                        continue
+                    if G > 0.0:
+                        PG = G
+                else:
+                    PG = G
+                pg_max, pg_min = max(pg_max, PG), min(pg_min, PG)
+                if abs(PG) > 1e-12:
+                    old = a[i]
+                    a[i] = min(max(a[i] - G / QD[i], 0.0), U[i])
+                    step = (a[i] - old) * y[i]
+                    for t in range(ptr[i], ptr[i + 1]):
+                        w[idx[t]] += step * val[t]
+                    w[D] += step * B
+                s += 1
+            # LIBLINEAR stops when the projected gradients' spread is <= eps; here that only
+            # triggers the certificate, and eps tightens until the certified gap is within tol.
+            settled = pg_max - pg_min <= pg_eps
+            if settled or sweep == next_check:
+                next_check = sweep + check_every
                 gap, objective = _gap(ptr, idx, val, y, Ck, a, w, B, squared)
-            gaps[k], objectives[k], sweeps[k] = gap, objective, sweep
+                if gap <= tol:
+                    break
+                if settled and active < N:  # shrunk variables may have moved off their bounds: unshrink
+                    active = N
+                    pg_max_old, pg_min_old = np.inf, -np.inf
+                    continue
+                if settled:
+                    pg_eps *= 0.1
+            pg_max_old = pg_max if pg_max > 0 else np.inf
+            pg_min_old = pg_min if pg_min < 0 else -np.inf
+        if gap > tol:
+            gap, objective = _gap(ptr, idx, val, y, Ck, a, w, B, squared)
+        return gap, objective, sweep
 
 
 def dual_coordinate_descent(
@@ -199,9 +198,19 @@ def dual_coordinate_descent(
     K, N = Yn.shape
     alpha = np.zeros((K, N))
     W = np.zeros((K, X.shape[1] + 1))
-    gaps, objectives, sweeps = np.empty(K), np.empty(K), np.zeros(K, dtype=np.int64)
-    _dcd_kernel(ptr, idx, val, Yn, Cn, alpha, W, float(intercept_scaling), float(tol), int(max_iter), int(check_every),
-                loss == "squared_hinge", int(seed), gaps, objectives, sweeps)
+
+    def solve(k: int) -> tuple[float, float, int]:  # the kernel releases the GIL: threads run problems at once
+        return _dcd_problem(ptr, idx, val, Yn[k], Cn[k], alpha[k], W[k], float(intercept_scaling), float(tol),
+                            int(max_iter), int(check_every), loss == "squared_hinge", int(seed) + 1 + k)
+
+    # A pool rather than numba's static prange: problems take unequal times, a free thread takes the next.
+    workers = min(K, torch.get_num_threads())
+    if workers > 1:
+        with ThreadPoolExecutor(workers) as pool:
+            results = list(pool.map(solve, range(K)))
+    else:
+        results = [solve(k) for k in range(K)]
+    gaps, objectives, sweeps = (np.array(column) for column in zip(*results))
     w = torch.from_numpy(W[:, :-1].T.copy()).to(X.dtype)
     b = torch.from_numpy(W[:, -1] * intercept_scaling).to(X.dtype)
     gap = float(gaps.max())
