@@ -114,8 +114,9 @@ class LinearSVC(ClassifierMixin, BaseLinear):
             penalized). ``"dcd"``: LIBLINEAR's problem and method: the bias is a feature of value
             ``intercept_scaling`` and is penalized, solved by dual coordinate descent on the CPU (compiled,
             classes in parallel threads; :func:`torchsvm.solvers.dcd.dual_coordinate_descent`), stopped
-            on the same certified gap ``tol``; hinge and squared hinge. Fastest for small C, where
-            coordinate descent needs few sweeps; at large C it may need more than ``max_iter`` sweeps.
+            on the same certified gap ``tol``; hinge and squared hinge. The CPU's fast path; at large C
+            coordinate descent may need more than ``max_iter`` sweeps (a ``ConvergenceWarning``, as
+            LIBLINEAR's), where the Newton solver still certifies its answer.
         intercept_scaling: ``solver="dcd"`` only: the bias feature's value (scikit-learn's meaning).
         tol: stopping tolerance: for the hinge the certified relative duality gap, so the
             objective is within ``tol`` (relative) of the optimum; for the smooth losses the
