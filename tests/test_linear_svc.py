@@ -196,6 +196,23 @@ def test_dcd_float32_values_are_computed_in_float64():
     np.testing.assert_allclose(a.coef_, b.coef_, rtol=1e-6, atol=1e-7)
 
 
+def test_dcd_same_answer_on_one_thread_or_several():
+    """Each class has its own random stream, so the thread pool's order of work changes nothing."""
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(300, 10, n_informative=5, n_classes=4, random_state=3)
+    threads = torch.get_num_threads()
+    fits = []
+    try:
+        for n in (1, 3):
+            torch.set_num_threads(n)
+            fits.append(LinearSVC(C=1.0, solver="dcd", tol=1e-5, max_iter=5000, device="cpu").fit(X, y))
+    finally:
+        torch.set_num_threads(threads)
+    np.testing.assert_array_equal(fits[0].coef_, fits[1].coef_)
+    np.testing.assert_array_equal(fits[0].intercept_, fits[1].intercept_)
+
+
 def test_dcd_binary_sparse_rows_and_errors():
     X = np.zeros((80, 30))
     rng = np.random.default_rng(1)
