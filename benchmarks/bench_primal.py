@@ -108,7 +108,8 @@ def main(argv: list[str] | None = None) -> None:
         return
     lines = [f"# bench_primal: {device_label}, {record['date']}", "",
              f"10-class hinge-loss linear SVM, one-vs-rest, pixels / 255, fit time the median of {args.repeats} "
-             "interleaved run(s). "
+             "interleaved run(s) (every run's in the JSON; accuracy and objectives are the first run's: "
+             "LIBLINEAR's random order moves them between runs). "
              "objective = sum_k 1/2||w_k||^2 + C sum_i hinge_ik (bias unpenalized: the Newton solver's problem); "
              "with 1/2 b_k^2 added: LIBLINEAR's and solver='dcd''s problem."
              + (f" The first solver='dcd' call in the process (numba loading its cached code, once per process) "
