@@ -69,6 +69,12 @@ class DualSolverModule(pl.LightningModule):
         """The estimator whose problems, kernel and kernel dtype this module solves (not fitted)."""
         raise NotImplementedError
 
+    def _solver_params(self) -> dict:
+        """The estimator arguments both modules pass alike: kernel, tolerance, the decomposition solver."""
+        h = self.hparams
+        return dict(kernel=h.kernel, gamma=h.gamma, degree=h.degree, coef0=h.coef0, tol=h.tol, solver="decomposition",
+                    working_set_size=h.working_set_size, kernel_dtype=h.kernel_dtype, device=self.device)
+
     def _finish_hparams(self, dtype: str | None) -> None:
         """After ``save_hyperparameters(ignore=["dtype"])``: read the old ``dtype`` argument (checkpoints
         written before it was renamed) as ``kernel_dtype``, then check the parameters as the estimator does."""
@@ -237,10 +243,7 @@ class KernelSVMModule(ArgmaxEvaluation, DualSolverModule):
         self._finish_hparams(dtype)
 
     def _estimator(self) -> SVC:
-        h = self.hparams
-        return SVC(C=h.C, kernel=h.kernel, gamma=h.gamma, degree=h.degree, coef0=h.coef0, tol=h.tol,
-                   multi_class=h.multi_class, solver="decomposition", working_set_size=h.working_set_size,
-                   kernel_dtype=h.kernel_dtype, device=self.device)
+        return SVC(C=self.hparams.C, multi_class=self.hparams.multi_class, **self._solver_params())
 
     def forward(self, x: Tensor) -> Tensor:
         dec = self.decision_function(x)
@@ -302,10 +305,7 @@ class KernelSVRModule(DualSolverModule):
         self.mae = torch.nn.ModuleDict({stage: MeanAbsoluteError() for stage in ("val", "test")})
 
     def _estimator(self) -> SVR:
-        h = self.hparams
-        return SVR(C=h.C, epsilon=h.epsilon, kernel=h.kernel, gamma=h.gamma, degree=h.degree, coef0=h.coef0,
-                   tol=h.tol, solver="decomposition", working_set_size=h.working_set_size,
-                   kernel_dtype=h.kernel_dtype, device=self.device)
+        return SVR(C=self.hparams.C, epsilon=self.hparams.epsilon, **self._solver_params())
 
     def forward(self, x: Tensor) -> Tensor:
         return self.decision_function(x)
