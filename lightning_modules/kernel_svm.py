@@ -106,7 +106,7 @@ class DualSolverModule(pl.LightningModule):
         est = self._estimator()
         problems, _ = est._fit_problems(self.X_train, self.target.cpu().numpy(), None, self.shards)
         self.problem_rows = problems.rows  # which row of X each variable sits on (epsilon-SVR: 2 per row)
-        Xk = self.X_train.to(getattr(torch, est.kernel_dtype))
+        Xk = self.X_train.to(est._kernel_dtype(self.device))
         self.solver = DecompositionProblems(
             Xk if problems.rows is None else Xk[problems.rows], problems.Y, problems.C, self.kernel, p=problems.p,
             members=problems.members, working_set_size=self.hparams.working_set_size, tol=self.hparams.tol,

@@ -147,7 +147,7 @@ def test_local_collectives_are_the_identity_and_shards_need_a_group():
         LinearSVC(distributed=True, device="cpu").fit(np.eye(4), [0, 1, 0, 1])
     with pytest.raises(ValueError, match="needs the features"):
         SVC(distributed=True, kernel="precomputed").fit(np.eye(4), [0, 1, 0, 1])
-    with pytest.raises(TypeError, match="Expected distributed to be a bool"):
+    with pytest.raises(TypeError, match="The 'distributed' parameter of LinearSVC must be an instance of 'bool'"):
         LinearSVC(distributed="yes", device="cpu").fit(np.eye(4), [0, 1, 0, 1])
 
 

@@ -71,7 +71,7 @@ def test_is_psd_and_errors():
     assert not k.is_psd(A + 10 * torch.eye(5, dtype=torch.float64) + torch.triu(A, 1))  # asymmetric
     with pytest.raises(ValueError, match="Expected a symmetric Gram matrix"):
         k.check_kernel(lambda a, b: a @ b.T + torch.triu(torch.ones(len(a), len(b), dtype=a.dtype), 1), X)
-    with pytest.raises(ValueError, match="Expected gamma > 0, got -1"):
+    with pytest.raises(ValueError, match="Expected gamma >= 0, got -1"):  # 0 is a constant kernel, as scikit-learn's
         k.rbf_kernel(X, gamma=-1.0)
     with pytest.raises(ValueError, match="same D"):
         k.linear_kernel(X, torch.randn(3, 2, dtype=torch.float64))

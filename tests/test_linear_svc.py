@@ -38,7 +38,7 @@ def test_binary_objective_matches_cvxpy(device):
     X, y = three_blobs(seed=1)
     keep = y != "eel"
     X, y = X[keep], y[keep]
-    clf = LinearSVC(C=2.0, tol=1e-5, device=device).fit(X, y)
+    clf = LinearSVC(C=2.0, loss="hinge", penalize_intercept=False, tol=1e-5, device=device).fit(X, y)
     _, _, obj = cvxpy_primal(X, np.where(y == "dog", 1.0, -1.0), 2.0)
     assert abs(clf.objective_[0] - obj) / obj <= 1e-3
 
@@ -95,7 +95,7 @@ def test_errors():
     X, y = three_blobs()
     with pytest.raises(ValueError, match="Expected at least 2 classes in y, got 1 class"):
         LinearSVC(device="cpu").fit(X, np.zeros(len(X)))
-    with pytest.raises(ValueError, match="Expected C > 0, got -1"):
+    with pytest.raises(ValueError, match=r"The 'C' parameter of LinearSVC must be a float in the range \(0.0, inf\). Got -1"):
         LinearSVC(C=-1, device="cpu").fit(X, y)
     with pytest.raises(ValueError, match=r"Expected y of shape \(180,\) to match X"):
         LinearSVC(device="cpu").fit(X, y[:10])
@@ -106,7 +106,7 @@ def test_errors():
         LinearSVC(class_weight={"cat": -1.0, "dog": 1.0, "eel": 1.0}, device="cpu").fit(X, y)
     with pytest.raises(ValueError, match="at least one sample"):
         LinearSVC(device="cpu").fit(torch.zeros(0, 2), torch.zeros(0))
-    with pytest.raises(ValueError, match="Expected loss to be"):
+    with pytest.raises(ValueError, match="The 'loss' parameter of LinearSVC must be a str among"):
         LinearSVC(loss="l1", device="cpu").fit(X, y)
     clf = LinearSVC(device="cpu").fit(X, y)
     with pytest.raises(ValueError, match="X has 3 features, but LinearSVC is expecting 2 features as input"):
@@ -115,7 +115,7 @@ def test_errors():
 
 def test_non_convergence_warns():
     X, y = three_blobs()
-    with pytest.warns(ConvergenceWarning, match="did not converge in max_iter=1"):
+    with pytest.warns(ConvergenceWarning, match="Liblinear failed to converge, increase the number of iterations.*max_iter=1 "):
         LinearSVC(max_iter=1, device="cpu").fit(X, y)
 
 
@@ -139,7 +139,7 @@ def test_real_mnist_10k_ten_classes_float32_against_liblinear(mnist_dir):
     X = (X[:2000].reshape(2000, -1).float() / 255).numpy()
     Xt = (Xt.reshape(len(Xt), -1).float() / 255).numpy()
     y, yt = y[:2000].numpy(), yt.numpy()
-    ours = LinearSVC(C=1.0, device="cpu").fit(X, y)
+    ours = LinearSVC(C=1.0, loss="hinge", penalize_intercept=False, device="cpu").fit(X, y)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         ref = SkLinearSVC(C=1.0, loss="hinge", dual=True, max_iter=2000).fit(X, y)
@@ -189,8 +189,8 @@ def test_dcd_float32_values_are_computed_in_float64():
 
     X, y = make_classification(300, 10, n_informative=5, n_classes=3, random_state=2)
     X32 = X.astype(np.float32)
-    a = LinearSVC(C=2.0, solver="dcd", tol=1e-6, max_iter=5000, device="cpu").fit(torch.from_numpy(X32), y)
-    b = LinearSVC(C=2.0, solver="dcd", tol=1e-6, max_iter=5000, device="cpu").fit(X32.astype(np.float64), y)
+    a = LinearSVC(C=2.0, solver="dcd", tol=1e-6, max_iter=5000, random_state=0, device="cpu").fit(torch.from_numpy(X32), y)
+    b = LinearSVC(C=2.0, solver="dcd", tol=1e-6, max_iter=5000, random_state=0, device="cpu").fit(X32.astype(np.float64), y)
     assert a.coef_.dtype == np.float32 and a.n_iter_ == b.n_iter_
     assert a.duality_gap_ == b.duality_gap_
     np.testing.assert_allclose(a.coef_, b.coef_, rtol=1e-6, atol=1e-7)
@@ -206,7 +206,7 @@ def test_dcd_same_answer_on_one_thread_or_several():
     try:
         for n in (1, 3):
             torch.set_num_threads(n)
-            fits.append(LinearSVC(C=0.1, solver="dcd", max_iter=5000, device="cpu").fit(X, y))
+            fits.append(LinearSVC(C=0.1, solver="dcd", max_iter=5000, random_state=0, device="cpu").fit(X, y))
     finally:
         torch.set_num_threads(threads)
     np.testing.assert_array_equal(fits[0].coef_, fits[1].coef_)
@@ -222,7 +222,9 @@ def test_dcd_binary_sparse_rows_and_errors():
     assert clf.coef_.shape == (1, 30) and np.all(clf.coef_[0, 5:] == 0) and clf.score(X, y) >= 0.95
     with pytest.raises(ValueError, match="solver='dcd' solves the hinge and squared hinge"):
         LinearSVC(solver="dcd", loss="logistic").fit(X, y)
-    with pytest.raises(ValueError, match="Expected intercept_scaling > 0"):
+    with pytest.raises(ValueError, match="solver='dcd' solves the hinge and squared hinge with a penalized intercept"):
+        LinearSVC(solver="dcd", penalize_intercept=False).fit(X, y)
+    with pytest.raises(ValueError, match=r"The 'intercept_scaling' parameter of LinearSVC must be a float in the range \(0.0, inf\)"):
         LinearSVC(solver="dcd", intercept_scaling=0).fit(X, y)
-    with pytest.warns(ConvergenceWarning, match="did not converge in max_iter=2 iterations"):
+    with pytest.warns(ConvergenceWarning, match="Liblinear failed to converge.*after max_iter=2 iterations"):
         LinearSVC(C=100.0, solver="dcd", max_iter=2, device="cpu").fit(X, y)

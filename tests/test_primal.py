@@ -226,3 +226,35 @@ def test_newton_bad_shapes_are_value_errors():
         primal_newton(X, y[:, None], torch.ones(20, dtype=torch.float64))
     with pytest.raises(ValueError, match="Expected loss"):
         primal_newton(X, y[:, None], torch.ones(20, 1, dtype=torch.float64), loss="hinge2")
+
+
+@pytest.mark.parametrize("loss", ["hinge", "squared_hinge"])
+@pytest.mark.parametrize("bias_penalty", [1.0, 0.04, float("inf")])
+@pytest.mark.parametrize("route", ["direct", "woodbury", "cg"])
+def test_bias_penalty_matches_cvxpy(device, loss, bias_penalty, route):
+    """1/2 lam b^2 (LIBLINEAR's penalized bias, lam = 1 / intercept_scaling^2) or no bias (lam = inf), on
+    each route to the Newton direction: Cholesky of (D+1)^2, Woodbury (fewer curved rows than D), CG."""
+    X, y = blobs(N=40 if route == "woodbury" else 120, D=60 if route == "woodbury" else 3, seed=4)
+    w_ref, b_ref, obj_ref = cvxpy_primal(X, y, 0.7, loss, bias_penalty)
+    res = primal_newton(torch.from_numpy(X).to(device), torch.from_numpy(y).unsqueeze(1).to(device),
+                        torch.full((len(y), 1), 0.7, dtype=torch.float64, device=device), loss=loss, tol=1e-9,
+                        max_iter=300, bias_penalty=bias_penalty, direct_max_features=0 if route == "cg" else 4096)
+    assert float(res.info.objective[0]) == pytest.approx(obj_ref, rel=1e-6)
+    np.testing.assert_allclose(res.w[:, 0].cpu().numpy(), w_ref, atol=2e-4 * max(1.0, np.abs(w_ref).max()))
+    assert float(res.b[0]) == (0.0 if bias_penalty == float("inf") else pytest.approx(b_ref, abs=2e-4))
+
+
+@pytest.mark.parametrize("loss", ["hinge", "squared_hinge"])
+def test_penalized_bias_and_offsets_equal_coordinate_descent(loss):
+    """The Newton solver and dual coordinate descent solve the same penalized-bias problem, margins o included."""
+    from torchsvm.solvers.dcd import dual_coordinate_descent
+
+    X, y = blobs(N=150, D=4, seed=5)
+    Xt, Y = torch.from_numpy(X), torch.from_numpy(np.stack([y, -y], 1))
+    C = torch.full((150, 2), 0.5, dtype=torch.float64)
+    O = torch.from_numpy(np.random.default_rng(0).uniform(0.5, 1.5, size=(150, 2)))
+    newton = primal_newton(Xt, Y, C, loss=loss, tol=1e-10, max_iter=300, offset=O, bias_penalty=1 / 4.0)
+    dcd = dual_coordinate_descent(Xt, Y, C, loss, tol=1e-12, max_iter=100_000, intercept_scaling=2.0, offset=O)
+    np.testing.assert_allclose(newton.info.objective.numpy(), dcd.info.objective.numpy(), rtol=1e-8)
+    np.testing.assert_allclose(newton.w.numpy(), dcd.w.numpy(), atol=1e-4)
+    np.testing.assert_allclose(newton.b.numpy(), dcd.b.numpy(), atol=1e-4)

@@ -79,7 +79,7 @@ def test_bad_input_in_scikit_learns_words():
         SVR(epsilon=-0.1).fit(X, y)
     with pytest.raises(ValueError, match="Input y contains NaN"):
         SVR().fit(X, np.where(np.arange(30) == 3, np.nan, y))
-    with pytest.raises(ValueError, match="Expected C > 0, got 0"):
+    with pytest.raises(ValueError, match=r"The 'C' parameter of SVR must be a float in the range \(0.0, inf\]. Got 0 instead."):
         SVR(C=0).fit(X, y)
     for nu in (0.0, 1.5):
         with pytest.raises(ValueError, match=r"The 'nu' parameter of OneClassSVM must be a float in the range \(0.0, 1.0\]"):

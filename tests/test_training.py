@@ -292,7 +292,7 @@ def test_kernel_svm_module_errors():
         KernelSVMModule(kernel="sigmoid")
     with pytest.raises(RuntimeError, match="no fitted model yet"):
         KernelSVMModule()(torch.zeros(2, 784))
-    with pytest.raises(ValueError, match="Expected multi_class to be one of"):
+    with pytest.raises(ValueError, match="The 'multi_class' parameter of SVC must be a str among"):
         KernelSVMModule(multi_class="crammer")  # the estimator's own check
     with pytest.warns(FutureWarning, match="dtype is now kernel_dtype"):  # older checkpoints' hparams still load
         assert KernelSVMModule(dtype="float64").hparams.kernel_dtype == "float64"

@@ -57,11 +57,11 @@ def _gamma(gamma: Number | Tensor | None, X: Tensor) -> Number | Tensor:
     if gamma is None:
         return 1.0 / X.shape[-1]
     if isinstance(gamma, Tensor):
-        if gamma.numel() == 1 and not bool(gamma.detach() > 0):
-            raise ValueError(f"Expected gamma > 0, got {gamma.item()}")
+        if gamma.numel() == 1 and not bool(gamma.detach() >= 0):
+            raise ValueError(f"Expected gamma >= 0, got {gamma.item()}")
         return gamma
-    if not gamma > 0:
-        raise ValueError(f"Expected gamma > 0, got {gamma}")
+    if not gamma >= 0:
+        raise ValueError(f"Expected gamma >= 0, got {gamma}")
     return gamma
 
 

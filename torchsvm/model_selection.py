@@ -92,6 +92,8 @@ class GridSearchCV(_SkGridSearchCV):
         default = "accuracy" if is_classifier(self.estimator) else "r2"  # what estimator.score computes
         if self.scoring not in (None, default) or self.return_train_score or self.refit not in (True, False):
             return False
+        if any(c.get("probability", self.estimator.get_params().get("probability")) is True for c in candidates):
+            return False  # probability fits its own cross-validation: scikit-learn's loop
         varying = {k for c in candidates for k, v in c.items() if any(d.get(k) != v for d in candidates)}
         return varying <= {*self.estimator._problem_params, *_KERNEL_PARAMS} and self.estimator.kernel != "precomputed"
 
@@ -139,15 +141,15 @@ def _fit_fold(models: list[BaseLibSVM], X: np.ndarray, y: np.ndarray) -> Tensor:
     Xt, kernel, Xk, K = prepared[0]
     parts = [m._fit_problems(Xt, y, None) for m in models]
     res = models[0]._solve(Xk, kernel, K, _stack([p for p, _ in parts]))
-    models[0]._warn_convergence(res.info.kkt_violation)
     start = 0
     for m, (problems, context) in zip(models, parts):
         rows = slice(start, start + problems.Y.shape[0])
         start = rows.stop
         info = DualInfo(bool((res.info.kkt_violation[rows] <= m.tol).all()), res.info.n_iter,
                         res.info.kkt_violation[rows], res.info.problem_iters[rows])
-        m._set_solution(Xt, kernel, DualResult(res.alpha[rows], res.b[rows], info, None if res.r is None else res.r[rows]),
-                        problems, context)
+        part = DualResult(res.alpha[rows], res.b[rows], info, None if res.r is None else res.r[rows])
+        m._finish(part)  # fit_status_ and the warning, per fit as scikit-learn's loop
+        m._set_solution(Xt, kernel, part, problems, context)
     return Xt
 
 

@@ -24,36 +24,44 @@ _POLISH_EVERY = 5
 _POLISH_ROUNDS = 3
 
 
-def _duality_gap(X: Tensor, Y: Tensor, C: Tensor, O: Tensor, W: Tensor, F: Tensor, alpha: Tensor,
-                 shards: Collectives = LOCAL) -> tuple[Tensor, Tensor]:
+def _duality_gap(X: Tensor, Y: Tensor, C: Tensor, O: Tensor, W: Tensor, b: Tensor, F: Tensor, alpha: Tensor,
+                 shards: Collectives = LOCAL, bias_penalty: float = 0.0) -> tuple[Tensor, Tensor]:
     """Hinge primal objective P at (W, b), from its decision values F = X W + b, and a lower bound from a dual-feasible rescaling of alpha.
 
-    With the loss max(0, o_i - y_i f(x_i)) (o = 1: the SVM), the dual is
-    max sum alpha o - 1/2 ||X^T (alpha y)||^2 with 0 <= alpha <= C and sum alpha y = 0; alpha is
-    made to satisfy the equality by scaling down the larger side, which keeps it in the box.
+    With the loss max(0, o_i - y_i f(x_i)) (o = 1: the SVM) and the bias penalty lam/2 b^2, the dual is
+        max sum alpha o - 1/2 ||X^T (alpha y)||^2 - (sum alpha y)^2 / (2 lam),   0 <= alpha <= C.
+    A free bias (lam = 0) turns the last term into the constraint sum alpha y = 0, met by scaling
+    down the larger side of alpha (which keeps it in the box); no bias (lam = inf) drops it.
     Weak duality: D(alpha) <= P* <= P(W, b). Sharded rows: two sums across the ranks, (2, K) and (D + 2, K).
     """
     pos, neg = shards.sum(torch.stack([(alpha * (Y > 0)).sum(0), (alpha * (Y < 0)).sum(0)]))
-    scale_pos = torch.where(pos > neg, neg / pos.clamp_min(1e-300), torch.ones_like(pos))
-    scale_neg = torch.where(neg > pos, pos / neg.clamp_min(1e-300), torch.ones_like(neg))
-    a = alpha * torch.where(Y > 0, scale_pos, scale_neg)
+    a = alpha
+    if bias_penalty == 0:
+        scale_pos = torch.where(pos > neg, neg / pos.clamp_min(1e-300), torch.ones_like(pos))
+        scale_neg = torch.where(neg > pos, pos / neg.clamp_min(1e-300), torch.ones_like(neg))
+        a = alpha * torch.where(Y > 0, scale_pos, scale_neg)
     # Sums over the samples: v = X^T (a y) (D, K), sum a o, and the hinge losses (reusing F: no product with X).
     sums = shards.sum(torch.cat([_xt_mm(X, a * Y), (a * O).sum(0, keepdim=True),
                                  (C * (O - Y * F).clamp_min(0)).sum(0, keepdim=True)]))
     v, ao, losses = sums[:-2], sums[-2], sums[-1]
-    return 0.5 * (W * W).sum(0) + losses, ao - 0.5 * (v * v).sum(0)
+    primal = 0.5 * (W * W).sum(0) + losses
+    dual = ao - 0.5 * (v * v).sum(0)
+    if bias_penalty and not math.isinf(bias_penalty):
+        primal, dual = primal + 0.5 * bias_penalty * b * b, dual - (pos - neg) ** 2 / (2 * bias_penalty)
+    return primal, dual
 
 
 def _solve_partition(
     X: Tensor, Y: Tensor, C: Tensor, at_c: Tensor, free: Tensor, max_free: int, O: Tensor | None = None,
-    shards: Collectives = LOCAL,
+    shards: Collectives = LOCAL, bias_penalty: float = 0.0,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """The hinge optimum if the partition were right: alpha = C on ``at_c``, free on ``free``, 0 elsewhere.
 
     With L = at_c and B = free, the KKT conditions of the dual are linear:
-        y_i (x_i . w + b) = o_i on B,  w = X_L^T (C_L y_L) + X_B^T (alpha_B y_B),  sum_i alpha_i y_i = 0,
-    i.e. per class the (n_B + 1)-system (o = 1 unless ``O`` says otherwise)
-        [[Q_BB, y_B], [y_B^T, 0]] [alpha_B; b] = [o_B - y_B (X_B w_L); -C_L^T y_L],  Q_BB = diag(y_B) X_B X_B^T diag(y_B).
+        y_i (x_i . w + b) = o_i on B,  w = X_L^T (C_L y_L) + X_B^T (alpha_B y_B),  lam b = sum_i alpha_i y_i,
+    i.e. per class the (n_B + 1)-system (o = 1 unless ``O`` says otherwise; lam the bias penalty, 0 for a free bias)
+        [[Q_BB, y_B], [y_B^T, -lam]] [alpha_B; b] = [o_B - y_B (X_B w_L); -C_L^T y_L],  Q_BB = diag(y_B) X_B X_B^T diag(y_B),
+    and without a bias (lam = inf) the n_B-system Q_BB alpha_B = o_B - y_B (X_B w_L).
     n_B is about the number of margin support vectors, at most about D + 1 for a linear SVM, so
     this costs n_B^2 D + n_B^3 / 3 per class. Only classes with n_B <= ``max_free`` are solved
     (the others come back as w_L: a free set much larger than D + 1 is a wrong guess).
@@ -62,6 +70,7 @@ def _solve_partition(
     partition is wrong.
     """
     K = Y.shape[1]
+    no_bias = math.isinf(bias_penalty)
     A_L = C * at_c * Y
     sums = shards.sum(torch.cat([_xt_mm(X, A_L), A_L.sum(0, keepdim=True)]).to(torch.float64))
     W, sum_L = sums[:-1], sums[-1]  # w_L (D, K) and C_L^T y_L (K,), over all rows
@@ -77,22 +86,27 @@ def _solve_partition(
         if n == 0 or n > max_free:
             continue
         XB, yB, o_B = rows[:, :-2], rows[:, -2], rows[:, -1]
-        A = W.new_zeros(n + 1, n + 1)
+        bordered = not no_bias
+        A = W.new_zeros(n + bordered, n + bordered)
         torch.mm(XB, XB.t(), out=A[:n, :n])
         # A tiny ridge keeps the system solvable when B holds more than D + 1 samples or duplicates.
         A[:n, :n].diagonal().add_(1e-10 * float(A[:n, :n].diagonal().max()) + 1e-12)
-        A[:n, n] = yB
-        A[n, :n] = yB
-        rhs = torch.cat([o_B - XB.mv(W[:, k]), -sum_L[k : k + 1]])
+        rhs = o_B - XB.mv(W[:, k])
+        if bordered:
+            A[:n, n] = yB
+            A[n, :n] = yB
+            A[n, n] = -bias_penalty
+            rhs = torch.cat([rhs, -sum_L[k : k + 1]])
         sol = torch.linalg.solve(A, rhs)
         alpha[idx, k] = sol[mine]
         W[:, k] += XB.t().mv(sol[:n])
-        b[k] = sol[n]
+        if bordered:
+            b[k] = sol[n]
     return W.to(X.dtype), b.to(X.dtype), alpha.to(X.dtype)
 
 
 def _active_set_candidates(X: Tensor, Y: Tensor, C: Tensor, O: Tensor, F: Tensor, h: float, rounds: int,
-                           shards: Collectives = LOCAL):
+                           shards: Collectives = LOCAL, bias_penalty: float = 0.0):
     """Exact-partition candidates from a smoothed-hinge iterate, refined by primal-dual active sets.
 
     Starts from the partition of the smoothed iterate (alpha = C clamp(z / h, 0, 1), z = o - y f)
@@ -103,7 +117,7 @@ def _active_set_candidates(X: Tensor, Y: Tensor, C: Tensor, O: Tensor, F: Tensor
     z = O - Y * F
     v = (z / h).clamp(0, 1) + z
     for _ in range(rounds):
-        W, b, alpha = _solve_partition(X, Y, C, v >= 1, (v > 0) & (v < 1), X.shape[1] + 1, O, shards)
+        W, b, alpha = _solve_partition(X, Y, C, v >= 1, (v > 0) & (v < 1), X.shape[1] + 1, O, shards, bias_penalty)
         F = torch.addmm(b, X, W)
         yield W, b, F, torch.minimum(alpha.clamp_min(0), C)
         v = alpha / C + (O - Y * F)
@@ -112,8 +126,9 @@ def _active_set_candidates(X: Tensor, Y: Tensor, C: Tensor, O: Tensor, F: Tensor
 class _Certificate:
     """Best primal iterate and best dual bound seen so far, per class (hinge only)."""
 
-    def __init__(self, X: Tensor, Y: Tensor, C: Tensor, O: Tensor, W: Tensor, b: Tensor, shards: Collectives = LOCAL) -> None:
-        self.X, self.Y, self.C, self.O, self.shards = X, Y, C, O, shards
+    def __init__(self, X: Tensor, Y: Tensor, C: Tensor, O: Tensor, W: Tensor, b: Tensor, shards: Collectives = LOCAL,
+                 bias_penalty: float = 0.0) -> None:
+        self.X, self.Y, self.C, self.O, self.shards, self.bias_penalty = X, Y, C, O, shards, bias_penalty
         self.W, self.b = W, b
         K = Y.shape[1]
         self.P = torch.full((K,), math.inf, dtype=X.dtype, device=X.device)
@@ -121,7 +136,8 @@ class _Certificate:
 
     def offer(self, cols: Tensor, W: Tensor, b: Tensor, F: Tensor, alpha: Tensor) -> None:
         """A primal point ``(W, b)`` with decision values ``F`` and a dual point ``alpha`` for classes ``cols``."""
-        P, D = _duality_gap(self.X, self.Y[:, cols], self.C[:, cols], self.O[:, cols], W, F, alpha, self.shards)
+        P, D = _duality_gap(self.X, self.Y[:, cols], self.C[:, cols], self.O[:, cols], W, b, F, alpha, self.shards,
+                            self.bias_penalty)
         better = P < self.P[cols]
         self.W = self.W.index_copy(1, cols, torch.where(better, W, self.W[:, cols]))
         self.b = self.b.index_copy(0, cols, torch.where(better, b, self.b[cols]))
@@ -141,9 +157,10 @@ class HingeStopping:
     """
 
     def __init__(self, X: Tensor, Y: Tensor, C: Tensor, O: Tensor, W: Tensor, b: Tensor, tol: float,
-                 polish_below: float = 1.0, shards: Collectives = LOCAL) -> None:
-        self.cert = _Certificate(X, Y, C, O, W, b, shards)
+                 polish_below: float = 1.0, shards: Collectives = LOCAL, bias_penalty: float = 0.0) -> None:
+        self.cert = _Certificate(X, Y, C, O, W, b, shards, bias_penalty)
         self.X, self.tol, self.polish_below, self.shards = X, tol, polish_below, shards
+        self.bias_penalty = bias_penalty
         self.active = torch.ones(Y.shape[1], dtype=torch.bool, device=X.device)
         self.gap, self.converged = math.inf, False
 
@@ -152,7 +169,8 @@ class HingeStopping:
         """Offer the open classes' iterate; True once every class is certified."""
         self.cert.offer(cols, Wa, ba, Fa, alpha)
         if h <= self.polish_below and polish:
-            for candidate in _active_set_candidates(self.X, Ya, Ca, Oa, Fa, h, _POLISH_ROUNDS, self.shards):
+            for candidate in _active_set_candidates(self.X, Ya, Ca, Oa, Fa, h, _POLISH_ROUNDS, self.shards,
+                                                    self.bias_penalty):
                 self.cert.offer(cols, *candidate)
         gaps = self.cert.gaps()
         self.active = gaps > self.tol

@@ -1,13 +1,16 @@
 """Newton directions for the batched primal solver: H_k p_k = rhs_k for K one-vs-rest problems.
 
-H_k = [[I + X^T S_k X, X^T S_k 1], [1^T S_k X, 1^T S_k 1]] + damping I, with S_k the curvature of
-class k's loss on each sample (zero off the curved rows). :class:`NewtonDirections` picks the solve:
+H_k = [[I + X^T S_k X, X^T S_k 1], [1^T S_k X, 1^T S_k 1 + lam]] + damping I, with S_k the curvature of
+class k's loss on each sample (zero off the curved rows) and lam the bias penalty (0: a free bias;
+inf: no bias, the bias row and column replaced by the identity's, so with rhs_b = 0 the bias stays 0). :class:`NewtonDirections` picks the solve:
 a batched Cholesky of the (D + 1)^2 Hessians (their Gram parts kept between steps), the same
 solve through n x n systems by the Woodbury identity when every class has n < D curved rows, or
 conjugate gradients when D is too large to factor.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import Tensor
@@ -131,6 +134,7 @@ def _newton_direction_direct(
     gram: _CurvatureGram | None = None,
     cols: Tensor | None = None,
     shards: Collectives = LOCAL,
+    bias_penalty: float = 0.0,
 ) -> Tensor:
     """Solve H_k p_k = rhs_k exactly for every column k by a batched Cholesky in float64.
 
@@ -159,7 +163,12 @@ def _newton_direction_direct(
         H = gram.update(cols, weights, product_dtype)  # the sum over every rank's rows
     H = H * scale
     diag = torch.full((D + 1,), 1.0 + damping, dtype=torch.float64, device=X.device)
-    diag[-1] = damping  # the bias is not regularized
+    if math.isinf(bias_penalty):  # no bias: its row and column are the identity's (rhs_b = 0 keeps p_b = 0)
+        H[:, -1, :] = 0.0
+        H[:, :, -1] = 0.0
+        diag[-1] = 1.0
+    else:
+        diag[-1] = damping + bias_penalty
     H.diagonal(dim1=1, dim2=2).add_(diag)
     L, info = torch.linalg.cholesky_ex(H)
     if bool((info > 0).any()):  # numerically singular: lean on the damping more
@@ -173,16 +182,17 @@ def _newton_direction_direct(
 
 
 def _newton_direction_woodbury(
-    X: Tensor, curv: Tensor, rhs: Tensor, damping: float, product_dtype: torch.dtype
+    X: Tensor, curv: Tensor, rhs: Tensor, damping: float, product_dtype: torch.dtype, bias_penalty: float = 0.0
 ) -> Tensor:
     """The same solve as :func:`_newton_direction_direct` through n x n systems, for n_k < D.
 
     With Z = sqrt(S) X_B (the n curved rows), s = sqrt(S) 1, e = 1 + damping and G = e I + Z Z^T
     (n x n, eigenvalues >= 1), the push-through identity M^{-1} Z^T = Z^T G^{-1} for
-    M = e I + Z^T Z eliminates the unregularized bias without ever dividing by the damping:
+    M = e I + Z^T Z eliminates the bias (penalty lam) without ever dividing by the damping alone:
         a = G^{-1} Z r_w,  g = G^{-1} s,
-        p_b = (r_b - s^T a) / (e s^T g + damping),
+        p_b = (r_b - s^T a) / (e s^T g + damping + lam),
         p_w = (r_w - Z^T a) / e - p_b Z^T g.
+    With no bias (lam = inf) p_b = 0 and p_w = (r_w - Z^T a) / e.
     Cost n^2 D + n^3 / 3 per class instead of n D^2 + D^3 / 3. Classes are padded to the largest
     n with zero rows, which leave every formula unchanged.
     """
@@ -204,7 +214,10 @@ def _newton_direction_woodbury(
     r_w, r_b = rhs[:-1].t().to(torch.float64), rhs[-1].to(torch.float64)  # (K, D), (K,)
     a = torch.cholesky_solve(torch.bmm(Z, r_w.unsqueeze(2)), L).squeeze(2)  # (K, n)
     g = torch.cholesky_solve(s.unsqueeze(2), L).squeeze(2)
-    p_b = (r_b - (s * a).sum(1)) / (e * (s * g).sum(1) + damping)
+    if math.isinf(bias_penalty):
+        p_b = torch.zeros_like(r_b)
+    else:
+        p_b = (r_b - (s * a).sum(1)) / (e * (s * g).sum(1) + damping + bias_penalty)
     p_w = (r_w - torch.bmm(Z.mT, a.unsqueeze(2)).squeeze(2)) / e - p_b.unsqueeze(1) * torch.bmm(Z.mT, g.unsqueeze(2)).squeeze(2)
     return torch.cat([p_w.t(), p_b.unsqueeze(0)], 0).to(rhs.dtype)
 
@@ -219,8 +232,8 @@ class NewtonDirections:
     """
 
     def __init__(self, X: Tensor, K: int, damping: float, direct_max_features: int, cache_gram: bool,
-                 shards: Collectives = LOCAL) -> None:
-        self.X, self.damping, self.shards = X, damping, shards
+                 shards: Collectives = LOCAL, bias_penalty: float = 0.0) -> None:
+        self.X, self.damping, self.shards, self.bias_penalty = X, damping, shards, bias_penalty
         self.direct = X.shape[1] <= direct_max_features
         self.gram = _CurvatureGram(X, K, shards=shards) if self.direct and cache_gram else None
 
@@ -233,17 +246,20 @@ class NewtonDirections:
         X = self.X
         curv = scale * weights
         if not self.direct:
+            no_bias = math.isinf(self.bias_penalty)
 
             def hvp(V: Tensor) -> Tensor:  # V (D + 1, K'): [w-part; b-part]
                 U = curv * torch.addmm(V[-1], X, V[:-1])  # (N, K')
                 out = self.shards.sum(torch.cat([_xt_mm(X, U), U.sum(0, keepdim=True)], 0))  # sums over the rows
                 out[:-1] += V[:-1]
+                # No bias: H's bias row is the identity's and rhs_b = 0, so CG keeps p_b = 0.
+                out[-1] = 0.0 if no_bias else out[-1] + self.bias_penalty * V[-1]
                 return out + self.damping * V
 
             return _batched_cg(hvp, rhs, tol=1e-3, max_iter=max(50, X.shape[1]))[0]
         product_dtype = X.dtype if not precise else torch.float64
         # Woodbury works on the curved rows themselves, which sharded rows do not have in one place.
         if not self.shards.distributed and int((weights > 0).sum(0).max()) < X.shape[1]:
-            return _newton_direction_woodbury(X, curv, rhs, self.damping, product_dtype)
+            return _newton_direction_woodbury(X, curv, rhs, self.damping, product_dtype, self.bias_penalty)
         return _newton_direction_direct(X, weights, rhs, self.damping, product_dtype, scale, self.gram, cols,
-                                        self.shards)
+                                        self.shards, self.bias_penalty)

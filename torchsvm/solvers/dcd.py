@@ -2,12 +2,14 @@
 
 For each of K one-vs-rest problems, with x~_i = [x_i, B] (B the intercept scaling) and w~ = [w, b / B]:
 
-    minimize_w~  1/2 ||w~||^2 + sum_i C_i L(y_i w~ . x~_i)       (L: hinge, or squared hinge)
-    dual:        minimize_a  1/2 a^T (Q + D) a - e^T a,  0 <= a_i <= U_i,   Q_ij = y_i y_j x~_i . x~_j
+    minimize_w~  1/2 ||w~||^2 + sum_i C_i L(o_i - y_i w~ . x~_i)       (L(z) = max(0, z), or its square)
+    dual:        minimize_a  1/2 a^T (Q + D) a - o^T a,  0 <= a_i <= U_i,   Q_ij = y_i y_j x~_i . x~_j
 
-with U_i = C_i, D = 0 (hinge) or U_i = inf, D_ii = 1 / (2 C_i) (squared hinge): no equality
-constraint, because the bias is a feature and is penalized. Each coordinate step is O(D): with
-w~ = sum_i a_i y_i x~_i kept up to date, G_i = y_i w~ . x~_i - 1 + D_ii a_i and
+with U_i = C_i, D = 0 (hinge) or U_i = inf, D_ii = 1 / (2 C_i) (squared hinge), and the margins
+o_i = 1 (the SVM; other values: epsilon-insensitive regression on two copies of each sample, see
+:class:`torchsvm.LinearSVR`): no equality constraint, because the bias is a feature and is
+penalized (B = 0: no bias). Each coordinate step is O(D): with
+w~ = sum_i a_i y_i x~_i kept up to date, G_i = y_i w~ . x~_i - o_i + D_ii a_i and
 a_i <- clip(a_i - G_i / (Q_ii + D_ii), 0, U_i) (Hsieh, Chang, Lin, Keerthi, Sundararajan 2008,
 with LIBLINEAR's shrinking and random order). It stops on the same certificate as
 :func:`torchsvm.solvers.primal.primal_newton`: the relative duality gap (P(w~) - D(a)) / P(w~) <= tol,
@@ -58,7 +60,7 @@ if numba is not None:
         return s0 + s1
 
     @numba.njit
-    def _gap(ptr, idx, val, y, C, a, w, B, squared):
+    def _gap(ptr, idx, val, y, C, o, a, w, B, squared):
         """Relative duality gap (P - D) / P of the problem at w~ (kept equal to sum a y x~) and a."""
         N = y.shape[0]
         ww = 0.0
@@ -66,18 +68,18 @@ if numba is not None:
             ww += w[d] * w[d]
         loss, dual = 0.0, 0.0
         for i in range(N):
-            xi = max(0.0, 1.0 - y[i] * _margin(ptr, idx, val, i, w, B))
+            xi = max(0.0, o[i] - y[i] * _margin(ptr, idx, val, i, w, B))
             if squared:
                 loss += C[i] * xi * xi
-                dual += a[i] - a[i] * a[i] / (4.0 * C[i])
+                dual += a[i] * o[i] - a[i] * a[i] / (4.0 * C[i])
             else:
                 loss += C[i] * xi
-                dual += a[i]
+                dual += a[i] * o[i]
         primal = 0.5 * ww + loss
         return (primal - (dual - 0.5 * ww)) / max(abs(primal), 1e-30), primal
 
     @numba.njit(nogil=True, cache=True)
-    def _dcd_problem(ptr, idx, val, y, Ck, a, w, B, tol, max_sweeps, check_every, squared, seed):
+    def _dcd_problem(ptr, idx, val, y, Ck, o, a, w, B, tol, max_sweeps, check_every, squared, seed):
         """One problem to its certified gap or max_sweeps: ``(gap, objective, sweeps)``; a and w updated in place."""
         N = y.shape[0]
         D = w.shape[0] - 1
@@ -109,7 +111,7 @@ if numba is not None:
             s = 0
             while s < active:
                 i = index[s]
-                G = y[i] * _margin(ptr, idx, val, i, w, B) - 1.0 + Dii[i] * a[i]
+                G = y[i] * _margin(ptr, idx, val, i, w, B) - o[i] + Dii[i] * a[i]
                 PG = 0.0
                 if a[i] == 0.0:
                     if G > pg_max_old:  # at its bound and likely to stay: shrink
@@ -141,7 +143,7 @@ if numba is not None:
             settled = pg_max - pg_min <= pg_eps
             if settled or sweep == next_check:
                 next_check = sweep + check_every
-                gap, objective = _gap(ptr, idx, val, y, Ck, a, w, B, squared)
+                gap, objective = _gap(ptr, idx, val, y, Ck, o, a, w, B, squared)
                 if gap <= tol:
                     break
                 if settled and active < N:  # shrunk variables may have moved off their bounds: unshrink
@@ -153,13 +155,13 @@ if numba is not None:
             pg_max_old = pg_max if pg_max > 0 else np.inf
             pg_min_old = pg_min if pg_min < 0 else -np.inf
         if gap > tol:
-            gap, objective = _gap(ptr, idx, val, y, Ck, a, w, B, squared)
+            gap, objective = _gap(ptr, idx, val, y, Ck, o, a, w, B, squared)
         return gap, objective, sweep
 
 
 def dual_coordinate_descent(
     X: Tensor, Y: Tensor, C: Tensor, loss: str = "hinge", tol: float = 1e-3, max_iter: int = 1000,
-    intercept_scaling: float = 1.0, check_every: int = 50, seed: int = 0,
+    intercept_scaling: float = 1.0, check_every: int = 50, seed: int = 0, offset: Tensor | None = None,
 ) -> PrimalResult:
     """K linear SVMs with a penalized bias by dual coordinate descent (see the module docstring), on the CPU.
 
@@ -171,9 +173,10 @@ def dual_coordinate_descent(
         tol: relative duality gap at which a problem stops.
         max_iter: sweeps over the data per problem.
         intercept_scaling: B, the value of the bias feature (the bias is b = B w~_D, penalized as
-            1/2 w~_D^2: scikit-learn's ``LinearSVC`` and LIBLINEAR's ``-B``).
+            1/2 w~_D^2: scikit-learn's ``LinearSVC`` and LIBLINEAR's ``-B``); 0: no bias.
         check_every: sweeps between certified-gap checks at the latest.
         seed: of the coordinate order.
+        offset: ``(N, K)`` margins o each sample must reach (default 1).
 
     Returns:
         ``PrimalResult(w (D, K), b (K,), info)``; ``info.n_iter`` is the most sweeps any problem took,
@@ -181,26 +184,27 @@ def dual_coordinate_descent(
 
     Raises:
         ImportError: numba is not installed.
-        ValueError: an unknown loss, or intercept_scaling <= 0.
+        ValueError: an unknown loss, or intercept_scaling < 0.
     """
     if numba is None:
         raise ImportError("solver='dcd' needs numba (pip install numba)")
     if loss not in ("hinge", "squared_hinge"):
         raise ValueError(f"Expected loss to be 'hinge' or 'squared_hinge' for dual coordinate descent, got {loss!r}")
-    if not intercept_scaling > 0:
-        raise ValueError(f"Expected intercept_scaling > 0, got {intercept_scaling!r}")
+    if not intercept_scaling >= 0:
+        raise ValueError(f"Expected intercept_scaling >= 0 (0: no bias), got {intercept_scaling!r}")
     values_dtype = torch.float32 if X.dtype == torch.float32 else torch.float64
     csr = scipy.sparse.csr_matrix(X.detach().to("cpu", values_dtype).numpy())
     # unsigned column indices: numba checks signed ones for negative (wrap-around) values at every read
     ptr, idx, val = csr.indptr.astype(np.int64), csr.indices.astype(np.uint32), csr.data
     Yn = Y.detach().to("cpu", torch.float64).T.contiguous().numpy()  # (K, N): each problem's rows contiguous
     Cn = C.detach().to("cpu", torch.float64).T.contiguous().numpy()
+    On = np.ones_like(Yn) if offset is None else offset.detach().to("cpu", torch.float64).T.contiguous().numpy()
     K, N = Yn.shape
     alpha = np.zeros((K, N))
     W = np.zeros((K, X.shape[1] + 1))
 
     def solve(k: int) -> tuple[float, float, int]:  # the kernel releases the GIL: threads run problems at once
-        return _dcd_problem(ptr, idx, val, Yn[k], Cn[k], alpha[k], W[k], float(intercept_scaling), float(tol),
+        return _dcd_problem(ptr, idx, val, Yn[k], Cn[k], On[k], alpha[k], W[k], float(intercept_scaling), float(tol),
                             int(max_iter), int(check_every), loss == "squared_hinge", int(seed) + 1 + k)
 
     # A pool rather than numba's static prange: problems take unequal times, a free thread takes the next.

@@ -9,10 +9,12 @@ from torch import Tensor
 __all__ = ["cvxpy_primal", "cvxpy_dual", "cvxpylayers_dual", "dual_intercept"]
 
 
-def cvxpy_primal(X: np.ndarray, y: np.ndarray, C: float | np.ndarray, loss: str = "hinge") -> tuple[np.ndarray, float, float]:
-    """Solve ``min 1/2 ||w||^2 + sum_i C_i L(y_i (w . x_i + b))`` with cvxpy (Clarabel/ECOS).
+def cvxpy_primal(X: np.ndarray, y: np.ndarray, C: float | np.ndarray, loss: str = "hinge",
+                 bias_penalty: float = 0.0) -> tuple[np.ndarray, float, float]:
+    """Solve ``min 1/2 ||w||^2 + lam/2 b^2 + sum_i C_i L(y_i (w . x_i + b))`` with cvxpy (Clarabel/ECOS).
 
-    Returns ``(w, b, objective)`` in float64. ``loss`` is ``hinge``, ``squared_hinge`` or ``logistic``.
+    Returns ``(w, b, objective)`` in float64. ``loss`` is ``hinge``, ``squared_hinge`` or ``logistic``;
+    lam = ``bias_penalty``: 0 leaves b free, ``inf`` fixes b = 0.
     """
     import cvxpy as cp
 
@@ -30,7 +32,13 @@ def cvxpy_primal(X: np.ndarray, y: np.ndarray, C: float | np.ndarray, loss: str 
         data = cp.sum(cp.multiply(Cv, cp.logistic(-m)))
     else:
         raise ValueError(f"Expected loss to be 'hinge', 'squared_hinge' or 'logistic', got {loss!r}")
-    problem = cp.Problem(cp.Minimize(0.5 * cp.sum_squares(w) + data))
+    regularizer = 0.5 * cp.sum_squares(w)
+    constraints = []
+    if np.isinf(bias_penalty):
+        constraints = [b == 0]
+    elif bias_penalty > 0:
+        regularizer = regularizer + 0.5 * bias_penalty * cp.square(b)
+    problem = cp.Problem(cp.Minimize(regularizer + data), constraints)
     problem.solve()
     if problem.status not in ("optimal", "optimal_inaccurate"):
         raise RuntimeError(f"cvxpy could not solve the primal: status {problem.status}")

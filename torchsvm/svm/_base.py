@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import time
 import warnings
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -23,10 +24,10 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 from torch import Tensor
 
-from torchsvm._validation import check_positive
 from torchsvm.distributed import LOCAL, Collectives, ShardError, Shards, check_same
 from torchsvm.kernels import _psd_report, kernel_function, kernel_row_blocks
 from torchsvm.solvers.dual import DualInfo, DualResult, decomposition_dual, device_memory_guard, smo_dual
+from torchsvm.svm._params import LIBSVM, Constrained, StrOptions
 
 __all__ = ["BaseLibSVM", "DualProblems", "fill_bounds", "ovo_pairs", "resolve_device"]
 
@@ -34,10 +35,28 @@ KernelFn = Callable[[Tensor, Tensor], Tensor]
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
-    """``"auto"`` is CUDA when available, else CPU; anything else goes to ``torch.device``."""
+    """``"auto"`` is CUDA when available, else CPU; anything else goes to ``torch.device``, and a CUDA
+    device this machine does not have is an error naming the choices."""
     if str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        resolved = torch.device(device)
+    except RuntimeError as err:
+        raise ValueError(f"Expected device to be 'auto', 'cpu', 'cuda' or 'cuda:<index>', got {device!r}") from err
+    if resolved.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0 or (resolved.index or 0) >= count:
+            raise ValueError(f"Expected an available CUDA device, got device={device!r}, but this machine has "
+                             f"{count} CUDA device(s) (torch.cuda.is_available() is {torch.cuda.is_available()}); "
+                             "use device='auto' (CUDA when there is one) or device='cpu'")
+    return resolved
+
+
+def report(est: BaseEstimator, text: str) -> None:
+    """With the estimator's ``verbose`` set, one line on stdout about its fit (scikit-learn's ``verbose``
+    prints LIBSVM's and LIBLINEAR's logs); nothing otherwise."""
+    if est.verbose:
+        print(f"[torchsvm {type(est).__name__}] {text}", flush=True)
 
 
 def as_tensor_2d(X: Any, name: str, device: torch.device, dtype: torch.dtype | None = None) -> Tensor:
@@ -66,7 +85,7 @@ def check_n_features(est: BaseEstimator, X: Tensor) -> None:
     """scikit-learn's message for a feature count other than fit's."""
     if X.shape[1] != est.n_features_in_:
         raise ValueError(
-            f"X has {X.shape[1]} features, but {type(est).__name__} is expecting {est.n_features_in_} features as input"
+            f"X has {X.shape[1]} features, but {type(est).__name__} is expecting {est.n_features_in_} features as input."
         )
 
 
@@ -88,16 +107,21 @@ def targets_1d(est: BaseEstimator, n_samples: int, y: Any) -> np.ndarray:
 
 
 def sample_costs(C: float, n_samples: int, sample_weight: Any) -> np.ndarray:
-    """``C * sample_weight`` ``(N,)``, with scikit-learn's checks of the weights."""
-    cost = np.full(n_samples, float(C))
-    if sample_weight is not None:
-        sw = np.asarray(sample_weight, dtype=np.float64)
-        if sw.shape != (n_samples,) or np.any(sw < 0):
-            raise ValueError(f"Expected non-negative sample_weight of shape ({n_samples},), got {sw.shape}")
-        if not np.any(sw > 0):
-            raise ValueError("Expected sample_weight with at least one positive entry, got all weights zero")
-        cost = cost * sw
-    return cost
+    """``C * sample_weight`` ``(N,)`` with scikit-learn's (LIBSVM's) semantics: a sample of zero or
+    negative weight leaves the problem (cost 0), and none left is an error in LIBSVM's words."""
+    if sample_weight is None:
+        return np.full(n_samples, float(C))
+    sw = sample_weight.detach().cpu().numpy() if isinstance(sample_weight, Tensor) else sample_weight
+    sw = np.asarray(sw, dtype=np.float64)
+    if sw.ndim == 0:  # scikit-learn's scalar weight: the same for every sample
+        sw = np.full(n_samples, float(sw))
+    if sw.shape != (n_samples,):
+        raise ValueError(f"Expected sample_weight of shape ({n_samples},) to match X, got shape {sw.shape}")
+    if not np.all(np.isfinite(sw)):
+        raise ValueError("Expected sample_weight to be finite, got NaN or infinity")
+    if not np.any(sw > 0):
+        raise ValueError("Invalid input - all samples have zero or negative weights.")
+    return np.where(sw > 0, float(C) * sw, 0.0)
 
 
 def _class_targets(est: BaseEstimator, n_samples: int, y: Any) -> np.ndarray:
@@ -106,22 +130,38 @@ def _class_targets(est: BaseEstimator, n_samples: int, y: Any) -> np.ndarray:
     return y_np
 
 
-def classes_and_costs(est: BaseEstimator, n_samples: int, y: Any, sample_weight: Any,
-                      shards: Collectives = LOCAL) -> tuple[np.ndarray, np.ndarray]:
-    """Set ``est.classes_``; return class indices ``(N,)`` and costs ``C * class weight * sample weight``
-    (an estimator without ``C`` / ``class_weight``, as nu-SVC, counts 1 for them).
+class ClassCosts(NamedTuple):
+    """A classifier's labels and costs: class indices ``(N,)``, ``C * sample weight`` ``(N,)`` (0 for
+    the samples that leave the problem) and the class weights ``(n_classes,)`` (``class_weight_``)."""
 
-    With ``shards`` (this rank's rows of a sharded fit) the classes are checked to agree across
-    the ranks and ``"balanced"`` weights count the classes over all ranks."""
+    y_idx: np.ndarray
+    sample: np.ndarray
+    class_weight: np.ndarray
+
+    def per_sample(self) -> np.ndarray:
+        """``C * class weight * sample weight`` ``(N,)``: LIBSVM's cost of each sample."""
+        return self.sample * self.class_weight[self.y_idx]
+
+
+def classes_and_costs(est: BaseEstimator, n_samples: int, y: Any, sample_weight: Any,
+                      shards: Collectives = LOCAL, weighted_balance: bool = False) -> ClassCosts:
+    """Set ``est.classes_`` and ``est.class_weight_``; return the labels and costs (an estimator
+    without ``C`` / ``class_weight``, as nu-SVC, counts 1 for them).
+
+    ``"balanced"`` weights are scikit-learn's n / (n_classes * count); with ``weighted_balance`` (its
+    LinearSVC) the counts are sums of the sample weights. With ``shards`` (this rank's rows of a
+    sharded fit) the classes are checked to agree across the ranks and the counts run over all ranks."""
     y_np = shards.agree("Checking y", lambda: _class_targets(est, n_samples, y))
     est.classes_ = shard_classes(shards, y_np)
     y_idx = np.searchsorted(est.classes_, y_np)
     if len(est.classes_) < 2:
         raise ValueError(f"Expected at least 2 classes in y, got 1 class: {est.classes_.tolist()}")
+    cost = shards.agree("Checking sample_weight", lambda: sample_costs(getattr(est, "C", 1.0), n_samples, sample_weight))
     class_weight = getattr(est, "class_weight", None)
-    if class_weight == "balanced":  # scikit-learn's n_samples / (n_classes * count), counted over every rank
-        counts = shards.sum(torch.as_tensor(np.bincount(y_idx, minlength=len(est.classes_)), dtype=torch.float64,
-                                            device="cpu"))
+    if class_weight == "balanced":  # n / (n_classes * count), counted over every rank
+        counted = cost if weighted_balance and sample_weight is not None else None
+        counts = shards.sum(torch.as_tensor(np.bincount(y_idx, weights=counted, minlength=len(est.classes_)),
+                                            dtype=torch.float64, device="cpu"))
         weights = (counts.sum() / (len(est.classes_) * counts)).numpy()
     elif class_weight is not None:
         weights = compute_class_weight(class_weight, classes=est.classes_, y=y_np)
@@ -129,8 +169,8 @@ def classes_and_costs(est: BaseEstimator, n_samples: int, y: Any, sample_weight:
         weights = np.ones(len(est.classes_))
     if np.any(weights < 0) or not np.all(np.isfinite(weights)):
         raise ValueError(f"Expected non-negative class weights, got {dict(zip(est.classes_.tolist(), weights))}")
-    cost = shards.agree("Checking sample_weight", lambda: sample_costs(getattr(est, "C", 1.0), n_samples, sample_weight))
-    return y_idx, cost * weights[y_idx]
+    est.class_weight_ = weights
+    return ClassCosts(y_idx, cost, weights)
 
 
 def shard_classes(shards: Collectives, y_np: np.ndarray) -> np.ndarray:
@@ -157,9 +197,8 @@ def sharded_variance(X: Tensor, shards: Collectives) -> Tensor:
 
 
 def shards_of(est: BaseEstimator) -> Collectives:
-    """The ranks an estimator's fit runs over: :class:`Shards` of its ``process_group`` when ``distributed``."""
-    if not isinstance(est.distributed, bool):
-        raise TypeError(f"Expected distributed to be a bool, got {est.distributed!r}")
+    """The ranks an estimator's fit runs over: :class:`Shards` of its ``process_group`` when ``distributed``
+    (a bool: the estimators' parameter validation checked it)."""
     return Shards(est.process_group) if est.distributed else LOCAL
 
 
@@ -231,18 +270,24 @@ class DualProblems(NamedTuple):
     nu: bool = False
 
 
-class BaseLibSVM(BaseEstimator):
+class BaseLibSVM(Constrained, BaseEstimator):
     """Shared machinery of the LIBSVM-like estimators (see the module docstring).
 
     Subclasses set their parameters in ``__init__`` as scikit-learn wants (the shared ones:
-    ``kernel, degree, gamma, coef0, tol, cache_size, max_iter, solver, working_set_size,
-    kernel_dtype, device``), build their :class:`DualProblems` and read the solution.
+    ``kernel, degree, gamma, coef0, tol, shrinking, cache_size, verbose, max_iter, solver,
+    working_set_size, kernel_dtype, device``; their constraints are scikit-learn's, see
+    :mod:`torchsvm.svm._params`), build their :class:`DualProblems` and read the solution.
     """
 
+    _family = LIBSVM
+    _own_constraints = {"solver": [StrOptions({"auto", "smo", "decomposition"})]}
     _problem_params: tuple[str, ...] = ()  # parameters that change only the problems, not the kernel
 
     def _check_params(self) -> None:
-        raise NotImplementedError
+        """scikit-learn's parameter validation, then the combinations of parameters."""
+        self._validate_params()
+        if self.kernel == "precomputed" and self.solver == "decomposition":
+            raise ValueError("kernel='precomputed' is solved in memory; use solver='auto' or 'smo'")
 
     def _fit_problems(self, Xt: Tensor, y: Any, sample_weight: Any,
                       shards: Collectives = LOCAL) -> tuple[DualProblems, Any]:
@@ -258,42 +303,54 @@ class BaseLibSVM(BaseEstimator):
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "BaseLibSVM":
         """Fit on ``X`` ``(n_samples, n_features)`` (or a Gram matrix for ``"precomputed"``) and ``y``."""
         self._check_params()
+        start = time.perf_counter()
         Xt, kernel, Xk, K = self._prepare(X)
         problems, context = self._fit_problems(Xt, y, sample_weight)
         res = self._solve(Xk, kernel, K, problems)
-        self._warn_convergence(res.info.kkt_violation)
+        self._finish(res)
         self._set_solution(Xt, kernel, res, problems, context)
+        self._report(res, start)
         return self
 
-    def _check_kernel_params(self) -> None:
-        kernels = ("linear", "poly", "rbf", "sigmoid", "precomputed")
-        if isinstance(self.kernel, str) and self.kernel not in kernels:
-            raise ValueError(f"Expected kernel to be one of {kernels}, a Kernel or a callable, got {self.kernel!r}")
-        if not isinstance(self.kernel, str) and not callable(self.kernel):
-            raise TypeError(f"Expected kernel to be a string, a Kernel or a callable, got {type(self.kernel).__name__}")
-        if isinstance(self.gamma, str):
-            if self.gamma not in ("scale", "auto"):
-                raise ValueError(f"Expected gamma to be 'scale', 'auto' or a float > 0, got {self.gamma!r}")
-        else:
-            check_positive("gamma", self.gamma)
-        if isinstance(self.degree, bool) or not isinstance(self.degree, int) or self.degree < 1:
-            raise ValueError(f"Expected degree to be a positive int, got {self.degree!r}")
-        if not isinstance(self.tol, (int, float)) or not self.tol > 0:
-            raise ValueError(f"Expected tol > 0, got {self.tol!r}")
-        if self.cache_size != "auto" and not (isinstance(self.cache_size, (int, float)) and self.cache_size > 0):
-            raise ValueError(f"Expected cache_size to be 'auto' or a number of MB > 0, got {self.cache_size!r}")
-        if isinstance(self.max_iter, bool) or not isinstance(self.max_iter, int) or (self.max_iter < 1 and self.max_iter != -1):
-            raise ValueError(f"Expected max_iter to be a positive int or -1, got {self.max_iter!r}")
-        for name, value, allowed in (
-            ("solver", self.solver, ("auto", "smo", "decomposition")),
-            ("kernel_dtype", self.kernel_dtype, ("float32", "float64")),
-        ):
-            if value not in allowed:
-                raise ValueError(f"Expected {name} to be one of {allowed}, got {value!r}")
-        if isinstance(self.working_set_size, bool) or not isinstance(self.working_set_size, int) or self.working_set_size < 2:
-            raise ValueError(f"Expected working_set_size to be an int >= 2, got {self.working_set_size!r}")
-        if self.kernel == "precomputed" and self.solver == "decomposition":
-            raise ValueError("kernel='precomputed' is solved in memory; use solver='auto' or 'smo'")
+    def _finish(self, res: DualResult) -> None:
+        """``fit_status_`` (0: every problem converged, 1: max_iter stopped one, as LIBSVM's) and its
+        warning in scikit-learn's words."""
+        if not (bool(torch.isfinite(res.alpha).all()) and bool(torch.isfinite(res.b).all())):
+            raise ValueError("The dual coefficients or intercepts are not finite. The input data may contain large "
+                             "values and need to be preprocessed.")
+        self.fit_status_ = int(bool((res.info.kkt_violation > self.tol).any()))
+        if self.fit_status_:
+            warnings.warn(
+                f"Solver terminated early (max_iter={self.max_iter}).  Consider pre-processing your data with "
+                f"StandardScaler or MinMaxScaler. ({type(self).__name__}: max KKT violation "
+                f"{float(res.info.kkt_violation.max()):.3g} > tol={self.tol}; raise max_iter or tol.)",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+
+    def _report(self, res: DualResult, start: float) -> None:
+        """With ``verbose``, one line on the fit (scikit-learn prints LIBSVM's log there)."""
+        report(self, f"{res.alpha.shape[0]} problem(s), max KKT violation {float(res.info.kkt_violation.max()):.3g} "
+                     f"(tol={self.tol}), {int(res.info.problem_iters.max())} steps, {len(self.support_)} support "
+                     f"vectors, {time.perf_counter() - start:.3f} s")
+
+    def _kernel_dtype(self, device: torch.device) -> torch.dtype:
+        """``kernel_dtype``; ``"auto"`` is float64 on the CPU (LIBSVM's precision, at little cost there)
+        and float32 on a GPU (half the memory, and consumer GPUs' float64 is slow)."""
+        if self.kernel_dtype == "auto":
+            return torch.float32 if device.type == "cuda" else torch.float64
+        return getattr(torch, self.kernel_dtype)
+
+    @property
+    def coef_(self) -> np.ndarray:
+        """Feature weights of the linear kernel ``(n_problems, n_features)``: ``dual_coef_`` times the
+        support vectors, per problem (scikit-learn's read-only ``coef_``; other kernels have none)."""
+        if self.kernel != "linear":
+            raise AttributeError("coef_ is only available when using a linear kernel")
+        check_is_fitted(self, "_coef")
+        coef = (self._coef.T @ self._sv).cpu().numpy()  # (P, D): each problem's w = sum_i coef_i x_i
+        coef.flags.writeable = False  # read-only, as scikit-learn's
+        return coef
 
     # -- data and kernel -------------------------------------------------------------------
     def _prepare(self, X: Any) -> tuple[Tensor, KernelFn | None, Tensor, Tensor | None]:
@@ -310,8 +367,7 @@ class BaseLibSVM(BaseEstimator):
             if asym > 1e-6 * max(1.0, float(Xt.abs().max())):
                 raise ValueError(f"Expected a symmetric Gram matrix for kernel='precomputed', got max |K - K^T| = {asym:.3g}")
             return Xt, None, Xt, Xt
-        # Kernel values in kernel_dtype (LIBSVM caches them as float32).
-        return Xt, kernel, Xt.to(getattr(torch, self.kernel_dtype)), None
+        return Xt, kernel, Xt.to(self._kernel_dtype(device)), None
 
     def _resolve_kernel(self, X: Tensor, shards: Collectives = LOCAL) -> KernelFn | None:
         """The kernel as ``k(A, Z) -> (n_A, n_Z)`` with gamma resolved on the training X (all ranks'
@@ -325,6 +381,9 @@ class BaseLibSVM(BaseEstimator):
         if gamma == "scale":
             var = float(X.var(correction=0) if not shards.distributed else sharded_variance(X, shards))
             gamma = 1.0 / (X.shape[1] * var) if var > 0 else 1.0
+            if gamma == 0.0:  # scikit-learn's value too, a constant kernel: say why
+                warnings.warn(f"gamma='scale' is 0.0 (a constant kernel): X.var() = {var:.3g} overflows or is too "
+                              "large; scale the features (e.g. StandardScaler) or pass a gamma", UserWarning, stacklevel=4)
         elif gamma == "auto":
             gamma = 1.0 / X.shape[1]
         self._gamma = float(gamma)
@@ -449,15 +508,6 @@ class BaseLibSVM(BaseEstimator):
         info = DualInfo(bool((gap <= self.tol).all()), int(n_iter.max()), gap, n_iter)
         return DualResult(alpha, b, info, r if problems.nu else None)
 
-    def _warn_convergence(self, gap: Tensor) -> None:
-        if bool((gap > self.tol).any()):
-            warnings.warn(
-                f"{type(self).__name__} did not converge (max KKT violation {float(gap.max()):.3g} > tol={self.tol}). "
-                "Increase max_iter or tol, or scale the features.",
-                ConvergenceWarning,
-                stacklevel=3,
-            )
-
     # -- the fitted model ------------------------------------------------------------------
     def _keep_support(self, Xt: Tensor, coef: Tensor, b: Tensor, kernel: KernelFn | None, order: np.ndarray) -> np.ndarray:
         """Keep the rows with a nonzero coefficient in some problem, in ``order``; returns their indices.
@@ -484,8 +534,9 @@ class BaseLibSVM(BaseEstimator):
         if self._kernel is None:
             if Xt.shape[1] != self.shape_fit_[0]:
                 raise ValueError(
-                    f"Expected a Gram matrix (n_samples, {self.shape_fit_[0]}) against the training set for "
-                    f"kernel='precomputed', got shape {tuple(Xt.shape)}"
+                    f"X has {Xt.shape[1]} features, but {type(self).__name__} is expecting {self.shape_fit_[0]} "
+                    f"features as input. (kernel='precomputed': a Gram matrix (n_samples, {self.shape_fit_[0]}) "
+                    "against the training set)"
                 )
             return Xt[:, torch.as_tensor(self.support_, device=device, dtype=torch.long)] @ self._coef + self._b
         check_n_features(self, Xt)
@@ -515,22 +566,3 @@ def _pack_blocks(sizes: list[int], itemsize: int, budget: float) -> list[list[in
     if current:
         groups.append(current)
     return groups
-
-
-def check_C(C: Any) -> None:
-    """``C > 0`` in scikit-learn's words: the one place it is checked."""
-    check_positive("C", C)
-
-
-def check_nu(est: BaseEstimator) -> None:
-    """``0 < nu <= 1`` in scikit-learn's words."""
-    nu = est.nu
-    if isinstance(nu, bool) or not isinstance(nu, (int, float)) or not 0 < nu <= 1:
-        raise ValueError(f"The 'nu' parameter of {type(est).__name__} must be a float in the range (0.0, 1.0]. Got {nu!r} instead.")
-
-
-def check_epsilon(est: BaseEstimator) -> None:
-    """``epsilon >= 0`` in scikit-learn's words."""
-    eps = est.epsilon
-    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps >= 0:
-        raise ValueError(f"The 'epsilon' parameter of {type(est).__name__} must be a float in the range [0.0, inf). Got {eps!r} instead.")

@@ -1,4 +1,4 @@
-"""The estimators: LinearSVC, LinearSVR (primal), and SVC, NuSVC, SVR, NuSVR, OneClassSVM on the shared LIBSVM-like base."""
+"""The LIBSVM family: SVC, NuSVC, SVR, NuSVR and OneClassSVM on the shared base :class:`BaseLibSVM`."""
 
 from __future__ import annotations
 
@@ -8,24 +8,19 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClassifierMixin, OutlierMixin, RegressorMixin
-from sklearn.exceptions import ConvergenceWarning
+from sklearn.base import ClassifierMixin, OutlierMixin, RegressorMixin, clone
+from sklearn.exceptions import NotFittedError
+from sklearn.utils import check_random_state, deprecated
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_array, check_is_fitted
 from torch import Tensor
 
 from torchsvm.distributed import LOCAL, Collectives, row_offsets
 from torchsvm.kernels import Kernel
-from torchsvm.solvers.dcd import dual_coordinate_descent
 from torchsvm.solvers.dual import DualResult
-from torchsvm.solvers.primal import primal_newton
 from torchsvm.svm._base import (
     BaseLibSVM,
     DualProblems,
-    as_tensor_2d,
-    check_C,
-    check_epsilon,
-    check_n_features,
-    check_nu,
     classes_and_costs,
     fill_bounds,
     ovo_pairs,
@@ -35,259 +30,11 @@ from torchsvm.svm._base import (
     shards_of,
     targets_1d,
 )
+from torchsvm.svm._params import StrOptions
+from torchsvm.svm._probability import couple, sigmoid_predict, sigmoid_train
 from torchsvm.svm._sharded import gather_support, solve_sharded
 
-__all__ = ["LinearSVC", "LinearSVR", "NuSVC", "NuSVR", "OneClassSVM", "SVC", "SVR"]
-
-
-class BaseLinear(BaseEstimator):
-    """What :class:`LinearSVC` and :class:`LinearSVR` share: the checks of C / tol / max_iter, one
-    primal Newton solve on the device, its attributes and convergence warning, and the linear
-    decision values ``X w + b``."""
-
-    _losses: tuple[str, ...]
-
-    def _check_params(self) -> None:
-        check_C(self.C)
-        if self.loss not in self._losses:
-            raise ValueError(f"Expected loss to be one of {self._losses}, got {self.loss!r}")
-        if not self.tol > 0:
-            raise ValueError(f"Expected tol > 0, got {self.tol!r}")
-        if isinstance(self.max_iter, bool) or not isinstance(self.max_iter, int) or self.max_iter < 1:
-            raise ValueError(f"Expected max_iter to be a positive int, got {self.max_iter!r}")
-
-    def _fit_primal(self, X: Tensor, Y: Tensor, C: Tensor, loss: str, offset: Tensor | None = None,
-                    shards: Collectives = LOCAL) -> None:
-        """Solve the K problems of ``Y`` ``(N, K)`` by :func:`primal_newton` (or, for ``solver="dcd"``, by
-        :func:`~torchsvm.solvers.dcd.dual_coordinate_descent` on the CPU); set the fitted attributes."""
-        if getattr(self, "solver", "auto") == "dcd":
-            result = dual_coordinate_descent(X, Y, C, loss, self.tol, self.max_iter, self.intercept_scaling)
-            result = result._replace(w=result.w.to(X.device), b=result.b.to(X.device))
-        else:
-            result = primal_newton(X, Y, C, loss=loss, tol=self.tol, max_iter=self.max_iter, offset=offset,
-                                   shards=shards)
-        self.coef_ = result.w.t().cpu().numpy()
-        self.intercept_ = result.b.cpu().numpy()
-        self.n_iter_ = result.info.n_iter
-        self.objective_ = result.info.objective.cpu().numpy()
-        self.duality_gap_ = result.info.gap
-        self._w = result.w  # (D, K) on the device, for fast tensor predictions
-        self._b = result.b
-        if not result.info.converged:
-            warnings.warn(
-                f"{type(self).__name__} did not converge in max_iter={self.max_iter} iterations (relative "
-                f"{'duality gap' if loss == 'hinge' else 'gradient norm'} {result.info.gap:.2e} > "
-                f"tol={self.tol}). Increase max_iter, loosen tol, or scale the features.",
-                ConvergenceWarning,
-                stacklevel=3,
-            )
-
-    def _linear_decision(self, X: Any) -> Tensor:
-        """``X w + b``, ``(n_samples, K)`` on the model's device."""
-        check_is_fitted(self, "coef_")
-        Xt = as_tensor_2d(X, "X", self._w.device, self._w.dtype)
-        check_n_features(self, Xt)
-        return torch.addmm(self._b, Xt, self._w)
-
-
-class LinearSVC(ClassifierMixin, BaseLinear):
-    """Linear support vector classifier solved in the primal with torch (CPU or GPU).
-
-    For each class k (one-vs-rest; one problem for two classes) it solves
-
-        minimize 1/2 ||w||^2 + sum_i C_i L(y_i (w . x_i + b)),   y_i in {-1, +1},
-
-    with C_i = C * class_weight[class of i] and the bias b not regularized. All K problems are
-    solved together by a batched Newton method on one copy of X (see
-    :func:`torchsvm.solvers.primal.primal_newton`); ``hinge`` stops on a certified relative
-    duality gap ``tol``, the smooth losses on the relative gradient norm.
-
-    Differences from scikit-learn's ``LinearSVC`` (LIBLINEAR): the default loss is the hinge
-    (the soft-margin SVM), the bias is not penalized, and in one-vs-rest every sample keeps its own
-    class's weight in all K problems (LIBLINEAR gives the "rest" side weight 1).
-
-    Args:
-        C: inverse regularization strength, > 0.
-        loss: ``"hinge"``, ``"squared_hinge"`` or ``"logistic"``.
-        class_weight: None, a dict ``{class: weight}``, or ``"balanced"``.
-        solver: ``"auto"`` / ``"newton"``: the batched Newton method above (any device, bias not
-            penalized). ``"dcd"``: LIBLINEAR's problem and method: the bias is a feature of value
-            ``intercept_scaling`` and is penalized, solved by dual coordinate descent on the CPU (compiled,
-            classes in parallel threads; :func:`torchsvm.solvers.dcd.dual_coordinate_descent`), stopped
-            on the same certified gap ``tol``; hinge and squared hinge. The CPU's fast path; at large C
-            coordinate descent may need more than ``max_iter`` sweeps (a ``ConvergenceWarning``, as
-            LIBLINEAR's), where the Newton solver still certifies its answer.
-        intercept_scaling: ``solver="dcd"`` only: the bias feature's value (scikit-learn's meaning).
-        tol: stopping tolerance: for the hinge the certified relative duality gap, so the
-            objective is within ``tol`` (relative) of the optimum; for the smooth losses the
-            gradient norm relative to its value at w = 0.
-        max_iter: maximum Newton iterations (``"dcd"``: sweeps over the data).
-        device: ``"auto"`` (CUDA if available), ``"cpu"``, ``"cuda"``, ...
-        random_state: unused by the deterministic Newton solver; kept for the scikit-learn API.
-        distributed: fit over rows sharded across the ranks of an initialized ``torch.distributed``
-            process group (data-parallel Newton: gradients, Hessian Gram parts and line-search sums
-            are all-reduced); every rank calls ``fit`` with its own rows and ends with the same model.
-            Every class must appear on every rank.
-        process_group: the group for ``distributed`` (default: the default group).
-
-    Attributes:
-        coef_: ``(1, n_features)`` for two classes, else ``(n_classes, n_features)``.
-        intercept_: ``(1,)`` or ``(n_classes,)``.
-        classes_: the sorted class labels.
-        n_iter_: Newton iterations run.
-        n_features_in_: number of features seen in ``fit``.
-        objective_: final primal objective per problem.
-        duality_gap_: final relative gap (hinge) or gradient norm (smooth losses).
-        bytes_sent_: ``distributed`` fits only: the bytes this rank handed to collectives during fit.
-    """
-
-    def __init__(
-        self,
-        C: float = 1.0,
-        *,
-        loss: Literal["hinge", "squared_hinge", "logistic"] = "hinge",
-        class_weight: dict | Literal["balanced"] | None = None,
-        solver: Literal["auto", "newton", "dcd"] = "auto",
-        tol: float = 1e-3,
-        max_iter: int = 300,
-        device: str = "auto",
-        random_state: int | None = None,
-        distributed: bool = False,
-        process_group: Any = None,
-        intercept_scaling: float = 1.0,
-    ) -> None:
-        self.C = C
-        self.loss = loss
-        self.class_weight = class_weight
-        self.solver = solver
-        self.intercept_scaling = intercept_scaling
-        self.tol = tol
-        self.max_iter = max_iter
-        self.device = device
-        self.random_state = random_state
-        self.distributed = distributed
-        self.process_group = process_group
-
-    _losses = ("hinge", "squared_hinge", "logistic")
-
-    def _check_params(self) -> None:
-        super()._check_params()
-        if self.solver not in ("auto", "newton", "dcd"):
-            raise ValueError(f"Expected solver to be 'auto', 'newton' or 'dcd', got {self.solver!r}")
-        if self.solver == "dcd" and (self.loss == "logistic" or self.distributed):
-            raise ValueError("solver='dcd' solves the hinge and squared hinge in one process; got "
-                             f"loss={self.loss!r}, distributed={self.distributed!r} (use solver='newton')")
-        if not (isinstance(self.intercept_scaling, (int, float)) and self.intercept_scaling > 0):
-            raise ValueError(f"Expected intercept_scaling > 0, got {self.intercept_scaling!r}")
-
-    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "LinearSVC":
-        """Fit on ``X`` ``(n_samples, n_features)`` (array-like or tensor) and labels ``y`` of any values."""
-        self._check_params()
-        shards = shards_of(self)
-        device = resolve_device(self.device)
-        Xt = shard_inputs(shards, X, device)
-        y_idx, cost = classes_and_costs(self, Xt.shape[0], y, sample_weight, shards)
-        self.n_features_in_ = Xt.shape[1]
-
-        y_t = torch.as_tensor(y_idx, device=device)
-        K = 1 if len(self.classes_) == 2 else len(self.classes_)
-        columns = torch.arange(K, device=device) + (1 if K == 1 else 0)  # binary: +1 is classes_[1]
-        Y = torch.where(y_t.unsqueeze(1) == columns, 1.0, -1.0).to(Xt.dtype)  # (N, K)
-        # Samples with zero cost leave the problem; give them a tiny cost instead of dividing by zero.
-        C_t = torch.as_tensor(cost, dtype=Xt.dtype, device=device).clamp_min(1e-12).unsqueeze(1).expand(-1, K)
-        sent = shards.bytes_sent
-        self._fit_primal(Xt, Y, C_t, self.loss, shards=shards)
-        if self.distributed:
-            self.bytes_sent_ = shards.bytes_sent - sent
-        return self
-
-    def decision_function(self, X: Any) -> np.ndarray | Tensor:
-        """Signed distances ``(n_samples,)`` for two classes, else ``(n_samples, n_classes)``.
-
-        A tensor input gives a tensor on the model's device; anything else gives a NumPy array.
-        """
-        scores = self._linear_decision(X)
-        scores = scores[:, 0] if scores.shape[1] == 1 else scores
-        return scores if isinstance(X, Tensor) else scores.cpu().numpy()
-
-    def predict(self, X: Any) -> np.ndarray:
-        """Class labels (NumPy, values of ``classes_``)."""
-        scores = self.decision_function(X)
-        s = scores if isinstance(scores, Tensor) else torch.from_numpy(np.asarray(scores))
-        idx = (s > 0).long() if s.ndim == 1 else s.argmax(dim=1)
-        return self.classes_[idx.cpu().numpy()]
-
-
-class LinearSVR(RegressorMixin, BaseLinear):
-    """Linear support vector regression solved in the primal with torch (CPU or GPU).
-
-        minimize 1/2 ||w||^2 + sum_i C_i L(y_i - (w . x_i + b)),   b not regularized,
-
-    with the epsilon-insensitive loss L(r) = max(0, |r| - epsilon) or its square. Each sample
-    enters as two hinge terms, max(0, (y - epsilon) - f) and max(0, f - (y + epsilon)), and the
-    batched Newton solver of :class:`LinearSVC` solves the result (see
-    :func:`torchsvm.solvers.primal.primal_newton`'s ``offset``); ``epsilon_insensitive`` stops on
-    the certified relative duality gap ``tol``, the squared loss on the relative gradient norm.
-
-    Differences from scikit-learn's ``LinearSVR`` (LIBLINEAR): the bias is not penalized (as in
-    :class:`SVR`, whose linear-kernel solution this equals).
-
-    Args:
-        epsilon: half width of the tube inside which deviations cost nothing, >= 0.
-        C: cost of deviations beyond epsilon, > 0 (``C_i = C * sample_weight_i``).
-        loss: ``"epsilon_insensitive"`` or ``"squared_epsilon_insensitive"``.
-        tol, max_iter, device, random_state: as :class:`LinearSVC`.
-
-    Attributes:
-        coef_: ``(n_features,)``. intercept_: ``(1,)``. n_iter_, n_features_in_, objective_,
-        duality_gap_: as :class:`LinearSVC`.
-    """
-
-    _losses = ("epsilon_insensitive", "squared_epsilon_insensitive")
-
-    def __init__(
-        self,
-        *,
-        epsilon: float = 0.0,
-        C: float = 1.0,
-        loss: Literal["epsilon_insensitive", "squared_epsilon_insensitive"] = "epsilon_insensitive",
-        tol: float = 1e-3,
-        max_iter: int = 300,
-        device: str = "auto",
-        random_state: int | None = None,
-    ) -> None:
-        self.epsilon = epsilon
-        self.C = C
-        self.loss = loss
-        self.tol = tol
-        self.max_iter = max_iter
-        self.device = device
-        self.random_state = random_state
-
-    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "LinearSVR":
-        """Fit on ``X`` ``(n_samples, n_features)`` (array-like or tensor) and real targets ``y``."""
-        self._check_params()
-        check_epsilon(self)
-        device = resolve_device(self.device)
-        Xt = as_tensor_2d(X, "X", device)
-        N = Xt.shape[0]
-        self.n_features_in_ = Xt.shape[1]
-        y_np = check_array(targets_1d(self, N, y), ensure_2d=False, dtype=np.float64, input_name="y")
-        t = torch.tensor(y_np, dtype=Xt.dtype, device=device)
-        cost = torch.as_tensor(sample_costs(self.C, N, sample_weight), dtype=Xt.dtype, device=device).clamp_min(1e-12)
-        ones = torch.ones(N, dtype=Xt.dtype, device=device)
-        # Two hinge rows per sample: y = +1 must reach f >= t - epsilon, y = -1 must reach -f >= -t - epsilon.
-        X2, Y2 = torch.cat([Xt, Xt]), torch.cat([ones, -ones]).unsqueeze(1)
-        offset = torch.cat([t - self.epsilon, -t - self.epsilon]).unsqueeze(1)
-        hinge = "hinge" if self.loss == "epsilon_insensitive" else "squared_hinge"
-        self._fit_primal(X2, Y2, torch.cat([cost, cost]).unsqueeze(1), hinge, offset)
-        self.coef_ = self.coef_[0]
-        return self
-
-    def predict(self, X: Any) -> np.ndarray | Tensor:
-        """Predicted targets ``(n_samples,)``; a tensor input gives a tensor on the model's device."""
-        f = self._linear_decision(X)[:, 0]
-        return f if isinstance(X, Tensor) else f.cpu().numpy()
+__all__ = ["NuSVC", "NuSVR", "OneClassSVM", "SVC", "SVR"]
 
 
 def _ovr_from_ovo(dec: Tensor, n_classes: int) -> Tensor:
@@ -304,18 +51,45 @@ def _ovr_from_ovo(dec: Tensor, n_classes: int) -> Tensor:
 
 class BaseSVC(ClassifierMixin, BaseLibSVM):
     """What :class:`SVC` and :class:`NuSVC` share: the binary problems of the classes, reading the
-    solution into LIBSVM's attributes, the one-vs-one / one-vs-rest decisions (the fit itself is
-    :meth:`BaseLibSVM.fit`). Subclasses check their parameters, may rewrite the problems
-    (:meth:`_problems`) and read the solution (:meth:`_coefficients`)."""
+    solution into LIBSVM's attributes, the one-vs-one / one-vs-rest decisions, ``break_ties`` and
+    LIBSVM's probability estimates (the fit itself is :meth:`BaseLibSVM.fit`). Subclasses may
+    rewrite the problems (:meth:`_problems`) and read the solution (:meth:`_coefficients`)."""
 
     multi_class: str
+    _class_weighted = True  # class_weight scales the costs (LIBSVM's nu-SVC ignores it)
     _problem_params = ("C", "class_weight")  # what GridSearchCV may vary within one batched solve
 
+    def _check_params(self) -> None:
+        """The parameters' checks; a ``probability`` passed at all warns as scikit-learn 1.9 does (deprecated)."""
+        super()._check_params()
+        if self.decision_function_shape == "ovo" and self.multi_class == "ovr":
+            raise ValueError("decision_function_shape='ovo' needs multi_class='ovo'")
+        if self.probability is True and self.multi_class == "ovr":
+            raise ValueError("probability=True estimates LIBSVM's one-vs-one probabilities: it needs multi_class='ovo'")
+        if self.probability != "deprecated":
+            name = type(self).__name__
+            warnings.warn(
+                f"The `probability` parameter was deprecated in 1.9 and will be removed in version 1.11. Use "
+                f"`CalibratedClassifierCV({name}(), ensemble=False)` instead of `{name}(probability=True)`",
+                FutureWarning,
+                stacklevel=4,
+            )
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "BaseSVC":
+        """Fit on ``X`` ``(n_samples, n_features)`` and ``y``; with ``probability=True`` also Platt's
+        sigmoids from an internal 5-fold cross-validation (scikit-learn 1.9 deprecates it: a FutureWarning)."""
+        super().fit(X, y, sample_weight)
+        self._probA, self._probB = np.empty(0), np.empty(0)
+        if self.probability is True:
+            self._fit_probability(X, y, sample_weight)
+        return self
+
     def _problems(self, y_idx: np.ndarray, cost: np.ndarray, device: torch.device, dtype: torch.dtype) -> DualProblems:
-        """The binary problems, ``(P, N)`` labels and costs; one-vs-one pairs list their own rows."""
+        """The binary problems, ``(P, N)`` labels and costs (0: not in the problem); one-vs-one pairs
+        list their own rows of positive cost."""
         n_classes = len(self.classes_)
         y_t = torch.as_tensor(y_idx, device=device)
-        c_t = torch.as_tensor(cost, dtype=dtype, device=device).clamp_min(1e-12)
+        c_t = torch.as_tensor(cost, dtype=dtype, device=device)
         if n_classes == 2:  # one problem; +1 is classes_[1] (scikit-learn's sign)
             return DualProblems(torch.where(y_t == 1, 1.0, -1.0).to(dtype).unsqueeze(0), c_t.unsqueeze(0))
         if self.multi_class == "ovr":
@@ -325,7 +99,7 @@ class BaseSVC(ClassifierMixin, BaseLibSVM):
         in_i, in_j = y_t.unsqueeze(0) == pairs[:, :1], y_t.unsqueeze(0) == pairs[:, 1:]
         Y = torch.where(in_i, 1.0, -1.0).to(dtype)  # LIBSVM: the pair's first class is +1
         C = torch.where(in_i | in_j, c_t, 0.0)
-        return DualProblems(Y, C, members=[torch.nonzero(m).squeeze(1) for m in (in_i | in_j)])
+        return DualProblems(Y, C, members=[torch.nonzero(m).squeeze(1) for m in C > 0])
 
     def _coefficients(self, res: DualResult, problems: DualProblems) -> tuple[Tensor, Tensor]:
         """``(y * alpha (P, N), b (P,))``: what the decision function multiplies the kernel by."""
@@ -333,8 +107,9 @@ class BaseSVC(ClassifierMixin, BaseLibSVM):
 
     def _fit_problems(self, Xt: Tensor, y: Any, sample_weight: Any,
                       shards: Collectives = LOCAL) -> tuple[DualProblems, Any]:
-        y_idx, cost = classes_and_costs(self, Xt.shape[0], y, sample_weight, shards)
-        return self._problems(y_idx, cost, Xt.device, Xt.dtype), y_idx  # float64, as the solver state
+        costs = classes_and_costs(self, Xt.shape[0], y, sample_weight, shards)
+        cost = costs.per_sample() if self._class_weighted else costs.sample
+        return self._problems(costs.y_idx, cost, Xt.device, Xt.dtype), costs.y_idx
 
     def _set_solution(self, Xt: Tensor, kernel: Any, res: DualResult, problems: DualProblems, y_idx: Any) -> None:
         coef, b = self._coefficients(res, problems)
@@ -361,24 +136,32 @@ class BaseSVC(ClassifierMixin, BaseLibSVM):
     def decision_function(self, X: Any) -> np.ndarray | Tensor:
         """``(n_samples,)`` for two classes; else ``(n_samples, n_classes)`` (``"ovr"`` shape) or
         ``(n_samples, n_pairs)`` (``"ovo"``). A tensor input gives a tensor on the model's device."""
-        dec = self._decision(X)
-        n_classes = len(self.classes_)
-        if n_classes == 2:
-            dec = dec[:, 0]
-        elif self.multi_class == "ovo" and self.decision_function_shape == "ovr":
-            dec = _ovr_from_ovo(dec, n_classes)
+        dec = self._shaped_decision(self._decision(X))
         return dec if isinstance(X, Tensor) else dec.cpu().numpy()
 
+    def _shaped_decision(self, dec: Tensor) -> Tensor:
+        """The problems' decision values ``(n, P)`` in ``decision_function``'s shape."""
+        n_classes = len(self.classes_)
+        if n_classes == 2:
+            return dec[:, 0]
+        if self.multi_class == "ovo" and self.decision_function_shape == "ovr":
+            return _ovr_from_ovo(dec, n_classes)
+        return dec
+
     def predict(self, X: Any) -> np.ndarray:
-        """Class labels; one-vs-one predicts by LIBSVM's vote (ties to the first class)."""
+        """Class labels; one-vs-one predicts by LIBSVM's vote (ties to the first class), or with
+        ``break_ties`` (``decision_function_shape="ovr"``, more than two classes) by the largest
+        ``decision_function``, as scikit-learn."""
+        if self.break_ties and self.decision_function_shape == "ovo":
+            raise ValueError("break_ties must be False when decision_function_shape is 'ovo'")
         return self._predict_from_decision(self._decision(X))
 
     def _predict_from_decision(self, dec: Tensor) -> np.ndarray:
         n_classes = len(self.classes_)
         if n_classes == 2:
             idx = (dec[:, 0] > 0).long()
-        elif self.multi_class == "ovr":
-            idx = dec.argmax(1)
+        elif self.multi_class == "ovr" or self.break_ties:
+            idx = self._shaped_decision(dec).argmax(1)
         else:
             votes = torch.zeros(dec.shape[0], n_classes, device=dec.device)
             for p, (i, j) in enumerate(ovo_pairs(n_classes)):
@@ -387,6 +170,89 @@ class BaseSVC(ClassifierMixin, BaseLibSVM):
             idx = votes.argmax(1)  # first maximum on ties, as LIBSVM
         return self.classes_[idx.cpu().numpy()]
 
+    # -- probability=True: LIBSVM's Platt scaling (scikit-learn 1.9 deprecates it) ---------------
+    def _check_proba(self) -> bool:
+        if self.probability == "deprecated" or not self.probability:
+            raise AttributeError("predict_proba is not available when probability=False")
+        return True
+
+    def _pairwise_libsvm(self, dec: Tensor) -> Tensor:
+        """The problems' decision values with LIBSVM's sign: positive for a pair's first class (our
+        binary problem is positive for ``classes_[1]``, scikit-learn's public sign)."""
+        return -dec if len(self.classes_) == 2 else dec
+
+    def _fit_probability(self, X: Any, y: Any, sample_weight: Any) -> None:
+        """``probA_``, ``probB_`` per pair: Platt's sigmoid on held-out decision values of a 5-fold
+        cross-validation (LIBSVM's ``svm_binary_svc_probability``; one shuffled split of all rows, each
+        pair using its own rows of it), shuffled by ``random_state``."""
+        Xt, _, _, _ = self._prepare(X)  # the training rows as fit saw them (sets nothing new)
+        y_idx = np.searchsorted(self.classes_, targets_1d(self, Xt.shape[0], y))
+        weights = None if sample_weight is None else sample_costs(1.0, len(y_idx), sample_weight)
+        n, n_classes = len(y_idx), len(self.classes_)
+        pairs = ovo_pairs(n_classes)
+        dec = np.zeros((n, len(pairs)))
+        order = check_random_state(self.random_state).permutation(n)
+        inner = clone(self).set_params(probability="deprecated", verbose=False)
+        for f in range(5):
+            test = order[f * n // 5 : (f + 1) * n // 5]
+            train = np.setdiff1d(order, test)
+            present = np.unique(y_idx[train])
+            if len(present) >= 2:
+                train_t, test_t = (torch.as_tensor(r, device=Xt.device) for r in (train, test))
+                # A precomputed Gram matrix is cut in both directions: training columns for both parts.
+                cols = train_t if self.kernel == "precomputed" else slice(None)
+                sub = inner.fit(Xt[train_t][:, cols], y_idx[train], None if weights is None else weights[train])
+                sub_dec = sub._pairwise_libsvm(sub._decision(Xt[test_t][:, cols])).cpu().numpy()
+                sub_pairs = {pair: p for p, pair in enumerate(ovo_pairs(len(present)))}
+            for p, (i, j) in enumerate(pairs):
+                has_i, has_j = i in present, j in present
+                if has_i and has_j:  # both classes trained: that pair's held-out decision values
+                    dec[test, p] = sub_dec[:, sub_pairs[(int(np.searchsorted(present, i)), int(np.searchsorted(present, j)))]]
+                else:  # LIBSVM: +1 if only the first class was there, -1 if only the second, 0 if neither
+                    dec[test, p] = 1.0 if has_i else (-1.0 if has_j else 0.0)
+        probA, probB = np.zeros(len(pairs)), np.zeros(len(pairs))
+        for p, (i, j) in enumerate(pairs):
+            rows = (y_idx == i) | (y_idx == j)
+            if weights is not None:
+                rows &= weights > 0
+            probA[p], probB[p] = sigmoid_train(dec[rows, p], y_idx[rows] == i)
+        self._probA, self._probB = probA, probB
+
+    @available_if(_check_proba)
+    def predict_proba(self, X: Any) -> np.ndarray | Tensor:
+        """Class probabilities ``(n_samples, n_classes)``, columns in ``classes_`` order: Platt's sigmoid
+        of each pair's decision value, coupled over the pairs (Wu, Lin and Weng; LIBSVM's method). A
+        tensor input gives a tensor on the model's device. May disagree with ``predict`` (the
+        sigmoids come from a cross-validation)."""
+        check_is_fitted(self, "_probA")
+        if self._probA.size == 0:
+            raise NotFittedError("predict_proba is not available when fitted with probability=False")
+        dec = self._pairwise_libsvm(self._decision(X))
+        A = torch.as_tensor(self._probA, dtype=dec.dtype, device=dec.device)
+        B = torch.as_tensor(self._probB, dtype=dec.dtype, device=dec.device)
+        proba = couple(sigmoid_predict(dec, A, B), len(self.classes_), ovo_pairs(len(self.classes_)))
+        return proba if isinstance(X, Tensor) else proba.cpu().numpy()
+
+    @available_if(_check_proba)
+    def predict_log_proba(self, X: Any) -> np.ndarray | Tensor:
+        """``log(predict_proba(X))``."""
+        proba = self.predict_proba(X)
+        return torch.log(proba) if isinstance(proba, Tensor) else np.log(proba)
+
+    @deprecated("Attribute `probA_` was deprecated in version 1.9 and will be removed in 1.11 as the "
+                "`probability=True` option for SVC and NuSVC was deprecated and will be removed in 1.11.")
+    @property
+    def probA_(self) -> np.ndarray:
+        """Platt's A per one-vs-one pair (``probability=True``; empty otherwise)."""
+        return self._probA
+
+    @deprecated("Attribute `probB_` was deprecated in version 1.9 and will be removed in 1.11 as the "
+                "`probability=True` option for SVC and NuSVC was deprecated and will be removed in 1.11.")
+    @property
+    def probB_(self) -> np.ndarray:
+        """Platt's B per one-vs-one pair (``probability=True``; empty otherwise)."""
+        return self._probB
+
 
 class SVC(BaseSVC):
     """Kernel support vector classifier, solved in the dual with torch (CPU or GPU).
@@ -394,14 +260,21 @@ class SVC(BaseSVC):
     For each binary problem it solves
 
         maximize  sum_i a_i - 1/2 sum_ij a_i a_j y_i y_j K(x_i, x_j)
-        subject to 0 <= a_i <= C_i,  sum_i a_i y_i = 0,   C_i = C * class_weight[class of i]
+        subject to 0 <= a_i <= C_i,  sum_i a_i y_i = 0,   C_i = C * class_weight[class of i] * sample_weight_i
 
     and predicts with f(x) = sum over support vectors of a_i y_i K(x_i, x) + b. Multi-class is
-    one-vs-one like LIBSVM (``multi_class="ovo"``, the default: measured faster, see ``benchmarks/results/``) or one-vs-rest (``"ovr"``); either way all binary problems are
-    solved as one batched problem sharing the kernel computations. A Gram matrix up to
-    ``cache_size`` MB is computed once and solved in memory by SMO
+    one-vs-one like LIBSVM (``multi_class="ovo"``, the default) or one-vs-rest (``"ovr"``); either
+    way all binary problems are solved as one batched problem sharing the kernel computations. A
+    Gram matrix within ``cache_size`` is computed once and solved in memory by SMO
     (:func:`torchsvm.solvers.dual.smo_dual`); a larger one is never formed: the decomposition
     solver (:func:`torchsvm.solvers.dual.decomposition_dual`) works from kernel rows.
+
+    The parameters, their defaults and checks and the fitted attributes are scikit-learn's
+    ``SVC``'s (1.9), with these differences: ``cache_size`` defaults to ``"auto"`` (a memory budget
+    for in-memory Gram matrices, not LIBSVM's row cache), ``shrinking`` changes nothing (the
+    solvers pick their own working sets; the answer is the same to ``tol``), and ``support_``
+    indexes the rows of X as given also when sample weights drop some (scikit-learn's indexes the
+    remaining rows).
 
     Args:
         C: cost of margin violations, > 0.
@@ -410,20 +283,31 @@ class SVC(BaseSVC):
             or a callable ``k(A, Z) -> (n_A, n_Z)`` on tensors.
         degree, gamma, coef0: as scikit-learn; ``gamma="scale"`` is ``1 / (n_features * X.var())``,
             ``"auto"`` is ``1 / n_features``.
-        class_weight: None, a dict ``{class: weight}``, or ``"balanced"``.
+        shrinking: accepted for scikit-learn's API; no effect.
+        probability: ``True`` fits LIBSVM's probability model (Platt scaling on an internal
+            5-fold cross-validation, five extra fits) for ``predict_proba``; scikit-learn 1.9
+            deprecates the parameter (a FutureWarning when it is passed) in favour of
+            ``sklearn.calibration.CalibratedClassifierCV(SVC(), ensemble=False)``, which works
+            with this SVC too.
         tol: stopping tolerance on the maximal KKT violation (LIBSVM's eps).
-        max_iter: SMO steps (in memory) or outer iterations (decomposition); -1 for the default.
+        cache_size: MB allowed for in-memory Gram matrices under ``solver="auto"``; ``"auto"``
+            is half the free GPU memory on CUDA and 2048 MB on the CPU.
+        class_weight: None, a dict ``{class: weight}``, or ``"balanced"``.
+        verbose: print one line about each fit.
+        max_iter: SMO steps (in memory) or outer iterations (decomposition); -1 for no limit.
         decision_function_shape: ``"ovr"`` (``(n_samples, n_classes)``) or ``"ovo"``
             (``(n_samples, n_pairs)``; only with ``multi_class="ovo"``).
+        break_ties: with ``decision_function_shape="ovr"`` and more than two classes, predict the
+            largest ``decision_function`` instead of the vote's winner.
+        random_state: seeds the cross-validation of ``probability=True``.
         multi_class: ``"ovo"`` or ``"ovr"``: which binary problems are trained.
         solver: ``"auto"`` (in memory when the Gram matrix fits in ``cache_size``), ``"smo"``
             or ``"decomposition"``.
-        cache_size: MB allowed for in-memory Gram matrices under ``solver="auto"``; ``"auto"``
-            is half the free GPU memory on CUDA and 2048 MB on the CPU.
         working_set_size: variables per outer iteration of the decomposition solver.
-        kernel_dtype: ``"float32"`` (as LIBSVM's kernel cache; half the memory and time of
-            ``"float64"``) or ``"float64"``: the dtype kernel values are computed and kept in
-            during fit. The solver's state (alpha, gradient) and prediction are float64 either way.
+        kernel_dtype: the dtype kernel values are computed and kept in during fit: ``"float64"``
+            (LIBSVM's precision), ``"float32"`` (half the memory and time; answers differ from
+            float64's by about 1e-3 relative in ``dual_coef_``) or ``"auto"`` (float64 on the CPU,
+            float32 on a GPU). The solver's state (alpha, gradient) and prediction are float64 either way.
         device: ``"auto"`` (CUDA if available), ``"cpu"``, ``"cuda"``, ...
         distributed: fit over rows sharded across the ranks of an initialized ``torch.distributed``
             process group: every rank calls ``fit`` with its own rows and ends with the same model,
@@ -439,13 +323,18 @@ class SVC(BaseSVC):
         n_support_: support vectors per class.
         dual_coef_: ``(n_classes - 1, n_SV)``: ``y_i a_i`` of each SV in the classifiers it is
             part of, LIBSVM's layout; ``(1, n_SV)`` for two classes.
+        coef_: ``kernel="linear"`` only: ``(n_pairs, n_features)`` weights (read-only).
         intercept_: ``(n_pairs,)`` biases, pairs ``(0, 1), (0, 2), ..., (1, 2), ...``; in pair
             ``(i, j)`` a positive decision is class i, except for two classes where it is
             ``classes_[1]`` (scikit-learn's convention).
-        classes_, n_features_in_, shape_fit_; n_iter_: per binary problem, its SMO steps (outer
-            iterations where the decomposition solver ran it), counted apart in a batch.
+        classes_, class_weight_, n_features_in_, shape_fit_; fit_status_: 0, or 1 when max_iter stopped
+            a problem; n_iter_: per binary problem, its SMO steps (outer iterations where the
+            decomposition solver ran it), counted apart in a batch.
+        probA_, probB_: ``probability=True``: Platt's parameters per pair (deprecated by scikit-learn 1.9).
         bytes_sent_: ``distributed`` fits only: the bytes this rank handed to collectives during fit.
     """
+
+    _own_constraints = {**BaseLibSVM._own_constraints, "multi_class": [StrOptions({"ovo", "ovr"})]}
 
     def __init__(
         self,
@@ -455,15 +344,20 @@ class SVC(BaseSVC):
         degree: int = 3,
         gamma: float | Literal["scale", "auto"] = "scale",
         coef0: float = 0.0,
-        class_weight: dict | Literal["balanced"] | None = None,
+        shrinking: bool = True,
+        probability: bool | Literal["deprecated"] = "deprecated",
         tol: float = 1e-3,
+        cache_size: float | Literal["auto"] = "auto",
+        class_weight: dict | Literal["balanced"] | None = None,
+        verbose: bool = False,
         max_iter: int = -1,
         decision_function_shape: Literal["ovr", "ovo"] = "ovr",
+        break_ties: bool = False,
+        random_state: int | np.random.RandomState | None = None,
         multi_class: Literal["ovo", "ovr"] = "ovo",
         solver: Literal["auto", "smo", "decomposition"] = "auto",
-        cache_size: float | Literal["auto"] = "auto",
         working_set_size: int = 1024,
-        kernel_dtype: Literal["float32", "float64"] = "float32",
+        kernel_dtype: Literal["auto", "float32", "float64"] = "auto",
         device: str = "auto",
         distributed: bool = False,
         process_group: Any = None,
@@ -473,13 +367,18 @@ class SVC(BaseSVC):
         self.degree = degree
         self.gamma = gamma
         self.coef0 = coef0
-        self.class_weight = class_weight
+        self.shrinking = shrinking
+        self.probability = probability
         self.tol = tol
+        self.cache_size = cache_size
+        self.class_weight = class_weight
+        self.verbose = verbose
         self.max_iter = max_iter
         self.decision_function_shape = decision_function_shape
+        self.break_ties = break_ties
+        self.random_state = random_state
         self.multi_class = multi_class
         self.solver = solver
-        self.cache_size = cache_size
         self.working_set_size = working_set_size
         self.kernel_dtype = kernel_dtype
         self.device = device
@@ -487,20 +386,18 @@ class SVC(BaseSVC):
         self.process_group = process_group
 
     def _check_params(self) -> None:
-        check_C(self.C)
-        self._check_kernel_params()
-        for name, value, allowed in (
-            ("decision_function_shape", self.decision_function_shape, ("ovr", "ovo")),
-            ("multi_class", self.multi_class, ("ovo", "ovr")),
-        ):
-            if value not in allowed:
-                raise ValueError(f"Expected {name} to be one of {allowed}, got {value!r}")
-        if self.decision_function_shape == "ovo" and self.multi_class == "ovr":
-            raise ValueError("decision_function_shape='ovo' needs multi_class='ovo'")
-        if self.distributed and (self.kernel == "precomputed" or self.solver == "smo"):
+        super()._check_params()
+        if self.distributed and (self.kernel == "precomputed" or self.solver == "smo" or self.probability is True):
             raise ValueError("distributed=True computes kernel rows on each rank's shard: it needs the features "
-                             f"(not kernel='precomputed') and the decomposition solver (not solver='smo'), got "
-                             f"kernel={self.kernel!r}, solver={self.solver!r}")
+                             f"(not kernel='precomputed'), the decomposition solver (not solver='smo') and "
+                             f"probability=False, got kernel={self.kernel!r}, solver={self.solver!r}, "
+                             f"probability={self.probability!r}")
+
+    def _problems(self, y_idx: np.ndarray, cost: np.ndarray, device: torch.device, dtype: torch.dtype) -> DualProblems:
+        """:meth:`BaseSVC._problems`; LIBSVM's error when the samples of positive weight are of one class."""
+        if np.count_nonzero(np.bincount(y_idx, weights=cost) > 0) < 2:
+            raise ValueError("Invalid input - all samples with positive weights belong to the same class.")
+        return super()._problems(y_idx, cost, device, dtype)
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "SVC":
         """Fit on ``X`` ``(n_samples, n_features)`` and ``y``; with ``distributed=True``, on this rank's rows
@@ -516,14 +413,15 @@ class SVC(BaseSVC):
         self.n_features_in_, self.shape_fit_ = Xt.shape[1], (int(offsets[-1]), Xt.shape[1])
         kernel = self._resolve_kernel(Xt, shards)
         sent = shards.bytes_sent
-        res = solve_sharded(Xt.to(getattr(torch, self.kernel_dtype)), kernel, problems, shards,
+        res = solve_sharded(Xt.to(self._kernel_dtype(device)), kernel, problems, shards,
                             self.working_set_size, self.tol, self._max_iter())
-        self._warn_convergence(res.info.kkt_violation)
+        self._finish(res)
         coef, b = self._coefficients(res, problems)
         X_sv, y_sv, coef_sv, index = gather_support(shards, Xt, y_idx, coef, int(offsets[shards.rank]))
         self._store(X_sv, y_sv, coef_sv, b, kernel)
         self.support_ = index[self.support_].astype(np.int32)  # rows of the shards' concatenation
         self.n_iter_ = res.info.problem_iters.cpu().numpy().astype(np.int64)
+        self._probA, self._probB = np.empty(0), np.empty(0)
         self.bytes_sent_ = shards.bytes_sent - sent
         return self
 
@@ -548,13 +446,15 @@ class NuSVC(BaseSVC):
         kernel, degree, gamma, coef0, tol, max_iter, decision_function_shape, solver, cache_size,
             working_set_size, kernel_dtype, device: as :class:`SVC`.
 
-    No ``class_weight``: LIBSVM's nu-SVC does not use class weights (scikit-learn accepts the
-    parameter and its solution does not change); weight samples with ``sample_weight``.
+        shrinking, probability, cache_size, verbose, break_ties, random_state: as :class:`SVC`.
+        class_weight: accepted and ignored, as by LIBSVM's nu-SVC (scikit-learn sets
+            ``class_weight_`` and its solution does not change); weight samples with ``sample_weight``.
 
     Attributes: as :class:`SVC` (``dual_coef_`` and ``intercept_`` after the 1/r rescaling).
     """
 
     multi_class = "ovo"  # LIBSVM's nu-SVC is one-vs-one; not a parameter
+    _class_weighted = False
     _problem_params = ("nu",)
 
     def __init__(
@@ -565,13 +465,19 @@ class NuSVC(BaseSVC):
         degree: int = 3,
         gamma: float | Literal["scale", "auto"] = "scale",
         coef0: float = 0.0,
+        shrinking: bool = True,
+        probability: bool | Literal["deprecated"] = "deprecated",
         tol: float = 1e-3,
+        cache_size: float | Literal["auto"] = "auto",
+        class_weight: dict | Literal["balanced"] | None = None,
+        verbose: bool = False,
         max_iter: int = -1,
         decision_function_shape: Literal["ovr", "ovo"] = "ovr",
+        break_ties: bool = False,
+        random_state: int | np.random.RandomState | None = None,
         solver: Literal["auto", "smo", "decomposition"] = "auto",
-        cache_size: float | Literal["auto"] = "auto",
         working_set_size: int = 1024,
-        kernel_dtype: Literal["float32", "float64"] = "float32",
+        kernel_dtype: Literal["auto", "float32", "float64"] = "auto",
         device: str = "auto",
     ) -> None:
         self.nu = nu
@@ -579,26 +485,25 @@ class NuSVC(BaseSVC):
         self.degree = degree
         self.gamma = gamma
         self.coef0 = coef0
+        self.shrinking = shrinking
+        self.probability = probability
         self.tol = tol
+        self.cache_size = cache_size
+        self.class_weight = class_weight
+        self.verbose = verbose
         self.max_iter = max_iter
         self.decision_function_shape = decision_function_shape
+        self.break_ties = break_ties
+        self.random_state = random_state
         self.solver = solver
-        self.cache_size = cache_size
         self.working_set_size = working_set_size
         self.kernel_dtype = kernel_dtype
         self.device = device
 
-    def _check_params(self) -> None:
-        check_nu(self)
-        self._check_kernel_params()
-        if self.decision_function_shape not in ("ovr", "ovo"):
-            raise ValueError(f"Expected decision_function_shape to be one of ('ovr', 'ovo'), got {self.decision_function_shape!r}")
-
     def _problems(self, y_idx: np.ndarray, cost: np.ndarray, device: torch.device, dtype: torch.dtype) -> DualProblems:
         """The C-SVC problems with the sample weights as bounds, p = 0 and LIBSVM's start: each
-        sign's bounds filled in order up to nu sum(w) / 2."""
-        if np.count_nonzero(np.bincount(y_idx, weights=cost) > 0) < 2:
-            raise ValueError("Invalid input - all samples with positive weights belong to the same class")
+        sign's bounds filled in order up to nu sum(w) / 2 (a pair without samples of positive weight
+        on one side is infeasible)."""
         problems = super()._problems(y_idx, cost, device, dtype)
         pos = problems.Y > 0
         C_pos, C_neg = torch.where(pos, problems.C, 0.0), torch.where(pos, 0.0, problems.C)
@@ -664,8 +569,8 @@ class SVR(BaseSVR):
     f(x) = sum over support vectors of (a_i - a*_i) K(x_i, x) + b.
 
     Args:
-        kernel, degree, gamma, coef0, tol, cache_size, max_iter, solver, working_set_size,
-            kernel_dtype, device: as :class:`SVC`.
+        kernel, degree, gamma, coef0, tol, shrinking, cache_size, verbose, max_iter, solver,
+            working_set_size, kernel_dtype, device: as :class:`SVC`.
         C: cost of a deviation beyond epsilon, > 0 (``C_i = C * sample_weight_i``).
         epsilon: half width of the tube inside which deviations cost nothing, >= 0.
 
@@ -684,11 +589,13 @@ class SVR(BaseSVR):
         tol: float = 1e-3,
         C: float = 1.0,
         epsilon: float = 0.1,
+        shrinking: bool = True,
         cache_size: float | Literal["auto"] = "auto",
+        verbose: bool = False,
         max_iter: int = -1,
         solver: Literal["auto", "smo", "decomposition"] = "auto",
         working_set_size: int = 1024,
-        kernel_dtype: Literal["float32", "float64"] = "float32",
+        kernel_dtype: Literal["auto", "float32", "float64"] = "auto",
         device: str = "auto",
     ) -> None:
         self.kernel = kernel
@@ -698,7 +605,9 @@ class SVR(BaseSVR):
         self.tol = tol
         self.C = C
         self.epsilon = epsilon
+        self.shrinking = shrinking
         self.cache_size = cache_size
+        self.verbose = verbose
         self.max_iter = max_iter
         self.solver = solver
         self.working_set_size = working_set_size
@@ -707,15 +616,10 @@ class SVR(BaseSVR):
 
     _problem_params = ("C", "epsilon")
 
-    def _check_params(self) -> None:
-        check_C(self.C)
-        check_epsilon(self)
-        self._check_kernel_params()
-
     def _problem(self, Y: Tensor, y: Tensor, cost: Tensor) -> DualProblems:
         return DualProblems(
             Y=Y,
-            C=torch.cat([cost, cost]).clamp_min(1e-12).unsqueeze(0),
+            C=torch.cat([cost, cost]).unsqueeze(0),
             p=torch.cat([self.epsilon - y, self.epsilon + y]).unsqueeze(0),
         )
 
@@ -734,8 +638,8 @@ class NuSVR(BaseSVR):
     Args:
         nu: in (0, 1].
         C: cost of a deviation beyond the tube, > 0 (``C_i = C * sample_weight_i``).
-        kernel, degree, gamma, coef0, tol, cache_size, max_iter, solver, working_set_size,
-            kernel_dtype, device: as :class:`SVC`.
+        kernel, degree, gamma, coef0, tol, shrinking, cache_size, verbose, max_iter, solver,
+            working_set_size, kernel_dtype, device: as :class:`SVC`.
 
     Attributes: as :class:`SVR`.
     """
@@ -749,12 +653,14 @@ class NuSVR(BaseSVR):
         degree: int = 3,
         gamma: float | Literal["scale", "auto"] = "scale",
         coef0: float = 0.0,
+        shrinking: bool = True,
         tol: float = 1e-3,
         cache_size: float | Literal["auto"] = "auto",
+        verbose: bool = False,
         max_iter: int = -1,
         solver: Literal["auto", "smo", "decomposition"] = "auto",
         working_set_size: int = 1024,
-        kernel_dtype: Literal["float32", "float64"] = "float32",
+        kernel_dtype: Literal["auto", "float32", "float64"] = "auto",
         device: str = "auto",
     ) -> None:
         self.nu = nu
@@ -763,8 +669,10 @@ class NuSVR(BaseSVR):
         self.degree = degree
         self.gamma = gamma
         self.coef0 = coef0
+        self.shrinking = shrinking
         self.tol = tol
         self.cache_size = cache_size
+        self.verbose = verbose
         self.max_iter = max_iter
         self.solver = solver
         self.working_set_size = working_set_size
@@ -773,13 +681,8 @@ class NuSVR(BaseSVR):
 
     _problem_params = ("C", "nu")
 
-    def _check_params(self) -> None:
-        check_nu(self)
-        check_C(self.C)
-        self._check_kernel_params()
-
     def _problem(self, Y: Tensor, y: Tensor, cost: Tensor) -> DualProblems:
-        C = cost.clamp_min(1e-12)
+        C = cost
         a0 = fill_bounds(C, self.nu * C.sum() / 2)  # LIBSVM's start: a = a*, filled in order
         return DualProblems(
             Y=Y,
@@ -802,8 +705,8 @@ class OneClassSVM(OutlierMixin, BaseLibSVM):
     Args:
         nu: an upper bound on the fraction of training errors and a lower bound on the fraction
             of support vectors, in (0, 1].
-        kernel, degree, gamma, coef0, tol, cache_size, max_iter, solver, working_set_size,
-            kernel_dtype, device: as :class:`SVC`.
+        kernel, degree, gamma, coef0, tol, shrinking, cache_size, verbose, max_iter, solver,
+            working_set_size, kernel_dtype, device: as :class:`SVC`.
 
     Attributes:
         support_, support_vectors_, n_support_, dual_coef_ (``(1, n_SV)``), intercept_ (``-rho``),
@@ -819,11 +722,13 @@ class OneClassSVM(OutlierMixin, BaseLibSVM):
         coef0: float = 0.0,
         tol: float = 1e-3,
         nu: float = 0.5,
+        shrinking: bool = True,
         cache_size: float | Literal["auto"] = "auto",
+        verbose: bool = False,
         max_iter: int = -1,
         solver: Literal["auto", "smo", "decomposition"] = "auto",
         working_set_size: int = 1024,
-        kernel_dtype: Literal["float32", "float64"] = "float32",
+        kernel_dtype: Literal["auto", "float32", "float64"] = "auto",
         device: str = "auto",
     ) -> None:
         self.kernel = kernel
@@ -832,7 +737,9 @@ class OneClassSVM(OutlierMixin, BaseLibSVM):
         self.coef0 = coef0
         self.tol = tol
         self.nu = nu
+        self.shrinking = shrinking
         self.cache_size = cache_size
+        self.verbose = verbose
         self.max_iter = max_iter
         self.solver = solver
         self.working_set_size = working_set_size
@@ -843,17 +750,13 @@ class OneClassSVM(OutlierMixin, BaseLibSVM):
         """Fit on ``X`` ``(n_samples, n_features)``; ``y`` is ignored."""
         return super().fit(X, None, sample_weight)
 
-    def _check_params(self) -> None:
-        check_nu(self)
-        self._check_kernel_params()
-
     def _fit_problems(self, Xt: Tensor, y: Any, sample_weight: Any,
                       shards: Collectives = LOCAL) -> tuple[DualProblems, Any]:
         N, dev = Xt.shape[0], Xt.device
         w = torch.as_tensor(sample_costs(1.0, N, sample_weight), dtype=torch.float64, device=dev)
         return DualProblems(
             Y=torch.ones(1, N, dtype=torch.float64, device=dev),
-            C=w.clamp_min(1e-12).unsqueeze(0),
+            C=w.unsqueeze(0),
             p=torch.zeros(1, N, dtype=torch.float64, device=dev),
             alpha0=fill_bounds(w, self.nu * w.sum()).unsqueeze(0),  # LIBSVM's start: sum a = nu sum w
         ), None

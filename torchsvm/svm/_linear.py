@@ -1,0 +1,392 @@
+"""The linear family: LinearSVC and LinearSVR, solved in the primal (Newton) or by dual coordinate descent.
+
+Both solve LIBLINEAR's problems by default, as scikit-learn's classes do: the intercept is the
+weight of a constant feature of value ``intercept_scaling`` and is penalized with the others
+(``penalize_intercept=False`` leaves it free, the textbook SVM; ``fit_intercept=False`` drops it).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_array, check_is_fitted
+from torch import Tensor
+
+from torchsvm.distributed import LOCAL, Collectives
+from torchsvm.solvers.dcd import dual_coordinate_descent
+from torchsvm.solvers.primal import PrimalResult, primal_newton
+from torchsvm.svm._base import (
+    as_tensor_2d,
+    check_n_features,
+    classes_and_costs,
+    report,
+    resolve_device,
+    sample_costs,
+    shard_inputs,
+    shards_of,
+    targets_1d,
+)
+from torchsvm.svm._params import LINEAR, Constrained, StrOptions
+
+__all__ = ["LinearSVC", "LinearSVR"]
+
+# LIBLINEAR's solvers by loss, penalty and dual, as scikit-learn checks them (_get_liblinear_solver_type):
+# a combination absent here is refused with scikit-learn's words.
+_LIBLINEAR_COMBINATIONS = {
+    "hinge": {"l2": (True,)},
+    "squared_hinge": {"l1": (False,), "l2": (False, True)},
+    "epsilon_insensitive": {"l2": (True,)},
+    "squared_epsilon_insensitive": {"l2": (False, True)},
+    "logistic": {"l2": (False, True)},  # torchsvm's own loss (Newton only)
+}
+
+
+def _check_combination(penalty: str, loss: str, dual: bool | str) -> None:
+    """scikit-learn's "Unsupported set of arguments" for a (penalty, loss, dual) LIBLINEAR has no solver for."""
+    by_penalty = _LIBLINEAR_COMBINATIONS[loss]
+    if penalty not in by_penalty:
+        problem = f"The combination of penalty='{penalty}' and loss='{loss}' is not supported"
+    elif dual != "auto" and dual not in by_penalty[penalty]:
+        problem = f"The combination of penalty='{penalty}' and loss='{loss}' are not supported when dual={dual}"
+    else:
+        return
+    raise ValueError(f"Unsupported set of arguments: {problem}, Parameters: penalty={penalty!r}, loss={loss!r}, "
+                     f"dual={dual!r}")
+
+
+class BaseLinear(Constrained, BaseEstimator):
+    """What :class:`LinearSVC` and :class:`LinearSVR` share: the bias's handling, the choice and run
+    of the solver, the fitted attributes (``coef_`` and ``intercept_`` are the model: prediction
+    reads them, as scikit-learn's), the convergence warning, and the linear decision values."""
+
+    _family = LINEAR
+    _own_constraints = {"solver": [StrOptions({"auto", "newton", "dcd"})]}
+
+    def _check_params(self) -> None:
+        self._validate_params()
+        _check_combination(getattr(self, "penalty", "l2"), self.loss, self.dual)
+        if self.solver == "dcd" and not self._dcd_solves():
+            raise ValueError(
+                "solver='dcd' solves the hinge and squared hinge with a penalized intercept (or none) in one process; "
+                f"got loss={self.loss!r}, penalize_intercept={self.penalize_intercept!r}, "
+                f"distributed={getattr(self, 'distributed', False)!r} (use solver='newton')"
+            )
+
+    def _hinge(self) -> str:
+        """The loss as the primal solvers name it (epsilon-insensitive losses are hinges on two copies of each sample)."""
+        return {"epsilon_insensitive": "hinge", "squared_epsilon_insensitive": "squared_hinge"}.get(self.loss, self.loss)
+
+    def _bias_penalty(self) -> float:
+        """lam of 1/2 lam b^2: inf without an intercept, 1 / intercept_scaling^2 for LIBLINEAR's, 0 if free."""
+        if not self.fit_intercept:
+            return math.inf
+        return 1.0 / float(self.intercept_scaling) ** 2 if self.penalize_intercept else 0.0
+
+    def _dcd_solves(self) -> bool:
+        return (self._hinge() in ("hinge", "squared_hinge") and self._bias_penalty() != 0
+                and not getattr(self, "distributed", False))
+
+    def _solver(self, device: torch.device) -> str:
+        """``"dcd"`` or ``"newton"``: ``"auto"`` picks coordinate descent on the CPU where it solves the
+        problem, the Newton method otherwise (on a GPU, and for a free intercept or the logistic loss)."""
+        if self.solver != "auto":
+            return self.solver
+        return "dcd" if device.type == "cpu" and self._dcd_solves() else "newton"
+
+    def _fit_primal(self, X: Tensor, Y: Tensor, C: Tensor, offset: Tensor | None = None,
+                    shards: Collectives = LOCAL) -> None:
+        """Solve the K problems of ``Y`` ``(N, K)`` and set the fitted attributes.
+
+        ``solver="auto"`` on the CPU runs coordinate descent and, where it stops before its certified
+        gap reaches ``tol`` (large C), the Newton method from its iterate, which certifies the answer."""
+        start = time.perf_counter()
+        device, lam, loss = X.device, self._bias_penalty(), self._hinge()
+        solver = self._solver(device)
+        newton = dict(loss=loss, tol=self.tol, max_iter=self.max_iter, offset=offset, shards=shards, bias_penalty=lam)
+        if solver == "dcd":
+            seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+            scaling = 0.0 if math.isinf(lam) else float(self.intercept_scaling)
+            result = dual_coordinate_descent(X, Y, C, loss, self.tol, self.max_iter, scaling, seed=seed, offset=offset)
+            result = result._replace(w=result.w.to(device), b=result.b.to(device))
+            if not result.info.converged and self.solver == "auto":
+                polished = primal_newton(X, Y, C, W0=result.w, b0=result.b, **newton)
+                result = polished._replace(info=polished.info._replace(n_iter=result.info.n_iter + polished.info.n_iter))
+                solver = "dcd, then newton"
+        else:
+            result = primal_newton(X, Y, C, **newton)
+        self._set_model(result, loss)
+        report(self, f"{solver}: {result.info.n_iter} iterations, {'duality gap' if loss == 'hinge' else 'gradient norm'} "
+                     f"{result.info.gap:.3g} (tol={self.tol}), {time.perf_counter() - start:.3f} s")
+
+    def _set_model(self, result: PrimalResult, loss: str) -> None:
+        self.coef_ = result.w.t().cpu().numpy()
+        self.intercept_ = result.b.cpu().numpy() if self.fit_intercept else 0.0  # scikit-learn's 0.0 without one
+        self.n_iter_ = int(result.info.n_iter)
+        self.objective_ = result.info.objective.cpu().numpy()
+        self.duality_gap_ = result.info.gap
+        self._device, self._dtype = result.w.device, result.w.dtype
+        if not result.info.converged:
+            measure = "duality gap" if loss == "hinge" else "gradient norm"
+            warnings.warn(
+                f"Liblinear failed to converge, increase the number of iterations. ({type(self).__name__}: "
+                f"relative {measure} {result.info.gap:.2e} > tol={self.tol} after max_iter={self.max_iter} "
+                "iterations; raise max_iter, loosen tol, or scale the features.)",
+                ConvergenceWarning,
+                stacklevel=4,
+            )
+
+    def _linear_decision(self, X: Any) -> Tensor:
+        """``X coef_^T + intercept_`` ``(n_samples, K)`` on the model's device, from the fitted attributes."""
+        check_is_fitted(self, "coef_")
+        Xt = as_tensor_2d(X, "X", self._device, self._dtype)
+        check_n_features(self, Xt)
+        W = torch.as_tensor(np.atleast_2d(self.coef_), dtype=Xt.dtype, device=Xt.device)  # (K, D)
+        b = torch.as_tensor(np.atleast_1d(self.intercept_), dtype=Xt.dtype, device=Xt.device)
+        return torch.addmm(b, Xt, W.t())
+
+
+class LinearSVC(ClassifierMixin, BaseLinear):
+    """Linear support vector classifier, scikit-learn's ``LinearSVC`` solved with torch (CPU or GPU).
+
+    For each class k (one-vs-rest; one problem for two classes) it solves LIBLINEAR's problem
+
+        minimize 1/2 ||w||^2 + 1/2 (b / B)^2 + sum_i C_i L(y_i (w . x_i + b)),   y_i in {-1, +1},
+
+    with B = ``intercept_scaling`` (``penalize_intercept=False`` drops the b term: the textbook SVM,
+    solved by the Newton method; ``fit_intercept=False`` fixes b = 0) and L the squared hinge
+    (default) or the hinge. The costs are LIBLINEAR's: C_i = C * sample_weight_i, times
+    class_weight[k] for the samples of class k in its own problem (of both classes for two).
+
+    Solvers (``solver``): ``"dcd"``, dual coordinate descent (LIBLINEAR's dual method, compiled,
+    classes in parallel threads, on the CPU; :func:`torchsvm.solvers.dcd.dual_coordinate_descent`);
+    ``"newton"``, a batched Newton method on the primal, all classes at once on one copy of X, on any
+    device (:func:`torchsvm.solvers.primal.primal_newton`); ``"auto"``, coordinate descent on the
+    CPU, finished by the Newton method where it stops short of ``tol`` (large C), and the Newton
+    method on a GPU. Every solver stops on a certificate: the hinge on the relative duality gap
+    (the objective is within ``tol`` of the optimum), the squared hinge on the relative gradient
+    norm (Newton) or duality gap (coordinate descent).
+
+    The parameters, defaults and checks are scikit-learn's (1.9), except: ``tol`` is the
+    certificate above (LIBLINEAR's is its solver's own stopping rule), ``dual`` is checked as
+    scikit-learn checks it but the solver is ``solver``'s (the answer is the same), and
+    ``penalty="l1"`` and ``multi_class="crammer_singer"`` are refused (not built yet).
+
+    Args:
+        penalty: ``"l2"``.
+        loss: ``"squared_hinge"`` (default), ``"hinge"``, or torchsvm's ``"logistic"`` (Newton only).
+        dual: ``"auto"``, True or False: checked against the loss and penalty as scikit-learn does.
+        tol: the certificate's tolerance (see above).
+        C: inverse regularization strength, > 0.
+        multi_class: ``"ovr"``.
+        fit_intercept: fit b (default) or fix it at 0.
+        intercept_scaling: B, the constant feature's value (its weight b / B is penalized); a larger
+            B penalizes the intercept less.
+        class_weight: None, a dict ``{class: weight}``, or ``"balanced"`` (counts weighted by
+            ``sample_weight``, as scikit-learn's).
+        verbose: print one line about each fit.
+        random_state: seeds coordinate descent's order (None: NumPy's global generator, as scikit-learn).
+        max_iter: iterations: sweeps over the data (coordinate descent), Newton steps.
+        penalize_intercept: False: the intercept is not penalized (the textbook SVM; Newton).
+        solver: ``"auto"``, ``"dcd"`` or ``"newton"`` (see above).
+        device: ``"auto"`` (CUDA if available), ``"cpu"``, ``"cuda"``, ...
+        distributed: fit over rows sharded across the ranks of an initialized ``torch.distributed``
+            process group (data-parallel Newton: gradients, Hessian Gram parts and line-search sums
+            are all-reduced); every rank calls ``fit`` with its own rows and ends with the same model.
+            Every class must appear on every rank.
+        process_group: the group for ``distributed`` (default: the default group).
+
+    Attributes:
+        coef_: ``(1, n_features)`` for two classes, else ``(n_classes, n_features)``; prediction reads it.
+        intercept_: ``(1,)`` or ``(n_classes,)``; 0.0 with ``fit_intercept=False``; prediction reads it.
+        classes_, class_weight_, n_features_in_.
+        n_iter_: the iterations of the slowest class.
+        objective_: final primal objective per problem.
+        duality_gap_: the final certificate (relative duality gap or gradient norm), worst problem.
+        bytes_sent_: ``distributed`` fits only: the bytes this rank handed to collectives during fit.
+    """
+
+    _own_constraints = {**BaseLinear._own_constraints, "loss": [StrOptions({"hinge", "squared_hinge", "logistic"})]}
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        if self.penalty == "l1" or self.multi_class == "crammer_singer":
+            raise ValueError(f"penalty='l1' and multi_class='crammer_singer' are not available in torchsvm yet, got "
+                             f"penalty={self.penalty!r}, multi_class={self.multi_class!r}; use scikit-learn's "
+                             "LinearSVC for them")
+
+    def __init__(
+        self,
+        penalty: Literal["l1", "l2"] = "l2",
+        loss: Literal["hinge", "squared_hinge", "logistic"] = "squared_hinge",
+        *,
+        dual: bool | Literal["auto"] = "auto",
+        tol: float = 1e-4,
+        C: float = 1.0,
+        multi_class: Literal["ovr", "crammer_singer"] = "ovr",
+        fit_intercept: bool = True,
+        intercept_scaling: float = 1.0,
+        class_weight: dict | Literal["balanced"] | None = None,
+        verbose: int = 0,
+        random_state: int | np.random.RandomState | None = None,
+        max_iter: int = 1000,
+        penalize_intercept: bool = True,
+        solver: Literal["auto", "newton", "dcd"] = "auto",
+        device: str = "auto",
+        distributed: bool = False,
+        process_group: Any = None,
+    ) -> None:
+        self.penalty = penalty
+        self.loss = loss
+        self.dual = dual
+        self.tol = tol
+        self.C = C
+        self.multi_class = multi_class
+        self.fit_intercept = fit_intercept
+        self.intercept_scaling = intercept_scaling
+        self.class_weight = class_weight
+        self.verbose = verbose
+        self.random_state = random_state
+        self.max_iter = max_iter
+        self.penalize_intercept = penalize_intercept
+        self.solver = solver
+        self.device = device
+        self.distributed = distributed
+        self.process_group = process_group
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "LinearSVC":
+        """Fit on ``X`` ``(n_samples, n_features)`` (array-like or tensor) and labels ``y`` of any values;
+        samples of zero or negative ``sample_weight`` leave the problem."""
+        self._check_params()
+        shards = shards_of(self)
+        device = resolve_device(self.device)
+        Xt = shard_inputs(shards, X, device)
+        costs = classes_and_costs(self, Xt.shape[0], y, sample_weight, shards, weighted_balance=True)
+        self.n_features_in_ = Xt.shape[1]
+        keep = costs.sample > 0
+        y_t = torch.as_tensor(costs.y_idx[keep], device=device)
+        if not keep.all():  # LIBLINEAR's samples without weight do nothing: leave them out
+            Xt = Xt[torch.as_tensor(np.flatnonzero(keep), device=device)]
+        n_classes = len(self.classes_)
+        K = 1 if n_classes == 2 else n_classes
+        columns = torch.arange(K, device=device) + (1 if K == 1 else 0)  # binary: +1 is classes_[1]
+        Y = torch.where(y_t.unsqueeze(1) == columns, 1.0, -1.0).to(Xt.dtype)  # (N, K)
+        sample = torch.as_tensor(costs.sample[keep], dtype=Xt.dtype, device=device).unsqueeze(1)
+        weight = torch.as_tensor(costs.class_weight, dtype=Xt.dtype, device=device)
+        # LIBLINEAR: two classes keep their own weights; in one-vs-rest only class k's samples are
+        # weighted in problem k, the rest count C.
+        C = sample * (weight[y_t].unsqueeze(1) if K == 1 else torch.where(Y > 0, weight, 1.0))
+        sent = shards.bytes_sent
+        self._fit_primal(Xt, Y, C, shards=shards)
+        if self.distributed:
+            self.bytes_sent_ = shards.bytes_sent - sent
+        return self
+
+    def decision_function(self, X: Any) -> np.ndarray | Tensor:
+        """Signed distances ``(n_samples,)`` for two classes, else ``(n_samples, n_classes)``.
+
+        A tensor input gives a tensor on the model's device; anything else gives a NumPy array.
+        """
+        scores = self._linear_decision(X)
+        scores = scores[:, 0] if scores.shape[1] == 1 else scores
+        return scores if isinstance(X, Tensor) else scores.cpu().numpy()
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Class labels (NumPy, values of ``classes_``)."""
+        scores = self._linear_decision(X)
+        idx = (scores[:, 0] > 0).long() if scores.shape[1] == 1 else scores.argmax(dim=1)
+        return self.classes_[idx.cpu().numpy()]
+
+
+class LinearSVR(RegressorMixin, BaseLinear):
+    """Linear support vector regression, scikit-learn's ``LinearSVR`` solved with torch (CPU or GPU).
+
+        minimize 1/2 ||w||^2 + 1/2 (b / B)^2 + sum_i C_i L(y_i - (w . x_i + b))
+
+    with the epsilon-insensitive loss L(r) = max(0, |r| - epsilon) (default) or its square, B =
+    ``intercept_scaling`` and C_i = C * sample_weight_i (``penalize_intercept`` and
+    ``fit_intercept`` as :class:`LinearSVC`). Each sample enters as two hinge terms,
+    max(0, (y - epsilon) - f) and max(0, f - (y + epsilon)), and the solvers of :class:`LinearSVC`
+    solve the result (see :func:`torchsvm.solvers.primal.primal_newton`'s ``offset``).
+
+    Differences from scikit-learn: as :class:`LinearSVC`; ``epsilon`` must be >= 0 (scikit-learn
+    accepts a negative tube).
+
+    Args:
+        epsilon: half width of the tube inside which deviations cost nothing, >= 0.
+        tol, C, fit_intercept, intercept_scaling, dual, verbose, random_state, max_iter,
+            penalize_intercept, solver, device: as :class:`LinearSVC`.
+        loss: ``"epsilon_insensitive"`` or ``"squared_epsilon_insensitive"``.
+
+    Attributes:
+        coef_: ``(n_features,)``. intercept_: ``(1,)`` (0.0 without an intercept). n_iter_,
+        n_features_in_, objective_, duality_gap_: as :class:`LinearSVC`.
+    """
+
+    _own_constraints = {**BaseLinear._own_constraints,
+                        "loss": [StrOptions({"epsilon_insensitive", "squared_epsilon_insensitive"})]}
+
+    def __init__(
+        self,
+        *,
+        epsilon: float = 0.0,
+        tol: float = 1e-4,
+        C: float = 1.0,
+        loss: Literal["epsilon_insensitive", "squared_epsilon_insensitive"] = "epsilon_insensitive",
+        fit_intercept: bool = True,
+        intercept_scaling: float = 1.0,
+        dual: bool | Literal["auto"] = "auto",
+        verbose: int = 0,
+        random_state: int | np.random.RandomState | None = None,
+        max_iter: int = 1000,
+        penalize_intercept: bool = True,
+        solver: Literal["auto", "newton", "dcd"] = "auto",
+        device: str = "auto",
+    ) -> None:
+        self.epsilon = epsilon
+        self.tol = tol
+        self.C = C
+        self.loss = loss
+        self.fit_intercept = fit_intercept
+        self.intercept_scaling = intercept_scaling
+        self.dual = dual
+        self.verbose = verbose
+        self.random_state = random_state
+        self.max_iter = max_iter
+        self.penalize_intercept = penalize_intercept
+        self.solver = solver
+        self.device = device
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "LinearSVR":
+        """Fit on ``X`` ``(n_samples, n_features)`` (array-like or tensor) and real targets ``y``."""
+        self._check_params()
+        device = resolve_device(self.device)
+        Xt = as_tensor_2d(X, "X", device)
+        N = Xt.shape[0]
+        self.n_features_in_ = Xt.shape[1]
+        y_np = check_array(targets_1d(self, N, y), ensure_2d=False, dtype=np.float64, input_name="y")
+        cost_np = sample_costs(self.C, N, sample_weight)
+        keep = cost_np > 0
+        if not keep.all():  # samples without weight do nothing: leave them out
+            Xt = Xt[torch.as_tensor(np.flatnonzero(keep), device=device)]
+        t = torch.tensor(y_np[keep], dtype=Xt.dtype, device=device)
+        cost = torch.as_tensor(cost_np[keep], dtype=Xt.dtype, device=device)
+        ones = torch.ones_like(t)
+        # Two hinge rows per sample: y = +1 must reach f >= t - epsilon, y = -1 must reach -f >= -t - epsilon.
+        X2, Y2 = torch.cat([Xt, Xt]), torch.cat([ones, -ones]).unsqueeze(1)
+        offset = torch.cat([t - self.epsilon, -t - self.epsilon]).unsqueeze(1)
+        self._fit_primal(X2, Y2, torch.cat([cost, cost]).unsqueeze(1), offset)
+        self.coef_ = self.coef_[0]
+        return self
+
+    def predict(self, X: Any) -> np.ndarray | Tensor:
+        """Predicted targets ``(n_samples,)``; a tensor input gives a tensor on the model's device."""
+        f = self._linear_decision(X)[:, 0]
+        return f if isinstance(X, Tensor) else f.cpu().numpy()
