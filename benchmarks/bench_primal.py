@@ -1,16 +1,16 @@
 #!/usr/bin/env python
-"""10-class linear SVM (hinge loss, one-vs-rest): torchsvm vs scikit-learn, fit time and test accuracy.
+"""10-class linear SVM (one-vs-rest), torchsvm's LinearSVC against scikit-learn's (LIBLINEAR): fit time, test accuracy, objective.
 
-    python benchmarks/bench_primal.py --data-root ../shared/data --device cpu
+    python benchmarks/bench_primal.py --data-root ../shared/data --device cpu --C 0.01 0.1 1 10 --repeats 3
 
-Same data (pixels / 255), same C, medians of --repeats interleaved runs: torchsvm.LinearSVC (batched Newton, certified
-gap tol; with --dcd also solver="dcd", LIBLINEAR's penalized-bias problem by compiled dual
-coordinate descent, certified too), sklearn LinearSVC(loss="hinge", dual=True) (LIBLINEAR) and SGDClassifier(loss="hinge",
-alpha = 1 / (C N)). Besides time and accuracy it reports each model's primal objective
-sum_k 1/2 ||w_k||^2 + C sum_i hinge_ik (the problem torchsvm solves; LIBLINEAR also penalizes
-the bias, SGD optimizes a rescaled version), so "equal objective" can be checked. With --dcd, the
-first call of the compiled solver in the process (numba loading its cached machine code, once per
-process) is timed on its own before the timed fits and reported separately. Results go to
+Both estimators with their defaults solve the same problem, LIBLINEAR's: 1/2 ||w_k||^2 + 1/2 b_k^2 +
+C sum_i L(y_ik f_k(x_i)) with L the squared hinge (``--loss hinge`` for the hinge), scikit-learn choosing
+its solver by ``dual="auto"`` and torchsvm by ``solver="auto"``; ``--solvers`` adds torchsvm's
+``"newton"`` and ``"dcd"`` runs, ``--sgd`` an SGDClassifier (hinge, alpha = 1 / (C N)). Same data
+(pixels / 255), medians of ``--repeats`` interleaved runs; every model's objective is computed here
+from its coef_ and intercept_, so "equal objective" can be checked. The first call of the compiled
+coordinate descent in the process (numba loading its cached machine code, once per process) is timed
+on its own before the timed fits and reported separately. Results go to
 benchmarks/results/primal-<device>-<date>[-<tag>].{json,md}.
 """
 
@@ -33,24 +33,22 @@ from _record import add_record_arguments, device_name, device_sync, save_record,
 from torchsvm import LinearSVC
 
 
-def objective(coef: np.ndarray, intercept: np.ndarray, X: np.ndarray, y: np.ndarray, C: float,
-              penalize_bias: bool = False) -> float:
-    """sum_k 1/2 ||w_k||^2 + C sum_i hinge_ik, plus 1/2 b_k^2 with ``penalize_bias`` (LIBLINEAR's problem)."""
+def objective(coef: np.ndarray, intercept: np.ndarray, X: np.ndarray, y: np.ndarray, C: float, loss: str) -> float:
+    """sum_k 1/2 ||w_k||^2 + 1/2 b_k^2 + C sum_i L(y_ik f_k(x_i)): LIBLINEAR's problem (intercept_scaling 1)."""
     Y = np.where(y[:, None] == np.arange(coef.shape[0]), 1.0, -1.0)
-    margins = Y * (X.astype(np.float64) @ coef.T.astype(np.float64) + intercept)
-    bias = 0.5 * (np.asarray(intercept, dtype=np.float64) ** 2).sum() if penalize_bias else 0.0
-    return float(0.5 * (coef.astype(np.float64) ** 2).sum() + bias + C * np.maximum(0, 1 - margins).sum())
+    b = np.broadcast_to(np.asarray(intercept, dtype=np.float64), (coef.shape[0],))
+    xi = np.maximum(0, 1 - Y * (X.astype(np.float64) @ coef.T.astype(np.float64) + b))
+    return float(0.5 * (coef.astype(np.float64) ** 2).sum() + 0.5 * (b**2).sum() + C * (xi**2 if loss == "squared_hinge" else xi).sum())
 
 
-def run(name: str, make, X, y, Xt, yt, C: float, sync) -> dict:
+def run(name: str, make, X, y, Xt, yt, C: float, loss: str, sync) -> dict:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
         model, seconds = timed(lambda: make().fit(X, y), sync)
     acc = float((np.asarray(model.predict(Xt)) == yt).mean())
     converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
     return {"method": name, "fit_s": seconds, "test_acc": acc, "converged": converged,
-            "objective": objective(np.asarray(model.coef_), np.asarray(model.intercept_), X, y, C),
-            "objective_penalized_bias": objective(np.asarray(model.coef_), np.asarray(model.intercept_), X, y, C, True),
+            "objective": objective(np.asarray(model.coef_), np.asarray(model.intercept_), X, y, C, loss),
             "n_iter": int(np.max(model.n_iter_))}
 
 
@@ -58,67 +56,63 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_data_arguments(p, ["mnist-10k", "fashion-mnist"])
     p.add_argument("--C", type=float, nargs="+", default=[1.0], help="one run per C (e.g. --C 0.01 0.1 1 10)")
-    p.add_argument("--skip-sgd", action="store_true", help="time LIBLINEAR only among the references")
+    p.add_argument("--loss", choices=["squared_hinge", "hinge"], default="squared_hinge", help="both estimators' loss")
+    p.add_argument("--solvers", nargs="+", default=["auto"], choices=["auto", "newton", "dcd"], help="torchsvm's runs")
+    p.add_argument("--sgd", action="store_true", help="also SGDClassifier (hinge loss)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--liblinear-max-iter", type=int, default=1000)
     p.add_argument("--skip-sklearn", action="store_true")
-    p.add_argument("--dcd", action="store_true", help="also LinearSVC(solver='dcd'): LIBLINEAR's problem, on the CPU")
     p.add_argument("--repeats", type=int, default=1, help="interleaved runs of each method (medians reported)")
     add_record_arguments(p)
     args = p.parse_args(argv)
     sync = device_sync(args.device)
     device_label = device_name(args.device)
 
-    first_call_s = None
-    if args.dcd:  # numba loads its cached machine code on the first call in a process: timed apart
-        _, first_call_s = timed(lambda: LinearSVC(solver="dcd").fit(torch.rand(20, 3), torch.arange(20) % 2), sync)
-        print(f"first solver='dcd' call in this process (numba's load): {first_call_s:.2f} s")
+    # numba loads its cached machine code on the first call in a process: timed apart
+    _, first_call_s = timed(lambda: LinearSVC(solver="dcd", device="cpu").fit(torch.rand(20, 3), torch.arange(20) % 2), sync)
+    print(f"first coordinate-descent call in this process (numba's load): {first_call_s:.2f} s")
     rows = []
     for ds in args.datasets:
         X, y, Xt, yt = load_flat(ds, Path(args.data_root), args.n_train)
         N = len(y)
         for C in args.C:
-            methods = [("torchsvm LinearSVC", lambda: _TorchOnDevice(LinearSVC(C=C, device=args.device)))]
-            if args.dcd:
-                methods.append(("torchsvm LinearSVC dcd", lambda: _TorchOnDevice(
-                    LinearSVC(C=C, solver="dcd", max_iter=args.liblinear_max_iter, device="cpu"))))
+            methods = [(f"torchsvm LinearSVC solver={solver}", lambda solver=solver: _TorchOnDevice(LinearSVC(
+                C=C, loss=args.loss, solver=solver, max_iter=args.liblinear_max_iter,
+                device="cpu" if solver == "dcd" else args.device))) for solver in args.solvers]
             if not args.skip_sklearn:
                 methods.append(("sklearn LinearSVC (LIBLINEAR)",
-                                lambda: SkLinearSVC(C=C, loss="hinge", dual=True, max_iter=args.liblinear_max_iter)))
-            if not (args.skip_sklearn or args.skip_sgd):
+                                lambda: SkLinearSVC(C=C, loss=args.loss, max_iter=args.liblinear_max_iter)))
+            if args.sgd:
                 methods.append(("sklearn SGDClassifier", lambda: SGDClassifier(
                     loss="hinge", alpha=1.0 / (C * N), max_iter=50, tol=1e-4, random_state=0)))
             runs = {name: [] for name, _ in methods}
             for _ in range(args.repeats):  # interleaved: this machine's speed drifts between runs
                 for name, make in methods:
-                    runs[name].append(run(name, make, X, y, Xt, yt, C, sync))
+                    runs[name].append(run(name, make, X, y, Xt, yt, C, args.loss, sync))
             for name, _ in methods:
                 r = runs[name][0]
                 r.update(dataset=ds, n_train=N, C=C, fit_s=float(np.median([q["fit_s"] for q in runs[name]])),
                          fit_s_runs=[q["fit_s"] for q in runs[name]])
                 rows.append(r)
-                print(f"{ds:>14} N={N:6d} C={C:<6g} {name:32s} fit {r['fit_s']:7.2f} s  acc {r['test_acc']:.4f}  "
-                      f"objective {r['objective']:.2f} / {r['objective_penalized_bias']:.2f}  converged {r['converged']}",
-                      flush=True)
+                print(f"{ds:>14} N={N:6d} C={C:<6g} {name:36s} fit {r['fit_s']:7.2f} s  acc {r['test_acc']:.4f}  "
+                      f"objective {r['objective']:.3f}  converged {r['converged']}", flush=True)
 
     record = {"benchmark": "bench_primal", "date": dt.date.today().isoformat(), "device": device_label,
-              "torch": torch.__version__, "C": args.C, "repeats": args.repeats, "dcd_first_call_s": first_call_s,
-              "rows": rows}
+              "torch": torch.__version__, "C": args.C, "loss": args.loss, "repeats": args.repeats,
+              "dcd_first_call_s": first_call_s, "rows": rows}
     if args.no_save:
         return
     lines = [f"# bench_primal: {device_label}, {record['date']}", "",
-             f"10-class hinge-loss linear SVM, one-vs-rest, pixels / 255, fit time the median of {args.repeats} "
-             "interleaved run(s) (every run's in the JSON; accuracy and objectives are the first run's: "
-             "LIBLINEAR's random order moves them between runs). "
-             "objective = sum_k 1/2||w_k||^2 + C sum_i hinge_ik (bias unpenalized: the Newton solver's problem); "
-             "with 1/2 b_k^2 added: LIBLINEAR's and solver='dcd''s problem."
-             + (f" The first solver='dcd' call in the process (numba loading its cached code, once per process) "
-                f"took {first_call_s:.2f} s on a 20-row problem, before and apart from the timed fits."
-                if first_call_s is not None else ""), "",
-             "| data | N train | C | method | fit (s) | test acc | objective | objective, bias penalized | converged |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+             f"10-class linear SVM, one-vs-rest, loss {args.loss}, pixels / 255, both estimators' defaults otherwise "
+             f"(LIBLINEAR's problem: intercept penalized). Fit time the median of {args.repeats} interleaved run(s) "
+             "(every run's in the JSON; accuracy and objectives are the first run's). objective = sum_k 1/2||w_k||^2 "
+             "+ 1/2 b_k^2 + C sum_i L_ik, computed from each model's coef_ and intercept_. The first "
+             f"coordinate-descent call in the process (numba loading its cached code) took {first_call_s:.2f} s on a "
+             "20-row problem, before and apart from the timed fits.", "",
+             "| data | N train | C | method | fit (s) | test acc | objective | converged |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     lines += [f"| {r['dataset']} | {r['n_train']} | {r['C']:g} | {r['method']} | {r['fit_s']:.2f} | {r['test_acc']:.4f} | "
-              f"{r['objective']:.2f} | {r['objective_penalized_bias']:.2f} | {r['converged']} |" for r in rows]
+              f"{r['objective']:.3f} | {r['converged']} |" for r in rows]
     save_record(f"primal-{args.device.split(':')[0]}-{record['date']}", record, lines, args.tag)
 
 

@@ -79,8 +79,9 @@ if numba is not None:
         return (primal - (dual - 0.5 * ww)) / max(abs(primal), 1e-30), primal
 
     @numba.njit(nogil=True, cache=True)
-    def _dcd_problem(ptr, idx, val, y, Ck, o, a, w, B, tol, max_sweeps, check_every, squared, seed):
-        """One problem to its certified gap or max_sweeps: ``(gap, objective, sweeps)``; a and w updated in place."""
+    def _dcd_problem(ptr, idx, val, y, Ck, o, a, w, B, tol, max_sweeps, check_every, squared, seed, stall):
+        """One problem to its certified gap or max_sweeps: ``(gap, objective, sweeps)``; a and w updated in place.
+        With ``stall`` > 0 it also stops once the gap shrinks by less than that factor over ``check_every`` sweeps."""
         N = y.shape[0]
         D = w.shape[0] - 1
         QD = np.empty(N)
@@ -101,6 +102,7 @@ if numba is not None:
         state = np.uint64(seed)
         gap, objective = np.inf, np.inf
         sweep, next_check = 0, check_every
+        last_gap, last_sweep = np.inf, 0
         while sweep < max_sweeps:
             sweep += 1
             for s in range(active - 1):  # random order of the active variables
@@ -146,6 +148,10 @@ if numba is not None:
                 gap, objective = _gap(ptr, idx, val, y, Ck, o, a, w, B, squared)
                 if gap <= tol:
                     break
+                if sweep - last_sweep >= check_every:  # the gap's rate over a window
+                    if stall > 0 and gap > stall * last_gap:
+                        break
+                    last_gap, last_sweep = gap, sweep
                 if settled and active < N:  # shrunk variables may have moved off their bounds: unshrink
                     active = N
                     pg_max_old, pg_min_old = np.inf, -np.inf
@@ -162,6 +168,7 @@ if numba is not None:
 def dual_coordinate_descent(
     X: Tensor, Y: Tensor, C: Tensor, loss: str = "hinge", tol: float = 1e-3, max_iter: int = 1000,
     intercept_scaling: float = 1.0, check_every: int = 50, seed: int = 0, offset: Tensor | None = None,
+    stall: float = 0.0,
 ) -> PrimalResult:
     """K linear SVMs with a penalized bias by dual coordinate descent (see the module docstring), on the CPU.
 
@@ -177,6 +184,8 @@ def dual_coordinate_descent(
         check_every: sweeps between certified-gap checks at the latest.
         seed: of the coordinate order.
         offset: ``(N, K)`` margins o each sample must reach (default 1).
+        stall: stop a problem early when its gap shrinks by less than this factor over ``check_every``
+            sweeps (0: never; coordinate descent's slow regime, where a Newton method finishes faster).
 
     Returns:
         ``PrimalResult(w (D, K), b (K,), info)``; ``info.n_iter`` is the most sweeps any problem took,
@@ -205,7 +214,7 @@ def dual_coordinate_descent(
 
     def solve(k: int) -> tuple[float, float, int]:  # the kernel releases the GIL: threads run problems at once
         return _dcd_problem(ptr, idx, val, Yn[k], Cn[k], On[k], alpha[k], W[k], float(intercept_scaling), float(tol),
-                            int(max_iter), int(check_every), loss == "squared_hinge", int(seed) + 1 + k)
+                            int(max_iter), int(check_every), loss == "squared_hinge", int(seed) + 1 + k, float(stall))
 
     # A pool rather than numba's static prange: problems take unequal times, a free thread takes the next.
     workers = min(K, torch.get_num_threads())
