@@ -56,10 +56,11 @@ def main(argv: list[str] | None = None) -> Path:
     args = p.parse_args(argv)
 
     X, y = two_classes(seed=args.seed)
+    svm = dict(loss="hinge", penalize_intercept=False, device="cpu")  # the soft-margin SVM of the course: free bias
     fits = [
-        (LinearSVC(C=args.large_C, device="cpu", max_iter=1000), f"C = {args.large_C:g} (hard-margin-like)"),
-        (LinearSVC(C=args.small_C, device="cpu"), f"C = {args.small_C:g} (soft margin)"),
-        (LinearSVC(C=args.small_C, class_weight={-1: 1.0, 1: args.cost_ratio}, device="cpu"),
+        (LinearSVC(C=args.large_C, max_iter=1000, **svm), f"C = {args.large_C:g} (hard-margin-like)"),
+        (LinearSVC(C=args.small_C, **svm), f"C = {args.small_C:g} (soft margin)"),
+        (LinearSVC(C=args.small_C, class_weight={-1: 1.0, 1: args.cost_ratio}, **svm),
          f"C0 = {args.small_C:g}, C1 = {args.cost_ratio * args.small_C:g} (asymmetric)"),
     ]
     fig, axes = plt.subplots(1, 3, figsize=(15, 5))

@@ -228,3 +228,26 @@ def test_dcd_binary_sparse_rows_and_errors():
         LinearSVC(solver="dcd", intercept_scaling=0).fit(X, y)
     with pytest.warns(ConvergenceWarning, match="Liblinear failed to converge.*after max_iter=2 iterations"):
         LinearSVC(C=100.0, solver="dcd", max_iter=2, device="cpu").fit(X, y)
+
+
+def test_auto_hands_a_stalled_coordinate_descent_to_newton():
+    """Dense, overlapping classes at C = 1: coordinate descent's gap shrinks slowly; with ``stall`` it stops
+    once the gap no longer halves in 50 sweeps ("auto" then lets the Newton method finish; on X this dense
+    "auto" picks Newton from the start), and "auto" ends certified either way."""
+    from sklearn.datasets import make_classification
+
+    from torchsvm.solvers.dcd import dual_coordinate_descent
+
+    X, y = make_classification(500, 20, n_informative=8, n_classes=3, random_state=0)
+    Xt = torch.from_numpy(X)
+    Y = torch.where(torch.from_numpy(y)[:, None] == torch.arange(3), 1.0, -1.0).double()
+    C = torch.ones(500, 3, dtype=torch.float64)
+    plain = dual_coordinate_descent(Xt, Y, C, "squared_hinge", tol=1e-4, max_iter=300)
+    stalled = dual_coordinate_descent(Xt, Y, C, "squared_hinge", tol=1e-4, max_iter=300, stall=0.5)
+    assert plain.info.n_iter == 300 and not plain.info.converged
+    assert stalled.info.n_iter < 300 and not stalled.info.converged
+    newton = LinearSVC(solver="newton", tol=1e-8, device="cpu").fit(X, y)
+    for X_fit in (X, np.where(np.abs(X) < 1.5, 0.0, X)):  # dense: Newton; mostly zeros: coordinate descent first
+        auto = LinearSVC(random_state=0, device="cpu").fit(X_fit, y)
+        assert auto.n_iter_ < 1000 and auto.duality_gap_ <= 1e-4
+    np.testing.assert_allclose(LinearSVC(device="cpu").fit(X, y).objective_, newton.objective_, rtol=1e-4)

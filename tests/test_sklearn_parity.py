@@ -93,7 +93,11 @@ def test_feature_count_mismatch_in_scikit_learns_words():
 
 # -- LinearSVC / LinearSVR: scikit-learn's problem by default ---------------------------------------
 LINEAR_CASES = [{}, dict(fit_intercept=False), dict(intercept_scaling=5.0), dict(class_weight="balanced"),
-                dict(class_weight={0: 3.0, 1: 1.0, 2: 0.5}), dict(C=0.05), dict(loss="hinge", C=0.1)]
+                dict(class_weight={0: 3.0, 1: 1.0, 2: 0.5}), dict(C=0.05), dict(loss="hinge", C=0.1),
+                dict(penalty="l1", dual=False), dict(penalty="l1", dual=False, C=0.05, fit_intercept=False),
+                dict(penalty="l1", dual=False, class_weight="balanced"), dict(multi_class="crammer_singer"),
+                dict(multi_class="crammer_singer", C=0.1, fit_intercept=False),
+                dict(multi_class="crammer_singer", class_weight={0: 3.0, 1: 1.0, 2: 0.5})]
 
 
 @pytest.mark.parametrize("params", LINEAR_CASES, ids=[str(p) for p in LINEAR_CASES])
@@ -105,13 +109,19 @@ def test_linear_svc_solves_scikit_learns_problem(device, params):
         warnings.simplefilter("always", ConvergenceWarning)
         ref = sk.LinearSVC(tol=1e-12, max_iter=200_000, random_state=0, **params).fit(X, y)
     ours = ts.LinearSVC(tol=1e-9, max_iter=100_000, random_state=0, device=device, **params).fit(X, y)
-    if caught:  # LIBLINEAR stopped short (the hinge's dual): ours is certified, so its objective is no higher
+    if caught and "multi_class" not in params:
+        # LIBLINEAR stopped short: ours is certified, so its objective (LIBLINEAR's, written out here) is no higher
+        p = {"C": 1.0, "loss": "squared_hinge", "penalty": "l2", "fit_intercept": True, "intercept_scaling": 1.0, **params}
         Y = np.where(y[:, None] == np.arange(3), 1.0, -1.0)
+        C = p["C"] * np.where(Y > 0, ours.class_weight_, 1.0)  # LIBLINEAR's one-vs-rest costs
 
         def objective(coef, b):
-            return 0.5 * (coef**2).sum(1) + 0.5 * b**2 + params["C"] * np.maximum(0, 1 - Y * (X @ coef.T + b)).sum(0)
+            b = b if p["fit_intercept"] else np.zeros(3)
+            reg = np.abs(coef).sum(1) + np.abs(b) / p["intercept_scaling"] if p["penalty"] == "l1" else \
+                0.5 * (coef**2).sum(1) + 0.5 * (b / p["intercept_scaling"]) ** 2
+            xi = np.maximum(0, 1 - Y * (X @ coef.T + b))
+            return reg + (C * (xi**2 if p["loss"] == "squared_hinge" else xi)).sum(0)
 
-        assert params.get("loss") == "hinge" and not params.get("class_weight")
         assert (objective(ours.coef_, ours.intercept_) <= objective(ref.coef_, ref.intercept_) * (1 + 1e-9)).all()
         assert (ours.predict(X) == ref.predict(X)).mean() >= 0.98
         return
@@ -149,6 +159,24 @@ def test_linear_svr_solves_scikit_learns_problem(device, params):
     np.testing.assert_allclose(ours.coef_, ref.coef_, atol=2e-4 * np.abs(ref.coef_).max())
     np.testing.assert_allclose(ours.predict(X), ref.predict(X), atol=2e-4 * np.abs(y).max())
     assert ours.coef_.shape == ref.coef_.shape and np.shape(ours.intercept_) == np.shape(ref.intercept_)
+
+
+@pytest.mark.parametrize("params", [dict(multi_class="crammer_singer"), dict(penalty="l1", dual=False)])
+def test_linear_svc_binary_and_weighted_variants_as_scikit_learn(params):
+    """Two classes (Crammer-Singer keeps the difference of its two weight vectors, as scikit-learn) and
+    sample weights (some dropped), against scikit-learn's fit of the same data."""
+    X, y = make_classification(300, 10, n_informative=5, random_state=4)
+    sw = np.random.default_rng(0).uniform(0.5, 2.0, size=300)
+    sw[:10] = 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ref = sk.LinearSVC(tol=1e-12, max_iter=200_000, **params).fit(X, y, sample_weight=sw)
+    ours = ts.LinearSVC(tol=1e-10, max_iter=100_000, device="cpu", **params).fit(X, y, sample_weight=sw)
+    assert ours.coef_.shape == ref.coef_.shape == (1, 10) and ours.intercept_.shape == (1,)
+    np.testing.assert_allclose(ours.coef_, ref.coef_, atol=1e-4 * np.abs(ref.coef_).max())
+    np.testing.assert_allclose(ours.intercept_, ref.intercept_, atol=1e-4 * np.abs(ref.coef_).max())
+    if params.get("penalty") == "l1":  # the same sparsity pattern
+        np.testing.assert_array_equal(ours.coef_ == 0, ref.coef_ == 0)
 
 
 def test_linear_models_predict_from_their_attributes():
@@ -408,3 +436,30 @@ def test_verbose_prints_one_line_per_fit(capsys):
 def test_cuda_without_a_gpu_names_the_choices():
     with pytest.raises(ValueError, match=r"Expected an available CUDA device, got device='cuda'.*device='auto'"):
         ts.SVC(device="cuda").fit(IRIS_X, IRIS_Y)
+
+
+def test_coordinate_only_problems_refuse_the_newton_options():
+    for params in (dict(penalty="l1", dual=False, solver="newton"), dict(multi_class="crammer_singer", penalize_intercept=False)):
+        with pytest.raises(ValueError, match="solved by LIBLINEAR's coordinate descent"):
+            ts.LinearSVC(device="cpu", **params).fit(IRIS_X, IRIS_Y)
+    with pytest.raises(ValueError, match="The combination of penalty='l1' and loss='squared_hinge' are not supported when dual=True"):
+        ts.LinearSVC(penalty="l1", dual=True, device="cpu").fit(IRIS_X, IRIS_Y)
+
+
+def _string_kernel(A, B):
+    """A kernel on strings: shared letters counted (the Gram matrix of letter histograms, PSD)."""
+    def hist(words):
+        return np.array([[w.count(c) for c in "abcdefghijklmnopqrstuvwxyz"] for w in words], dtype=float)
+
+    return hist(A) @ hist(B).T
+
+
+def test_callable_kernel_gets_non_numeric_x_as_it_is():
+    """scikit-learn passes X that is not numbers to a callable kernel unconverted; so does torchsvm."""
+    words = ["apple", "banana", "cherry", "date", "fig", "grape", "kiwi", "lemon", "mango", "melon", "nectarine",
+             "orange", "papaya", "peach", "pear", "plum", "quince", "raspberry", "strawberry", "tangerine"]
+    y = np.array([len(w) > 5 for w in words]).astype(int)
+    ref = sk.SVC(kernel=_string_kernel, C=10.0, tol=1e-8).fit(words, y)
+    mine = ts.SVC(kernel=_string_kernel, C=10.0, tol=1e-8, device="cpu").fit(words, y)
+    np.testing.assert_allclose(mine.decision_function(words), ref.decision_function(words), atol=1e-5)
+    np.testing.assert_array_equal(mine.predict(["kiwi", "watermelon"]), ref.predict(["kiwi", "watermelon"]))

@@ -21,7 +21,9 @@ compiled loop releases the GIL), a free thread taking the next problem.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 import numpy as np
 import scipy.sparse
@@ -31,7 +33,9 @@ from torch import Tensor
 from torchsvm.solvers._smo_numba import numba
 from torchsvm.solvers.primal import PrimalResult, SolverInfo
 
-__all__ = ["dual_coordinate_descent"]
+__all__ = ["compressed", "dual_coordinate_descent", "run_problems"]
+
+T = TypeVar("T")
 
 if numba is not None:
 
@@ -165,6 +169,27 @@ if numba is not None:
         return gap, objective, sweep
 
 
+def compressed(X: Tensor, columns: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """X as compressed rows (or ``columns``): ``(pointers int64, indices uint32, values)`` on the CPU,
+    float32 values kept as they are (a smaller copy to stream through), anything else as float64.
+    Unsigned indices: numba checks signed ones for negative (wrap-around) values at every read."""
+    values_dtype = torch.float32 if X.dtype == torch.float32 else torch.float64
+    dense = X.detach().to("cpu", values_dtype).numpy()
+    m = scipy.sparse.csc_matrix(dense) if columns else scipy.sparse.csr_matrix(dense)
+    return m.indptr.astype(np.int64), m.indices.astype(np.uint32), m.data
+
+
+def run_problems(solve: Callable[[int], T], K: int) -> list[T]:
+    """``[solve(k) for k in range(K)]`` over ``torch.get_num_threads()`` threads (the compiled loops release
+    the GIL): a pool rather than numba's static prange, since problems take unequal times and a free
+    thread takes the next."""
+    workers = min(K, torch.get_num_threads())
+    if workers <= 1:
+        return [solve(k) for k in range(K)]
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(solve, range(K)))
+
+
 def dual_coordinate_descent(
     X: Tensor, Y: Tensor, C: Tensor, loss: str = "hinge", tol: float = 1e-3, max_iter: int = 1000,
     intercept_scaling: float = 1.0, check_every: int = 50, seed: int = 0, offset: Tensor | None = None,
@@ -201,10 +226,7 @@ def dual_coordinate_descent(
         raise ValueError(f"Expected loss to be 'hinge' or 'squared_hinge' for dual coordinate descent, got {loss!r}")
     if not intercept_scaling >= 0:
         raise ValueError(f"Expected intercept_scaling >= 0 (0: no bias), got {intercept_scaling!r}")
-    values_dtype = torch.float32 if X.dtype == torch.float32 else torch.float64
-    csr = scipy.sparse.csr_matrix(X.detach().to("cpu", values_dtype).numpy())
-    # unsigned column indices: numba checks signed ones for negative (wrap-around) values at every read
-    ptr, idx, val = csr.indptr.astype(np.int64), csr.indices.astype(np.uint32), csr.data
+    ptr, idx, val = compressed(X)
     Yn = Y.detach().to("cpu", torch.float64).T.contiguous().numpy()  # (K, N): each problem's rows contiguous
     Cn = C.detach().to("cpu", torch.float64).T.contiguous().numpy()
     On = np.ones_like(Yn) if offset is None else offset.detach().to("cpu", torch.float64).T.contiguous().numpy()
@@ -216,14 +238,7 @@ def dual_coordinate_descent(
         return _dcd_problem(ptr, idx, val, Yn[k], Cn[k], On[k], alpha[k], W[k], float(intercept_scaling), float(tol),
                             int(max_iter), int(check_every), loss == "squared_hinge", int(seed) + 1 + k, float(stall))
 
-    # A pool rather than numba's static prange: problems take unequal times, a free thread takes the next.
-    workers = min(K, torch.get_num_threads())
-    if workers > 1:
-        with ThreadPoolExecutor(workers) as pool:
-            results = list(pool.map(solve, range(K)))
-    else:
-        results = [solve(k) for k in range(K)]
-    gaps, objectives, sweeps = (np.array(column) for column in zip(*results))
+    gaps, objectives, sweeps = (np.array(column) for column in zip(*run_problems(solve, K)))
     w = torch.from_numpy(W[:, :-1].T.copy()).to(X.dtype)
     b = torch.from_numpy(W[:, -1] * intercept_scaling).to(X.dtype)
     gap = float(gaps.max())

@@ -25,7 +25,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import Tensor
 
 from torchsvm.distributed import LOCAL, Collectives, ShardError, Shards, check_same
-from torchsvm.kernels import _psd_report, kernel_function, kernel_row_blocks
+from torchsvm.kernels import Kernel, _psd_report, kernel_function, kernel_row_blocks
 from torchsvm.solvers.dual import DualInfo, DualResult, decomposition_dual, device_memory_guard, smo_dual
 from torchsvm.svm._params import LIBSVM, Constrained, StrOptions
 
@@ -354,12 +354,16 @@ class BaseLibSVM(Constrained, BaseEstimator):
 
     # -- data and kernel -------------------------------------------------------------------
     def _prepare(self, X: Any) -> tuple[Tensor, KernelFn | None, Tensor, Tensor | None]:
-        """``(Xt float64, kernel or None, Xk in kernel_dtype, K if precomputed)``; sets the input attributes."""
+        """``(Xt float64, kernel or None, Xk in kernel_dtype, K if precomputed)``; sets the input attributes.
+
+        A callable kernel on X that is not numbers (strings, graphs, ...) gets X as it is, as scikit-learn
+        does: its Gram matrix is then solved as a precomputed one, and X is kept for prediction."""
         device = resolve_device(self.device)
-        Xt = as_tensor_2d(X, "X", device, torch.float64)
+        self._raw_fit = X if _takes_raw(self.kernel, X) else None
+        Xt = self._raw_gram(X) if self._raw_fit is not None else as_tensor_2d(X, "X", device, torch.float64)
         self.n_features_in_ = Xt.shape[1]
         self.shape_fit_ = tuple(Xt.shape)
-        kernel = self._resolve_kernel(Xt)
+        kernel = None if self._raw_fit is not None else self._resolve_kernel(Xt)
         if kernel is None:  # precomputed: the user's Gram matrix, as given
             if Xt.shape[0] != Xt.shape[1]:
                 raise ValueError(f"Expected a square Gram matrix (N, N) for kernel='precomputed', got {tuple(Xt.shape)}")
@@ -368,6 +372,14 @@ class BaseLibSVM(Constrained, BaseEstimator):
                 raise ValueError(f"Expected a symmetric Gram matrix for kernel='precomputed', got max |K - K^T| = {asym:.3g}")
             return Xt, None, Xt, Xt
         return Xt, kernel, Xt.to(self._kernel_dtype(device)), None
+
+    def _raw_gram(self, X: Any) -> Tensor:
+        """``kernel(X, X_fit)`` (X_fit = X during fit) for a callable kernel on non-numeric X, ``(n, n_fit)`` float64."""
+        fit = X if getattr(self, "_raw_fit", None) is None else self._raw_fit
+        K = np.asarray(self.kernel(X, fit), dtype=np.float64)
+        if K.shape != (len(X), len(fit)):
+            raise ValueError(f"Expected the kernel callable to return shape ({len(X)}, {len(fit)}), got {K.shape}")
+        return as_tensor_2d(K, "kernel(X, X_fit)", resolve_device(self.device), torch.float64)
 
     def _resolve_kernel(self, X: Tensor, shards: Collectives = LOCAL) -> KernelFn | None:
         """The kernel as ``k(A, Z) -> (n_A, n_Z)`` with gamma resolved on the training X (all ranks'
@@ -530,7 +542,7 @@ class BaseLibSVM(Constrained, BaseEstimator):
         """``(n_samples, P)`` decision values of the P problems, a block of rows at a time."""
         check_is_fitted(self, "_coef")
         device = self._coef.device
-        Xt = as_tensor_2d(X, "X", device, torch.float64)
+        Xt = self._raw_gram(X) if getattr(self, "_raw_fit", None) is not None else as_tensor_2d(X, "X", device, torch.float64)
         if self._kernel is None:
             if Xt.shape[1] != self.shape_fit_[0]:
                 raise ValueError(
@@ -541,6 +553,17 @@ class BaseLibSVM(Constrained, BaseEstimator):
             return Xt[:, torch.as_tensor(self.support_, device=device, dtype=torch.long)] @ self._coef + self._b
         check_n_features(self, Xt)
         return decision_values(self._kernel, Xt, self._sv, self._coef, self._b)
+
+
+def _takes_raw(kernel: Any, X: Any) -> bool:
+    """Whether a user's callable kernel gets X as it is: X is not a tensor nor convertible to numbers."""
+    if not callable(kernel) or isinstance(kernel, (str, Kernel)) or isinstance(X, Tensor):
+        return False
+    try:
+        np.asarray(X, dtype=np.float64)
+    except (TypeError, ValueError):
+        return True
+    return False
 
 
 def decision_values(kernel: KernelFn, X: Tensor, sv: Tensor, coef: Tensor, b: Tensor) -> Tensor:

@@ -193,6 +193,9 @@ class BaseSVC(ClassifierMixin, BaseLibSVM):
         dec = np.zeros((n, len(pairs)))
         order = check_random_state(self.random_state).permutation(n)
         inner = clone(self).set_params(probability="deprecated", verbose=False)
+        gram = self._kernel is None  # precomputed, or a callable kernel on raw X: Xt is the Gram matrix
+        if gram:
+            inner.set_params(kernel="precomputed")
         for f in range(5):
             test = order[f * n // 5 : (f + 1) * n // 5]
             train = np.setdiff1d(order, test)
@@ -200,7 +203,7 @@ class BaseSVC(ClassifierMixin, BaseLibSVM):
             if len(present) >= 2:
                 train_t, test_t = (torch.as_tensor(r, device=Xt.device) for r in (train, test))
                 # A precomputed Gram matrix is cut in both directions: training columns for both parts.
-                cols = train_t if self.kernel == "precomputed" else slice(None)
+                cols = train_t if gram else slice(None)
                 sub = inner.fit(Xt[train_t][:, cols], y_idx[train], None if weights is None else weights[train])
                 sub_dec = sub._pairwise_libsvm(sub._decision(Xt[test_t][:, cols])).cpu().numpy()
                 sub_pairs = {pair: p for p, pair in enumerate(ovo_pairs(len(present)))}

@@ -21,7 +21,9 @@ from sklearn.utils.validation import check_array, check_is_fitted
 from torch import Tensor
 
 from torchsvm.distributed import LOCAL, Collectives
+from torchsvm.solvers.crammer_singer_cd import crammer_singer_coordinate_descent
 from torchsvm.solvers.dcd import dual_coordinate_descent
+from torchsvm.solvers.l1_cd import l1_coordinate_descent
 from torchsvm.solvers.primal import PrimalResult, primal_newton
 from torchsvm.svm._base import (
     as_tensor_2d,
@@ -42,6 +44,16 @@ __all__ = ["LinearSVC", "LinearSVR"]
 # less than this factor over 50 sweeps: past that point the Newton method from its iterate finished
 # sooner in the benchmarks (bench_primal.py).
 _STALL = 0.5
+# solver="auto", squared hinge: the Newton method when D / (fraction of nonzeros in X) is below this. Measured
+# (bench_primal.py): mnist-10k (D / density 4,100) is faster by coordinate descent at every C, Fashion-MNIST
+# (1,600) by Newton from C = 0.1; a low-dimensional dense X (D / density = D) always by Newton.
+_DENSE_NEWTON = 2500.0
+
+
+def _density(X: Tensor) -> float:
+    """The fraction of nonzero entries of X (a sample of 2,000 rows: one pass over them)."""
+    rows = X[:: max(1, X.shape[0] // 2000)]
+    return float((rows != 0).float().mean())
 
 # LIBLINEAR's solvers by loss, penalty and dual, as scikit-learn checks them (_get_liblinear_solver_type):
 # a combination absent here is refused with scikit-learn's words.
@@ -77,7 +89,15 @@ class BaseLinear(Constrained, BaseEstimator):
 
     def _check_params(self) -> None:
         self._validate_params()
-        _check_combination(getattr(self, "penalty", "l2"), self.loss, self.dual)
+        if getattr(self, "multi_class", "ovr") != "crammer_singer":  # scikit-learn ignores loss and penalty there
+            _check_combination(getattr(self, "penalty", "l2"), self.loss, self.dual)
+        if self._coordinate_only() and (self.solver == "newton" or not self._bias_penalty()
+                                        or getattr(self, "distributed", False)):
+            raise ValueError(
+                "penalty='l1' and multi_class='crammer_singer' are solved by LIBLINEAR's coordinate descent, one "
+                "process, intercept penalized (or none); got "
+                f"solver={self.solver!r}, penalize_intercept={self.penalize_intercept!r}, "
+                f"distributed={getattr(self, 'distributed', False)!r}")
         if self.solver == "dcd" and not self._dcd_solves():
             raise ValueError(
                 "solver='dcd' solves the hinge and squared hinge with a penalized intercept (or none) in one process; "
@@ -95,16 +115,34 @@ class BaseLinear(Constrained, BaseEstimator):
             return math.inf
         return 1.0 / float(self.intercept_scaling) ** 2 if self.penalize_intercept else 0.0
 
+    def _coordinate_only(self) -> bool:
+        """Problems only coordinate descent solves here: L1 penalty, Crammer-Singer."""
+        return getattr(self, "penalty", "l2") == "l1" or getattr(self, "multi_class", "ovr") == "crammer_singer"
+
+    def _seed(self) -> int:
+        """Coordinate descent's seed from ``random_state``, drawn as scikit-learn draws LIBLINEAR's."""
+        return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+
+    def _intercept_scaling(self) -> float:
+        """The constant feature's value B for coordinate descent: 0 without an intercept."""
+        return float(self.intercept_scaling) if self.fit_intercept else 0.0
+
     def _dcd_solves(self) -> bool:
         return (self._hinge() in ("hinge", "squared_hinge") and self._bias_penalty() != 0
                 and not getattr(self, "distributed", False))
 
-    def _solver(self, device: torch.device) -> str:
+    def _solver(self, X: Tensor) -> str:
         """``"dcd"`` or ``"newton"``: ``"auto"`` picks coordinate descent on the CPU where it solves the
-        problem, the Newton method otherwise (on a GPU, and for a free intercept or the logistic loss)."""
+        problem, the Newton method otherwise (on a GPU, and for a free intercept or the logistic loss),
+        and for the squared hinge on dense enough X: a sweep of coordinate descent costs the nonzeros,
+        a Newton step dense products, so Newton wins once D / density is small (see _DENSE_NEWTON)."""
         if self.solver != "auto":
             return self.solver
-        return "dcd" if device.type == "cpu" and self._dcd_solves() else "newton"
+        if X.device.type != "cpu" or not self._dcd_solves():
+            return "newton"
+        if self._hinge() == "squared_hinge" and X.shape[1] / max(_density(X), 1e-12) < _DENSE_NEWTON:
+            return "newton"
+        return "dcd"
 
     def _fit_primal(self, X: Tensor, Y: Tensor, C: Tensor, offset: Tensor | None = None,
                     shards: Collectives = LOCAL) -> None:
@@ -114,15 +152,17 @@ class BaseLinear(Constrained, BaseEstimator):
         gap reaches ``tol`` (large C), the Newton method from its iterate, which certifies the answer."""
         start = time.perf_counter()
         device, lam, loss = X.device, self._bias_penalty(), self._hinge()
-        solver = self._solver(device)
+        solver = self._solver(X)
         newton = dict(loss=loss, tol=self.tol, max_iter=self.max_iter, offset=offset, shards=shards, bias_penalty=lam)
-        if solver == "dcd":
-            seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-            scaling = 0.0 if math.isinf(lam) else float(self.intercept_scaling)
+        if getattr(self, "penalty", "l2") == "l1":  # on the CPU whatever the device
+            solver = "l1 coordinate descent"
+            result = l1_coordinate_descent(X, Y, C, self.tol, self.max_iter, self._intercept_scaling(), seed=self._seed())
+            result = result._replace(w=result.w.to(device), b=result.b.to(device))
+        elif solver == "dcd":
             # "auto" hands over to Newton once the gap stops halving every 50 sweeps: coordinate descent's slow regime.
             stall = _STALL if self.solver == "auto" else 0.0
-            result = dual_coordinate_descent(X, Y, C, loss, self.tol, self.max_iter, scaling, seed=seed, offset=offset,
-                                             stall=stall)
+            result = dual_coordinate_descent(X, Y, C, loss, self.tol, self.max_iter, self._intercept_scaling(),
+                                             seed=self._seed(), offset=offset, stall=stall)
             result = result._replace(w=result.w.to(device), b=result.b.to(device))
             if not result.info.converged and self.solver == "auto":
                 polished = primal_newton(X, Y, C, W0=result.w, b0=result.b, **newton)
@@ -130,11 +170,12 @@ class BaseLinear(Constrained, BaseEstimator):
                 solver = "dcd, then newton"
         else:
             result = primal_newton(X, Y, C, **newton)
-        self._set_model(result, loss)
-        report(self, f"{solver}: {result.info.n_iter} iterations, {'duality gap' if loss == 'hinge' else 'gradient norm'} "
-                     f"{result.info.gap:.3g} (tol={self.tol}), {time.perf_counter() - start:.3f} s")
+        measure = "gradient norm" if solver == "newton" and loss != "hinge" else "duality gap"
+        self._set_model(result, measure)
+        report(self, f"{solver}: {result.info.n_iter} iterations, {measure} {result.info.gap:.3g} (tol={self.tol}), "
+                     f"{time.perf_counter() - start:.3f} s")
 
-    def _set_model(self, result: PrimalResult, loss: str) -> None:
+    def _set_model(self, result: PrimalResult, measure: str) -> None:
         self.coef_ = result.w.t().cpu().numpy()
         self.intercept_ = result.b.cpu().numpy() if self.fit_intercept else 0.0  # scikit-learn's 0.0 without one
         self.n_iter_ = int(result.info.n_iter)
@@ -142,7 +183,6 @@ class BaseLinear(Constrained, BaseEstimator):
         self.duality_gap_ = result.info.gap
         self._device, self._dtype = result.w.device, result.w.dtype
         if not result.info.converged:
-            measure = "duality gap" if loss == "hinge" else "gradient norm"
             warnings.warn(
                 f"Liblinear failed to converge, increase the number of iterations. ({type(self).__name__}: "
                 f"relative {measure} {result.info.gap:.2e} > tol={self.tol} after max_iter={self.max_iter} "
@@ -172,6 +212,11 @@ class LinearSVC(ClassifierMixin, BaseLinear):
     solved by the Newton method; ``fit_intercept=False`` fixes b = 0) and L the squared hinge
     (default) or the hinge. The costs are LIBLINEAR's: C_i = C * sample_weight_i, times
     class_weight[k] for the samples of class k in its own problem (of both classes for two).
+    ``penalty="l1"`` replaces 1/2 ||w||^2 + 1/2 (b / B)^2 by ||[w, b / B]||_1 (squared hinge; sparse
+    weights), and ``multi_class="crammer_singer"`` solves one joint problem over the classes
+    (LIBLINEAR's, costs C_i = C * sample_weight_i * class_weight[y_i]): both by LIBLINEAR's coordinate
+    descent methods (:mod:`torchsvm.solvers.l1_cd`, :mod:`torchsvm.solvers.crammer_singer_cd`), run on
+    the CPU whatever ``device`` (the fitted model lives on ``device``), stopped on a certified duality gap.
 
     Solvers (``solver``): ``"dcd"``, dual coordinate descent (LIBLINEAR's dual method, compiled,
     classes in parallel threads, on the CPU; :func:`torchsvm.solvers.dcd.dual_coordinate_descent`);
@@ -183,17 +228,16 @@ class LinearSVC(ClassifierMixin, BaseLinear):
     norm (Newton) or duality gap (coordinate descent).
 
     The parameters, defaults and checks are scikit-learn's (1.9), except: ``tol`` is the
-    certificate above (LIBLINEAR's is its solver's own stopping rule), ``dual`` is checked as
-    scikit-learn checks it but the solver is ``solver``'s (the answer is the same), and
-    ``penalty="l1"`` and ``multi_class="crammer_singer"`` are refused (not built yet).
+    certificate above (LIBLINEAR's is its solver's own stopping rule), and ``dual`` is checked as
+    scikit-learn checks it but the solver is ``solver``'s (the answer is the same).
 
     Args:
-        penalty: ``"l2"``.
+        penalty: ``"l2"`` or ``"l1"`` (with the squared hinge and ``dual=False``, as scikit-learn).
         loss: ``"squared_hinge"`` (default), ``"hinge"``, or torchsvm's ``"logistic"`` (Newton only).
         dual: ``"auto"``, True or False: checked against the loss and penalty as scikit-learn does.
         tol: the certificate's tolerance (see above).
         C: inverse regularization strength, > 0.
-        multi_class: ``"ovr"``.
+        multi_class: ``"ovr"`` or ``"crammer_singer"`` (``loss``, ``penalty`` and ``dual`` then ignored).
         fit_intercept: fit b (default) or fix it at 0.
         intercept_scaling: B, the constant feature's value (its weight b / B is penalized); a larger
             B penalizes the intercept less.
@@ -216,19 +260,13 @@ class LinearSVC(ClassifierMixin, BaseLinear):
         intercept_: ``(1,)`` or ``(n_classes,)``; 0.0 with ``fit_intercept=False``; prediction reads it.
         classes_, class_weight_, n_features_in_.
         n_iter_: the iterations of the slowest class.
-        objective_: final primal objective per problem.
+        objective_: final primal objective per problem (one for Crammer-Singer).
         duality_gap_: the final certificate (relative duality gap or gradient norm), worst problem.
         bytes_sent_: ``distributed`` fits only: the bytes this rank handed to collectives during fit.
     """
 
     _own_constraints = {**BaseLinear._own_constraints, "loss": [StrOptions({"hinge", "squared_hinge", "logistic"})]}
 
-    def _check_params(self) -> None:
-        super()._check_params()
-        if self.penalty == "l1" or self.multi_class == "crammer_singer":
-            raise ValueError(f"penalty='l1' and multi_class='crammer_singer' are not available in torchsvm yet, got "
-                             f"penalty={self.penalty!r}, multi_class={self.multi_class!r}; use scikit-learn's "
-                             "LinearSVC for them")
 
     def __init__(
         self,
@@ -288,6 +326,9 @@ class LinearSVC(ClassifierMixin, BaseLinear):
         Y = torch.where(y_t.unsqueeze(1) == columns, 1.0, -1.0).to(Xt.dtype)  # (N, K)
         sample = torch.as_tensor(costs.sample[keep], dtype=Xt.dtype, device=device).unsqueeze(1)
         weight = torch.as_tensor(costs.class_weight, dtype=Xt.dtype, device=device)
+        if self.multi_class == "crammer_singer":
+            self._fit_crammer_singer(Xt, y_t, sample[:, 0] * weight[y_t])
+            return self
         # LIBLINEAR: two classes keep their own weights; in one-vs-rest only class k's samples are
         # weighted in problem k, the rest count C.
         C = sample * (weight[y_t].unsqueeze(1) if K == 1 else torch.where(Y > 0, weight, 1.0))
@@ -296,6 +337,18 @@ class LinearSVC(ClassifierMixin, BaseLinear):
         if self.distributed:
             self.bytes_sent_ = shards.bytes_sent - sent
         return self
+
+    def _fit_crammer_singer(self, X: Tensor, y: Tensor, C: Tensor) -> None:
+        """One joint problem over the classes (on the CPU whatever the device); for two classes
+        scikit-learn keeps the difference of the two weight vectors, as here."""
+        start = time.perf_counter()
+        result = crammer_singer_coordinate_descent(X, y, C, len(self.classes_), self.tol, self.max_iter,
+                                                   self._intercept_scaling(), seed=self._seed())
+        if len(self.classes_) == 2:
+            result = result._replace(w=result.w[:, 1:] - result.w[:, :1], b=result.b[1:] - result.b[:1])
+        self._set_model(result._replace(w=result.w.to(X.device), b=result.b.to(X.device)), "duality gap")
+        report(self, f"crammer-singer coordinate descent: {result.info.n_iter} sweeps, duality gap "
+                     f"{result.info.gap:.3g} (tol={self.tol}), {time.perf_counter() - start:.3f} s")
 
     def decision_function(self, X: Any) -> np.ndarray | Tensor:
         """Signed distances ``(n_samples,)`` for two classes, else ``(n_samples, n_classes)``.
