@@ -463,3 +463,21 @@ def test_callable_kernel_gets_non_numeric_x_as_it_is():
     mine = ts.SVC(kernel=_string_kernel, C=10.0, tol=1e-8, device="cpu").fit(words, y)
     np.testing.assert_allclose(mine.decision_function(words), ref.decision_function(words), atol=1e-5)
     np.testing.assert_array_equal(mine.predict(["kiwi", "watermelon"]), ref.predict(["kiwi", "watermelon"]))
+
+
+def test_precomputed_kernel_cross_validates_as_scikit_learn():
+    """The pairwise tag: scikit-learn's cross-validation cuts a precomputed Gram matrix in rows and columns."""
+    from sklearn.model_selection import cross_val_score
+
+    K = IRIS_X @ IRIS_X.T
+    ours = cross_val_score(ts.SVC(kernel="precomputed", device="cpu"), K, IRIS_Y, cv=3)
+    np.testing.assert_allclose(ours, cross_val_score(sk.SVC(kernel="precomputed"), K, IRIS_Y, cv=3))
+
+
+def test_sparsify_and_densify_as_scikit_learn():
+    ours = ts.LinearSVC(penalty="l1", dual=False, C=0.05, device="cpu").fit(IRIS_X, IRIS_Y)
+    dense = ours.decision_function(IRIS_X)
+    assert ours.sparsify() is ours and ours.coef_.format == "csr"
+    np.testing.assert_allclose(ours.decision_function(IRIS_X), dense)
+    assert isinstance(ours.densify().coef_, np.ndarray)
+    assert hasattr(sk.LinearSVC(), "sparsify") and hasattr(sk.LinearSVC(), "densify")

@@ -283,6 +283,11 @@ class BaseLibSVM(Constrained, BaseEstimator):
     _own_constraints = {"solver": [StrOptions({"auto", "smo", "decomposition"})]}
     _problem_params: tuple[str, ...] = ()  # parameters that change only the problems, not the kernel
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.pairwise = self.kernel == "precomputed"  # cross-validation then cuts rows and columns
+        return tags
+
     def _check_params(self) -> None:
         """scikit-learn's parameter validation, then the combinations of parameters."""
         self._validate_params()

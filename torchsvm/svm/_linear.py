@@ -13,6 +13,7 @@ import warnings
 from typing import Any, Literal
 
 import numpy as np
+import scipy.sparse
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
@@ -196,7 +197,8 @@ class BaseLinear(Constrained, BaseEstimator):
         check_is_fitted(self, "coef_")
         Xt = as_tensor_2d(X, "X", self._device, self._dtype)
         check_n_features(self, Xt)
-        W = torch.as_tensor(np.atleast_2d(self.coef_), dtype=Xt.dtype, device=Xt.device)  # (K, D)
+        coef = self.coef_.toarray() if scipy.sparse.issparse(self.coef_) else self.coef_  # after sparsify()
+        W = torch.as_tensor(np.atleast_2d(coef), dtype=Xt.dtype, device=Xt.device)  # (K, D)
         b = torch.as_tensor(np.atleast_1d(self.intercept_), dtype=Xt.dtype, device=Xt.device)
         return torch.addmm(b, Xt, W.t())
 
@@ -349,6 +351,19 @@ class LinearSVC(ClassifierMixin, BaseLinear):
         self._set_model(result._replace(w=result.w.to(X.device), b=result.b.to(X.device)), "duality gap")
         report(self, f"crammer-singer coordinate descent: {result.info.n_iter} sweeps, duality gap "
                      f"{result.info.gap:.3g} (tol={self.tol}), {time.perf_counter() - start:.3f} s")
+
+    def densify(self) -> "LinearSVC":
+        """``coef_`` back to a dense array (scikit-learn's ``SparseCoefMixin``)."""
+        check_is_fitted(self, "coef_")
+        if scipy.sparse.issparse(self.coef_):
+            self.coef_ = self.coef_.toarray()
+        return self
+
+    def sparsify(self) -> "LinearSVC":
+        """``coef_`` as a scipy CSR matrix (worth it for ``penalty="l1"``'s mostly-zero weights)."""
+        check_is_fitted(self, "coef_")
+        self.coef_ = scipy.sparse.csr_matrix(self.coef_)
+        return self
 
     def decision_function(self, X: Any) -> np.ndarray | Tensor:
         """Signed distances ``(n_samples,)`` for two classes, else ``(n_samples, n_classes)``.
