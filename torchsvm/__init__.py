@@ -1,8 +1,21 @@
 """torchsvm: GPU support vector machines and hand-derived neural-network gradients in PyTorch."""
 
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
 from torchsvm import functional, nn
-from torchsvm.svm import SVC, SVR, LinearSVC, LinearSVR, NuSVC, NuSVR, OneClassSVM
 
 __version__ = "0.1.0"
 
-__all__ = ["LinearSVC", "LinearSVR", "NuSVC", "NuSVR", "OneClassSVM", "SVC", "SVR", "functional", "nn", "__version__"]
+_ESTIMATORS = ("LinearSVC", "LinearSVR", "NuSVC", "NuSVR", "OneClassSVM", "SVC", "SVR")
+
+__all__ = [*_ESTIMATORS, "functional", "nn", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    """The estimators load with scikit-learn on first use (``from torchsvm import SVC``), not at ``import torchsvm``."""
+    if name in _ESTIMATORS:
+        return getattr(importlib.import_module("torchsvm.svm"), name)
+    raise AttributeError(f"module 'torchsvm' has no attribute {name!r}")

@@ -22,7 +22,15 @@ except ImportError:  # an optional accelerator: without it the torch step runs
 
 _TAU = 1e-12  # LIBSVM's floor for the curvature along a pair (as in dual.py)
 
-__all__ = ["available", "smo_steps_numba"]
+__all__ = ["available", "smo_steps_numba", "warm_up"]
+
+
+def warm_up() -> None:
+    """Pay numba's one-time set-up in this process now (its CPU target loads its registries on the first
+    compiled call, cached or not), so that it does not land in the first fit; a no-op
+    without numba. The estimators call it when they are imported."""
+    if numba is not None:
+        _ready()
 
 
 def available(K: Tensor) -> bool:
@@ -31,6 +39,10 @@ def available(K: Tensor) -> bool:
 
 
 if numba is not None:
+
+    @numba.njit(cache=True)
+    def _ready():
+        return 0
 
     @numba.njit(inline="always")
     def _in_sets(a, c, p, mv):

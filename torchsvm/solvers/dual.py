@@ -16,15 +16,14 @@ Two solvers, plain torch code without autograd, B problems advancing together:
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Literal, NamedTuple
 
 import torch
-from sklearn.exceptions import ConvergenceWarning
 from torch import Tensor
 
+from torchsvm._warnings import warn_convergence
 from torchsvm.distributed import LOCAL, Collectives
 from torchsvm.kernels import kernel_row_blocks
 from torchsvm.solvers import _smo_numba, _smo_triton
@@ -182,10 +181,9 @@ def smo_dual(
                             kernel_index=kernel_index)
     converged = bool((gap <= tol).all())
     if not converged:
-        warnings.warn(
+        warn_convergence(
             f"SMO did not converge in max_iter={max_iter} steps (max KKT violation "
             f"{float(gap.max()):.3g} > tol={tol}). Increase max_iter or tol, or scale the kernel.",
-            ConvergenceWarning,
             stacklevel=2,
         )
     return _result(G, Y, alpha, Cb, DualInfo(converged, n_iter, gap, counts), nu)
@@ -682,11 +680,10 @@ def decomposition_dual(
         solver.gap = solver.kkt_violation()
     result = solver.result()
     if not result.info.converged:
-        warnings.warn(
+        warn_convergence(
             f"Decomposition did not converge in max_iter={max_iter} outer iterations (max KKT violation "
             f"{float(result.info.kkt_violation.max()):.3g} > tol={tol}). Increase max_iter or tol, "
             "or scale the data / kernel.",
-            ConvergenceWarning,
             stacklevel=2,
         )
     return result

@@ -14,12 +14,12 @@ complement (:class:`ActiveSetSystem`), and the backward reuses those factors.
 
 from __future__ import annotations
 
-import warnings
 from typing import NamedTuple
 
 import torch
-from sklearn.exceptions import ConvergenceWarning
 from torch import Tensor
+
+from torchsvm._warnings import warn_convergence
 
 __all__ = [
     "ActiveSetSystem",
@@ -282,10 +282,9 @@ def crammer_singer_solve(
     system = ActiveSetSystem(K, active) if system is None else system  # mixed rounds: refactor once
     converged = bool((viol <= tol).all())
     if not converged:
-        warnings.warn(
+        warn_convergence(
             f"The Crammer-Singer solver did not reach tol={tol} in {n_iter} iterations (largest KKT "
             f"violation {float(viol.max()):.3g}). Increase max_iter or tol, or scale the kernel.",
-            ConvergenceWarning,
             stacklevel=3,
         )
     return CrammerSingerResult(A, CrammerSingerInfo(converged, n_iter, viol, active, beta), system)

@@ -24,6 +24,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 from torch import Tensor
 
+from torchsvm._warnings import warn_convergence
 from torchsvm.distributed import LOCAL, Collectives, ShardError, Shards, check_same
 from torchsvm.kernels import Kernel, _psd_report, kernel_function, kernel_row_blocks
 from torchsvm.solvers.dual import DualInfo, DualResult, decomposition_dual, device_memory_guard, smo_dual
@@ -325,11 +326,10 @@ class BaseLibSVM(Constrained, BaseEstimator):
                              "values and need to be preprocessed.")
         self.fit_status_ = int(bool((res.info.kkt_violation > self.tol).any()))
         if self.fit_status_:
-            warnings.warn(
+            warn_convergence(
                 f"Solver terminated early (max_iter={self.max_iter}).  Consider pre-processing your data with "
                 f"StandardScaler or MinMaxScaler. ({type(self).__name__}: max KKT violation "
                 f"{float(res.info.kkt_violation.max()):.3g} > tol={self.tol}; raise max_iter or tol.)",
-                ConvergenceWarning,
                 stacklevel=3,
             )
 

@@ -9,18 +9,17 @@ from __future__ import annotations
 
 import math
 import time
-import warnings
 from typing import Any, Literal
 
 import numpy as np
 import scipy.sparse
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted
 from torch import Tensor
 
+from torchsvm._warnings import warn_convergence
 from torchsvm.distributed import LOCAL, Collectives
 from torchsvm.solvers.crammer_singer_cd import crammer_singer_coordinate_descent
 from torchsvm.solvers.dcd import dual_coordinate_descent
@@ -184,11 +183,10 @@ class BaseLinear(Constrained, BaseEstimator):
         self.duality_gap_ = result.info.gap
         self._device, self._dtype = result.w.device, result.w.dtype
         if not result.info.converged:
-            warnings.warn(
+            warn_convergence(
                 f"Liblinear failed to converge, increase the number of iterations. ({type(self).__name__}: "
                 f"relative {measure} {result.info.gap:.2e} > tol={self.tol} after max_iter={self.max_iter} "
                 "iterations; raise max_iter, loosen tol, or scale the features.)",
-                ConvergenceWarning,
                 stacklevel=4,
             )
 
