@@ -1,5 +1,9 @@
 """Lightning wrappers: every torchsvm model as a LightningModule, the MNIST DataModule, the CLI."""
 
+from lightning_modules import _quiet
+
+_quiet.install()  # before Lightning speaks: its cloud advert and a third-party deprecation, nothing else
+
 from lightning_modules.callbacks import TestAccuracyPerEpoch
 from lightning_modules.classifier import ClassifierModule
 from lightning_modules.data import MNISTDataModule, RegressionDataModule

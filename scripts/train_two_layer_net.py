@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from pathlib import Path
 
 import matplotlib
@@ -107,7 +108,8 @@ def main(argv: list[str] | None = None) -> float:
     plot_history(Path(logger.log_dir), plot_path,
                  f"TwoLayerNet on {args.dataset}: test accuracy {test_acc:.4f}")
     if not args.quiet:
-        print(f"TensorBoard logs: {logger.log_dir}  (tensorboard --logdir {out})")
+        # The command that works whether or not the venv is active: this Python's own TensorBoard.
+        print(f"TensorBoard logs: {logger.log_dir}  ({sys.executable} -m tensorboard.main --logdir {out})")
         print(f"plot: {plot_path}")
     print(f"test_acc={test_acc:.4f}")
     return test_acc

@@ -1,5 +1,6 @@
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -33,10 +34,13 @@ def test_script_one_fast_batch(tiny_data, tmp_path, capsys):
     curves = read_scalars(run, ["train_loss_step", "train_acc", "val_acc", "test_acc_epoch", "test_acc"])
     assert len(curves["train_acc"]) == 2 and len(curves["test_acc_epoch"]) == 2
     assert {"train_loss_step", "val_acc", "test_acc"} <= curves.keys()
-    # A second run keeps the first one's logs.
+    # A second run keeps the first one's logs; without --quiet it names a TensorBoard command that runs as printed.
+    capsys.readouterr()
     script.main(["--data-dir", str(tiny_data), "--epochs", "1", "--limit-batches", "1", "--hidden", "8",
-                 "--output-dir", str(out), "--accelerator", "cpu", "--quiet", "--no-download"])
+                 "--output-dir", str(out), "--accelerator", "cpu", "--no-download"])
     assert run.is_dir() and (out / "tensorboard" / "version_1").is_dir()
+    assert f"({sys.executable} -m tensorboard.main --logdir {out})" in capsys.readouterr().out
+    subprocess.run([sys.executable, "-m", "tensorboard.main", "--help"], capture_output=True, check=True)
 
 
 def test_script_help():
@@ -304,3 +308,24 @@ def test_learn_rbf_gamma_script_lowers_the_validation_loss(tmp_path):
     assert result["gamma"] < result["gamma0"] / 3  # from an overfitting gamma = 50 towards smoother
     assert result["val_loss"] < 0.8 * result["val_loss0"]
     assert (tmp_path / "learn_rbf_gamma.png").stat().st_size > 0
+
+
+def test_lightning_adverts_and_a_third_party_deprecation_are_silenced(tiny_data, tmp_path, caplog):
+    """Lightning's cloud-logger tip and torch's LeafSpec FutureWarning (from Lightning's own code) are not
+    the user's business; Lightning's other messages and every other warning still show."""
+    import logging
+
+    import lightning_modules  # noqa: F401  installs the filters
+    from lightning_modules import LinearSVMModule
+
+    dm = MNISTDataModule(data_dir=str(tiny_data), batch_size=32, download=False)
+    trainer = pl.Trainer(max_epochs=1, logger=TensorBoardLogger(tmp_path), enable_progress_bar=False,
+                         enable_checkpointing=False, enable_model_summary=False, num_sanity_val_steps=0)
+    with caplog.at_level(logging.INFO), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")  # shown only if no filter of ours drops it
+        lightning_modules._quiet.install()
+        trainer.fit(LinearSVMModule(lr=0.05), datamodule=dm)
+    assert "litlogger" not in caplog.text and "GPU available" in caplog.text
+    assert not [w for w in caught if "LeafSpec" in str(w.message)]
+    with pytest.warns(UserWarning, match="still shown"):
+        warnings.warn("still shown", UserWarning)
