@@ -214,7 +214,6 @@ class FewShotModule(FiniteLossGuard, StageMeans, pl.LightningModule):
         self.save_hyperparameters(ignore=["embedding"])
         self.embedding = embedding if embedding is not None else ConvEmbedding(embedding_dim)
         self.head = SVMHead(head, C=C, scale=scale, learn_scale=True, normalize=l2_normalize)
-        self._episode_acc: dict[str, list[Tensor]] = {}
 
     def forward(self, support: Tensor, support_labels: Tensor, query: Tensor) -> Tensor:
         """Logits ``(B, Q, n_way)`` of the queries of B episodes."""
@@ -222,64 +221,49 @@ class FewShotModule(FiniteLossGuard, StageMeans, pl.LightningModule):
         z = self.embedding(torch.cat([support.flatten(0, 1), query.flatten(0, 1)]))  # (B N + B Q, D)
         return self.head(z[: B * N].reshape(B, N, -1), support_labels, z[B * N :].reshape(B, Q, -1))
 
-    def _step(self, batch: Episode, stage: str) -> tuple[Tensor, Tensor]:
+    def _step(self, batch: Episode) -> tuple[Tensor, Tensor]:
         support, s_labels, query, q_labels = batch
         logits = self(support, s_labels, query)
         loss = cross_entropy(logits.flatten(0, 1), q_labels.flatten(), validate=False)  # labels made 0..n_way-1
         acc = (logits.argmax(-1) == q_labels).float().mean(1)  # (B,) per episode
-        self._episode_acc.setdefault(stage, []).append(acc.detach())
         return loss, acc
 
     def training_step(self, batch: Episode, batch_idx: int) -> Tensor:
-        loss, acc = self._step(batch, "train")
+        loss, acc = self._step(batch)
         self._guard_loss(loss, batch_idx, f"Lower lr (now {self.hparams.lr}) or C (now {self.hparams.C}).")
         self._log_mean("train_loss", loss, len(acc), on_step=True, prog_bar=True)
         self.log("train_acc_step", acc.mean(), on_step=True, on_epoch=False, batch_size=len(acc))
+        self._log_episodes("train_acc", acc, on_step=False)
         return loss
 
     def validation_step(self, batch: Episode, batch_idx: int) -> None:
-        self._step(batch, "val")
+        self._log_episodes("val_acc", self._step(batch)[1], prog_bar=True)
 
     def test_step(self, batch: Episode, batch_idx: int, dataloader_idx: int = 0) -> None:
-        self._step(batch, f"test{dataloader_idx}")
+        """Each loader's figures under its own name, logged from its steps: "test_acc_5shot" (and
+        "test_acc" for the first loader) under that loader only."""
+        acc = self._step(batch)[1]
+        dm = getattr(self.trainer, "datamodule", None)
+        shots = list(dm.hparams.test_shots) if isinstance(dm, EpisodeDataModule) else []
+        name = f"test_acc_{shots[dataloader_idx]}shot" if dataloader_idx < len(shots) else f"test_acc_loader{dataloader_idx}"
+        for key in [name, "test_acc"] if dataloader_idx == 0 else [name]:
+            self._log_episodes(key, acc, add_dataloader_idx=False)
 
     def predict_step(self, batch: Episode, batch_idx: int, dataloader_idx: int = 0) -> Tensor:
         support, s_labels, query, _ = batch
         return self(support, s_labels, query).argmax(-1)
 
-    def _log_episodes(self, stage: str, names: list[str]) -> None:
-        """Mean episode accuracy of ``stage`` and its 95% interval over every rank's episodes, under each name.
-
-        From the sums n, sum acc, sum acc^2 reduced over ranks: shards may hold different numbers
-        of episodes (evaluation episodes are each seen once), which an all_gather would not allow.
-        """
-        accs = self._episode_acc.pop(stage, [])
-        acc = torch.cat(accs) if accs else torch.zeros(0, device=self.device)
-        sums = torch.stack([torch.tensor(float(acc.numel()), device=acc.device), acc.sum(), (acc * acc).sum()])
-        n, total, squares = self.trainer.strategy.reduce(sums.double(), reduce_op="sum")
-        if n == 0:
-            return
-        mean = total / n
-        var = (squares - n * mean * mean).clamp_min(0) / (n - 1) if n > 1 else torch.zeros_like(mean)
-        ci = 1.96 * var.sqrt() / n.sqrt()
-        for name in names:  # the same on every rank: sync_dist only keeps Lightning from warning
-            self.log(name, mean.float(), sync_dist=True, add_dataloader_idx=False)
-            self.log(f"{name}_ci95", ci.float(), sync_dist=True, add_dataloader_idx=False)
-
     def on_train_epoch_end(self) -> None:
         self._check_pending_loss()
-        self._log_episodes("train", ["train_acc"])
+
+    def on_test_epoch_start(self) -> None:
+        self._reset_metrics("test")  # the interval counts episodes: no figures left from an earlier test run
+
+    def on_validation_epoch_start(self) -> None:
+        self._reset_metrics("val")
 
     def on_validation_epoch_end(self) -> None:
-        self._log_episodes("val", ["val_acc"])
         log_hp_metric(self, "val_acc")
-
-    def on_test_epoch_end(self) -> None:
-        dm = getattr(self.trainer, "datamodule", None)
-        shots = list(dm.hparams.test_shots) if isinstance(dm, EpisodeDataModule) else []
-        for i in range(len(self.trainer.test_dataloaders or [])):
-            name = f"test_acc_{shots[i]}shot" if i < len(shots) else f"test_acc_loader{i}"
-            self._log_episodes(f"test{i}", [name, "test_acc"] if i == 0 else [name])
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.Adam(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.utilities import rank_zero_info
 from torch import Tensor
 from torchmetrics import MeanAbsoluteError, R2Score
 
@@ -106,7 +107,7 @@ class DualSolverModule(pl.LightningModule):
         est = self._estimator()
         problems, _ = est._fit_problems(self.X_train, self.target.cpu().numpy(), None, self.shards)
         self.problem_rows = problems.rows  # which row of X each variable sits on (epsilon-SVR: 2 per row)
-        Xk = self.X_train.to(est._kernel_dtype(self.device))
+        Xk = self.X_train.to(est._kernel_dtype(self.device, n))
         self.solver = DecompositionProblems(
             Xk if problems.rows is None else Xk[problems.rows], problems.Y, problems.C, self.kernel, p=problems.p,
             members=problems.members, working_set_size=self.hparams.working_set_size, tol=self.hparams.tol,
@@ -127,8 +128,12 @@ class DualSolverModule(pl.LightningModule):
         }, on_step=True, on_epoch=False)
         self.log("kkt", float(s.gap.max()), prog_bar=True, on_step=True, on_epoch=False, logger=False)
         self.optimizers().step()  # no-op: advances global_step
-        if converged:  # every problem's KKT violation <= tol
+        if converged:  # every problem's KKT violation <= tol: say so, the progress bar just stops
             self.trainer.should_stop = True
+            n_sv = int(self.shards.sum((self._row_coefficients() != 0).any(0).sum()))
+            rank_zero_info(f"{type(self).__name__}: the dual solver converged after {self.global_step} steps "
+                           f"(max KKT violation {float(s.gap.max()):.3g} <= tol={self.hparams.tol}, {n_sv} support "
+                           "vectors); training stops here.")
 
     def _row_coefficients(self) -> Tensor:
         """``(P, n_rows)`` coefficients of the kernel per training row (epsilon-SVR: a - a*)."""

@@ -77,9 +77,19 @@ def plot_history(log_dir: Path, path: Path, title: str) -> None:
 
 def main(argv: list[str] | None = None) -> float:
     args = parse_args(argv)
+    loggers = [logging.getLogger(name) for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric")]
+    levels = [logger.level for logger in loggers]
     if args.quiet:
-        for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric"):
-            logging.getLogger(name).setLevel(logging.WARNING)
+        for logger in loggers:
+            logger.setLevel(logging.WARNING)
+    try:
+        return _run(args)
+    finally:  # a caller's process (a notebook, the tests) keeps its own logging levels
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
+
+
+def _run(args: argparse.Namespace) -> float:
     pl.seed_everything(args.seed, verbose=not args.quiet)
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -161,3 +161,7 @@ def test_fit_distributed_script_runs_alone(tmp_path):
     for model in ("svc", "linear-svc"):
         accuracy = script.main(["--data-dir", str(root), "--n-train", "150", "--model", model, "--gamma", "0.02"])
         assert accuracy >= 0.9  # the class is a bright stripe: easy
+    from torchsvm.data import DatasetNotFoundError
+
+    with pytest.raises(DatasetNotFoundError, match="--download for scripts/fit_distributed.py"):  # its own flag named
+        script.main(["--data-dir", str(tmp_path / "empty"), "--model", "linear-svc"])

@@ -481,3 +481,11 @@ def test_sparsify_and_densify_as_scikit_learn():
     np.testing.assert_allclose(ours.decision_function(IRIS_X), dense)
     assert isinstance(ours.densify().coef_, np.ndarray)
     assert hasattr(sk.LinearSVC(), "sparsify") and hasattr(sk.LinearSVC(), "densify")
+
+
+def test_auto_kernel_dtype_is_float64_on_small_cpu_problems_only():
+    est = ts.SVC(device="cpu")
+    assert est._kernel_dtype(torch.device("cpu"), 4096) == torch.float64
+    assert est._kernel_dtype(torch.device("cpu"), 4097) == torch.float32
+    assert est._kernel_dtype(torch.device("cuda"), 100) == torch.float32
+    assert ts.SVC(kernel_dtype="float64")._kernel_dtype(torch.device("cpu"), 10**6) == torch.float64

@@ -121,7 +121,11 @@ def test_module_fit_and_test_on_tiny_episodes(episode_data, tmp_path, head):
     trainer.fit(module, datamodule=dm)
     assert {"train_loss_epoch", "train_acc", "train_acc_ci95", "val_acc", "val_acc_ci95", "hp_metric"} <= set(
         trainer.callback_metrics)
+    assert "val_acc" in trainer.progress_bar_metrics  # shown beside the loss, not only in TensorBoard
     (results,) = [trainer.test(module, datamodule=dm, verbose=False)]
+    # Each loader's figures under that loader only (the 1-shot accuracy is not in the 2-shot column).
+    assert set(results[0]) == {"test_acc", "test_acc_ci95", "test_acc_2shot", "test_acc_2shot_ci95"}
+    assert set(results[1]) == {"test_acc_1shot", "test_acc_1shot_ci95"}
     metrics = {k: v for r in results for k, v in r.items()}
     assert {"test_acc", "test_acc_ci95", "test_acc_2shot", "test_acc_1shot", "test_acc_1shot_ci95"} <= set(metrics)
     assert metrics["test_acc"] == metrics["test_acc_2shot"] and 0.0 <= metrics["test_acc"] <= 1.0

@@ -22,13 +22,17 @@ def tiny_data(tmp_path) -> Path:
 
 
 def test_script_one_fast_batch(tiny_data, tmp_path, capsys):
+    import logging
+
     script = load_script("train_two_layer_net")
+    level = logging.getLogger("pytorch_lightning").level
     out = tmp_path / "out"
     acc = script.main(["--data-dir", str(tiny_data), "--epochs", "2", "--limit-batches", "1",
                        "--hidden", "16", "--output-dir", str(out), "--accelerator", "cpu", "--quiet",
                        "--no-download", "--log-every", "1"])
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert last == f"test_acc={acc:.4f}"
+    assert logging.getLogger("pytorch_lightning").level == level  # --quiet leaves the caller's levels as they were
     assert (out / "two_layer_net.png").stat().st_size > 0
     run = out / "tensorboard" / "version_0"
     curves = read_scalars(run, ["train_loss_step", "train_acc", "val_acc", "test_acc_epoch", "test_acc"])
@@ -197,7 +201,9 @@ def test_svm_kernels_2d_script(tmp_path):
     assert acc["circles"]["linear"] < 0.8  # no line separates concentric circles
 
 
-def test_kernel_svm_module_solves_the_dual_step_by_step(tiny_data, tmp_path):
+def test_kernel_svm_module_solves_the_dual_step_by_step(tiny_data, tmp_path, caplog):
+    import logging
+
     from lightning_modules import KernelSVMModule
     from torchsvm import SVC
 
@@ -207,8 +213,12 @@ def test_kernel_svm_module_solves_the_dual_step_by_step(tiny_data, tmp_path):
                          num_sanity_val_steps=0, log_every_n_steps=1, accelerator="cpu",
                          callbacks=[ModelCheckpoint(dirpath=tmp_path / "ckpt")])
     model = KernelSVMModule(C=2.0, gamma=0.02, n_train=150, working_set_size=16, tol=1e-4)
-    trainer.fit(model, datamodule=dm)
+    with caplog.at_level(logging.INFO):
+        trainer.fit(model, datamodule=dm)
     assert trainer.current_epoch < 49  # stopped by convergence, not by max_epochs
+    # ... and says so, with what it reached
+    assert f"the dual solver converged after {trainer.global_step} steps (max KKT violation" in caplog.text
+    assert "<= tol=0.0001" in caplog.text and "support vectors); training stops here." in caplog.text
     assert float(model.solver.gap.max()) <= 1e-4
     curves = read_scalars(logger.log_dir, ["solver/dual_objective", "solver/duality_gap", "solver/kkt_violation",
                                            "solver/n_support_vectors", "train_acc", "val_acc", "hp_metric"])
@@ -310,7 +320,7 @@ def test_learn_rbf_gamma_script_lowers_the_validation_loss(tmp_path):
     assert (tmp_path / "learn_rbf_gamma.png").stat().st_size > 0
 
 
-def test_lightning_adverts_and_a_third_party_deprecation_are_silenced(tiny_data, tmp_path, caplog):
+def test_lightning_adverts_and_a_third_party_deprecation_are_silenced(tiny_data, tmp_path):
     """Lightning's cloud-logger tip and torch's LeafSpec FutureWarning (from Lightning's own code) are not
     the user's business; Lightning's other messages and every other warning still show."""
     import logging
@@ -318,14 +328,30 @@ def test_lightning_adverts_and_a_third_party_deprecation_are_silenced(tiny_data,
     import lightning_modules  # noqa: F401  installs the filters
     from lightning_modules import LinearSVMModule
 
+    class Records(logging.Handler):  # what Lightning's rank-zero logger lets through its filters
+        def __init__(self) -> None:
+            super().__init__(logging.INFO)
+            self.lines: list[str] = []
+
+        def emit(self, record: logging.LogRecord) -> None:
+            self.lines.append(record.getMessage())
+
+    logger, records = logging.getLogger("pytorch_lightning.utilities.rank_zero"), Records()
+    level, logger.level = logger.level, logging.INFO
+    logger.addHandler(records)
     dm = MNISTDataModule(data_dir=str(tiny_data), batch_size=32, download=False)
-    trainer = pl.Trainer(max_epochs=1, logger=TensorBoardLogger(tmp_path), enable_progress_bar=False,
-                         enable_checkpointing=False, enable_model_summary=False, num_sanity_val_steps=0)
-    with caplog.at_level(logging.INFO), warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")  # shown only if no filter of ours drops it
-        lightning_modules._quiet.install()
-        trainer.fit(LinearSVMModule(lr=0.05), datamodule=dm)
-    assert "litlogger" not in caplog.text and "GPU available" in caplog.text
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")  # shown only if no filter of ours drops it
+            lightning_modules._quiet.install()
+            trainer = pl.Trainer(max_epochs=1, logger=TensorBoardLogger(tmp_path), enable_progress_bar=False,
+                                 enable_checkpointing=False, enable_model_summary=False, num_sanity_val_steps=0)
+            trainer.fit(LinearSVMModule(lr=0.05), datamodule=dm)
+    finally:
+        logger.removeHandler(records)
+        logger.level = level
+    text = "\n".join(records.lines)
+    assert "litlogger" not in text and "GPU available" in text
     assert not [w for w in caught if "LeafSpec" in str(w.message)]
     with pytest.warns(UserWarning, match="still shown"):
         warnings.warn("still shown", UserWarning)

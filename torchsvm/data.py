@@ -164,7 +164,8 @@ def load_images(
         missing = [s for s, p in zip(stems, paths) if p is None]
         raise DatasetNotFoundError(
             f"Dataset {dataset!r} not found: looked in {raw_dir.resolve()} for {', '.join(missing)} "
-            f"(or .gz). Download it with a network (download=True), or point the data dir "
+            f"(or .gz). Download it with a network (download=True in Python, --download for "
+            f"scripts/fit_distributed.py, --data.download true for the torchsvm CLI), or point the data dir "
             f"(--data-dir, --data.data_dir or {ENV_DATA_DIR}) at a folder holding {DATASETS[dataset]}/raw/."
         )
     images_path, labels_path = paths

@@ -271,6 +271,11 @@ class DualProblems(NamedTuple):
     nu: bool = False
 
 
+# kernel_dtype="auto": float64 kernel values on the CPU up to this many training rows (a float64 Gram
+# matrix of 128 MB), float32 above.
+_FLOAT64_ROWS = 4096
+
+
 class BaseLibSVM(Constrained, BaseEstimator):
     """Shared machinery of the LIBSVM-like estimators (see the module docstring).
 
@@ -339,11 +344,13 @@ class BaseLibSVM(Constrained, BaseEstimator):
                      f"(tol={self.tol}), {int(res.info.problem_iters.max())} steps, {len(self.support_)} support "
                      f"vectors, {time.perf_counter() - start:.3f} s")
 
-    def _kernel_dtype(self, device: torch.device) -> torch.dtype:
-        """``kernel_dtype``; ``"auto"`` is float64 on the CPU (LIBSVM's precision, at little cost there)
-        and float32 on a GPU (half the memory, and consumer GPUs' float64 is slow)."""
+    def _kernel_dtype(self, device: torch.device, n_rows: int) -> torch.dtype:
+        """``kernel_dtype``; ``"auto"`` is float64 on the CPU for up to ``_FLOAT64_ROWS`` training rows
+        (scikit-learn's answers to its tests' tolerances, at little cost), float32 beyond (kernel rows
+        cost half the time and memory: 1.6-2.2x faster fits measured on 8,000-20,000 rows) and on a GPU."""
         if self.kernel_dtype == "auto":
-            return torch.float32 if device.type == "cuda" else torch.float64
+            small = n_rows <= _FLOAT64_ROWS
+            return torch.float64 if device.type != "cuda" and small else torch.float32
         return getattr(torch, self.kernel_dtype)
 
     @property
@@ -376,7 +383,7 @@ class BaseLibSVM(Constrained, BaseEstimator):
             if asym > 1e-6 * max(1.0, float(Xt.abs().max())):
                 raise ValueError(f"Expected a symmetric Gram matrix for kernel='precomputed', got max |K - K^T| = {asym:.3g}")
             return Xt, None, Xt, Xt
-        return Xt, kernel, Xt.to(self._kernel_dtype(device)), None
+        return Xt, kernel, Xt.to(self._kernel_dtype(device, Xt.shape[0])), None
 
     def _raw_gram(self, X: Any) -> Tensor:
         """``kernel(X, X_fit)`` (X_fit = X during fit) for a callable kernel on non-numeric X, ``(n, n_fit)`` float64."""

@@ -309,8 +309,9 @@ class SVC(BaseSVC):
         working_set_size: variables per outer iteration of the decomposition solver.
         kernel_dtype: the dtype kernel values are computed and kept in during fit: ``"float64"``
             (LIBSVM's precision), ``"float32"`` (half the memory and time; answers differ from
-            float64's by about 1e-3 relative in ``dual_coef_``) or ``"auto"`` (float64 on the CPU,
-            float32 on a GPU). The solver's state (alpha, gradient) and prediction are float64 either way.
+            float64's by about 1e-3 relative in ``dual_coef_``) or ``"auto"`` (float64 on the CPU up
+            to 4,096 training rows, float32 above and on a GPU). The solver's state (alpha, gradient)
+            and prediction are float64 either way.
         device: ``"auto"`` (CUDA if available), ``"cpu"``, ``"cuda"``, ...
         distributed: fit over rows sharded across the ranks of an initialized ``torch.distributed``
             process group: every rank calls ``fit`` with its own rows and ends with the same model,
@@ -416,7 +417,7 @@ class SVC(BaseSVC):
         self.n_features_in_, self.shape_fit_ = Xt.shape[1], (int(offsets[-1]), Xt.shape[1])
         kernel = self._resolve_kernel(Xt, shards)
         sent = shards.bytes_sent
-        res = solve_sharded(Xt.to(self._kernel_dtype(device)), kernel, problems, shards,
+        res = solve_sharded(Xt.to(self._kernel_dtype(device, self.shape_fit_[0])), kernel, problems, shards,
                             self.working_set_size, self.tol, self._max_iter())
         self._finish(res)
         coef, b = self._coefficients(res, problems)
