@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,16 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("TORCHSVM_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+def _stop_the_run(signum: int, frame: object) -> None:
+    pytest.exit(f"stopped by signal {signal.Signals(signum).name}", returncode=128 + signum)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A SIGTERM stops the whole run (Lightning's trainer calls the handler it finds installed, then
+    re-raises what it raises), instead of becoming a SIGTERMException inside one test."""
+    signal.signal(signal.SIGTERM, _stop_the_run)
 
 
 @pytest.fixture(params=DEVICES)

@@ -107,6 +107,7 @@ def test_module_errors():
 @pytest.mark.parametrize("config", sorted((ROOT / "configs").glob("*.yaml")), ids=lambda p: p.name)
 def test_every_config_fits_one_batch(config, tiny_data, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # configs write under ./outputs
+    monkeypatch.setattr(sys, "argv", ["torchsvm"])  # the command line is args=, not pytest's own
     if "RegressionDataModule" in config.read_text():  # synthetic: nothing to point at
         data = ["--data.n_samples", "200", "--model.n_train", "100", "--model.working_set_size", "16"]
     else:
@@ -119,6 +120,7 @@ def test_every_config_fits_one_batch(config, tiny_data, tmp_path, monkeypatch):
 
 def test_cli_test_from_checkpoint(tiny_data, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["torchsvm"])
     config = str(ROOT / "configs" / "two_layer_net.yaml")
     common = ["--config", config, "--data.data_dir", str(tiny_data), "--data.download", "false",
               "--trainer.enable_progress_bar", "false", "--trainer.accelerator", "cpu"]
@@ -355,3 +357,24 @@ def test_lightning_adverts_and_a_third_party_deprecation_are_silenced(tiny_data,
     assert not [w for w in caught if "LeafSpec" in str(w.message)]
     with pytest.warns(UserWarning, match="still shown"):
         warnings.warn("still shown", UserWarning)
+
+
+def test_sigterm_stops_the_whole_test_run(tmp_path):
+    """conftest's handler: a SIGTERM inside a Lightning fit ends the run (exit status 143), later tests do not run."""
+    (tmp_path / "conftest.py").write_text((ROOT / "tests" / "conftest.py").read_text())
+    (tmp_path / "test_signal.py").write_text(
+        "import os, signal\n"
+        "import pytorch_lightning as pl\n"
+        "class Stop(pl.Callback):\n"
+        "    def on_train_batch_start(self, *args):\n"
+        "        os.kill(os.getpid(), signal.SIGTERM)\n"
+        "def test_a():\n"
+        "    from pytorch_lightning.demos.boring_classes import BoringModel\n"
+        "    pl.Trainer(max_epochs=1, callbacks=[Stop()], logger=False, enable_checkpointing=False,\n"
+        "               enable_progress_bar=False).fit(BoringModel())\n"
+        "def test_b():\n"
+        "    raise AssertionError('ran after the SIGTERM')\n")
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path / "test_signal.py")],
+                            capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 143, result.stdout[-2000:]
+    assert "ran after the SIGTERM" not in result.stdout and "stopped by signal SIGTERM" in result.stdout + result.stderr
