@@ -19,7 +19,6 @@ import subprocess
 import sys
 
 import numpy as np
-
 from _record import add_record_arguments, device_name, save_record
 
 CHILD = r"""

@@ -32,7 +32,6 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-
 from _data import load_flat
 from _record import add_record_arguments, device_name, save_record
 

@@ -25,9 +25,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from _data import add_data_arguments, load_flat
 from _record import add_record_arguments, device_name, save_record
+
 from torchsvm import SVC, LinearSVC
 from torchsvm.distributed import block_of, run_local
 

@@ -33,11 +33,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _data import add_data_arguments, load_flat
+from _record import add_record_arguments, device_name, device_sync, save_record, timed
 from sklearn.datasets import make_classification, make_moons
 from sklearn.svm import SVC as SkSVC
 
-from _data import add_data_arguments, load_flat
-from _record import add_record_arguments, device_name, device_sync, save_record, timed
 from torchsvm import SVC
 from torchsvm.functional import svm_dual
 from torchsvm.kernels import rbf_kernel
@@ -78,8 +78,9 @@ def bench_binary(device: str, sync, names: list[str], repeats: int = 3) -> list[
     SVC(device=device).fit(*make_moons(200, random_state=0))  # warm-up (CUDA context, kernel build)
     for name in names:
         X, y = BINARY[name]()
-        ref, t_ref = timed(lambda: SkSVC().fit(X, y), lambda: None)
-        runs = [timed(lambda: SVC(device=device).fit(torch.from_numpy(X).to(device), y), sync) for _ in range(repeats)]
+        ref, t_ref = timed(lambda X=X, y=y: SkSVC().fit(X, y), lambda: None)
+        runs = [timed(lambda X=X, y=y: SVC(device=device).fit(torch.from_numpy(X).to(device), y), sync)
+                for _ in range(repeats)]
         model, t_ours = runs[0][0], float(np.median([t for _, t in runs]))
         rows.append({"problem": name, "n": len(y), "libsvm_s": t_ref, "torchsvm_s": t_ours, "ratio": t_ours / t_ref,
                      "libsvm_steps": int(ref.n_iter_[0]), "torchsvm_steps": int(model.n_iter_[0]),
@@ -133,12 +134,12 @@ def bench_images(name: str, root: Path, n_train: int | None, device: str, sync, 
                      "predict_s": t_pred, "test_acc": float((ref_pred == yt).mean()), "n_sv": int(len(ref.support_))})
         print(rows[-1], flush=True)
     for multi_class in strategies:
-        def fit():
+        def fit(multi_class=multi_class):
             model = SVC(C=C, gamma=gamma, multi_class=multi_class, device=device)
             return model.fit(torch.from_numpy(X).to(device), torch.from_numpy(y))
 
         model, t_fit = timed(fit, sync)
-        pred, t_pred = timed(lambda: model.predict(torch.from_numpy(Xt).to(device)), sync)
+        pred, t_pred = timed(lambda model=model: model.predict(torch.from_numpy(Xt).to(device)), sync)
         method = f"torchsvm SVC ({multi_class})"
         row = {"dataset": name, "n_train": len(y), "method": method, "fit_s": t_fit,
                "predict_s": t_pred, "test_acc": float((pred == yt).mean()), "n_sv": int(len(model.support_)),

@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _data import load_flat
+from _record import add_record_arguments, device_name, device_sync, save_record, timed
 from sklearn.datasets import make_friedman1, make_regression
 from sklearn.model_selection import GridSearchCV as SkGridSearchCV
 from sklearn.svm import SVC as SkSVC
@@ -35,8 +37,6 @@ from sklearn.svm import LinearSVR as SkLinearSVR
 from sklearn.svm import NuSVC as SkNuSVC
 from sklearn.svm import OneClassSVM as SkOneClassSVM
 
-from _data import load_flat
-from _record import add_record_arguments, device_name, device_sync, save_record, timed
 from torchsvm import SVC, SVR, LinearSVR, NuSVC, OneClassSVM
 from torchsvm.model_selection import GridSearchCV
 

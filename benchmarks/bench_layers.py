@@ -19,11 +19,10 @@ import time
 
 import torch
 import torch.nn.functional as TF
-
 from _record import add_record_arguments, device_name, device_sync, save_record
+
 from torchsvm import functional as F
 from torchsvm.nn import TwoLayerNet
-
 
 
 def make_step(net: TwoLayerNet, X: torch.Tensor, y: torch.Tensor, hand_written: bool):
@@ -84,7 +83,7 @@ def main(argv: list[str] | None = None) -> None:
         med = {k: statistics.median(v) for k, v in times.items()}
         # Paired estimate: each repeat times both back to back, so the median of the per-repeat
         # ratios cancels the drift that moves both medians (seen at +-5% on a 2-core VM).
-        paired = statistics.median(a / b for a, b in zip(times["torchsvm"], times["torch"]))
+        paired = statistics.median(a / b for a, b in zip(times["torchsvm"], times["torch"], strict=True))
         row = {"config": cfg, "batch": B, "in": D, "hidden": H, "classes": C,
                "torch_ms": med["torch"] * 1e3, "torchsvm_ms": med["torchsvm"] * 1e3,
                "ratio_of_medians": med["torchsvm"] / med["torch"], "ratio": paired}

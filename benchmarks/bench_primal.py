@@ -18,18 +18,17 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
+from _data import add_data_arguments, load_flat
+from _record import add_record_arguments, device_name, device_sync, save_record, timed
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import SGDClassifier
 from sklearn.svm import LinearSVC as SkLinearSVC
 
-from _data import add_data_arguments, load_flat
-from _record import add_record_arguments, device_name, device_sync, save_record, timed
 from torchsvm import LinearSVC
 
 
@@ -38,7 +37,8 @@ def objective(coef: np.ndarray, intercept: np.ndarray, X: np.ndarray, y: np.ndar
     Y = np.where(y[:, None] == np.arange(coef.shape[0]), 1.0, -1.0)
     b = np.broadcast_to(np.asarray(intercept, dtype=np.float64), (coef.shape[0],))
     xi = np.maximum(0, 1 - Y * (X.astype(np.float64) @ coef.T.astype(np.float64) + b))
-    return float(0.5 * (coef.astype(np.float64) ** 2).sum() + 0.5 * (b**2).sum() + C * (xi**2 if loss == "squared_hinge" else xi).sum())
+    losses = xi**2 if loss == "squared_hinge" else xi
+    return float(0.5 * (coef.astype(np.float64) ** 2).sum() + 0.5 * (b**2).sum() + C * losses.sum())
 
 
 def run(name: str, make, X, y, Xt, yt, C: float, loss: str, sync) -> dict:
@@ -76,14 +76,14 @@ def main(argv: list[str] | None = None) -> None:
         X, y, Xt, yt = load_flat(ds, Path(args.data_root), args.n_train)
         N = len(y)
         for C in args.C:
-            methods = [(f"torchsvm LinearSVC solver={solver}", lambda solver=solver: _TorchOnDevice(LinearSVC(
+            methods = [(f"torchsvm LinearSVC solver={solver}", lambda solver=solver, C=C: _TorchOnDevice(LinearSVC(
                 C=C, loss=args.loss, solver=solver, max_iter=args.liblinear_max_iter,
                 device="cpu" if solver == "dcd" else args.device))) for solver in args.solvers]
             if not args.skip_sklearn:
                 methods.append(("sklearn LinearSVC (LIBLINEAR)",
-                                lambda: SkLinearSVC(C=C, loss=args.loss, max_iter=args.liblinear_max_iter)))
+                                lambda C=C: SkLinearSVC(C=C, loss=args.loss, max_iter=args.liblinear_max_iter)))
             if args.sgd:
-                methods.append(("sklearn SGDClassifier", lambda: SGDClassifier(
+                methods.append(("sklearn SGDClassifier", lambda C=C, N=N: SGDClassifier(
                     loss="hinge", alpha=1.0 / (C * N), max_iter=50, tol=1e-4, random_state=0)))
             runs = {name: [] for name, _ in methods}
             for _ in range(args.repeats):  # interleaved: this machine's speed drifts between runs

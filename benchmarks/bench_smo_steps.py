@@ -19,9 +19,9 @@ import warnings
 
 import numpy as np
 import torch
+from _record import add_record_arguments, device_name, device_sync, save_record
 from sklearn.exceptions import ConvergenceWarning
 
-from _record import add_record_arguments, device_name, device_sync, save_record
 from torchsvm.kernels import rbf_kernel
 from torchsvm.solvers.dual import smo_dual
 

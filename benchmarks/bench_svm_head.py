@@ -31,8 +31,8 @@ import warnings
 from pathlib import Path
 
 import torch
-
 from _record import add_record_arguments, device_name, device_sync, save_record
+
 from torchsvm.functional import crammer_singer_dual
 from torchsvm.solvers.multiclass import crammer_singer_objective
 

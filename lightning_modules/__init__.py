@@ -1,15 +1,14 @@
 """Lightning wrappers: every torchsvm model as a LightningModule, the MNIST DataModule, the CLI."""
 
 from lightning_modules import _quiet
-
-_quiet.install()  # before Lightning speaks: its cloud advert and a third-party deprecation, nothing else
-
 from lightning_modules.callbacks import TestAccuracyPerEpoch
 from lightning_modules.classifier import ClassifierModule
 from lightning_modules.data import MNISTDataModule, RegressionDataModule
 from lightning_modules.few_shot import EpisodeDataModule, FewShotModule
 from lightning_modules.kernel_svm import KernelSVMModule, KernelSVRModule
 from lightning_modules.linear_svm import LinearSVMModule
+
+_quiet.install()  # before any trainer speaks: its cloud advert and a third-party deprecation, nothing else
 
 __all__ = [
     "ClassifierModule",

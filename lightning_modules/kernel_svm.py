@@ -121,7 +121,7 @@ class DualSolverModule(pl.LightningModule):
         primal = s.primal_objective(s.bias())
         self.log_dict({  # the whole problem's figures, equal on every rank: no sync needed
             "solver/dual_objective": float(dual.sum()),
-            "solver/duality_gap": float(((primal - dual).sum() / primal.sum().abs().clamp_min(1e-12))),
+            "solver/duality_gap": float((primal - dual).sum() / primal.sum().abs().clamp_min(1e-12)),
             "solver/kkt_violation": float(s.gap.max()),
             "solver/n_support_vectors": float(self.shards.sum((self._row_coefficients() != 0).any(0).sum())),
             "solver/inner_smo_steps": float(s.n_inner - inner_before),

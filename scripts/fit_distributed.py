@@ -109,7 +109,8 @@ def traffic(model, n_features: int, q: int) -> str:
         return (f"{sent / 2**20:.1f} MiB sent by rank 0 over {steps} problem-iterations ({len(model.n_iter_)} binary "
                 f"problems stepped together): {sent / max(steps, 1) / 2**20:.2f} MiB each, the cost model's "
                 f"8 B (q D/2 + 6 q + 2) = {expected / 2**20:.2f} MiB at q = {q}, D = {n_features}")
-    return f"{sent / 2**20:.1f} MiB sent by rank 0 in {model.n_iter_} Newton steps ({sent / max(model.n_iter_, 1) / 2**20:.2f} MiB each)"
+    each = sent / max(model.n_iter_, 1) / 2**20
+    return f"{sent / 2**20:.1f} MiB sent by rank 0 in {model.n_iter_} Newton steps ({each:.2f} MiB each)"
 
 
 if __name__ == "__main__":

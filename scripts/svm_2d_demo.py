@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> Path:
          f"C0 = {args.small_C:g}, C1 = {args.cost_ratio * args.small_C:g} (asymmetric)"),
     ]
     fig, axes = plt.subplots(1, 3, figsize=(15, 5))
-    for ax, (clf, title) in zip(axes, fits):
+    for ax, (clf, title) in zip(axes, fits, strict=True):
         panel(ax, X, y, clf.fit(X, y), title)
     axes[0].legend(loc="upper left", fontsize=8)
     fig.suptitle("Soft-margin linear SVM (hinge loss): solid f(x) = 0, dashed f(x) = +-1")

@@ -53,7 +53,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     for epochs in args.epochs:
         w, b, objectives = primal_gd(X, y, C=args.C, lr=args.lr, epochs=epochs)
         acc = float((torch.where(Xt @ w + b > 0, 1.0, -1.0) == yt).double().mean())
-        rows.append({"epochs": epochs, "w_norm": float(w.norm()), "w_head": w[:5].tolist(), "w_max": float(w.abs().max()), "b": float(b),
+        rows.append({"epochs": epochs, "w_norm": float(w.norm()), "w_head": w[:5].tolist(), "w_max": float(w.abs().max()),
+                     "b": float(b),
                      "objective": objectives[-1], "test_acc": acc})
         curves[epochs] = objectives
 

@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> float:
     try:
         return _run(args)
     finally:  # a caller's process (a notebook, the tests) keeps its own logging levels
-        for logger, level in zip(loggers, levels):
+        for logger, level in zip(loggers, levels, strict=True):
             logger.setLevel(level)
 
 

@@ -1,11 +1,10 @@
+import numpy as np
 import pytest
 import torch
 
 from lightning_modules import MNISTDataModule
-from torchsvm.data import CorruptDataError, DatasetNotFoundError, load_images, read_idx, resolve_data_dir
 from tests.idx import write_dataset, write_idx
-
-import numpy as np
+from torchsvm.data import CorruptDataError, DatasetNotFoundError, load_images, read_idx, resolve_data_dir
 
 
 def test_read_idx_roundtrip(tmp_path):

@@ -11,8 +11,8 @@ import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
 
 from lightning_modules import ClassifierModule, EpisodeDataModule, FewShotModule, LinearSVMModule, MNISTDataModule
-from torchsvm.nn import ConvEmbedding
 from tests.idx import write_dataset
+from torchsvm.nn import ConvEmbedding
 
 pytestmark = [
     pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed is not built"),

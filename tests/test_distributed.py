@@ -13,9 +13,8 @@ import pytest
 import torch
 from sklearn.datasets import make_classification
 
-from torchsvm.distributed import run_local
 from torchsvm import SVC, LinearSVC
-from torchsvm.distributed import LOCAL, Shards
+from torchsvm.distributed import LOCAL, Shards, run_local
 
 CUT = 170  # rank 0 holds rows [0, CUT), rank 1 the rest: uneven shards
 
@@ -153,8 +152,8 @@ def test_local_collectives_are_the_identity_and_shards_need_a_group():
 
 def test_fit_distributed_script_runs_alone(tmp_path):
     """scripts/fit_distributed.py without torchrun: a group of one, both models, on a small IDX data set."""
-    from tests.idx import write_dataset
     from tests.conftest import load_script
+    from tests.idx import write_dataset
 
     root = write_dataset(tmp_path / "data", n_train=200, n_test=60)
     script = load_script("fit_distributed")

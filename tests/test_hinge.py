@@ -46,7 +46,8 @@ def test_gradcheck(device, K):
 def test_matches_autograd_and_formulas(device, K):
     X, y, w, b = _problem(device, K=K, seed=1)
     C = torch.rand(X.shape[0], dtype=torch.float64, device=device) + 0.5
-    w.requires_grad_(); b.requires_grad_()
+    w.requires_grad_()
+    b.requires_grad_()
     E = hinge_objective(X, y, w, b, C)
     # (D,) weights select column 0 of the batched Function's (1,) output.
     node = E.grad_fn if K is not None else E.grad_fn.next_functions[0][0]
@@ -90,7 +91,8 @@ def test_errors():
     with pytest.raises(ValueError, match="Expected C > 0 everywhere"):
         hinge_objective(X, y, w, b, -torch.ones(30, dtype=torch.float64))
     with pytest.raises(ValueError, match="Expected X to be finite, got 1 NaN"):
-        Xn = X.clone(); Xn[0, 0] = float("nan")
+        Xn = X.clone()
+        Xn[0, 0] = float("nan")
         hinge_objective(Xn, y, w, b)
     with pytest.raises(ValueError, match=r"Expected y of shape \(30,\)"):
         hinge_objective(X, y[:10], w, b)

@@ -31,7 +31,7 @@ def test_matches_torch(device, batch):
     Y_ref = TF.linear(X, W, b)
     grads_ref = torch.autograd.grad(Y_ref, (X, W, b), G)
     torch.testing.assert_close(Y, Y_ref)
-    for g, g_ref in zip(grads, grads_ref):
+    for g, g_ref in zip(grads, grads_ref, strict=True):
         torch.testing.assert_close(g, g_ref)
 
 
@@ -49,7 +49,8 @@ def test_float32_and_non_contiguous(device):
     X = torch.randn(6, 8, device=device).t()  # (8, 6), non-contiguous
     W = torch.randn(6, 3, device=device).t()  # (3, 6), non-contiguous
     b = torch.randn(3, device=device)
-    X.requires_grad_(); W.requires_grad_()
+    X.requires_grad_()
+    W.requires_grad_()
     assert not X.is_contiguous() and not W.is_contiguous()
     Y = F.linear(X, W, b)
     torch.testing.assert_close(Y, TF.linear(X, W, b))

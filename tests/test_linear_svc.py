@@ -99,7 +99,8 @@ def test_errors():
         LinearSVC(C=-1, device="cpu").fit(X, y)
     with pytest.raises(ValueError, match=r"Expected y of shape \(180,\) to match X"):
         LinearSVC(device="cpu").fit(X, y[:10])
-    Xn = X.copy(); Xn[0, 0] = np.nan
+    Xn = X.copy()
+    Xn[0, 0] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         LinearSVC(device="cpu").fit(Xn, y)
     with pytest.raises(ValueError, match="Expected non-negative class weights"):
@@ -224,7 +225,8 @@ def test_dcd_binary_sparse_rows_and_errors():
         LinearSVC(solver="dcd", loss="logistic").fit(X, y)
     with pytest.raises(ValueError, match="solver='dcd' solves the hinge and squared hinge with a penalized intercept"):
         LinearSVC(solver="dcd", penalize_intercept=False).fit(X, y)
-    with pytest.raises(ValueError, match=r"The 'intercept_scaling' parameter of LinearSVC must be a float in the range \(0.0, inf\)"):
+    with pytest.raises(ValueError,
+                       match=r"The 'intercept_scaling' parameter of LinearSVC must be a float in the range \(0.0, inf\)"):
         LinearSVC(solver="dcd", intercept_scaling=0).fit(X, y)
     with pytest.warns(ConvergenceWarning, match="Liblinear failed to converge.*after max_iter=2 iterations"):
         LinearSVC(C=100.0, solver="dcd", max_iter=2, device="cpu").fit(X, y)

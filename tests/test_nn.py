@@ -17,7 +17,7 @@ def test_two_layer_net_matches_torch_reference(device):
     torch.testing.assert_close(loss, loss_ref)
     grads = torch.autograd.grad(loss, list(net.parameters()))
     grads_ref = torch.autograd.grad(loss_ref, list(ref.parameters()))
-    for g, g_ref in zip(grads, grads_ref):
+    for g, g_ref in zip(grads, grads_ref, strict=True):
         torch.testing.assert_close(g, g_ref)
 
 

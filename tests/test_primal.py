@@ -54,7 +54,9 @@ def test_newton_reaches_cvxpy_optimum(device, loss, weighted):
     X, y = blobs(N=150, D=6, shift=0.8, seed=3)
     C = np.where(y > 0, 3.0, 0.5) if weighted else np.full_like(y, 1.0)
     _, _, obj_ref = cvxpy_primal(X, y, C, loss)
-    T = lambda a: torch.from_numpy(a).to(device)
+    def T(a):
+        return torch.from_numpy(a).to(device)
+
     result = primal_newton(T(X), T(y)[:, None], T(C)[:, None], loss=loss, tol=1e-5, max_iter=300)
     assert result.info.converged
     obj = float(result.info.objective[0])
@@ -68,7 +70,9 @@ def test_newton_float32_certificate_holds(device):
     # still end within tol of the float64 optimum.
     X, y = blobs(N=400, D=20, shift=0.5, seed=13)
     _, _, obj_ref = cvxpy_primal(X, y, 1.0)
-    T = lambda a: torch.from_numpy(a).to(device, torch.float32)
+    def T(a):
+        return torch.from_numpy(a).to(device, torch.float32)
+
     result = primal_newton(T(X), T(y)[:, None], torch.ones(400, 1, device=device), tol=1e-3)
     assert result.info.converged and result.w.dtype == torch.float32
     assert abs(float(result.info.objective[0]) - obj_ref) / obj_ref <= 1.5e-3
@@ -83,7 +87,9 @@ def test_solve_partition_recovers_the_optimum_from_its_partition():
     z = 1 - y * (X @ w_ref + b_ref)
     at_c, free = torch.from_numpy(z > 1e-5)[:, None], torch.from_numpy(np.abs(z) <= 1e-5)[:, None]
     assert 0 < int(free.sum()) <= 6
-    T = lambda a: torch.from_numpy(a)[:, None]
+    def T(a):
+        return torch.from_numpy(a)[:, None]
+
     W, b, alpha = _solve_partition(torch.from_numpy(X), T(y), T(C), at_c, free, max_free=6)
     np.testing.assert_allclose(W[:, 0].numpy(), w_ref, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(float(b[0]), b_ref, rtol=1e-4, atol=1e-5)
@@ -146,7 +152,8 @@ def test_primal_gd_errors():
         primal_gd(torch.from_numpy(X), torch.from_numpy(y), C=-1.0)
     with pytest.raises(ValueError, match=r"Expected Y of shape \(120, K\)"):
         primal_gd(torch.from_numpy(X), torch.from_numpy(y[:5]))
-    Xn = X.copy(); Xn[3, 1] = np.inf
+    Xn = X.copy()
+    Xn[3, 1] = np.inf
     with pytest.raises(ValueError, match="Expected X to be finite"):
         primal_gd(torch.from_numpy(Xn), torch.from_numpy(y))
 
@@ -197,7 +204,7 @@ def test_curvature_gram_updates_equal_rebuilds():
         band = band ^ flip
         weights = (C * band)[:, cols]
         G = gram.update(cols, weights, torch.float64)
-        for j, k in enumerate(cols.tolist()):
+        for j in range(len(cols)):
             expected = Z.t() @ (weights[:, j : j + 1] * Z)
             torch.testing.assert_close(G[j], expected, rtol=1e-12, atol=1e-12)
             rebuilt_rows += int((weights[:, j] > 0).sum())

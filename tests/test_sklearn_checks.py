@@ -27,7 +27,8 @@ def _expected_failures(estimator):
 
 
 @parametrize_with_checks(
-    [LinearSVC(device="cpu"), LinearSVR(device="cpu"), SVC(device="cpu"), NuSVC(device="cpu"), SVR(device="cpu"), NuSVR(device="cpu"),
+    [LinearSVC(device="cpu"), LinearSVR(device="cpu"), SVC(device="cpu"), NuSVC(device="cpu"), SVR(device="cpu"),
+     NuSVR(device="cpu"),
      OneClassSVM(device="cpu")],
     expected_failed_checks=_expected_failures,
 )

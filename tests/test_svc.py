@@ -190,7 +190,8 @@ def test_mnist_10k_subset_agrees_with_libsvm(mnist_dir):
         ({"kernel": "laplace"}, r"The 'kernel' parameter of SVC must be a str among"),
         ({"degree": -1}, r"The 'degree' parameter of SVC must be an int in the range \[0, inf\). Got -1 instead."),
         ({"multi_class": "crammer_singer"}, r"The 'multi_class' parameter of SVC must be a str among \{'ov[or]', 'ov[or]'\}"),
-        ({"cache_size": -5}, r"The 'cache_size' parameter of SVC must be a float in the range \(0.0, inf\) or a str among \{'auto'\}"),
+        ({"cache_size": -5},
+         r"The 'cache_size' parameter of SVC must be a float in the range \(0.0, inf\) or a str among \{'auto'\}"),
         ({"multi_class": "ovr", "decision_function_shape": "ovo"}, "needs multi_class='ovo'"),
         ({"kernel_dtype": "float16"}, r"The 'kernel_dtype' parameter of SVC must be a str among"),
     ],
@@ -226,7 +227,8 @@ def test_bad_precomputed_gram():
     with pytest.raises(ValueError, match="Expected a symmetric Gram matrix"):
         SVC(kernel="precomputed", device="cpu").fit(K_asym, y)
     est = SVC(kernel="precomputed", device="cpu").fit(K, y)
-    with pytest.raises(ValueError, match="X has 20 features, but SVC is expecting 40 features as input.*a Gram matrix \\(n_samples, 40\\)"):
+    message = "X has 20 features, but SVC is expecting 40 features as input.*a Gram matrix \\(n_samples, 40\\)"
+    with pytest.raises(ValueError, match=message):
         est.predict(K[:, :20])
 
 

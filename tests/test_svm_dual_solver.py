@@ -163,7 +163,7 @@ def test_decomposition_steps_and_objective_from_gradient():
     while not solver.step():
         objectives.append(float(solver.dual_objective()[0]))
     assert len(objectives) == solver.n_iter >= 2
-    assert all(b >= a - 1e-12 for a, b in zip(objectives, objectives[1:]))  # the dual only increases
+    assert all(b >= a - 1e-12 for a, b in zip(objectives, objectives[1:], strict=False))  # the dual only increases
     K = kernel(X, X)
     assert objectives[-1] == pytest.approx(float(dual_objective(K, y[None], solver.alpha)[0]), rel=1e-12)
 

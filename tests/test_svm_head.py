@@ -5,10 +5,10 @@ import pytorch_lightning as pl
 import torch
 
 from lightning_modules import EpisodeDataModule, FewShotModule
+from tests.idx import write_dataset
 from torchsvm.functional import crammer_singer_dual, svm_dual
 from torchsvm.kernels import RBF
 from torchsvm.nn import ConvEmbedding, SVMHead
-from tests.idx import write_dataset
 
 
 def episodes(B=3, n_way=4, k_shot=3, n_query=5, D=8, device="cpu", seed=0):
@@ -16,8 +16,10 @@ def episodes(B=3, n_way=4, k_shot=3, n_query=5, D=8, device="cpu", seed=0):
     centers = torch.randn(B, n_way, D, generator=g, dtype=torch.float64) * 2
     labels = torch.arange(n_way).repeat_interleave(k_shot).repeat(B, 1)
     q_labels = torch.arange(n_way).repeat_interleave(n_query).repeat(B, 1)
-    support = centers.gather(1, labels.unsqueeze(-1).expand(B, -1, D)) + torch.randn(B, n_way * k_shot, D, generator=g, dtype=torch.float64)
-    query = centers.gather(1, q_labels.unsqueeze(-1).expand(B, -1, D)) + torch.randn(B, n_way * n_query, D, generator=g, dtype=torch.float64)
+    noise = torch.randn(B, n_way * k_shot, D, generator=g, dtype=torch.float64)
+    support = centers.gather(1, labels.unsqueeze(-1).expand(B, -1, D)) + noise
+    noise = torch.randn(B, n_way * n_query, D, generator=g, dtype=torch.float64)
+    query = centers.gather(1, q_labels.unsqueeze(-1).expand(B, -1, D)) + noise
     return support.to(device), labels.to(device), query.to(device), q_labels.to(device)
 
 

@@ -112,7 +112,8 @@ def test_every_config_fits_one_batch(config, tiny_data, tmp_path, monkeypatch):
         data = ["--data.n_samples", "200", "--model.n_train", "100", "--model.working_set_size", "16"]
     else:
         data = ["--data.data_dir", str(tiny_data), "--data.download", "false"]
-    cli_main(["fit", "--config", str(config), *data, "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "1", "--trainer.limit_val_batches", "1",
+    cli_main(["fit", "--config", str(config), *data, "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "1",
+              "--trainer.limit_val_batches", "1",
               "--trainer.enable_progress_bar", "false", "--trainer.accelerator", "cpu"])
     assert list((tmp_path / "outputs").rglob("events.out.tfevents.*"))
     assert list((tmp_path / "outputs").rglob("*.ckpt"))
@@ -225,7 +226,7 @@ def test_kernel_svm_module_solves_the_dual_step_by_step(tiny_data, tmp_path, cap
     curves = read_scalars(logger.log_dir, ["solver/dual_objective", "solver/duality_gap", "solver/kkt_violation",
                                            "solver/n_support_vectors", "train_acc", "val_acc", "hp_metric"])
     dual = [v for _, v in curves["solver/dual_objective"]]
-    assert len(dual) >= 3 and all(b >= a * (1 - 1e-6) for a, b in zip(dual, dual[1:]))  # the dual only rises
+    assert len(dual) >= 3 and all(b >= a * (1 - 1e-6) for a, b in zip(dual, dual[1:], strict=False))  # the dual only rises
     assert curves["solver/duality_gap"][-1][1] < 1e-2 and curves["val_acc"][-1][1] > 0.9
     assert curves["hp_metric"][-1][1] == curves["val_acc"][-1][1]
     # The same problems solved by SVC (its defaults, one-vs-one, in memory): the same pairwise decision
@@ -258,7 +259,7 @@ def test_kernel_svr_module_solves_the_dual_step_by_step(tmp_path):
     curves = read_scalars(logger.log_dir, ["solver/dual_objective", "solver/duality_gap", "train_r2", "train_mae",
                                            "val_r2", "val_mae", "hp_metric"])
     dual = [v for _, v in curves["solver/dual_objective"]]
-    assert len(dual) >= 3 and all(b >= a * (1 - 1e-6) for a, b in zip(dual, dual[1:]))  # the dual only rises
+    assert len(dual) >= 3 and all(b >= a * (1 - 1e-6) for a, b in zip(dual, dual[1:], strict=False))  # the dual only rises
     assert abs(curves["solver/duality_gap"][-1][1]) < 1e-3 and curves["val_r2"][-1][1] > 0.8
     assert curves["hp_metric"][-1][1] == curves["val_r2"][-1][1]
     # The same problem solved by SVR in memory: the same predictions, and R^2 / MAE as scikit-learn computes them.
@@ -356,7 +357,7 @@ def test_lightning_adverts_and_a_third_party_deprecation_are_silenced(tiny_data,
     assert "litlogger" not in text and "GPU available" in text
     assert not [w for w in caught if "LeafSpec" in str(w.message)]
     with pytest.warns(UserWarning, match="still shown"):
-        warnings.warn("still shown", UserWarning)
+        warnings.warn("still shown", UserWarning, stacklevel=1)
 
 
 def test_sigterm_stops_the_whole_test_run(tmp_path):

@@ -161,7 +161,7 @@ def load_images(
         _download(dataset, root)
         paths = [_find(raw_dir, s) for s in stems]
     if any(p is None for p in paths):
-        missing = [s for s, p in zip(stems, paths) if p is None]
+        missing = [s for s, p in zip(stems, paths, strict=True) if p is None]
         raise DatasetNotFoundError(
             f"Dataset {dataset!r} not found: looked in {raw_dir.resolve()} for {', '.join(missing)} "
             f"(or .gz). Download it with a network (download=True in Python, --download for "

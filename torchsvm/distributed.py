@@ -197,7 +197,7 @@ def gather_rows(shards: Collectives, rows: Tensor) -> tuple[Tensor, slice]:
         return rows, slice(0, 0)
     padded = rows.new_zeros(max(counts), *rows.shape[1:])
     padded[: rows.shape[0]] = rows
-    every = torch.cat([part[:n] for part, n in zip(shards.all_gather(padded), counts)])
+    every = torch.cat([part[:n] for part, n in zip(shards.all_gather(padded), counts, strict=True)])
     first = sum(counts[: shards.rank])
     return every, slice(first, first + rows.shape[0])
 

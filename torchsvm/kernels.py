@@ -9,7 +9,6 @@ a Gram matrix a block of rows at a time, for problems whose N x N matrix does no
 from __future__ import annotations
 
 import functools
-
 import itertools
 import math
 from collections.abc import Callable, Iterator
@@ -146,26 +145,26 @@ class Kernel:
     def __call__(self, X: Tensor, Z: Tensor | None = None) -> Tensor:
         raise NotImplementedError
 
-    def __add__(self, other: "Kernel") -> "Kernel":
+    def __add__(self, other: Kernel) -> Kernel:
         return _Sum(self, _as_kernel(other))
 
-    def __radd__(self, other: "Kernel") -> "Kernel":
+    def __radd__(self, other: Kernel) -> Kernel:
         return _Sum(_as_kernel(other), self)
 
-    def __sub__(self, other: "Kernel") -> "Kernel":
+    def __sub__(self, other: Kernel) -> Kernel:
         return _Sum(self, _Scaled(_as_kernel(other), -1.0))
 
-    def __neg__(self) -> "Kernel":
+    def __neg__(self) -> Kernel:
         return _Scaled(self, -1.0)
 
-    def __mul__(self, other: "Kernel | Number") -> "Kernel":
+    def __mul__(self, other: Kernel | Number) -> Kernel:
         if isinstance(other, (int, float)):
             return _Scaled(self, float(other))
         return _Product(self, _as_kernel(other))
 
     __rmul__ = __mul__
 
-    def __pow__(self, power: int) -> "Kernel":
+    def __pow__(self, power: int) -> Kernel:
         if not isinstance(power, int) or power < 1:
             raise ValueError(f"Expected a positive integer power, got {power!r}")
         out: Kernel = self
@@ -173,7 +172,7 @@ class Kernel:
             out = _Product(out, self)
         return out
 
-    def polynomial(self, coefficients: list[float]) -> "Kernel":
+    def polynomial(self, coefficients: list[float]) -> Kernel:
         """``sum_j coefficients[j] * k^j`` (j = 0 is the constant); a kernel when all are >= 0."""
         return _PolynomialOf(self, [float(c) for c in coefficients])
 

@@ -21,12 +21,12 @@ from typing import Any
 import numpy as np
 import torch
 from sklearn.base import clone, is_classifier
-from torch import Tensor
 from sklearn.metrics import accuracy_score, check_scoring, r2_score
 from sklearn.model_selection import GridSearchCV as _SkGridSearchCV
 from sklearn.model_selection import ParameterGrid, check_cv
 from sklearn.model_selection import cross_validate as _sk_cross_validate
 from sklearn.utils.validation import indexable
+from torch import Tensor
 
 from torchsvm.kernels import kernel_row_blocks
 from torchsvm.solvers.dual import DualInfo, DualResult
@@ -49,7 +49,7 @@ class GridSearchCV(_SkGridSearchCV):
     ``mean_fit_time`` of a batched search is each batch's time shared evenly by its fits.
     """
 
-    def fit(self, X: Any, y: Any = None, **params: Any) -> "GridSearchCV":
+    def fit(self, X: Any, y: Any = None, **params: Any) -> GridSearchCV:
         candidates = list(ParameterGrid(self.param_grid))
         for grid in ([self.param_grid] if isinstance(self.param_grid, dict) else self.param_grid):
             unknown = set(grid) - set(self.estimator.get_params())
@@ -120,7 +120,7 @@ def _batched_scores(estimator: BaseLibSVM, candidates: list[dict], X: Any, y: np
             fit_share = (time.time() - start) / len(members)
             start = time.time()
             decisions = _fold_decisions(models, Xt, X_np[test])
-            for m, i, dec in zip(models, members, decisions):
+            for m, i, dec in zip(models, members, decisions, strict=True):
                 pred = m._predict_from_decision(dec)
                 scores[i, s] = accuracy_score(y[test], pred) if is_classifier(m) else r2_score(y[test], pred)
             score_share = (time.time() - start) / len(members)
@@ -142,7 +142,7 @@ def _fit_fold(models: list[BaseLibSVM], X: np.ndarray, y: np.ndarray) -> Tensor:
     parts = [m._fit_problems(Xt, y, None) for m in models]
     res = models[0]._solve(Xk, kernel, K, _stack([p for p, _ in parts]))
     start = 0
-    for m, (problems, context) in zip(models, parts):
+    for m, (problems, context) in zip(models, parts, strict=True):
         rows = slice(start, start + problems.Y.shape[0])
         start = rows.stop
         info = DualInfo(bool((res.info.kkt_violation[rows] <= m.tol).all()), res.info.n_iter,
@@ -163,10 +163,10 @@ def _fold_decisions(models: list[BaseLibSVM], Xt: Tensor, X_test: np.ndarray) ->
     # Every model's coefficients as columns over the union: one product for all of them.
     sizes = [m._coef.shape[1] for m in models]
     W = torch.zeros(len(union), sum(sizes), dtype=K.dtype, device=K.device)
-    for m, cols in zip(models, torch.arange(sum(sizes), device=K.device).split(sizes)):
+    for m, cols in zip(models, torch.arange(sum(sizes), device=K.device).split(sizes), strict=True):
         rows = torch.as_tensor(np.searchsorted(union, m.support_), device=Xt.device, dtype=torch.long)
         W[rows.unsqueeze(1), cols] = m._coef
-    return [d + m._b for m, d in zip(models, (K @ W).split(sizes, dim=1))]
+    return [d + m._b for m, d in zip(models, (K @ W).split(sizes, dim=1), strict=True)]
 
 
 def _stack(parts: list[DualProblems]) -> DualProblems:

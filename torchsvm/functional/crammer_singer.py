@@ -133,7 +133,8 @@ def crammer_singer_dual(
         check_positive("C", C.detach() if isinstance(C, Tensor) else C)
         if bool(((Y < 0) | (Y >= M)).any()):
             raise ValueError(f"Expected labels y in [0, {M - 1}], got values {sorted(set(Y.flatten().tolist()))[:8]}")
-        counts = torch.zeros(B, M, dtype=torch.long, device=Y.device).scatter_add_(1, Y.long(), torch.ones_like(Y, dtype=torch.long))
+        ones = torch.ones_like(Y, dtype=torch.long)
+        counts = torch.zeros(B, M, dtype=torch.long, device=Y.device).scatter_add_(1, Y.long(), ones)
         if bool((counts == 0).any()):
             b, m = (counts == 0).nonzero()[0].tolist()
             raise ValueError(f"Expected every class in [0, {M - 1}] to have a sample, got none of class {m} in problem {b}")

@@ -12,9 +12,9 @@ from torchsvm._validation import (
     check_finite,
     check_floating,
     check_ndim,
+    check_pm1_labels,
     check_same_device,
     check_same_dtype,
-    check_pm1_labels,
     check_tensor,
     per_sample_costs,
 )

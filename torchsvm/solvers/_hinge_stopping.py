@@ -26,7 +26,8 @@ _POLISH_ROUNDS = 3
 
 def _duality_gap(X: Tensor, Y: Tensor, C: Tensor, O: Tensor, W: Tensor, b: Tensor, F: Tensor, alpha: Tensor,
                  shards: Collectives = LOCAL, bias_penalty: float = 0.0) -> tuple[Tensor, Tensor]:
-    """Hinge primal objective P at (W, b), from its decision values F = X W + b, and a lower bound from a dual-feasible rescaling of alpha.
+    """Hinge primal objective P at (W, b), from its decision values F = X W + b, and a lower bound from a
+    dual-feasible rescaling of alpha.
 
     With the loss max(0, o_i - y_i f(x_i)) (o = 1: the SVM) and the bias penalty lam/2 b^2, the dual is
         max sum alpha o - 1/2 ||X^T (alpha y)||^2 - (sum alpha y)^2 / (2 lam),   0 <= alpha <= C.

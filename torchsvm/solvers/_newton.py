@@ -2,7 +2,8 @@
 
 H_k = [[I + X^T S_k X, X^T S_k 1], [1^T S_k X, 1^T S_k 1 + lam]] + damping I, with S_k the curvature of
 class k's loss on each sample (zero off the curved rows) and lam the bias penalty (0: a free bias;
-inf: no bias, the bias row and column replaced by the identity's, so with rhs_b = 0 the bias stays 0). :class:`NewtonDirections` picks the solve:
+inf: no bias, the bias row and column replaced by the identity's, so with rhs_b = 0 the bias stays 0).
+:class:`NewtonDirections` picks the solve:
 a batched Cholesky of the (D + 1)^2 Hessians (their Gram parts kept between steps), the same
 solve through n x n systems by the Woodbury identity when every class has n < D curved rows, or
 conjugate gradients when D is too large to factor.
@@ -34,7 +35,7 @@ def _batched_cg(hvp, rhs: Tensor, tol: float, max_iter: int) -> tuple[Tensor, in
     rr = (r * r).sum(0)
     stop = (tol * rhs.norm(dim=0)) ** 2
     it = 0
-    for it in range(1, max_iter + 1):
+    for it in range(1, max_iter + 1):  # noqa: B007 (the count is returned)
         Hd = hvp(d)
         dHd = (d * Hd).sum(0)
         alpha = torch.where(dHd > 0, rr / dHd.clamp_min(1e-300), torch.zeros_like(rr))

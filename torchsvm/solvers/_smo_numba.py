@@ -145,6 +145,7 @@ def smo_steps_numba(
         kernel_index = torch.zeros(B, dtype=torch.long, device="cpu") if K.ndim == 2 else torch.arange(B, device="cpu")
     mov = torch.ones(B, N, dtype=torch.bool, device="cpu") if movable is None else movable.contiguous()
     gap = torch.empty(B, dtype=alpha.dtype, device="cpu")
-    _smo_kernel(K3.contiguous().numpy(), kernel_index.to(torch.long).contiguous().numpy(), C.to(alpha.dtype).contiguous().numpy(), alpha.numpy(), score.numpy(),
+    _smo_kernel(K3.contiguous().numpy(), kernel_index.to(torch.long).contiguous().numpy(),
+                C.to(alpha.dtype).contiguous().numpy(), alpha.numpy(), score.numpy(),
                 pos.contiguous().numpy(), mov.numpy(), tol.numpy(), counts.numpy(), gap.numpy(), max_steps, nu)
     return gap

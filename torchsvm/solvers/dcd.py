@@ -238,7 +238,7 @@ def dual_coordinate_descent(
         return _dcd_problem(ptr, idx, val, Yn[k], Cn[k], On[k], alpha[k], W[k], float(intercept_scaling), float(tol),
                             int(max_iter), int(check_every), loss == "squared_hinge", int(seed) + 1 + k, float(stall))
 
-    gaps, objectives, sweeps = (np.array(column) for column in zip(*run_problems(solve, K)))
+    gaps, objectives, sweeps = (np.array(column) for column in zip(*run_problems(solve, K), strict=True))
     w = torch.from_numpy(W[:, :-1].T.copy()).to(X.dtype)
     b = torch.from_numpy(W[:, -1] * intercept_scaling).to(X.dtype)
     gap = float(gaps.max())

@@ -213,7 +213,7 @@ def l1_coordinate_descent(
         return _l1_problem(cptr, cidx, cval, Yn[k], Cn[k], W[k], float(tol), int(max_iter), int(check_every),
                            int(seed) + 1 + k)
 
-    gaps, objectives, sweeps = (np.array(column) for column in zip(*run_problems(solve, K)))
+    gaps, objectives, sweeps = (np.array(column) for column in zip(*run_problems(solve, K), strict=True))
     w = torch.from_numpy(W[:, :D].T.copy()).to(X.dtype)
     b = torch.from_numpy(W[:, D] * intercept_scaling if intercept_scaling > 0 else np.zeros(K)).to(X.dtype)
     gap = float(gaps.max())

@@ -252,7 +252,7 @@ def crammer_singer_solve(
     identify = max(tol, 1e-3)  # gradient-mapping level at which the first polish is tried
     best, n_iter = None, 0
     while True:
-        for n_iter in range(n_iter + 1, max_iter + 1):
+        for n_iter in range(n_iter + 1, max_iter + 1):  # noqa: B020 (the count goes on where the last loop stopped)
             A_new, _ = project_rows(Z - (Ks @ Z - lin) / L, Us)
             # Adaptive restart (O'Donoghue & Candes): drop the momentum when it points uphill.
             restart = ((Z - A_new) * (A_new - A)).sum((1, 2), keepdim=True) > 0

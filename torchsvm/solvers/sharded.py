@@ -89,7 +89,7 @@ class ShardedDecompositionSolver(DecompositionSolver):
         sizes = [n // 2, n - n // 2]
         taken = torch.zeros(B, N, dtype=torch.bool, device=score.device)
         index, ok = [], []
-        for size, (side, value) in zip(sizes, ((up, score), (low, -score))):
+        for size, (side, value) in zip(sizes, ((up, score), (low, -score)), strict=True):
             k = min(size, N)
             v, i = torch.where(side & ~taken, value, -math.inf).topk(k, dim=-1)
             offer = torch.full((B, 2, size), -math.inf, dtype=torch.float64, device=score.device)

@@ -169,7 +169,7 @@ def classes_and_costs(est: BaseEstimator, n_samples: int, y: Any, sample_weight:
     else:
         weights = np.ones(len(est.classes_))
     if np.any(weights < 0) or not np.all(np.isfinite(weights)):
-        raise ValueError(f"Expected non-negative class weights, got {dict(zip(est.classes_.tolist(), weights))}")
+        raise ValueError(f"Expected non-negative class weights, got {dict(zip(est.classes_.tolist(), weights, strict=True))}")
     est.class_weight_ = weights
     return ClassCosts(y_idx, cost, weights)
 
@@ -311,7 +311,7 @@ class BaseLibSVM(Constrained, BaseEstimator):
         """Set the fitted attributes from the solved problems."""
         raise NotImplementedError
 
-    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "BaseLibSVM":
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> BaseLibSVM:
         """Fit on ``X`` ``(n_samples, n_features)`` (or a Gram matrix for ``"precomputed"``) and ``y``."""
         self._check_params()
         start = time.perf_counter()
@@ -520,7 +520,7 @@ class BaseLibSVM(Constrained, BaseEstimator):
                 grp = torch.as_tensor(group, device=Y.device)
 
                 def block(T: Tensor, pad: float) -> Tensor:  # (P, N) -> the group's padded (G, n_max)
-                    return torch.where(valid, T[grp].gather(1, idx), pad)
+                    return torch.where(valid, T[grp].gather(1, idx), pad)  # noqa: B023 (called in this iteration)
 
                 res = smo_dual(K_g, block(Y, 1.0), block(Cb, 0.0), p=None if problems.p is None else block(p_all, 0.0),
                                alpha0=None if problems.alpha0 is None else block(a0_all, 0.0),

@@ -75,7 +75,7 @@ class BaseSVC(ClassifierMixin, BaseLibSVM):
                 stacklevel=4,
             )
 
-    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "BaseSVC":
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> BaseSVC:
         """Fit on ``X`` ``(n_samples, n_features)`` and ``y``; with ``probability=True`` also Platt's
         sigmoids from an internal 5-fold cross-validation (scikit-learn 1.9 deprecates it: a FutureWarning)."""
         super().fit(X, y, sample_weight)
@@ -403,7 +403,7 @@ class SVC(BaseSVC):
             raise ValueError("Invalid input - all samples with positive weights belong to the same class.")
         return super()._problems(y_idx, cost, device, dtype)
 
-    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "SVC":
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> SVC:
         """Fit on ``X`` ``(n_samples, n_features)`` and ``y``; with ``distributed=True``, on this rank's rows
         (every rank calls fit with its own shard and ends with the same model)."""
         if not self.distributed:
@@ -750,7 +750,7 @@ class OneClassSVM(OutlierMixin, BaseLibSVM):
         self.kernel_dtype = kernel_dtype
         self.device = device
 
-    def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> "OneClassSVM":
+    def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> OneClassSVM:
         """Fit on ``X`` ``(n_samples, n_features)``; ``y`` is ignored."""
         return super().fit(X, None, sample_weight)
 

@@ -307,7 +307,7 @@ class LinearSVC(ClassifierMixin, BaseLinear):
         self.distributed = distributed
         self.process_group = process_group
 
-    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "LinearSVC":
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> LinearSVC:
         """Fit on ``X`` ``(n_samples, n_features)`` (array-like or tensor) and labels ``y`` of any values;
         samples of zero or negative ``sample_weight`` leave the problem."""
         self._check_params()
@@ -350,14 +350,14 @@ class LinearSVC(ClassifierMixin, BaseLinear):
         report(self, f"crammer-singer coordinate descent: {result.info.n_iter} sweeps, duality gap "
                      f"{result.info.gap:.3g} (tol={self.tol}), {time.perf_counter() - start:.3f} s")
 
-    def densify(self) -> "LinearSVC":
+    def densify(self) -> LinearSVC:
         """``coef_`` back to a dense array (scikit-learn's ``SparseCoefMixin``)."""
         check_is_fitted(self, "coef_")
         if scipy.sparse.issparse(self.coef_):
             self.coef_ = self.coef_.toarray()
         return self
 
-    def sparsify(self) -> "LinearSVC":
+    def sparsify(self) -> LinearSVC:
         """``coef_`` as a scipy CSR matrix (worth it for ``penalty="l1"``'s mostly-zero weights)."""
         check_is_fitted(self, "coef_")
         self.coef_ = scipy.sparse.csr_matrix(self.coef_)
@@ -438,7 +438,7 @@ class LinearSVR(RegressorMixin, BaseLinear):
         self.solver = solver
         self.device = device
 
-    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "LinearSVR":
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> LinearSVR:
         """Fit on ``X`` ``(n_samples, n_features)`` (array-like or tensor) and real targets ``y``."""
         self._check_params()
         device = resolve_device(self.device)
