@@ -71,6 +71,8 @@ def couple(r: Tensor, n_classes: int, pairs: list[tuple[int, int]]) -> Tensor:
     coordinate iteration, every sample at once (a sample stops changing once it has converged)."""
     n, k = r.shape[0], n_classes
     r = r.clamp(_MIN_PROB, 1 - _MIN_PROB)
+    if k == 2:  # LIBSVM's svm_predict_probability: the one pair's probabilities as they are
+        return torch.stack([r[:, 0], 1 - r[:, 0]], 1)
     R = torch.zeros(n, k, k, dtype=r.dtype, device=r.device)  # R[:, i, j] = P(i | i or j)
     for p, (i, j) in enumerate(pairs):
         R[:, i, j], R[:, j, i] = r[:, p], 1 - r[:, p]

@@ -1,0 +1,242 @@
+"""LIBSVM's files: data in its text format, and its model file, read and written.
+
+Data (``label index:value index:value ...``, one sample per line) is read with scikit-learn's
+``load_svmlight_file`` (zero- or one-based indices); a malformed line is an error naming the file and
+the line. Models are LIBSVM's text format (``svm_type``, ``kernel_type``, ``rho``, ``label``, ``nr_sv``,
+then the support vectors with their coefficients), so a model written here is read by LIBSVM's own
+``svm-predict`` and a LIBSVM model file gives a fitted :class:`~torchsvm.SVC` / :class:`~torchsvm.NuSVC` /
+:class:`~torchsvm.SVR` / :class:`~torchsvm.NuSVR` / :class:`~torchsvm.OneClassSVM` here.
+
+Signs: LIBSVM's decision of pair (i, j) is ``sum coef K - rho``, positive for the pair's first class; a
+two-class model here is positive for ``classes_[1]`` (scikit-learn's convention), so its coefficients
+and intercept change sign on the way, as scikit-learn's wrapper does.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = ["load_data", "load_model", "save_model"]
+
+_SVM_TYPES = {"SVC": "c_svc", "NuSVC": "nu_svc", "OneClassSVM": "one_class", "SVR": "epsilon_svr", "NuSVR": "nu_svr"}
+_KERNELS = {"linear": "linear", "poly": "polynomial", "rbf": "rbf", "sigmoid": "sigmoid"}
+_LINE = re.compile(r"^\s*[-+]?[0-9.eE+-]+(\s+qid:\S+)?(\s+-?[0-9]+:[-+]?[0-9.eE+-]+|\s+-?[0-9]+:[-+]?(nan|inf))*\s*(#.*)?$")
+
+
+def load_data(path: str | Path, n_features: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``(X dense float64 (n, D), y (n,))`` from a LIBSVM-format file; ``n_features`` pads X to a model's width.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: a malformed line (its number and text in the message), NaN or infinite values.
+    """
+    from sklearn.datasets import load_svmlight_file
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"Expected a LIBSVM-format data file, got {str(path)!r}: no such file")
+    try:
+        X, y = load_svmlight_file(str(path), n_features=n_features, dtype=np.float64)
+    except ValueError as err:
+        raise ValueError(f"{path}: {_first_malformed(path) or err}") from err
+    X = X.toarray()  # the estimators take dense X until sparse input is supported
+    if not np.all(np.isfinite(X)):
+        raise ValueError(f"{path}: expected finite values, got NaN or infinity")
+    return X, y
+
+
+def _first_malformed(path: Path) -> str | None:
+    with path.open() as f:
+        for number, line in enumerate(f, 1):
+            if line.strip() and not _LINE.match(line.rstrip("\n")):
+                return f"line {number}: expected 'label index:value index:value ...', got {line.rstrip()[:80]!r}"
+    return None
+
+
+def _number(value: float) -> str:
+    return repr(float(value)) if not float(value).is_integer() else str(int(value))
+
+
+def save_model(est: Any, path: str | Path) -> None:
+    """Write a fitted SVC / NuSVC / SVR / NuSVR / OneClassSVM in LIBSVM's model format.
+
+    Raises:
+        ValueError: a kernel LIBSVM has no name for (precomputed, a callable), one-vs-rest problems,
+            or class labels that are not integers (LIBSVM's labels are).
+    """
+    kind = type(est).__name__
+    if kind not in _SVM_TYPES:
+        raise ValueError(f"Expected an SVC, NuSVC, SVR, NuSVR or OneClassSVM, got {kind}")
+    if not isinstance(est.kernel, str) or est.kernel not in _KERNELS:
+        raise ValueError(f"Expected a kernel LIBSVM names ({sorted(_KERNELS)}), got {est.kernel!r}")
+    if getattr(est, "multi_class", "ovo") != "ovo":
+        raise ValueError("LIBSVM's models are one-vs-one: fit with multi_class='ovo'")
+    sv = np.asarray(est.support_vectors_, dtype=np.float64)
+    coef = np.asarray(est.dual_coef_, dtype=np.float64)
+    intercept = np.asarray(est.intercept_, dtype=np.float64)
+    classifier = kind in ("SVC", "NuSVC")
+    binary = classifier and len(est.classes_) == 2
+    if binary:  # LIBSVM's pair is positive for its first class; ours for classes_[1]
+        coef, rho = -coef, intercept
+    else:
+        rho = -intercept
+    lines = [f"svm_type {_SVM_TYPES[kind]}", f"kernel_type {_KERNELS[est.kernel]}"]
+    if est.kernel == "poly":
+        lines.append(f"degree {int(est.degree)}")
+    if est.kernel in ("poly", "rbf", "sigmoid"):
+        lines.append(f"gamma {float(est._gamma)!r}")
+    if est.kernel in ("poly", "sigmoid"):
+        lines.append(f"coef0 {float(est.coef0)!r}")
+    lines += [f"nr_class {len(est.classes_) if classifier else 2}", f"total_sv {len(sv)}",
+              "rho " + " ".join(repr(float(r)) for r in rho)]
+    if classifier:
+        labels = np.asarray(est.classes_)
+        if not (np.issubdtype(labels.dtype, np.number) and np.all(labels == np.round(labels))):
+            raise ValueError(f"Expected integer class labels for a LIBSVM model, got {labels.tolist()[:6]}")
+        lines.append("label " + " ".join(str(int(c)) for c in labels))
+        if getattr(est, "_probA", np.empty(0)).size:  # Platt's sigmoids, fitted on LIBSVM's sign already
+            lines += ["probA " + " ".join(repr(float(a)) for a in est._probA),
+                      "probB " + " ".join(repr(float(b)) for b in est._probB)]
+        lines.append("nr_sv " + " ".join(str(int(n)) for n in est.n_support_))
+    lines.append("SV")
+    for k in range(len(sv)):
+        nonzero = np.flatnonzero(sv[k])
+        features = " ".join(f"{j + 1}:{float(sv[k, j])!r}" for j in nonzero)
+        lines.append(" ".join(repr(float(c)) for c in coef[:, k]) + (" " + features if features else ""))
+    Path(path).write_text("\n".join(lines) + "\n")
+
+
+def load_model(path: str | Path, device: str = "auto", n_features: int | None = None) -> Any:
+    """A fitted torchsvm estimator from a LIBSVM model file (``support_`` is 0..n_SV-1: a model file keeps
+    no training indices). A model file does not say how many features the data had, only the largest
+    index its support vectors use: ``n_features`` (e.g. the test data's width) sets ``n_features_in_``.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: a file that is not a LIBSVM model, or a model of a kind or kernel not supported here
+            (precomputed kernels), with the offending line.
+    """
+    from torchsvm.kernels import kernel_function
+    from torchsvm.svm import SVC, SVR, NuSVC, NuSVR, OneClassSVM
+    from torchsvm.svm._base import resolve_device
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"Expected a LIBSVM model file, got {str(path)!r}: no such file")
+    text = path.read_text().splitlines()
+    header: dict[str, list[str]] = {}
+    for number, line in enumerate(text, 1):
+        if line.strip() == "SV":
+            body = text[number:]
+            break
+        key, *values = line.split()
+        header[key] = values
+    else:
+        raise ValueError(f"{path}: expected LIBSVM's model format (a header, then 'SV'), found no 'SV' line")
+    kinds = {v: k for k, v in _SVM_TYPES.items()}
+    kind = kinds.get((header.get("svm_type") or ["?"])[0])
+    kernel = {v: k for k, v in _KERNELS.items()}.get((header.get("kernel_type") or ["?"])[0])
+    if kind is None or kernel is None:
+        raise ValueError(f"{path}: expected svm_type one of {sorted(kinds)} and kernel_type one of "
+                         f"{sorted(_KERNELS.values())}, got {header.get('svm_type')} / {header.get('kernel_type')}")
+    classifier = kind in ("SVC", "NuSVC")
+    n_class = int(header["nr_class"][0]) if classifier else 2
+    n_coef = n_class - 1 if classifier else 1
+    rows: list[dict[int, float]] = []
+    coefs = []
+    for number, line in enumerate(body, len(text) - len(body) + 1):
+        parts = line.split()
+        if not parts:
+            continue
+        try:
+            coefs.append([float(c) for c in parts[:n_coef]])
+            rows.append({int(k): float(v) for k, v in (p.split(":") for p in parts[n_coef:])})
+        except ValueError as err:
+            raise ValueError(f"{path}, line {number}: expected {n_coef} coefficient(s) then index:value pairs, "
+                             f"got {line[:80]!r}") from err
+    if any(min(r) < 1 for r in rows if r):
+        raise ValueError(f"{path}: expected feature indices from 1, as LIBSVM writes them, got index "
+                         f"{min(min(r) for r in rows if r)}")
+    used = max((max(r) for r in rows if r), default=0)
+    if n_features is not None and n_features < used:
+        raise ValueError(f"{path}: its support vectors use feature {used}, more than n_features={n_features}")
+    n_features = used if n_features is None else n_features
+    sv = np.zeros((len(rows), n_features))
+    for k, r in enumerate(rows):
+        for j, v in r.items():
+            sv[k, j - 1] = v
+    coef = np.asarray(coefs, dtype=np.float64).T.reshape(n_coef, len(rows))  # (n_coef, n_SV)
+    rho = np.asarray([float(r) for r in header["rho"]])
+    gamma = float(header["gamma"][0]) if "gamma" in header else 1.0
+    params = dict(kernel=kernel, gamma=gamma, degree=int(header.get("degree", ["3"])[0]),
+                  coef0=float(header.get("coef0", ["0"])[0]), device=device)
+    est = {"SVC": SVC, "NuSVC": NuSVC, "SVR": SVR, "NuSVR": NuSVR, "OneClassSVM": OneClassSVM}[kind](**params)
+    dev = resolve_device(device)
+    if classifier:
+        labels = np.asarray([int(v) for v in header["label"]])
+        n_sv = np.asarray([int(v) for v in header["nr_sv"]])
+        order = np.argsort(labels, kind="stable")  # ours are sorted: reorder classes, their SVs, the pairs
+        P = _ovo_coefficients(coef, n_sv)  # (P, n_SV) in LIBSVM's label order
+        pairs = [(i, j) for i in range(n_class) for j in range(i + 1, n_class)]
+        rank = np.empty(n_class, dtype=int)
+        rank[order] = np.arange(n_class)
+        new_pairs = [(i, j) for i in range(n_class) for j in range(i + 1, n_class)]
+        coef_pairs = np.zeros((len(pairs), len(rows)))
+        b = np.zeros(len(pairs))
+        probA, probB = (np.asarray([float(v) for v in header.get(key, [])]) for key in ("probA", "probB"))
+        probA_new, probB_new = probA.copy(), probB.copy()
+        for p, (i, j) in enumerate(pairs):
+            a, c = rank[i], rank[j]
+            q = new_pairs.index((min(a, c), max(a, c)))
+            sign = 1.0 if a < c else -1.0  # the pair's first class flips when the order does
+            coef_pairs[q], b[q] = sign * P[p], sign * -rho[p]
+            if probA.size:  # P(first | f) = 1 / (1 + exp(A f + B)): a flipped pair keeps A and negates B
+                probA_new[q], probB_new[q] = probA[p], sign * probB[p]
+        starts = np.concatenate([[0], np.cumsum(n_sv)])
+        sv_order = np.concatenate([np.arange(starts[k], starts[k + 1]) for k in order])
+        sv, coef_pairs = sv[sv_order], coef_pairs[:, sv_order]
+        if n_class == 2:  # ours: positive for classes_[1]
+            coef_pairs, b = -coef_pairs, -b
+        est.classes_ = labels[order]
+        est.n_support_ = n_sv[order].astype(np.int32)
+        est.class_weight_ = np.ones(n_class)
+        y_sv = np.repeat(np.arange(n_class), est.n_support_)
+        est._store(torch.as_tensor(sv, device=dev), y_sv, torch.as_tensor(coef_pairs, device=dev),
+                   torch.as_tensor(b, device=dev), kernel_function(kernel, gamma, est.degree, est.coef0))
+        est.n_iter_ = np.zeros(len(pairs), dtype=np.int64)
+        est._probA, est._probB = probA_new, probB_new
+        if probA.size:
+            est.probability = True  # as fitted with it: predict_proba available
+    else:
+        est._keep_support(torch.as_tensor(sv, device=dev), torch.as_tensor(coef, device=dev),
+                          torch.as_tensor(-rho, device=dev), kernel_function(kernel, gamma, est.degree, est.coef0),
+                          np.arange(len(rows)))
+        est.dual_coef_ = coef
+        est.n_support_ = np.array([len(rows)], dtype=np.int32)
+        est.n_iter_ = 0
+        if kind == "OneClassSVM":
+            est.offset_ = -est.intercept_
+    est.support_ = np.arange(len(rows), dtype=np.int32)
+    est.n_features_in_, est.shape_fit_ = n_features, (len(rows), n_features)
+    est._gamma, est.fit_status_, est._raw_fit = gamma, 0, None
+    return est
+
+
+def _ovo_coefficients(coef: np.ndarray, n_sv: np.ndarray) -> np.ndarray:
+    """Per pair (i, j) the coefficient of every SV: LIBSVM's ``sv_coef[j - 1]`` for class i's SVs,
+    ``sv_coef[i]`` for class j's, zero for the others. ``(n_pairs, n_SV)``."""
+    k = len(n_sv)
+    starts = np.concatenate([[0], np.cumsum(n_sv)])
+    out = []
+    for i in range(k):
+        for j in range(i + 1, k):
+            row = np.zeros(coef.shape[1])
+            row[starts[i]:starts[i + 1]] = coef[j - 1, starts[i]:starts[i + 1]]
+            row[starts[j]:starts[j + 1]] = coef[i, starts[j]:starts[j + 1]]
+            out.append(row)
+    return np.asarray(out)
