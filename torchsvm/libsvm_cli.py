@@ -154,28 +154,34 @@ def _say(options: dict[str, str], text: str) -> None:
         print(text, flush=True)
 
 
+def _run(name: str, usage: str, command: Any, argv: list[str] | None) -> int:
+    """Run ``command(argv)``; a usage error prints the usage, a data or model error its message: exit status 1."""
+    try:
+        return command(sys.argv[1:] if argv is None else argv)
+    except UsageError as err:
+        print(f"{err}\n{usage}", file=sys.stderr)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"{name}: {err}", file=sys.stderr)
+    return 1
+
+
 def train_main(argv: list[str] | None = None) -> int:
     """``torchsvm-train``; returns the exit status (LIBSVM's: 0, or 1 with a message)."""
+    return _run("torchsvm-train", TRAIN_USAGE, _train, argv)
+
+
+def _train(argv: list[str]) -> int:
     from torchsvm.libsvm_format import load_data, save_model
 
-    argv = sys.argv[1:] if argv is None else argv
-    try:
-        options, weights, files = _parse(argv, (1, 2))
-        X, y = load_data(files[0])
-        est = _estimator(options, weights, y)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)  # scikit-learn 1.9's deprecation of probability
-            if "-v" in options:
-                return _cross_validate(est, X, y, _int(options, "-v", 0), options)
-            est.fit(X, None if type(est).__name__ == "OneClassSVM" else y)
-        model_file = files[1] if len(files) > 1 else Path(files[0]).name + ".model"
-        save_model(est, model_file)
-    except UsageError as err:
-        print(f"{err}\n{TRAIN_USAGE}", file=sys.stderr)
-        return 1
-    except (ValueError, FileNotFoundError) as err:
-        print(f"torchsvm-train: {err}", file=sys.stderr)
-        return 1
+    options, weights, files = _parse(argv, (1, 2))
+    X, y = load_data(files[0])
+    est = _estimator(options, weights, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # scikit-learn 1.9's deprecation of probability
+        if "-v" in options:
+            return _cross_validate(est, X, y, _int(options, "-v", 0), options)
+        est.fit(X, None if type(est).__name__ == "OneClassSVM" else y)
+    save_model(est, files[1] if len(files) > 1 else Path(files[0]).name + ".model")
     _say(options, f"optimization finished, #iter = {int(np.max(est.n_iter_))}")
     _say(options, f"Total nSV = {len(est.support_)}")
     return 0
@@ -212,39 +218,35 @@ def _regression_scores(y: np.ndarray, pred: np.ndarray) -> tuple[float, float]:
 
 def predict_main(argv: list[str] | None = None) -> int:
     """``torchsvm-predict``; returns the exit status."""
+    return _run("torchsvm-predict", PREDICT_USAGE, _predict, argv)
+
+
+def _predict(argv: list[str]) -> int:
     from torchsvm.libsvm_format import load_data, load_model
 
-    argv = sys.argv[1:] if argv is None else argv
-    try:
-        options, weights, files = _parse(argv, (3, 3))
-        if weights:
-            raise UsageError("Unknown option: -w (a training option)")
-        test_file, model_file, output_file = files
-        X, y = load_data(test_file)
-        est = load_model(model_file, device=options.get("--device", "auto"))
-        if X.shape[1] < est.n_features_in_:  # features past the test file's last index are zeros
-            X = np.pad(X, ((0, 0), (0, est.n_features_in_ - X.shape[1])))
-        elif X.shape[1] > est.n_features_in_:  # ... and past the model's, weights of zero
-            est = load_model(model_file, device=options.get("--device", "auto"), n_features=X.shape[1])
-        probability = bool(_int(options, "-b", 0))
-        kind = type(est).__name__
-        if probability and not getattr(est, "_probA", np.empty(0)).size:
+    options, weights, files = _parse(argv, (3, 3))
+    if weights:
+        raise UsageError("Unknown option: -w (a training option)")
+    test_file, model_file, output_file = files
+    X, y = load_data(test_file)
+    device = options.get("--device", "auto")
+    est = load_model(model_file, device=device)
+    if X.shape[1] < est.n_features_in_:  # features past the test file's last index are zeros
+        X = np.pad(X, ((0, 0), (0, est.n_features_in_ - X.shape[1])))
+    elif X.shape[1] > est.n_features_in_:  # ... and past the model's, weights of zero
+        est = load_model(model_file, device=device, n_features=X.shape[1])
+    kind = type(est).__name__
+    lines = []
+    pred = est.predict(X)
+    if bool(_int(options, "-b", 0)):
+        if not getattr(est, "_probA", np.empty(0)).size:
             raise UsageError("Model doesn't support probability estimates (train it with -b 1)")
-        pred = est.predict(X)
-        lines = []
-        if probability:
-            proba = est.predict_proba(X)
-            lines.append("labels " + " ".join(_label(c) for c in est.classes_))
-            lines += [f"{_label(p)} " + " ".join(f"{q:g}" for q in row) for p, row in zip(pred, proba, strict=True)]
-        else:
-            lines += [_label(p) if kind in ("SVC", "NuSVC", "OneClassSVM") else repr(float(p)) for p in pred]
-        Path(output_file).write_text("\n".join(lines) + "\n")
-    except UsageError as err:
-        print(f"{err}\n{PREDICT_USAGE}", file=sys.stderr)
-        return 1
-    except (ValueError, FileNotFoundError) as err:
-        print(f"torchsvm-predict: {err}", file=sys.stderr)
-        return 1
+        lines.append("labels " + " ".join(_label(c) for c in est.classes_))
+        lines += [f"{_label(p)} " + " ".join(f"{q:g}" for q in row)
+                  for p, row in zip(pred, est.predict_proba(X), strict=True)]
+    else:
+        lines += [_label(p) if kind in ("SVC", "NuSVC", "OneClassSVM") else repr(float(p)) for p in pred]
+    Path(output_file).write_text("\n".join(lines) + "\n")
     if kind in ("SVR", "NuSVR"):
         mse, r2 = _regression_scores(y, np.asarray(pred, dtype=np.float64))
         _say(options, f"Mean squared error = {mse:g} (regression)")

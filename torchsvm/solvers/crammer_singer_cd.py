@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 
 from torchsvm.solvers._smo_numba import numba
-from torchsvm.solvers.dcd import _next, compressed
+from torchsvm.solvers.dcd import _shuffle, compressed
 from torchsvm.solvers.primal import PrimalResult, SolverInfo
 
 __all__ = ["crammer_singer_coordinate_descent"]
@@ -101,10 +101,7 @@ if numba is not None:
         sweep, next_check = 0, check_every
         while sweep < max_sweeps:
             sweep += 1
-            for s in range(active - 1):
-                state = _next(state)
-                r = s + int(state % np.uint64(active - s))
-                index[s], index[r] = index[r], index[s]
+            state = _shuffle(index, active, state)
             stopping = -np.inf
             s = 0
             while s < active:

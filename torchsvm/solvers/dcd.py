@@ -48,6 +48,15 @@ if numba is not None:
         return state
 
     @numba.njit(inline="always")
+    def _shuffle(index, active, state):
+        """A random order of ``index[:active]`` (Fisher-Yates on the problem's stream); the new state."""
+        for s in range(active - 1):
+            state = _next(state)
+            r = s + int(state % np.uint64(active - s))
+            index[s], index[r] = index[r], index[s]
+        return state
+
+    @numba.njit(inline="always")
     def _margin(ptr, idx, val, i, w, B):
         """w~ . x~_i over the nonzeros of row i (CSR: images are mostly zeros, as LIBLINEAR's sparse rows).
 
@@ -109,10 +118,7 @@ if numba is not None:
         last_gap, last_sweep = np.inf, 0
         while sweep < max_sweeps:
             sweep += 1
-            for s in range(active - 1):  # random order of the active variables
-                state = _next(state)
-                r = s + int(state % np.uint64(active - s))
-                index[s], index[r] = index[r], index[s]
+            state = _shuffle(index, active, state)  # random order of the active variables
             pg_max, pg_min = -np.inf, np.inf
             s = 0
             while s < active:
