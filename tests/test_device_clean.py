@@ -9,6 +9,7 @@ import torch
 from torchsvm import SVC, LinearSVC
 from torchsvm import functional as F
 from torchsvm import kernels as k
+from torchsvm._sparse import as_sparse_rows
 from torchsvm.solvers import _smo_numba as smo_numba
 from torchsvm.solvers import primal_gd, primal_newton, smo_dual
 from torchsvm.solvers.dual import decomposition_dual
@@ -73,3 +74,18 @@ def test_estimators(meta_default):
         est.fit(X, yl)
         assert np.asarray(est.predict(X)).shape == (60,)
         assert est.decision_function(X).device.type == "cpu"
+
+
+def test_estimators_on_sparse_rows(meta_default):
+    """Sparse X: row selection, kernels, Newton's conjugate gradients and the exact partition on SparseRows."""
+    X, y = _data()
+    X = torch.where(X.abs() > 0.5, X, 0.0)
+    yl = y.numpy().astype(int)
+    Xs = X.to_sparse_csr()
+    for est in (SVC(device="cpu"), SVC(device="cpu", solver="decomposition", working_set_size=16),
+                LinearSVC(device="cpu"), LinearSVC(device="cpu", solver="newton", loss="hinge")):
+        est.fit(Xs, yl)
+        assert est.decision_function(Xs).device.type == "cpu"
+    res = primal_newton(as_sparse_rows(Xs, "X", torch.device("cpu")),
+                        y[:, None], torch.ones(60, 1, dtype=torch.float64, device="cpu"), direct_max_features=0)
+    assert res.w.device.type == "cpu"

@@ -3,6 +3,7 @@
 
 import numpy as np
 import pytest
+import scipy.sparse
 from libsvm import svmutil
 from sklearn.datasets import dump_svmlight_file, load_iris, make_friedman1
 
@@ -102,7 +103,8 @@ def test_what_a_model_file_cannot_hold(tmp_path):
 def test_data_files_and_their_errors(tmp_path):
     dump_svmlight_file(IRIS_X, IRIS_Y, str(tmp_path / "ok.txt"), zero_based=False)
     X, y = load_data(tmp_path / "ok.txt")
-    np.testing.assert_allclose(X, IRIS_X)
+    assert scipy.sparse.isspmatrix_csr(X)  # kept sparse, as the file stores it
+    np.testing.assert_allclose(X.toarray(), IRIS_X)
     np.testing.assert_array_equal(y, IRIS_Y)
     (tmp_path / "bad.txt").write_text("1 1:0.5 2:1\n2 1:0.3 2 0.1\n")
     with pytest.raises(ValueError, match=r"bad.txt: line 2: expected 'label index:value index:value ...', got '2 1:0.3 2 0.1'"):

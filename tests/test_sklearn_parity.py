@@ -10,7 +10,10 @@ import torch
 from sklearn import svm as sk
 from sklearn.datasets import load_iris, make_classification, make_regression
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils.estimator_checks import check_sample_weight_equivalence_on_dense_data
+from sklearn.utils.estimator_checks import (
+    check_sample_weight_equivalence_on_dense_data,
+    check_sample_weight_equivalence_on_sparse_data,
+)
 
 import torchsvm as ts
 
@@ -311,12 +314,14 @@ def test_dropped_samples_leave_linear_svc_as_if_removed():
                                  ts.LinearSVC(tol=1e-10, solver="newton", device="cpu"),
                                  ts.LinearSVR(tol=1e-8, solver="newton", device="cpu")],
                          ids=lambda e: type(e).__name__)
-def test_sample_weight_equivalence_with_a_tight_tol(est):
+@pytest.mark.parametrize("check", [check_sample_weight_equivalence_on_dense_data,
+                                   check_sample_weight_equivalence_on_sparse_data], ids=["dense", "sparse"])
+def test_sample_weight_equivalence_with_a_tight_tol(est, check):
     """scikit-learn's own check (integer weights equal repeated rows), which its SVM classes are
     listed as failing: with a fixed gamma, float64 kernel values and a tight tol, ours pass it. (The
     linear models by Newton: a certified duality gap g fixes coefficients only to about sqrt(g), the
     check wants 1e-7; nu=0.1 because the check's weights make the default 0.5 infeasible.)"""
-    check_sample_weight_equivalence_on_dense_data(type(est).__name__, est)
+    check(type(est).__name__, est)
 
 
 def test_one_class_sample_weight_equivalence():

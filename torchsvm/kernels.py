@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterator
 import torch
 from torch import Tensor
 
+from torchsvm._sparse import SparseRows, inner, row_norms_sq
+
 __all__ = [
     "linear_kernel",
     "polynomial_kernel",
@@ -40,7 +42,8 @@ Number = float | int
 
 
 def _pair(X: Tensor, Z: Tensor | None) -> tuple[Tensor, Tensor]:
-    if not isinstance(X, Tensor):
+    """(X, Z) checked; either may be a :class:`~torchsvm._sparse.SparseRows` (2-D, no autograd)."""
+    if not isinstance(X, (Tensor, SparseRows)):
         raise TypeError(f"Expected X to be a torch.Tensor, got {type(X).__name__}")
     Z = X if Z is None else Z
     if X.ndim < 2 or Z.ndim < 2 or X.shape[-1] != Z.shape[-1]:
@@ -67,7 +70,7 @@ def _gamma(gamma: Number | Tensor | None, X: Tensor) -> Number | Tensor:
 def linear_kernel(X: Tensor, Z: Tensor | None = None) -> Tensor:
     """``K_ij = x_i . z_j``, ``(..., N, M)``."""
     X, Z = _pair(X, Z)
-    return X @ Z.mT
+    return inner(X, Z)
 
 
 def polynomial_kernel(
@@ -77,7 +80,7 @@ def polynomial_kernel(
     X, Z = _pair(X, Z)
     if not isinstance(degree, int) or degree < 1:
         raise ValueError(f"Expected degree to be a positive int, got {degree!r}")
-    return (_gamma(gamma, X) * (X @ Z.mT) + coef0) ** degree
+    return (_gamma(gamma, X) * inner(X, Z) + coef0) ** degree
 
 
 def rbf_kernel(X: Tensor, Z: Tensor | None = None, *, gamma: Number | Tensor | None = None) -> Tensor:
@@ -85,6 +88,9 @@ def rbf_kernel(X: Tensor, Z: Tensor | None = None, *, gamma: Number | Tensor | N
     X, Z = _pair(X, Z)
     # ||x - z||^2 = ||x||^2 + ||z||^2 - 2 x.z: one matrix product, no (N, M, D) intermediate.
     g = _gamma(gamma, X)
+    if isinstance(X, SparseRows) or isinstance(Z, SparseRows):  # centring would fill in the zeros
+        return (inner(X, Z).mul_(-2).add_(row_norms_sq(X).unsqueeze(1)).add_(row_norms_sq(Z).unsqueeze(0))
+                .clamp_min_(0).mul_(-g).exp_())
     # Distances do not change under a shift; centring on Z's mean keeps the norms small, so the
     # expansion does not cancel away float32's digits for data far from the origin.
     center = Z.mean(-2, keepdim=True)
@@ -101,7 +107,7 @@ def sigmoid_kernel(
 ) -> Tensor:
     """``K_ij = tanh(gamma x_i . z_j + coef0)``; not positive semidefinite in general."""
     X, Z = _pair(X, Z)
-    return torch.tanh(_gamma(gamma, X) * (X @ Z.mT) + coef0)
+    return torch.tanh(_gamma(gamma, X) * inner(X, Z) + coef0)
 
 
 def kernel_function(name: str, gamma: float, degree: int = 3, coef0: float = 0.0) -> Callable[[Tensor, Tensor], Tensor]:
@@ -128,7 +134,7 @@ def kernel_row_blocks(
         raise ValueError(f"Expected block_size >= 1, got {block_size}")
     for start in range(0, X.shape[-2], block_size):
         rows = slice(start, min(start + block_size, X.shape[-2]))
-        yield rows, kernel(X[..., rows, :], Z)
+        yield rows, kernel(X[rows] if isinstance(X, SparseRows) else X[..., rows, :], Z)
 
 
 class Kernel:

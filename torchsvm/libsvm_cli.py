@@ -232,7 +232,7 @@ def _predict(argv: list[str]) -> int:
     device = options.get("--device", "auto")
     est = load_model(model_file, device=device)
     if X.shape[1] < est.n_features_in_:  # features past the test file's last index are zeros
-        X = np.pad(X, ((0, 0), (0, est.n_features_in_ - X.shape[1])))
+        X.resize((X.shape[0], est.n_features_in_))
     elif X.shape[1] > est.n_features_in_:  # ... and past the model's, weights of zero
         est = load_model(model_file, device=device, n_features=X.shape[1])
     kind = type(est).__name__

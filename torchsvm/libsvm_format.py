@@ -19,7 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import scipy.sparse
 import torch
+
+from torchsvm._sparse import as_sparse_rows
 
 __all__ = ["load_data", "load_model", "save_model"]
 
@@ -29,7 +32,8 @@ _LINE = re.compile(r"^\s*[-+]?[0-9.eE+-]+(\s+qid:\S+)?(\s+-?[0-9]+:[-+]?[0-9.eE+
 
 
 def load_data(path: str | Path, n_features: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """``(X dense float64 (n, D), y (n,))`` from a LIBSVM-format file; ``n_features`` pads X to a model's width.
+    """``(X, y)`` from a LIBSVM-format file, X a scipy CSR matrix (float64, ``(n, D)``), as the file stores
+    it; ``n_features`` widens X to a model's width.
 
     Raises:
         FileNotFoundError: no such file.
@@ -44,8 +48,7 @@ def load_data(path: str | Path, n_features: int | None = None) -> tuple[np.ndarr
         X, y = load_svmlight_file(str(path), n_features=n_features, dtype=np.float64)
     except ValueError as err:
         raise ValueError(f"{path}: {_first_malformed(path) or err}") from err
-    X = X.toarray()  # the estimators take dense X until sparse input is supported
-    if not np.all(np.isfinite(X)):
+    if not np.all(np.isfinite(X.data)):
         raise ValueError(f"{path}: expected finite values, got NaN or infinity")
     return X, y
 
@@ -76,7 +79,7 @@ def save_model(est: Any, path: str | Path) -> None:
         raise ValueError(f"Expected a kernel LIBSVM names ({sorted(_KERNELS)}), got {est.kernel!r}")
     if getattr(est, "multi_class", "ovo") != "ovo":
         raise ValueError("LIBSVM's models are one-vs-one: fit with multi_class='ovo'")
-    sv = np.asarray(est.support_vectors_, dtype=np.float64)
+    sv = scipy.sparse.csr_matrix(est.support_vectors_, dtype=np.float64)  # dense or sparse: the stored entries
     coef = np.asarray(est.dual_coef_, dtype=np.float64)
     intercept = np.asarray(est.intercept_, dtype=np.float64)
     classifier = kind in ("SVC", "NuSVC")
@@ -92,7 +95,7 @@ def save_model(est: Any, path: str | Path) -> None:
         lines.append(f"gamma {float(est._gamma)!r}")
     if est.kernel in ("poly", "sigmoid"):
         lines.append(f"coef0 {float(est.coef0)!r}")
-    lines += [f"nr_class {len(est.classes_) if classifier else 2}", f"total_sv {len(sv)}",
+    lines += [f"nr_class {len(est.classes_) if classifier else 2}", f"total_sv {sv.shape[0]}",
               "rho " + " ".join(repr(float(r)) for r in rho)]
     if classifier:
         labels = np.asarray(est.classes_)
@@ -104,9 +107,10 @@ def save_model(est: Any, path: str | Path) -> None:
                       "probB " + " ".join(repr(float(b)) for b in est._probB)]
         lines.append("nr_sv " + " ".join(str(int(n)) for n in est.n_support_))
     lines.append("SV")
-    for k in range(len(sv)):
-        nonzero = np.flatnonzero(sv[k])
-        features = " ".join(f"{j + 1}:{float(sv[k, j])!r}" for j in nonzero)
+    for k in range(sv.shape[0]):
+        start, end = sv.indptr[k], sv.indptr[k + 1]
+        features = " ".join(f"{j + 1}:{float(v)!r}" for j, v in zip(sv.indices[start:end], sv.data[start:end], strict=True)
+                            if v != 0)
         lines.append(" ".join(repr(float(c)) for c in coef[:, k]) + (" " + features if features else ""))
     Path(path).write_text("\n".join(lines) + "\n")
 
@@ -166,10 +170,10 @@ def load_model(path: str | Path, device: str = "auto", n_features: int | None = 
     if n_features is not None and n_features < used:
         raise ValueError(f"{path}: its support vectors use feature {used}, more than n_features={n_features}")
     n_features = used if n_features is None else n_features
-    sv = np.zeros((len(rows), n_features))
-    for k, r in enumerate(rows):
-        for j, v in r.items():
-            sv[k, j - 1] = v
+    # The support vectors as LIBSVM keeps them: sparse rows (a text model's are mostly zeros).
+    sv = scipy.sparse.csr_matrix((np.asarray([v for r in rows for v in r.values()], dtype=np.float64),
+                                  np.asarray([j - 1 for r in rows for j in r], dtype=np.int64),
+                                  np.concatenate([[0], np.cumsum([len(r) for r in rows])])), shape=(len(rows), n_features))
     coef = np.asarray(coefs, dtype=np.float64).T.reshape(n_coef, len(rows))  # (n_coef, n_SV)
     rho = np.asarray([float(r) for r in header["rho"]])
     gamma = float(header["gamma"][0]) if "gamma" in header else 1.0
@@ -206,14 +210,14 @@ def load_model(path: str | Path, device: str = "auto", n_features: int | None = 
         est.n_support_ = n_sv[order].astype(np.int32)
         est.class_weight_ = np.ones(n_class)
         y_sv = np.repeat(np.arange(n_class), est.n_support_)
-        est._store(torch.as_tensor(sv, device=dev), y_sv, torch.as_tensor(coef_pairs, device=dev),
+        est._store(as_sparse_rows(sv, "support vectors", dev), y_sv, torch.as_tensor(coef_pairs, device=dev),
                    torch.as_tensor(b, device=dev), kernel_function(kernel, gamma, est.degree, est.coef0))
         est.n_iter_ = np.zeros(len(pairs), dtype=np.int64)
         est._probA, est._probB = probA_new, probB_new
         if probA.size:
             est.probability = True  # as fitted with it: predict_proba available
     else:
-        est._keep_support(torch.as_tensor(sv, device=dev), torch.as_tensor(coef, device=dev),
+        est._keep_support(as_sparse_rows(sv, "support vectors", dev), torch.as_tensor(coef, device=dev),
                           torch.as_tensor(-rho, device=dev), kernel_function(kernel, gamma, est.degree, est.coef0),
                           np.arange(len(rows)))
         est.dual_coef_ = coef

@@ -28,10 +28,11 @@ from sklearn.model_selection import cross_validate as _sk_cross_validate
 from sklearn.utils.validation import indexable
 from torch import Tensor
 
+from torchsvm._sparse import as_sparse_rows, is_sparse
 from torchsvm.kernels import kernel_row_blocks
 from torchsvm.solvers.dual import DualInfo, DualResult
 from torchsvm.svm import SVC, SVR, NuSVC, NuSVR
-from torchsvm.svm._base import BaseLibSVM, DualProblems
+from torchsvm.svm._base import BaseLibSVM, DualProblems, as_tensor_2d
 
 _BATCHED = (SVC, NuSVC, SVR, NuSVR)  # estimators whose grids are solved batched
 
@@ -110,7 +111,10 @@ def _batched_scores(estimator: BaseLibSVM, candidates: list[dict], X: Any, y: np
 
     by_kernel = itertools.groupby(sorted(range(len(candidates)), key=lambda i: kernel_key(candidates[i])),
                                   key=lambda i: kernel_key(candidates[i]))
-    X_np = X.detach().cpu().numpy() if isinstance(X, torch.Tensor) else np.asarray(X)
+    if is_sparse(X):  # rows of a CSR matrix are cut by the folds as an array's
+        X_np = as_sparse_rows(X, "X", torch.device("cpu")).scipy()
+    else:
+        X_np = X.detach().cpu().numpy() if isinstance(X, torch.Tensor) else np.asarray(X)
     for _, members in by_kernel:
         members = list(members)
         for s, (train, test) in enumerate(splits):
@@ -157,7 +161,7 @@ def _fold_decisions(models: list[BaseLibSVM], Xt: Tensor, X_test: np.ndarray) ->
     """Decision values ``(n_test, P)`` of models fitted on the same rows ``Xt`` with the same kernel:
     one kernel block against the union of their support vectors, each model its columns."""
     union = np.unique(np.concatenate([m.support_ for m in models]))
-    X_t = torch.as_tensor(X_test, dtype=Xt.dtype, device=Xt.device)
+    X_t = as_tensor_2d(X_test, "X", Xt.device, Xt.dtype)
     SV = Xt[torch.as_tensor(union, device=Xt.device, dtype=torch.long)]
     K = torch.cat([rows for _, rows in kernel_row_blocks(models[0]._kernel, X_t, SV, 4096)])
     # Every model's coefficients as columns over the union: one product for all of them.

@@ -13,10 +13,12 @@ import math
 import torch
 from torch import Tensor
 
+from torchsvm._sparse import SparseRows, addmm, inner, mm, xt_mm
 from torchsvm.distributed import LOCAL, Collectives, gather_rows
-from torchsvm.solvers._newton import _xt_mm
 
 __all__ = ["HingeStopping", "GradientStopping"]
+
+_MAX_SPARSE_FREE = 4097
 
 # Once h <= 1, exact-partition candidates are tried at every stage end and every
 # _POLISH_EVERY-th Newton step, each time _POLISH_ROUNDS active-set rounds.
@@ -42,7 +44,7 @@ def _duality_gap(X: Tensor, Y: Tensor, C: Tensor, O: Tensor, W: Tensor, b: Tenso
         scale_neg = torch.where(neg > pos, pos / neg.clamp_min(1e-300), torch.ones_like(neg))
         a = alpha * torch.where(Y > 0, scale_pos, scale_neg)
     # Sums over the samples: v = X^T (a y) (D, K), sum a o, and the hinge losses (reusing F: no product with X).
-    sums = shards.sum(torch.cat([_xt_mm(X, a * Y), (a * O).sum(0, keepdim=True),
+    sums = shards.sum(torch.cat([xt_mm(X, a * Y), (a * O).sum(0, keepdim=True),
                                  (C * (O - Y * F).clamp_min(0)).sum(0, keepdim=True)]))
     v, ao, losses = sums[:-2], sums[-2], sums[-1]
     primal = 0.5 * (W * W).sum(0) + losses
@@ -73,26 +75,39 @@ def _solve_partition(
     K = Y.shape[1]
     no_bias = math.isinf(bias_penalty)
     A_L = C * at_c * Y
-    sums = shards.sum(torch.cat([_xt_mm(X, A_L), A_L.sum(0, keepdim=True)]).to(torch.float64))
+    sums = shards.sum(torch.cat([xt_mm(X, A_L), A_L.sum(0, keepdim=True)]).to(torch.float64))
     W, sum_L = sums[:-1], sums[-1]  # w_L (D, K) and C_L^T y_L (K,), over all rows
     b = W.new_zeros(K)
     alpha = (C * at_c).to(torch.float64)
     o = torch.ones_like(Y) if O is None else O
     for k in range(K):
         idx = free[:, k].nonzero().squeeze(1)
-        # (y_i x_i, y_i, o_i) of the free rows, every rank's in rank order; ours at `mine`.
-        local = torch.cat([X[idx] * Y[idx, k : k + 1], Y[idx, k : k + 1], o[idx, k : k + 1]], 1).to(torch.float64)
-        rows, mine = gather_rows(shards, local)
-        n = rows.shape[0]
-        if n == 0 or n > max_free:
-            continue
-        XB, yB, o_B = rows[:, :-2], rows[:, -2], rows[:, -1]
+        if isinstance(X, SparseRows):  # one process; the free rows stay sparse (no n_B x D dense block)
+            n = idx.numel()
+            if n == 0 or n > max_free:
+                continue
+            XB, yB, o_B = X[idx].to(torch.float64), Y[idx, k].to(torch.float64), o[idx, k].to(torch.float64)
+            mine = torch.arange(n, device=idx.device)
+            gram = inner(XB, XB) * yB.unsqueeze(1) * yB
+            margin_L = yB * mm(XB, W[:, k : k + 1]).squeeze(1)
+
+            def back(s: Tensor) -> Tensor:  # X_B^T (y_B s)
+                return xt_mm(XB, (yB * s).unsqueeze(1)).squeeze(1)  # noqa: B023 (called in this iteration)
+        else:
+            # (y_i x_i, y_i, o_i) of the free rows, every rank's in rank order; ours at `mine`.
+            local = torch.cat([X[idx] * Y[idx, k : k + 1], Y[idx, k : k + 1], o[idx, k : k + 1]], 1).to(torch.float64)
+            rows, mine = gather_rows(shards, local)
+            n = rows.shape[0]
+            if n == 0 or n > max_free:
+                continue
+            yXB, yB, o_B = rows[:, :-2], rows[:, -2], rows[:, -1]
+            gram, margin_L, back = yXB @ yXB.t(), yXB.mv(W[:, k]), yXB.t().mv
         bordered = not no_bias
         A = W.new_zeros(n + bordered, n + bordered)
-        torch.mm(XB, XB.t(), out=A[:n, :n])
+        A[:n, :n] = gram
         # A tiny ridge keeps the system solvable when B holds more than D + 1 samples or duplicates.
         A[:n, :n].diagonal().add_(1e-10 * float(A[:n, :n].diagonal().max()) + 1e-12)
-        rhs = o_B - XB.mv(W[:, k])
+        rhs = o_B - margin_L
         if bordered:
             A[:n, n] = yB
             A[n, :n] = yB
@@ -100,7 +115,7 @@ def _solve_partition(
             rhs = torch.cat([rhs, -sum_L[k : k + 1]])
         sol = torch.linalg.solve(A, rhs)
         alpha[idx, k] = sol[mine]
-        W[:, k] += XB.t().mv(sol[:n])
+        W[:, k] += back(sol[:n])
         if bordered:
             b[k] = sol[n]
     return W.to(X.dtype), b.to(X.dtype), alpha.to(X.dtype)
@@ -117,9 +132,12 @@ def _active_set_candidates(X: Tensor, Y: Tensor, C: Tensor, O: Tensor, F: Tensor
     """
     z = O - Y * F
     v = (z / h).clamp(0, 1) + z
+    # At most D + 1 free rows (more is a wrong guess); for sparse X with many features, at most the direct
+    # route's size: a dense n_B x n_B system beyond it costs more than the Newton steps it saves.
+    max_free = X.shape[1] + 1 if not isinstance(X, SparseRows) else min(X.shape[1] + 1, _MAX_SPARSE_FREE)
     for _ in range(rounds):
-        W, b, alpha = _solve_partition(X, Y, C, v >= 1, (v > 0) & (v < 1), X.shape[1] + 1, O, shards, bias_penalty)
-        F = torch.addmm(b, X, W)
+        W, b, alpha = _solve_partition(X, Y, C, v >= 1, (v > 0) & (v < 1), max_free, O, shards, bias_penalty)
+        F = addmm(b, X, W)
         yield W, b, F, torch.minimum(alpha.clamp_min(0), C)
         v = alpha / C + (O - Y * F)
 

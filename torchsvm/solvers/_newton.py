@@ -16,15 +16,10 @@ import math
 import torch
 from torch import Tensor
 
+from torchsvm._sparse import Matrix, addmm, dense_rows, xt_mm
 from torchsvm.distributed import LOCAL, Collectives, gather_rows
 
 __all__ = ["NewtonDirections"]
-
-
-def _xt_mm(X: Tensor, R: Tensor) -> Tensor:
-    """X^T R for a thin R, computed as (R^T X)^T: the same product, but CPU BLAS takes the
-    transposed-X route several times slower for a few columns."""
-    return R.t().mm(X).t()
 
 
 def _batched_cg(hvp, rhs: Tensor, tol: float, max_iter: int) -> tuple[Tensor, int]:
@@ -66,7 +61,7 @@ class _CurvatureGram:
     choice between the two is made on the counts over all ranks, so every rank makes the same one.
     """
 
-    def __init__(self, X: Tensor, K: int, chunk: int = 8192, shards: Collectives = LOCAL) -> None:
+    def __init__(self, X: Matrix, K: int, chunk: int = 8192, shards: Collectives = LOCAL) -> None:
         self.X, self.K, self.chunk, self.shards = X, K, chunk, shards
         self.G: Tensor | None = None
         self.weights = X.new_zeros(X.shape[0], K)  # the weights each G_k holds
@@ -85,7 +80,7 @@ class _CurvatureGram:
         n = X.shape[0] if rows is None else rows.numel()
         for start in range(0, n, self.chunk):
             part = slice(start, start + self.chunk)
-            Xc = X[part] if rows is None else self.X[rows[part]]
+            Xc = X[part] if rows is None else dense_rows(self.X, rows[part])
             Z = torch.nn.functional.pad(Xc.to(product_dtype), (0, 1), value=1.0)
             self.G[k] += (Z * w[part].to(product_dtype).unsqueeze(1)).t().mm(Z).to(torch.float64)
             self.rows_used += Xc.shape[0]
@@ -108,7 +103,7 @@ class _CurvatureGram:
             elif counts[0][j]:
                 changed = (new[:, j] != old[:, j]).nonzero().squeeze(1)
                 # (x_i, new - old) of the changed rows, every rank's where sharded.
-                rows = torch.cat([self.X[changed].to(torch.float64), (new[changed, j] - old[changed, j]).unsqueeze(1)
+                rows = torch.cat([dense_rows(self.X, changed).to(torch.float64), (new[changed, j] - old[changed, j]).unsqueeze(1)
                                   .to(torch.float64)], 1)
                 rows, _ = gather_rows(self.shards, rows)
                 self._add(k, None, rows[:, -1], torch.float64, X=rows[:, :-1])
@@ -126,7 +121,7 @@ class _CurvatureGram:
 
 
 def _newton_direction_direct(
-    X: Tensor,
+    X: Matrix,
     weights: Tensor,
     rhs: Tensor,
     damping: float,
@@ -183,7 +178,7 @@ def _newton_direction_direct(
 
 
 def _newton_direction_woodbury(
-    X: Tensor, curv: Tensor, rhs: Tensor, damping: float, product_dtype: torch.dtype, bias_penalty: float = 0.0
+    X: Matrix, curv: Tensor, rhs: Tensor, damping: float, product_dtype: torch.dtype, bias_penalty: float = 0.0
 ) -> Tensor:
     """The same solve as :func:`_newton_direction_direct` through n x n systems, for n_k < D.
 
@@ -205,7 +200,7 @@ def _newton_direction_woodbury(
     s = torch.zeros(K, n, dtype=torch.float64, device=X.device)
     for k, idx in enumerate(rows):
         root = curv[idx, k].to(torch.float64).sqrt()
-        Z[k, : len(idx)] = X[idx].to(product_dtype) * root.to(product_dtype).unsqueeze(1)
+        Z[k, : len(idx)] = dense_rows(X, idx).to(product_dtype) * root.to(product_dtype).unsqueeze(1)
         s[k, : len(idx)] = root
     e = 1.0 + damping
     G = torch.bmm(Z, Z.mT).to(torch.float64)
@@ -232,7 +227,7 @@ class NewtonDirections:
     Fashion-MNIST). Holds the Gram cache of the direct route between steps.
     """
 
-    def __init__(self, X: Tensor, K: int, damping: float, direct_max_features: int, cache_gram: bool,
+    def __init__(self, X: Matrix, K: int, damping: float, direct_max_features: int, cache_gram: bool,
                  shards: Collectives = LOCAL, bias_penalty: float = 0.0) -> None:
         self.X, self.damping, self.shards, self.bias_penalty = X, damping, shards, bias_penalty
         self.direct = X.shape[1] <= direct_max_features
@@ -250,8 +245,8 @@ class NewtonDirections:
             no_bias = math.isinf(self.bias_penalty)
 
             def hvp(V: Tensor) -> Tensor:  # V (D + 1, K'): [w-part; b-part]
-                U = curv * torch.addmm(V[-1], X, V[:-1])  # (N, K')
-                out = self.shards.sum(torch.cat([_xt_mm(X, U), U.sum(0, keepdim=True)], 0))  # sums over the rows
+                U = curv * addmm(V[-1], X, V[:-1])  # (N, K')
+                out = self.shards.sum(torch.cat([xt_mm(X, U), U.sum(0, keepdim=True)], 0))  # sums over the rows
                 out[:-1] += V[:-1]
                 # No bias: H's bias row is the identity's and rhs_b = 0, so CG keeps p_b = 0.
                 out[-1] = 0.0 if no_bias else out[-1] + self.bias_penalty * V[-1]

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from torchsvm._sparse import Matrix
 from torchsvm.solvers._smo_numba import numba
 from torchsvm.solvers.dcd import _shuffle, compressed
 from torchsvm.solvers.primal import PrimalResult, SolverInfo
@@ -189,7 +190,7 @@ if numba is not None:
 
 
 def crammer_singer_coordinate_descent(
-    X: Tensor, y: Tensor, C: Tensor, n_classes: int, tol: float = 1e-4, max_iter: int = 1000,
+    X: Matrix, y: Tensor, C: Tensor, n_classes: int, tol: float = 1e-4, max_iter: int = 1000,
     intercept_scaling: float = 1.0, check_every: int = 50, seed: int = 0,
 ) -> PrimalResult:
     """The linear Crammer-Singer SVM (see the module docstring), on the CPU.

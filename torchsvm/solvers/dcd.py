@@ -30,6 +30,7 @@ import scipy.sparse
 import torch
 from torch import Tensor
 
+from torchsvm._sparse import Matrix, SparseRows
 from torchsvm.solvers._smo_numba import numba
 from torchsvm.solvers.primal import PrimalResult, SolverInfo
 
@@ -175,14 +176,20 @@ if numba is not None:
         return gap, objective, sweep
 
 
-def compressed(X: Tensor, columns: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """X as compressed rows (or ``columns``): ``(pointers int64, indices uint32, values)`` on the CPU,
-    float32 values kept as they are (a smaller copy to stream through), anything else as float64.
-    Unsigned indices: numba checks signed ones for negative (wrap-around) values at every read."""
+def compressed(X: Matrix, columns: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """X (dense or :class:`~torchsvm._sparse.SparseRows`) as compressed rows (or ``columns``):
+    ``(pointers int64, indices uint32, values)`` on the CPU, float32 values kept as they are (a smaller
+    copy to stream through), anything else as float64. Unsigned indices: numba checks signed ones for
+    negative (wrap-around) values at every read."""
     values_dtype = torch.float32 if X.dtype == torch.float32 else torch.float64
-    dense = X.detach().to("cpu", values_dtype).numpy()
-    m = scipy.sparse.csc_matrix(dense) if columns else scipy.sparse.csr_matrix(dense)
-    return m.indptr.astype(np.int64), m.indices.astype(np.uint32), m.data
+    if isinstance(X, SparseRows):
+        m = X.to("cpu", values_dtype).scipy()
+        m = m.tocsc() if columns else m
+        m.sort_indices()
+    else:
+        dense = X.detach().to("cpu", values_dtype).numpy()
+        m = scipy.sparse.csc_matrix(dense) if columns else scipy.sparse.csr_matrix(dense)
+    return m.indptr.astype(np.int64), m.indices.astype(np.uint32), np.ascontiguousarray(m.data)
 
 
 def run_problems(solve: Callable[[int], T], K: int) -> list[T]:
@@ -197,7 +204,7 @@ def run_problems(solve: Callable[[int], T], K: int) -> list[T]:
 
 
 def dual_coordinate_descent(
-    X: Tensor, Y: Tensor, C: Tensor, loss: str = "hinge", tol: float = 1e-3, max_iter: int = 1000,
+    X: Matrix, Y: Tensor, C: Tensor, loss: str = "hinge", tol: float = 1e-3, max_iter: int = 1000,
     intercept_scaling: float = 1.0, check_every: int = 50, seed: int = 0, offset: Tensor | None = None,
     stall: float = 0.0,
 ) -> PrimalResult:

@@ -22,6 +22,7 @@ import scipy.sparse
 import torch
 from torch import Tensor
 
+from torchsvm._sparse import Matrix
 from torchsvm.solvers._smo_numba import numba
 from torchsvm.solvers.dcd import _shuffle, compressed, run_problems
 from torchsvm.solvers.primal import PrimalResult, SolverInfo
@@ -172,7 +173,7 @@ if numba is not None:
 
 
 def l1_coordinate_descent(
-    X: Tensor, Y: Tensor, C: Tensor, tol: float = 1e-4, max_iter: int = 1000, intercept_scaling: float = 1.0,
+    X: Matrix, Y: Tensor, C: Tensor, tol: float = 1e-4, max_iter: int = 1000, intercept_scaling: float = 1.0,
     check_every: int = 50, seed: int = 0,
 ) -> PrimalResult:
     """K L1-regularized squared-hinge SVMs (see the module docstring), on the CPU.

@@ -14,12 +14,13 @@ from typing import Literal, NamedTuple
 import torch
 from torch import Tensor
 
+from torchsvm._sparse import SparseRows, addmm, xt_mm
 from torchsvm._validation import check_finite, check_pm1_labels, per_sample_costs
 from torchsvm.distributed import LOCAL, Collectives
 from torchsvm.solvers._hinge_stopping import GradientStopping, HingeStopping
 from torchsvm.solvers._line_search import exact_line_search
 from torchsvm.solvers._losses import loss_terms
-from torchsvm.solvers._newton import NewtonDirections, _xt_mm
+from torchsvm.solvers._newton import NewtonDirections
 
 __all__ = ["SolverInfo", "PrimalResult", "primal_gd", "primal_newton", "primal_objective", "loss_terms"]
 
@@ -52,7 +53,7 @@ def primal_objective(
     """``1/2 ||w_k||^2 + lam/2 b_k^2 + sum_i C_ik L(y_ik f_k(x_i) + 1 - o_ik)`` for each column k, ``(K,)``
     (o = 1 by default; lam = ``bias_penalty``, whose 0 and inf add nothing; the sum over i runs across the
     ranks where ``shards`` holds the rows)."""
-    margins = Y * torch.addmm(b, X, W)
+    margins = Y * addmm(b, X, W)
     value, _, _ = loss_terms(margins if offset is None else margins + (1 - offset), loss)
     return 0.5 * (W * W).sum(0) + 0.5 * _finite(bias_penalty) * b * b + shards.sum((C * value).sum(0))
 
@@ -94,10 +95,10 @@ def primal_gd(
     b = X.new_zeros(Y.shape[1])
     objectives = []
     for _ in range(epochs):
-        margins = Y * torch.addmm(b, X, W)
+        margins = Y * addmm(b, X, W)
         objectives.append(float((0.5 * (W * W).sum(0) + (Cs * (1 - margins).clamp_min(0)).sum(0)).sum()))
         r = Cs * (margins < 1).to(X.dtype) * Y  # C_i 1[y_i f(x_i) < 1] y_i, (N, K)
-        grad_W = W - X.t().mm(r)
+        grad_W = W - xt_mm(X, r)
         grad_b = -r.sum(0)
         W, b = W - lr * grad_W, b - lr * grad_b  # simultaneous update
     objectives.append(float(primal_objective(X, Y, Cs, W, b).sum()))
@@ -114,7 +115,7 @@ def _check_problem(X: Tensor, Y: Tensor) -> None:
     if not X.is_floating_point():
         raise TypeError(f"Expected X to have a floating-point dtype, got {X.dtype}")
     check_pm1_labels(Y)
-    check_finite("X", X)
+    check_finite("X", X.values if isinstance(X, SparseRows) else X)
 
 
 def primal_newton(
@@ -213,7 +214,7 @@ def primal_newton(
     directions = NewtonDirections(X, K, damping, direct_max_features, loss != "logistic", shards, bias_penalty)
     n_iter, g0_norm = 0, None
     for h in stages:
-        F = torch.addmm(b, X, W)  # (N, K) decision values
+        F = addmm(b, X, W)  # (N, K) decision values
         for in_stage in itertools.count():
             # Only the K' open classes (columns cols) are worked on: every product with X and
             # every (N, K') array shrinks as classes finish; done ones keep their certified iterate.
@@ -221,7 +222,7 @@ def primal_newton(
             Ya, Ca, Sa, Fa, Wa, ba = Y[:, cols], C[:, cols], S[:, cols], F[:, cols], W[:, cols], b[cols]
             _, d1, d2 = loss_terms(Ya * Fa + Sa, loss, h)
             r = Ca * d1 * Ya  # (N, K')
-            sums = shards.sum(torch.cat([_xt_mm(X, r), r.sum(0, keepdim=True)]))  # (D + 1, K'): over all rows
+            sums = shards.sum(torch.cat([xt_mm(X, r), r.sum(0, keepdim=True)]))  # (D + 1, K'): over all rows
             gW, gb = Wa + sums[:-1], sums[-1] + lam * ba
             if no_bias:
                 gb = torch.zeros_like(gb)
@@ -244,7 +245,7 @@ def primal_newton(
             rhs = -torch.cat([gW, gb.unsqueeze(0)], 0)  # (D + 1, K')
             P = directions.solve(cols, weights, scale, rhs, precise=not (hinge and h >= 0.1 * h_scale))
             pW, pb = P[:-1], P[-1]
-            XP = torch.addmm(pb, X, pW)  # (N, K'), reused by the line search
+            XP = addmm(pb, X, pW)  # (N, K'), reused by the line search
             Wr, pWr = Wa, pW
             if lam:  # for the line search the penalized bias is one more regularized weight, sqrt(lam) b
                 Wr, pWr = torch.cat([Wa, lam**0.5 * ba.unsqueeze(0)]), torch.cat([pW, lam**0.5 * pb.unsqueeze(0)])

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
+import scipy.sparse
 import torch
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning, DataConversionWarning
@@ -24,6 +25,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 from torch import Tensor
 
+from torchsvm._sparse import Matrix, SparseRows, as_sparse_rows, is_sparse, xt_mm
 from torchsvm._warnings import warn_convergence
 from torchsvm.distributed import LOCAL, Collectives, ShardError, Shards, check_same
 from torchsvm.kernels import Kernel, _psd_report, kernel_function, kernel_row_blocks
@@ -60,8 +62,11 @@ def report(est: BaseEstimator, text: str) -> None:
         print(f"[torchsvm {type(est).__name__}] {text}", flush=True)
 
 
-def as_tensor_2d(X: Any, name: str, device: torch.device, dtype: torch.dtype | None = None) -> Tensor:
-    """X as a 2-D floating tensor on ``device``, with clear errors for bad shapes and NaN/inf."""
+def as_tensor_2d(X: Any, name: str, device: torch.device, dtype: torch.dtype | None = None) -> Matrix:
+    """X as a 2-D floating tensor on ``device``, with clear errors for bad shapes and NaN/inf; sparse X
+    (scipy.sparse, a torch sparse tensor) as :class:`~torchsvm._sparse.SparseRows`, never densified."""
+    if is_sparse(X):
+        return as_sparse_rows(X, name, device, dtype)
     if isinstance(X, Tensor):
         T = X.detach()
         if not T.is_floating_point():
@@ -206,6 +211,8 @@ def shards_of(est: BaseEstimator) -> Collectives:
 def shard_inputs(shards: Collectives, X: Any, device: torch.device, dtype: torch.dtype | None = None) -> Tensor:
     """This rank's X as a tensor; across ranks, the feature counts and dtypes must agree, and a rank
     whose X is invalid (empty, NaN, wrong shape) makes every rank raise, naming it."""
+    if shards.distributed and is_sparse(X):
+        raise TypeError("Expected dense X for distributed=True (sharded fits take dense rows), got a sparse matrix")
     Xt = shards.agree("Checking X", lambda: as_tensor_2d(X, "X", device, dtype))
     if shards.distributed:
         meta = shards.all_gather_object((Xt.shape[1], str(Xt.dtype)))
@@ -232,8 +239,11 @@ class _CheckedKernel:
     def __init__(self, fn: Callable[[Any, Any], Any]) -> None:
         self.fn = fn
 
-    def __call__(self, A: Tensor, Z: Tensor) -> Tensor:
-        K = torch.as_tensor(self.fn(A, Z), dtype=A.dtype, device=A.device)
+    def __call__(self, A: Matrix, Z: Matrix) -> Tensor:
+        # Sparse rows reach the user's function as scipy CSR matrices, as scikit-learn passes them.
+        K = self.fn(*(T.scipy() if isinstance(T, SparseRows) else T for T in (A, Z)))
+        K = K.toarray() if scipy.sparse.issparse(K) else K
+        K = torch.as_tensor(K, dtype=A.dtype, device=A.device)
         if K.shape != (A.shape[0], Z.shape[0]):
             raise ValueError(
                 f"Expected the kernel callable to return shape ({A.shape[0]}, {Z.shape[0]}), got {tuple(K.shape)}"
@@ -292,6 +302,7 @@ class BaseLibSVM(Constrained, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.pairwise = self.kernel == "precomputed"  # cross-validation then cuts rows and columns
+        tags.input_tags.sparse = self.kernel != "precomputed"  # scikit-learn's sparse X (not Gram matrices)
         return tags
 
     def _check_params(self) -> None:
@@ -360,7 +371,9 @@ class BaseLibSVM(Constrained, BaseEstimator):
         if self.kernel != "linear":
             raise AttributeError("coef_ is only available when using a linear kernel")
         check_is_fitted(self, "_coef")
-        coef = (self._coef.T @ self._sv).cpu().numpy()  # (P, D): each problem's w = sum_i coef_i x_i
+        coef = xt_mm(self._sv, self._coef).T.cpu().numpy()  # (P, D): each problem's w = sum_i coef_i x_i
+        if isinstance(self._sv, SparseRows):  # scikit-learn's coef_ of a sparse fit is sparse
+            return scipy.sparse.csr_matrix(coef)
         coef.flags.writeable = False  # read-only, as scikit-learn's
         return coef
 
@@ -376,6 +389,8 @@ class BaseLibSVM(Constrained, BaseEstimator):
         self.n_features_in_ = Xt.shape[1]
         self.shape_fit_ = tuple(Xt.shape)
         kernel = None if self._raw_fit is not None else self._resolve_kernel(Xt)
+        if kernel is None and isinstance(Xt, SparseRows):
+            raise TypeError("Sparse precomputed kernels are not supported.")  # scikit-learn's words
         if kernel is None:  # precomputed: the user's Gram matrix, as given
             if Xt.shape[0] != Xt.shape[1]:
                 raise ValueError(f"Expected a square Gram matrix (N, N) for kernel='precomputed', got {tuple(Xt.shape)}")
@@ -546,7 +561,10 @@ class BaseLibSVM(Constrained, BaseEstimator):
         self._b = b
         self._kernel = kernel
         self._sv = Xt[sv_index] if kernel is not None else None
-        self.support_vectors_ = self._sv.cpu().numpy() if kernel is not None else np.empty((0, 0))
+        if kernel is None:
+            self.support_vectors_ = np.empty((0, 0))
+        else:  # sparse when X was (scikit-learn's convention)
+            self.support_vectors_ = self._sv.scipy() if isinstance(self._sv, SparseRows) else self._sv.cpu().numpy()
         self.intercept_ = b.cpu().numpy()
         return support
 
@@ -556,6 +574,8 @@ class BaseLibSVM(Constrained, BaseEstimator):
         device = self._coef.device
         Xt = self._raw_gram(X) if getattr(self, "_raw_fit", None) is not None else as_tensor_2d(X, "X", device, torch.float64)
         if self._kernel is None:
+            if isinstance(Xt, SparseRows):
+                raise TypeError("Sparse precomputed kernels are not supported.")
             if Xt.shape[1] != self.shape_fit_[0]:
                 raise ValueError(
                     f"X has {Xt.shape[1]} features, but {type(self).__name__} is expecting {self.shape_fit_[0]} "
@@ -569,7 +589,7 @@ class BaseLibSVM(Constrained, BaseEstimator):
 
 def _takes_raw(kernel: Any, X: Any) -> bool:
     """Whether a user's callable kernel gets X as it is: X is not a tensor nor convertible to numbers."""
-    if not callable(kernel) or isinstance(kernel, (str, Kernel)) or isinstance(X, Tensor):
+    if not callable(kernel) or isinstance(kernel, (str, Kernel)) or isinstance(X, Tensor) or is_sparse(X):
         return False
     try:
         np.asarray(X, dtype=np.float64)

@@ -203,9 +203,9 @@ class BaseSVC(ClassifierMixin, BaseLibSVM):
             if len(present) >= 2:
                 train_t, test_t = (torch.as_tensor(r, device=Xt.device) for r in (train, test))
                 # A precomputed Gram matrix is cut in both directions: training columns for both parts.
-                cols = train_t if gram else slice(None)
-                sub = inner.fit(Xt[train_t][:, cols], y_idx[train], None if weights is None else weights[train])
-                sub_dec = sub._pairwise_libsvm(sub._decision(Xt[test_t][:, cols])).cpu().numpy()
+                part_train, part_test = (Xt[r][:, train_t] if gram else Xt[r] for r in (train_t, test_t))
+                sub = inner.fit(part_train, y_idx[train], None if weights is None else weights[train])
+                sub_dec = sub._pairwise_libsvm(sub._decision(part_test)).cpu().numpy()
                 sub_pairs = {pair: p for p, pair in enumerate(ovo_pairs(len(present)))}
             for p, (i, j) in enumerate(pairs):
                 has_i, has_j = i in present, j in present

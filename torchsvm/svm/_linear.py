@@ -19,6 +19,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted
 from torch import Tensor
 
+from torchsvm._sparse import SparseRows, addmm, vstack
 from torchsvm._warnings import warn_convergence
 from torchsvm.distributed import LOCAL, Collectives
 from torchsvm.solvers.crammer_singer_cd import crammer_singer_coordinate_descent
@@ -52,6 +53,8 @@ _DENSE_NEWTON = 2500.0
 
 def _density(X: Tensor) -> float:
     """The fraction of nonzero entries of X (a sample of 2,000 rows: one pass over them)."""
+    if isinstance(X, SparseRows):
+        return X.nnz / max(1, X.shape[0] * X.shape[1])
     rows = X[:: max(1, X.shape[0] // 2000)]
     return float((rows != 0).float().mean())
 
@@ -86,6 +89,11 @@ class BaseLinear(Constrained, BaseEstimator):
 
     _family = LINEAR
     _own_constraints = {"solver": [StrOptions({"auto", "newton", "dcd"})]}
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
 
     def _check_params(self) -> None:
         self._validate_params()
@@ -198,7 +206,7 @@ class BaseLinear(Constrained, BaseEstimator):
         coef = self.coef_.toarray() if scipy.sparse.issparse(self.coef_) else self.coef_  # after sparsify()
         W = torch.as_tensor(np.atleast_2d(coef), dtype=Xt.dtype, device=Xt.device)  # (K, D)
         b = torch.as_tensor(np.atleast_1d(self.intercept_), dtype=Xt.dtype, device=Xt.device)
-        return torch.addmm(b, Xt, W.t())
+        return addmm(b, Xt, W.t())
 
 
 class LinearSVC(ClassifierMixin, BaseLinear):
@@ -454,7 +462,7 @@ class LinearSVR(RegressorMixin, BaseLinear):
         cost = torch.as_tensor(cost_np[keep], dtype=Xt.dtype, device=device)
         ones = torch.ones_like(t)
         # Two hinge rows per sample: y = +1 must reach f >= t - epsilon, y = -1 must reach -f >= -t - epsilon.
-        X2, Y2 = torch.cat([Xt, Xt]), torch.cat([ones, -ones]).unsqueeze(1)
+        X2, Y2 = vstack([Xt, Xt]), torch.cat([ones, -ones]).unsqueeze(1)
         offset = torch.cat([t - self.epsilon, -t - self.epsilon]).unsqueeze(1)
         self._fit_primal(X2, Y2, torch.cat([cost, cost]).unsqueeze(1), offset)
         self.coef_ = self.coef_[0]
