@@ -75,3 +75,24 @@ def add_record_arguments(p: argparse.ArgumentParser) -> None:
     """--tag (suffix of the record's file name) and --no-save."""
     p.add_argument("--tag", default="", help="suffix of the results file name, e.g. fashion-20k")
     p.add_argument("--no-save", action="store_true", help="print only, write nothing")
+
+
+def reset_peak_memory() -> float:
+    """Reset this process's peak resident size (Linux: /proc/self/clear_refs 5) and return the current
+    resident size in MiB: the baseline of :func:`peak_memory_added`."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    return _status_mib("VmRSS")
+
+
+def peak_memory_added(baseline: float) -> float:
+    """MiB of peak resident size above ``baseline`` (from :func:`reset_peak_memory`) since that call."""
+    return _status_mib("VmHWM") - baseline
+
+
+def _status_mib(field: str) -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError(f"{field} not in /proc/self/status")

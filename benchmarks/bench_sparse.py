@@ -29,7 +29,15 @@ import warnings
 import numpy as np
 import scipy.sparse
 from _data import text_corpus
-from _record import add_record_arguments, device_name, device_sync, save_record, timed
+from _record import (
+    add_record_arguments,
+    device_name,
+    device_sync,
+    peak_memory_added,
+    reset_peak_memory,
+    save_record,
+    timed,
+)
 from sklearn.exceptions import ConvergenceWarning
 
 
@@ -73,15 +81,6 @@ def linear_runs(args: argparse.Namespace) -> list[dict]:
     return rows
 
 
-def _status_mib(field: str) -> float:
-    """A memory figure of this process from /proc/self/status (Linux), in MiB."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError(f"{field} not in /proc/self/status")
-
-
 def kernel_child(args: argparse.Namespace) -> None:
     """One kernel fit in this (fresh) process; prints its JSON line."""
     from sklearn.svm import SVC as SkSVC
@@ -96,13 +95,10 @@ def kernel_child(args: argparse.Namespace) -> None:
     if args.library == "torchsvm":  # numba's first call and torch's lazy set-up out of the timed fit
         model.fit(Xtr[:50], ytr[:50])
         model = torchsvm.SVC(device=args.device, **params)
-    # The peak resident size the fit adds: the kernel's high-water mark reset here (clear_refs 5), so the
-    # data generation's own peak does not count.
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")
-    before = _status_mib("VmRSS")
+    # The peak resident size the fit adds (the data generation's own peak does not count).
+    baseline = reset_peak_memory()
     model, seconds = timed(lambda: model.fit(Xtr, ytr), device_sync(args.device))
-    added = _status_mib("VmHWM") - before
+    added = peak_memory_added(baseline)
     np.save(args.predictions, np.asarray(model.predict(Xte)))
     print(json.dumps({"fit_s": seconds, "peak_added_mib": added, "n_support": int(len(model.support_))}), flush=True)
 

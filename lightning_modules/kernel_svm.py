@@ -106,6 +106,7 @@ class DualSolverModule(pl.LightningModule):
         self.target = target[rows].to(self.device)
         est = self._estimator()
         problems, _ = est._fit_problems(self.X_train, self.target.cpu().numpy(), None, self.shards)
+        problems = problems.expanded(len(self.X_train))  # one-vs-one pairs over every row, members listed
         self.problem_rows = problems.rows  # which row of X each variable sits on (epsilon-SVR: 2 per row)
         Xk = self.X_train.to(est._kernel_dtype(self.device, n))
         self.solver = DecompositionProblems(

@@ -151,7 +151,7 @@ def _fit_fold(models: list[BaseLibSVM], X: np.ndarray, y: np.ndarray) -> Tensor:
         start = rows.stop
         info = DualInfo(bool((res.info.kkt_violation[rows] <= m.tol).all()), res.info.n_iter,
                         res.info.kkt_violation[rows], res.info.problem_iters[rows])
-        part = DualResult(res.alpha[rows], res.b[rows], info, None if res.r is None else res.r[rows])
+        part = DualResult(res.alpha[rows, : problems.Y.shape[1]], res.b[rows], info, None if res.r is None else res.r[rows])
         m._finish(part)  # fit_status_ and the warning, per fit as scikit-learn's loop
         m._set_solution(Xt, kernel, part, problems, context)
     return Xt
@@ -164,24 +164,26 @@ def _fold_decisions(models: list[BaseLibSVM], Xt: Tensor, X_test: np.ndarray) ->
     X_t = as_tensor_2d(X_test, "X", Xt.device, Xt.dtype)
     SV = Xt[torch.as_tensor(union, device=Xt.device, dtype=torch.long)]
     K = torch.cat([rows for _, rows in kernel_row_blocks(models[0]._kernel, X_t, SV, 4096)])
-    # Every model's coefficients as columns over the union: one product for all of them.
-    sizes = [m._coef.shape[1] for m in models]
-    W = torch.zeros(len(union), sum(sizes), dtype=K.dtype, device=K.device)
-    for m, cols in zip(models, torch.arange(sum(sizes), device=K.device).split(sizes), strict=True):
-        rows = torch.as_tensor(np.searchsorted(union, m.support_), device=Xt.device, dtype=torch.long)
-        W[rows.unsqueeze(1), cols] = m._coef
-    return [d + m._b for m, d in zip(models, (K @ W).split(sizes, dim=1), strict=True)]
+    # Each model reads its own support vectors' columns of the one kernel block.
+    return [m._combine(K[:, torch.as_tensor(np.searchsorted(union, m.support_), device=K.device)]) + m._b
+            for m in models]
 
 
 def _stack(parts: list[DualProblems]) -> DualProblems:
-    """Problems of several models over the same rows as one batch (defaults of p and alpha0 made explicit)."""
+    """Problems of several models over the same rows as one batch (defaults of p and alpha0 made explicit;
+    one-vs-one problems padded to one width, the padding of C = 0)."""
     first = parts[0]
-    p = None if all(q.p is None for q in parts) else torch.cat([-torch.ones_like(q.Y) if q.p is None else q.p for q in parts])
-    a0 = None if all(q.alpha0 is None for q in parts) else torch.cat(
-        [torch.zeros_like(q.Y) if q.alpha0 is None else q.alpha0 for q in parts])
-    members = None if first.members is None else [m for q in parts for m in q.members]
-    return DualProblems(torch.cat([q.Y for q in parts]), torch.cat([q.C for q in parts]), p, a0, first.rows, members,
-                        first.nu)
+    width = max(q.Y.shape[1] for q in parts)
+
+    def cat(tensors: list[Tensor], fill: float) -> Tensor:
+        return torch.cat([torch.nn.functional.pad(t, (0, width - t.shape[1]), value=fill) for t in tensors])
+
+    p = None if all(q.p is None for q in parts) else cat([-torch.ones_like(q.Y) if q.p is None else q.p for q in parts], 0.0)
+    a0 = None if all(q.alpha0 is None for q in parts) else cat(
+        [torch.zeros_like(q.Y) if q.alpha0 is None else q.alpha0 for q in parts], 0.0)
+    index = None if first.index is None else cat([q.index for q in parts], 0)
+    return DualProblems(cat([q.Y for q in parts], -1.0), cat([q.C for q in parts], 0.0), p, a0, first.rows, None,
+                        first.nu, index)
 
 
 def cross_validate(estimator: Any, X: Any, y: Any = None, *, cv: Any = 5, scoring: Any = None, **kwargs: Any) -> dict:

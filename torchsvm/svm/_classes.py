@@ -15,6 +15,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_array, check_is_fitted
 from torch import Tensor
 
+from torchsvm._sparse import xt_mm
 from torchsvm.distributed import LOCAL, Collectives, row_offsets
 from torchsvm.kernels import Kernel
 from torchsvm.solvers.dual import DualResult
@@ -47,6 +48,22 @@ def _ovr_from_ovo(dec: Tensor, n_classes: int) -> Tensor:
         votes[:, i] += dec[:, p] >= 0  # scikit-learn gives a 0 to class i here; predict gives it to j
         votes[:, j] += dec[:, p] < 0
     return votes + conf / (3 * (conf.abs() + 1))
+
+
+def _ovo_dual_rows(coef: Tensor, index: Tensor | None, y_idx: Tensor, n_classes: int, n_rows: int) -> Tensor:
+    """LIBSVM's one-vs-one layout ``(k - 1, n_rows)`` from the pairs' coefficients ``coef`` ``(P, n)`` on
+    the rows ``index`` (all rows without it): a row of class c has one coefficient per other class o,
+    its coefficient in pair (c, o), in row o - 1 (o > c) or o (o < c)."""
+    P, n = coef.shape
+    index = torch.arange(n, device=coef.device).expand(P, n) if index is None else index
+    problem, at = (coef != 0).nonzero(as_tuple=True)
+    row = index[problem, at]
+    pairs = torch.as_tensor(ovo_pairs(n_classes), device=coef.device)[problem]  # (nnz, 2)
+    c = y_idx[row]
+    other = torch.where(c == pairs[:, 0], pairs[:, 1], pairs[:, 0])
+    out = coef.new_zeros(n_classes - 1, n_rows)
+    out[torch.where(other < c, other, other - 1), row] = coef[problem, at]
+    return out
 
 
 class BaseSVC(ClassifierMixin, BaseLibSVM):
@@ -95,11 +112,22 @@ class BaseSVC(ClassifierMixin, BaseLibSVM):
         if self.multi_class == "ovr":
             Y = torch.where(y_t.unsqueeze(0) == torch.arange(n_classes, device=device).unsqueeze(1), 1.0, -1.0)
             return DualProblems(Y.to(dtype), c_t.expand(n_classes, -1))
+        # One-vs-one: each pair on its own rows (those of positive cost of its two classes, ascending).
+        N = len(y_idx)
         pairs = torch.tensor(ovo_pairs(n_classes), device=device)  # (P, 2)
-        in_i, in_j = y_t.unsqueeze(0) == pairs[:, :1], y_t.unsqueeze(0) == pairs[:, 1:]
-        Y = torch.where(in_i, 1.0, -1.0).to(dtype)  # LIBSVM: the pair's first class is +1
-        C = torch.where(in_i | in_j, c_t, 0.0)
-        return DualProblems(Y, C, members=[torch.nonzero(m).squeeze(1) for m in C > 0])
+        kept = torch.nonzero(c_t > 0).squeeze(1)
+        by_class = kept[torch.argsort(y_t[kept], stable=True)]  # rows grouped by class, ascending within each
+        counts = torch.bincount(y_t[kept], minlength=n_classes)
+        starts = torch.cumsum(counts, 0) - counts
+        rows = torch.full((n_classes, max(1, int(counts.max()))), N, device=device)  # (k, m), padded with N
+        cls = y_t[by_class]
+        rows[cls, torch.arange(len(by_class), device=device) - starts[cls]] = by_class
+        width = max(1, int((counts[pairs[:, 0]] + counts[pairs[:, 1]]).max()))
+        index = torch.sort(torch.cat([rows[pairs[:, 0]], rows[pairs[:, 1]]], 1), 1).values[:, :width]  # padding last
+        valid = index < N
+        index = torch.where(valid, index, 0)
+        Y = torch.where(valid & (y_t[index] == pairs[:, :1]), 1.0, -1.0).to(dtype)  # LIBSVM: the first class is +1
+        return DualProblems(Y, torch.where(valid, c_t[index], 0.0), index=index)
 
     def _coefficients(self, res: DualResult, problems: DualProblems) -> tuple[Tensor, Tensor]:
         """``(y * alpha (P, N), b (P,))``: what the decision function multiplies the kernel by."""
@@ -113,25 +141,49 @@ class BaseSVC(ClassifierMixin, BaseLibSVM):
 
     def _set_solution(self, Xt: Tensor, kernel: Any, res: DualResult, problems: DualProblems, y_idx: Any) -> None:
         coef, b = self._coefficients(res, problems)
-        self._store(Xt, y_idx, coef, b, kernel)
+        self._store(Xt, y_idx, coef, b, kernel, problems.index)
         self.n_iter_ = res.info.problem_iters.cpu().numpy().astype(np.int64)
 
-    def _store(self, Xt: Tensor, y_idx: np.ndarray, coef: Tensor, b: Tensor, kernel: Any) -> None:
-        """Keep the support vectors and set LIBSVM's attributes; ``coef`` is ``y * alpha`` ``(P, N)``."""
+    def _store(self, Xt: Tensor, y_idx: np.ndarray, coef: Tensor, b: Tensor, kernel: Any,
+               index: Tensor | None = None) -> None:
+        """Keep the support vectors and set LIBSVM's attributes; ``coef`` is ``y * alpha`` ``(P, n)`` over
+        the rows ``index`` ``(P, n)`` lists, or over all rows of Xt without it."""
         n_classes = len(self.classes_)
-        # LIBSVM's order: grouped by class, by index within a class.
-        support = self._keep_support(Xt, coef, b, kernel, np.lexsort((np.arange(len(y_idx)), y_idx)))
+        order = np.lexsort((np.arange(len(y_idx)), y_idx))  # LIBSVM's order: by class, by index within one
+        if self._one_vs_one_pairs():  # one-vs-one: LIBSVM's k - 1 coefficients per row, not one per pair
+            coef = _ovo_dual_rows(coef, index, torch.as_tensor(y_idx, device=coef.device), n_classes, len(y_idx))
+        support = self._keep_support(Xt, coef, b, kernel, order)
         self.n_support_ = np.bincount(y_idx[support], minlength=n_classes).astype(np.int32)
-        coef_np = self._coef.T.cpu().numpy()  # (P, n_SV)
-        if n_classes == 2 or self.multi_class == "ovr":
-            self.dual_coef_ = coef_np
-            return
-        dual = np.zeros((n_classes - 1, len(support)))
-        sv_class = y_idx[support]
-        for p, (i, j) in enumerate(ovo_pairs(n_classes)):
-            dual[j - 1, sv_class == i] = coef_np[p, sv_class == i]  # SVs of class i: row j - 1
-            dual[i, sv_class == j] = coef_np[p, sv_class == j]  # SVs of class j: row i
-        self.dual_coef_ = dual
+        self.dual_coef_ = self._coef.T.cpu().numpy()
+
+    def _one_vs_one_pairs(self) -> bool:
+        """One-vs-one over more than two classes: the model keeps LIBSVM's per-row layout."""
+        return len(self.classes_) > 2 and self.multi_class == "ovo"
+
+    def _per_class_pairs(self, per_class: Tensor) -> Tensor:
+        """``(m, P)`` pair values from per-class sums ``(m, k, k - 1)`` (class c's support vectors times
+        their coefficient rows): pair (i, j) adds class i's column j - 1 and class j's column i."""
+        pairs = torch.as_tensor(ovo_pairs(len(self.classes_)), device=per_class.device)
+        i, j = pairs[:, 0], pairs[:, 1]
+        return per_class[:, i, j - 1] + per_class[:, j, i]
+
+    def _class_slices(self) -> list[slice]:
+        ends = np.cumsum(self.n_support_)
+        return [slice(int(e - n), int(e)) for e, n in zip(ends, self.n_support_, strict=True)]
+
+    def _combine(self, K_rows: Tensor) -> Tensor:
+        """One-vs-one: each support vector's kernel column times its k - 1 coefficients, summed per class
+        (n x n_SV x (k - 1) work, not n x n_SV x P), then each pair from its two classes' sums."""
+        if not self._one_vs_one_pairs():
+            return super()._combine(K_rows)
+        coef = self._coef.to(K_rows.dtype)
+        return self._per_class_pairs(torch.stack([K_rows[:, s] @ coef[s] for s in self._class_slices()], 1))
+
+    def _feature_weights(self) -> Tensor:
+        if not self._one_vs_one_pairs():
+            return super()._feature_weights()
+        per_class = torch.stack([xt_mm(self._sv[s], self._coef[s]) for s in self._class_slices()], 1)  # (D, k, k - 1)
+        return self._per_class_pairs(per_class).T
 
     def decision_function(self, X: Any) -> np.ndarray | Tensor:
         """``(n_samples,)`` for two classes; else ``(n_samples, n_classes)`` (``"ovr"`` shape) or
@@ -413,6 +465,7 @@ class SVC(BaseSVC):
         device = resolve_device(self.device)
         Xt = shard_inputs(shards, X, device, torch.float64)
         problems, y_idx = self._fit_problems(Xt, y, sample_weight, shards)
+        problems = problems.expanded(Xt.shape[0])  # the sharded solvers' form: every row, members listed
         offsets = row_offsets(shards, Xt.shape[0], device)
         self.n_features_in_, self.shape_fit_ = Xt.shape[1], (int(offsets[-1]), Xt.shape[1])
         kernel = self._resolve_kernel(Xt, shards)

@@ -1,0 +1,75 @@
+"""Many classes, one-vs-one: each pair on its own rows (memory of the pairs' sizes, not pairs x N),
+LIBSVM's k - 1 coefficients per support vector, and scikit-learn's fitted attributes and predictions."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn import svm as sk
+from sklearn.datasets import make_classification
+from sklearn.model_selection import GridSearchCV as SkGridSearchCV
+
+import torchsvm as ts
+from torchsvm.model_selection import GridSearchCV
+
+
+def _data(n=900, n_classes=30, seed=0):
+    X, y = make_classification(n, 10, n_informative=8, n_redundant=0, n_classes=n_classes, n_clusters_per_class=1,
+                               class_sep=2.0, random_state=seed)
+    return X, y
+
+
+@pytest.mark.parametrize("kernel", ["rbf", "linear"])
+def test_thirty_classes_equal_scikit_learn(kernel):
+    X, y = _data()
+    ours = ts.SVC(kernel=kernel, C=2.0, gamma=0.1, tol=1e-8, device="cpu").fit(X, y)
+    ref = sk.SVC(kernel=kernel, C=2.0, gamma=0.1, tol=1e-8, decision_function_shape="ovo").fit(X, y)
+    if kernel == "rbf":  # a strictly convex dual: one solution (the linear kernel's rank-10 Gram has many)
+        np.testing.assert_array_equal(ours.support_, ref.support_)
+        np.testing.assert_array_equal(ours.n_support_, ref.n_support_)
+        np.testing.assert_allclose(ours.dual_coef_, ref.dual_coef_, atol=1e-6)
+        np.testing.assert_allclose(ours.intercept_, ref.intercept_, atol=1e-6)
+    else:  # ... but one primal w per pair (b is LIBSVM's average over free SVs: as close as the duals)
+        np.testing.assert_allclose(ours.coef_, ref.coef_, atol=1e-5)
+        np.testing.assert_allclose(ours.intercept_, ref.intercept_, atol=1e-4)
+    ovo = ts.SVC(kernel=kernel, C=2.0, gamma=0.1, tol=1e-8, decision_function_shape="ovo", device="cpu").fit(X, y)
+    np.testing.assert_allclose(ovo.decision_function(X), ref.decision_function(X), rtol=1e-4, atol=1e-4)
+    np.testing.assert_array_equal(ours.predict(X), ref.predict(X))
+
+
+def test_pairs_are_solved_on_their_own_rows():
+    """The problems hold each pair's rows only: (pairs, largest pair) arrays, not (pairs, N)."""
+    X, y = _data()
+    est = ts.SVC(device="cpu")
+    est._check_params()
+    problems, _ = est._fit_problems(torch.as_tensor(X), y, None)
+    counts = np.bincount(y)
+    widest = max(counts[i] + counts[j] for i in range(30) for j in range(i + 1, 30))
+    assert problems.Y.shape == (435, widest) and widest < len(y) / 10
+    # Each row lists its pair's two classes' rows in ascending order, then padding of cost 0.
+    i, j = 3, 17
+    p = [(a, b) for a in range(30) for b in range(a + 1, 30)].index((i, j))
+    valid = problems.C[p] > 0
+    np.testing.assert_array_equal(problems.index[p, valid].numpy(), np.flatnonzero((y == i) | (y == j)))
+    np.testing.assert_array_equal(problems.Y[p, valid].numpy(), np.where(y[(y == i) | (y == j)] == i, 1.0, -1.0))
+    expanded = problems.expanded(len(y))  # the decomposition solvers' form
+    assert expanded.Y.shape == (435, len(y))
+    np.testing.assert_array_equal(expanded.members[p].numpy(), np.flatnonzero((y == i) | (y == j)))
+
+
+def test_a_dropped_sample_and_the_decomposition_route_give_the_same_model():
+    X, y = _data(n=600, n_classes=12)
+    w = np.ones(len(y))
+    w[[3, 50, 51]] = 0.0  # samples leave their pairs
+    in_memory = ts.SVC(tol=1e-8, device="cpu").fit(X, y, sample_weight=w)
+    by_rows = ts.SVC(tol=1e-8, solver="decomposition", working_set_size=16, device="cpu").fit(X, y, sample_weight=w)
+    ref = sk.SVC(tol=1e-8).fit(X, y, sample_weight=w)
+    for ours in (in_memory, by_rows):
+        np.testing.assert_allclose(ours.dual_coef_, ref.dual_coef_, atol=1e-5)
+        np.testing.assert_array_equal(ours.predict(X), ref.predict(X))
+
+
+def test_grid_search_over_many_classes_equals_separate_fits():
+    X, y = _data(n=600, n_classes=12)
+    search = GridSearchCV(ts.SVC(device="cpu"), {"C": [0.5, 5.0], "gamma": [0.05, 0.2]}, cv=3).fit(X, y)
+    sk_search = SkGridSearchCV(sk.SVC(), {"C": [0.5, 5.0], "gamma": [0.05, 0.2]}, cv=3).fit(X, y)
+    np.testing.assert_allclose(search.cv_results_["mean_test_score"], sk_search.cv_results_["mean_test_score"], atol=0.01)
