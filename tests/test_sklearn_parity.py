@@ -175,7 +175,7 @@ def test_linear_svc_binary_and_weighted_variants_as_scikit_learn(params):
     sw[:10] = 0.0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        ref = sk.LinearSVC(tol=1e-12, max_iter=200_000, **params).fit(X, y, sample_weight=sw)
+        ref = sk.LinearSVC(tol=1e-12, max_iter=200_000, random_state=0, **params).fit(X, y, sample_weight=sw)
     ours = ts.LinearSVC(tol=1e-10, max_iter=100_000, random_state=0, device="cpu", **params).fit(X, y, sample_weight=sw)
     assert ours.coef_.shape == ref.coef_.shape == (1, 10) and ours.intercept_.shape == (1,)
     # LIBLINEAR warns at this tol (its own stopping rule): ours is certified, so no higher an objective,

@@ -12,7 +12,7 @@ import itertools
 import math
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -596,10 +596,17 @@ class BaseLibSVM(Constrained, BaseEstimator):
         return support
 
     def _decision(self, X: Any) -> Tensor:
-        """``(n_samples, P)`` decision values of the P problems, a block of rows at a time."""
+        """``(n_samples, P)`` decision values of the P problems."""
+        return torch.cat(list(self._decision_blocks(X)))
+
+    def _decision_blocks(self, X: Any) -> Iterator[Tensor]:
+        """The decision values ``(n_b, P)`` a block of rows at a time, each block's values (with the kernel
+        rows behind them) within about 256 MB: 1,000 classes make P = 499,500 values per sample."""
         check_is_fitted(self, "_coef")
         device = self._coef.device
         Xt = self._raw_gram(X) if getattr(self, "_raw_fit", None) is not None else as_tensor_2d(X, "X", device, torch.float64)
+        n_sv, n_problems = self._coef.shape[0], self._b.shape[0]
+        rows = max(1, min(4096, 2**25 // (n_sv + 3 * n_problems)))
         if self._kernel is None:
             if isinstance(Xt, SparseRows):
                 raise TypeError("Sparse precomputed kernels are not supported.")
@@ -609,10 +616,13 @@ class BaseLibSVM(Constrained, BaseEstimator):
                     f"features as input. (kernel='precomputed': a Gram matrix (n_samples, {self.shape_fit_[0]}) "
                     "against the training set)"
                 )
-            return self._combine(Xt[:, torch.as_tensor(self.support_, device=device, dtype=torch.long)]) + self._b
+            support = torch.as_tensor(self.support_, device=device, dtype=torch.long)
+            for start in range(0, Xt.shape[0], rows):
+                yield self._combine(Xt[start : start + rows][:, support]) + self._b
+            return
         check_n_features(self, Xt)
-        blocks = [self._combine(K_rows) for _, K_rows in kernel_row_blocks(self._kernel, Xt, self._sv, 4096)]
-        return torch.cat(blocks) + self._b
+        for _, K_rows in kernel_row_blocks(self._kernel, Xt, self._sv, rows):
+            yield self._combine(K_rows) + self._b
 
     def _feature_weights(self) -> Tensor:
         """``(P, D)``: each problem's w = sum over the support vectors of coef x (the linear kernel's)."""

@@ -206,7 +206,7 @@ class BaseSVC(ClassifierMixin, BaseLibSVM):
         ``decision_function``, as scikit-learn."""
         if self.break_ties and self.decision_function_shape == "ovo":
             raise ValueError("break_ties must be False when decision_function_shape is 'ovo'")
-        return self._predict_from_decision(self._decision(X))
+        return np.concatenate([self._predict_from_decision(dec) for dec in self._decision_blocks(X)])
 
     def _predict_from_decision(self, dec: Tensor) -> np.ndarray:
         n_classes = len(self.classes_)
@@ -215,10 +215,10 @@ class BaseSVC(ClassifierMixin, BaseLibSVM):
         elif self.multi_class == "ovr" or self.break_ties:
             idx = self._shaped_decision(dec).argmax(1)
         else:
-            votes = torch.zeros(dec.shape[0], n_classes, device=dec.device)
-            for p, (i, j) in enumerate(ovo_pairs(n_classes)):
-                votes[:, i] += dec[:, p] > 0
-                votes[:, j] += dec[:, p] <= 0
+            pairs = torch.as_tensor(ovo_pairs(n_classes), device=dec.device)
+            won = (dec > 0).to(torch.int32)  # pair (i, j): a vote for i if positive, else for j
+            votes = torch.zeros(dec.shape[0], n_classes, dtype=torch.int32, device=dec.device)
+            votes.index_add_(1, pairs[:, 0], won).index_add_(1, pairs[:, 1], 1 - won)
             idx = votes.argmax(1)  # first maximum on ties, as LIBSVM
         return self.classes_[idx.cpu().numpy()]
 
