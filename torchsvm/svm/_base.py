@@ -547,31 +547,43 @@ class BaseLibSVM(Constrained, BaseEstimator):
                     continue
                 grp = torch.as_tensor(group, device=Y.device)
                 idx = index[grp, :n_max]
-                # Problems on the same rows (one pair at several C values) share one block.
-                first: dict[tuple[int, ...], int] = {}
-                block_of = [first.setdefault(tuple(index[p, : sizes[p]].tolist()), len(first)) for p in group]
-                first_of: dict[int, int] = {}  # each block's first problem in the group
-                for g, u in enumerate(block_of):
-                    first_of.setdefault(u, g)
-                unique = [idx[first_of[u]] for u in range(len(first))]
+                # Problems on the same rows (one pair at several C values) share one block: equal rows of idx
+                # (a problem's rows ascending, then padding of 0, so equal rows mean equal row sets).
+                unique, block_of = torch.unique(idx, dim=0, return_inverse=True)
                 with device_memory_guard(f"{len(unique)} one-vs-one Gram blocks of {n_max} x {n_max}",
                                          "Use a smaller cache_size, solver='decomposition' or device='cpu'."):
-                    K_g = torch.empty(len(unique), n_max, n_max, dtype=Xt.dtype if K is None else K.dtype,
-                                      device=Xt.device)
-                    for u, i in enumerate(unique):  # the block's n x n values only (not n rows of K first)
-                        K_g[u] = kernel(Xt[i], Xt[i]) if K is None else K[i.unsqueeze(1), i]
+                    K_g = self._gram_blocks(Xt, K, kernel, unique)
 
                 def cut(T: Tensor | None) -> Tensor | None:  # the group's first n_max variables
                     return None if T is None else T[grp, :n_max]  # noqa: B023 (called in this iteration)
 
                 res = smo_dual(K_g, cut(Y), cut(Cb), p=cut(problems.p), alpha0=cut(problems.alpha0),
-                               kernel_index=torch.as_tensor(block_of, device=Y.device), **opts)
+                               kernel_index=block_of, **opts)
             alpha[grp, :n_max] = res.alpha
             b[grp], gap[grp], n_iter[grp] = res.b, res.info.kkt_violation, res.info.problem_iters
             if res.r is not None:
                 r[grp] = res.r
         info = DualInfo(bool((gap <= self.tol).all()), int(n_iter.max()), gap, n_iter)
         return DualResult(alpha, b, info, r if problems.nu else None)
+
+    def _gram_blocks(self, X: Matrix, K: Tensor | None, kernel: Any, index: Tensor) -> Tensor:
+        """``(U, n, n)``: the Gram block of each row set ``index`` ``(U, n)``, gathered from K when given, else
+        computed from the rows; batched a chunk of blocks at a time (built-in kernels on dense rows; a
+        user's kernel and sparse rows one block at a time), each chunk's temporaries within about 128 MB."""
+        U, n = index.shape
+        out = torch.empty(U, n, n, dtype=X.dtype if K is None else K.dtype, device=index.device)
+        batched = K is not None or (isinstance(self.kernel, str) and not isinstance(X, SparseRows))
+        chunk = max(1, 2**24 // (n * n + n * X.shape[1])) if batched else 1
+        for start in range(0, U, chunk):
+            I = index[start : start + chunk]
+            if K is not None:  # only the blocks' n x n values (not n rows of K first)
+                out[start : start + chunk] = K[I.unsqueeze(2), I.unsqueeze(1)]
+            elif batched:  # the built-in kernels take a batch of row sets (B, n, D)
+                rows = X[I.reshape(-1)].reshape(*I.shape, X.shape[1])
+                out[start : start + chunk] = kernel(rows, rows)
+            else:
+                out[start] = kernel(X[I[0]], X[I[0]])
+        return out
 
     # -- the fitted model ------------------------------------------------------------------
     def _keep_support(self, Xt: Tensor, coef: Tensor, b: Tensor, kernel: KernelFn | None, order: np.ndarray) -> np.ndarray:
