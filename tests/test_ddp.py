@@ -110,3 +110,22 @@ def test_kernel_modules_solve_one_dual_over_two_processes(module, data, tmp_path
     for key in single:
         assert double[key] == pytest.approx(single[key], rel=1e-5, abs=1e-6), key
         assert single[key] == pytest.approx(reference[key], abs=2e-3), key  # the two fits agree to tol
+
+
+def test_process_group_destroyed_at_exit(tmp_path):
+    """A gloo group alive at interpreter exit aborts the process now and then (SIGABRT, about once in 20
+    two-process runs here): importing lightning_modules registers its destruction. A handler registered
+    before the import runs after it (atexit is last-in, first-out) and sees the group gone."""
+    import subprocess
+    import sys
+
+    script = f"""
+import atexit, torch.distributed as dist
+atexit.register(lambda: print("initialized at exit:", dist.is_initialized()))
+import lightning_modules
+dist.init_process_group("gloo", init_method="file://{tmp_path / 'store'}", rank=0, world_size=1)
+dist.all_reduce(__import__("torch").ones(3))
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "initialized at exit: False" in out.stdout
