@@ -1,4 +1,5 @@
-"""LightningDataModule for MNIST and Fashion-MNIST, shared by every model."""
+"""LightningDataModules shared by every model: MNIST and Fashion-MNIST, a regression file or Friedman #1, and
+LIBSVM-format files."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from torch.utils.data import (
 
 from torchsvm.data import load_images
 
-__all__ = ["MNISTDataModule", "RegressionDataModule", "distributed_world", "in_memory_loader", "shard_loader"]
+__all__ = ["LIBSVMDataModule", "MNISTDataModule", "RegressionDataModule", "distributed_world", "in_memory_loader", "shard_loader"]
 
 
 def distributed_world() -> int:
@@ -246,3 +247,97 @@ class RegressionDataModule(InMemoryLoaders, pl.LightningDataModule):
         self.train_set = TensorDataset(X[train_idx], y[train_idx])
         self.val_set = TensorDataset(X[val_idx], y[val_idx])
         self.test_set = TensorDataset(X[test_idx], y[test_idx])
+
+
+class LIBSVMDataModule(InMemoryLoaders, pl.LightningDataModule):
+    """A LIBSVM-format data file (``label index:value ...``, the files of LIBSVM, LIBLINEAR and ThunderSVM
+    users), held in memory as dense float32 tensors for the kernel modules.
+
+    Read by :func:`torchsvm.libsvm_format.load_data` (zero- or one-based indices; a malformed line is an
+    error naming the file and the line). Classification (``task="classification"``): the labels found in
+    the training file, sorted, become classes ``0 .. K - 1`` (``classes`` keeps the file's labels, so
+    ``classes[prediction]`` is a label as LIBSVM writes it); regression: the labels are the float targets.
+    The validation set is a seeded random part of the training file; the test set is ``test_path``, or a
+    seeded random part of the training file as well (``test_split``) when there is none.
+
+    The rows are made dense (the modules' solvers hold X as a dense tensor): ``N x D x 4`` bytes. Sparse
+    files with very many features belong to :class:`torchsvm.SVC` / :class:`torchsvm.LinearSVC`, which keep
+    them sparse.
+
+    Args:
+        path: the training file.
+        test_path: the test file (its width is read as the training file's), or None.
+        task: ``"classification"`` or ``"regression"``.
+        n_features: the width of X (None: the largest index in the files).
+        val_split: fraction of the training rows held out for validation, in (0, 1).
+        test_split: without ``test_path``, fraction of the training rows held out for testing, in (0, 1).
+        batch_size, num_workers, seed: as :class:`MNISTDataModule`.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        test_path: str | None = None,
+        task: Literal["classification", "regression"] = "classification",
+        n_features: int | None = None,
+        val_split: float = 0.1,
+        test_split: float = 0.2,
+        batch_size: int = 1000,
+        num_workers: int = 0,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        if task not in ("classification", "regression"):
+            raise ValueError(f"Expected task to be 'classification' or 'regression', got {task!r}")
+        held_out = val_split + (0.0 if test_path is not None else test_split)
+        for name, value in (("val_split", val_split), ("test_split", test_split)):
+            if not 0.0 < value < 1.0:
+                raise ValueError(f"Expected {name} in (0, 1), got {value}")
+        if held_out >= 1.0:
+            raise ValueError(f"Expected val_split + test_split < 1, got {held_out}")
+        if batch_size < 1:
+            raise ValueError(f"Expected batch_size >= 1, got {batch_size}")
+        self.save_hyperparameters()
+        self.classes: torch.Tensor | None = None
+        self.train_set: TensorDataset | None = None
+        self.val_set: TensorDataset | None = None
+        self.test_set: TensorDataset | None = None
+
+    def _read(self, path: str, n_features: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+        from torchsvm.libsvm_format import load_data
+
+        X, y = load_data(path, n_features)  # a wider file is an error naming both widths
+        return torch.from_numpy(X.astype("float32").toarray()), torch.from_numpy(y)
+
+    def _targets(self, y: torch.Tensor, path: str) -> torch.Tensor:
+        if self.hparams.task == "regression":
+            return y.float()
+        pos = torch.searchsorted(self.classes, y).clamp_max(len(self.classes) - 1)
+        unknown = self.classes[pos] != y
+        if unknown.any():
+            raise ValueError(f"{path}: expected labels among the training file's {self.classes.tolist()}, "
+                             f"got {sorted(set(y[unknown].tolist()))}")
+        return pos
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is not None:
+            return
+        h = self.hparams
+        X, y = self._read(h.path, h.n_features)
+        if h.task == "classification":
+            self.classes = torch.unique(y)
+            if len(self.classes) < 2:
+                raise ValueError(f"{h.path}: expected at least 2 classes, got {self.classes.tolist()}")
+        targets = self._targets(y, h.path)
+        n = len(y)
+        perm = torch.randperm(n, generator=torch.Generator().manual_seed(h.seed))
+        n_val = max(1, round(n * h.val_split))
+        n_test = 0 if h.test_path is not None else max(1, round(n * h.test_split))
+        val_idx, test_idx, train_idx = perm[:n_val], perm[n_val : n_val + n_test], perm[n_val + n_test :]
+        self.train_set = TensorDataset(X[train_idx], targets[train_idx])
+        self.val_set = TensorDataset(X[val_idx], targets[val_idx])
+        if h.test_path is None:
+            self.test_set = TensorDataset(X[test_idx], targets[test_idx])
+        else:
+            Xt, yt = self._read(h.test_path, X.shape[1])  # as wide as the training file
+            self.test_set = TensorDataset(Xt, self._targets(yt, h.test_path))
