@@ -254,6 +254,20 @@ def test_out_of_memory_is_a_clear_error():
         SVC(kernel=kernel, device="cpu").fit(X, y)
 
 
+def test_x_that_does_not_fit_on_the_device_is_a_clear_error(monkeypatch):
+    X, y = blobs(n=40)
+    real_to = torch.Tensor.to
+
+    def to(self, *args, **kwargs):  # the copy of X to the device fails as a full GPU's would
+        if self.shape == (40, 5):
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 80.00 GiB")
+        return real_to(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.Tensor, "to", to)
+    with pytest.raises(MemoryError, match=r"X \(40 x 5, torch.float64\) on cpu\. .*distributed=True"):
+        SVC(device="cpu").fit(X, y)
+
+
 def test_converged_fit_is_silent():
     X, y = blobs(n=100)
     with warnings.catch_warnings():

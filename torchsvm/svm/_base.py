@@ -62,6 +62,9 @@ def report(est: BaseEstimator, text: str) -> None:
         print(f"[torchsvm {type(est).__name__}] {text}", flush=True)
 
 
+_X_ADVICE = "Fit on fewer rows, on device='cpu', or sharded over several GPUs (distributed=True)."
+
+
 def as_tensor_2d(X: Any, name: str, device: torch.device, dtype: torch.dtype | None = None) -> Matrix:
     """X as a 2-D floating tensor on ``device``, with clear errors for bad shapes and NaN/inf; sparse X
     (scipy.sparse, a torch sparse tensor) as :class:`~torchsvm._sparse.SparseRows`, never densified."""
@@ -84,7 +87,9 @@ def as_tensor_2d(X: Any, name: str, device: torch.device, dtype: torch.dtype | N
         arr = np.ascontiguousarray(check_array(X, dtype=(np.float64, np.float32)))
         # torch wants writable memory (a read-only memmap is copied, not shared).
         T = torch.from_numpy(arr if arr.flags.writeable else arr.copy())
-    return T.to(device=device, dtype=dtype or T.dtype)
+    dtype = dtype or T.dtype
+    with device_memory_guard(f"{name} ({T.shape[0]} x {T.shape[1]}, {dtype}) on {device}", _X_ADVICE):
+        return T.to(device=device, dtype=dtype)
 
 
 def check_n_features(est: BaseEstimator, X: Tensor) -> None:
@@ -423,7 +428,9 @@ class BaseLibSVM(Constrained, BaseEstimator):
             if asym > 1e-6 * max(1.0, float(Xt.abs().max())):
                 raise ValueError(f"Expected a symmetric Gram matrix for kernel='precomputed', got max |K - K^T| = {asym:.3g}")
             return Xt, None, Xt, Xt
-        return Xt, kernel, Xt.to(self._kernel_dtype(device, Xt.shape[0])), None
+        kernel_dtype = self._kernel_dtype(device, Xt.shape[0])
+        with device_memory_guard(f"X in kernel_dtype ({Xt.shape[0]} x {Xt.shape[1]}, {kernel_dtype}) on {device}", _X_ADVICE):
+            return Xt, kernel, Xt.to(kernel_dtype), None
 
     def _raw_gram(self, X: Any) -> Tensor:
         """``kernel(X, X_fit)`` (X_fit = X during fit) for a callable kernel on non-numeric X, ``(n, n_fit)`` float64."""
