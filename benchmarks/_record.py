@@ -10,8 +10,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
-
-import torch
+from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -49,16 +48,23 @@ def git_revision() -> str:
     return out.stdout.strip() or "unknown"
 
 
-def device_name(device: str | torch.device) -> str:
+# torch is imported where it is needed: a benchmark's child process in an anchors' environment has none.
+
+
+def device_name(device: Any) -> str:
     """The GPU's name, or the CPU's with the thread count, for the record."""
+    import torch
+
     device = torch.device(device)
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     return f"{platform.processor() or platform.machine()} ({torch.get_num_threads()} threads)"
 
 
-def device_sync(device: str | torch.device) -> Callable[[], None]:
+def device_sync(device: Any) -> Callable[[], None]:
     """What to call before reading the clock: CUDA work is asynchronous."""
+    import torch
+
     return torch.cuda.synchronize if torch.device(device).type == "cuda" else (lambda: None)
 
 

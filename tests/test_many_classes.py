@@ -45,15 +45,18 @@ def test_pairs_are_solved_on_their_own_rows():
     counts = np.bincount(y)
     widest = max(counts[i] + counts[j] for i in range(30) for j in range(i + 1, 30))
     assert problems.Y.shape == (435, widest) and widest < len(y) / 10
-    # Each row lists its pair's two classes' rows in ascending order, then padding of cost 0.
+    # Each row lists its pair's first class's rows ascending (y = +1), then the second's (-1), then padding
+    # of cost 0.
     i, j = 3, 17
     p = [(a, b) for a in range(30) for b in range(a + 1, 30)].index((i, j))
     valid = problems.C[p] > 0
-    np.testing.assert_array_equal(problems.index[p, valid].numpy(), np.flatnonzero((y == i) | (y == j)))
-    np.testing.assert_array_equal(problems.Y[p, valid].numpy(), np.where(y[(y == i) | (y == j)] == i, 1.0, -1.0))
+    rows = np.concatenate([np.flatnonzero(y == i), np.flatnonzero(y == j)])
+    assert not valid[int(valid.sum()):].any()
+    np.testing.assert_array_equal(problems.index[p, valid].numpy(), rows)
+    np.testing.assert_array_equal(problems.Y[p, valid].numpy(), np.where(y[rows] == i, 1.0, -1.0))
     expanded = problems.expanded(len(y))  # the decomposition solvers' form
     assert expanded.Y.shape == (435, len(y))
-    np.testing.assert_array_equal(expanded.members[p].numpy(), np.flatnonzero((y == i) | (y == j)))
+    np.testing.assert_array_equal(expanded.members[p].numpy(), rows)
 
 
 def test_a_dropped_sample_and_the_decomposition_route_give_the_same_model():
@@ -73,3 +76,37 @@ def test_grid_search_over_many_classes_equals_separate_fits():
     search = GridSearchCV(ts.SVC(device="cpu"), {"C": [0.5, 5.0], "gamma": [0.05, 0.2]}, cv=3).fit(X, y)
     sk_search = SkGridSearchCV(sk.SVC(), {"C": [0.5, 5.0], "gamma": [0.05, 0.2]}, cv=3).fit(X, y)
     np.testing.assert_allclose(search.cv_results_["mean_test_score"], sk_search.cv_results_["mean_test_score"], atol=0.01)
+
+
+@pytest.mark.parametrize("kernel", ["rbf", "poly"])
+def test_large_pair_blocks_are_assembled_from_class_blocks(kernel):
+    """Pairs of more than _SEGMENTS_FROM rows get their Gram blocks from the two classes' own blocks
+    (cached across pairs) and the cross block: equal to the whole block, padding included, and the fit
+    equal to scikit-learn's."""
+    from torchsvm.svm._base import _SEGMENTS_FROM, _BlockCache
+
+    rng = np.random.default_rng(0)
+    sizes = [300, 450, 520]  # unequal: the smaller pairs are padded to the largest
+    X = np.concatenate([rng.normal(2.0 * c, 1.5, size=(m, 4)) for c, m in enumerate(sizes)])
+    y = np.repeat(np.arange(3), sizes)
+    perm = rng.permutation(len(y))  # classes interleaved in row order
+    X, y = X[perm], y[perm]
+    est = ts.SVC(kernel=kernel, C=1.0, gamma=0.2, degree=2, coef0=1.0, device="cpu")
+    est._check_params()
+    Xt = torch.as_tensor(X)
+    problems, _ = est._fit_problems(Xt, y, None)
+    kernel_fn = est._resolve_kernel(Xt)
+    valid = problems.C > 0
+    signed = torch.where(valid, (problems.index + 1) * problems.Y.sign().long(), 0)
+    assert signed.shape[1] > _SEGMENTS_FROM
+    cache = _BlockCache(2**30)
+    blocks = est._gram_blocks(Xt, None, kernel_fn, signed, cache)
+    assert len(cache.blocks) == 3  # each class's own block computed once, used by its two pairs
+    for u in range(3):
+        rows = problems.index[u]
+        torch.testing.assert_close(blocks[u], kernel_fn(Xt[rows], Xt[rows]), rtol=1e-12, atol=1e-12)
+    ours = ts.SVC(kernel=kernel, C=1.0, gamma=0.2, degree=2, coef0=1.0, tol=1e-8, device="cpu").fit(X, y)
+    ref = sk.SVC(kernel=kernel, C=1.0, gamma=0.2, degree=2, coef0=1.0, tol=1e-8).fit(X, y)
+    np.testing.assert_array_equal(ours.support_, ref.support_)
+    np.testing.assert_allclose(ours.dual_coef_, ref.dual_coef_, atol=1e-4)  # overlapping classes: LIBSVM's stop
+    np.testing.assert_allclose(ours.decision_function(X), ref.decision_function(X), atol=1e-4)

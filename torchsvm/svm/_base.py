@@ -277,7 +277,7 @@ class DualProblems(NamedTuple):
 
     The variables sit on rows of X: all of them in order by default; ``rows`` ``(n,)`` maps them
     (epsilon-SVR's 2N variables on N samples); ``index`` ``(P, n)`` gives each problem its own rows
-    (one-vs-one pairs: a pair's rows in ascending order, then padding of C = 0), so a pair costs its
+    (one-vs-one pairs: the rows of its +1 class, then those of its -1 class, then padding of C = 0), so a pair costs its
     own size, not N, and the solution ``alpha`` is ``(P, n)`` over them too. :meth:`expanded` gives
     the same problems over every row, ``members`` listing each problem's (the decomposition solvers'
     form, with C = 0 off a problem's rows)."""
@@ -483,9 +483,8 @@ class BaseLibSVM(Constrained, BaseEstimator):
 
         Problems spanning every row share one kernel: in memory (SMO, batched) when its n x n
         values fit in the budget, else the decomposition solver works from kernel rows. One-vs-one
-        problems (``members``) are solved on their own rows (:meth:`_solve_blocks`), which keep at
-        least half the budget: the full Gram matrix is only a shortcut there (each pair could
-        compute its own block from X).
+        problems (``index``) are solved on their own rows (:meth:`_solve_blocks`), each Gram block
+        computed from its two classes' rows (half the work of the full Gram matrix, none of its memory).
         """
         budget = math.inf if K is not None else self._memory_budget(Xk.device)
         rows = problems.rows  # (one-vs-one problems name their rows by index instead)
@@ -494,8 +493,7 @@ class BaseLibSVM(Constrained, BaseEstimator):
         full_bytes = n * n * Xk.element_size()
         if K is not None and rows is not None:
             K = K[rows][:, rows]
-        elif K is None and full_bytes <= (budget if problems.index is None else budget / 2) and not (
-                problems.index is not None and isinstance(self.kernel, str) and _blocks_from_rows(Xr)):
+        elif K is None and problems.index is None and full_bytes <= budget:
             with device_memory_guard(f"the {n} x {n} Gram matrix",
                                      "Use solver='decomposition', a smaller cache_size, or device='cpu'."):
                 K = kernel(Xr, Xr)
@@ -521,7 +519,9 @@ class BaseLibSVM(Constrained, BaseEstimator):
             warn_if_not_psd(K, self.kernel)
         else:
             sample = torch.linspace(0, X.shape[0] - 1, min(X.shape[0], 512), device=X.device).long()
-            warn_if_not_psd(kernel(X[sample], X[sample]), self.kernel)
+            with device_memory_guard(f"the {len(sample)} x {len(sample)} Gram matrix of sampled rows (a PSD check)",
+                                     "Use solver='decomposition', a smaller cache_size, or device='cpu'."):
+                warn_if_not_psd(kernel(X[sample], X[sample]), self.kernel)
 
     def _solve_blocks(self, Xt: Matrix, K: Tensor | None, problems: DualProblems, kernel: Any, budget: float) -> DualResult:
         """Problems on their own rows (``index``: one-vs-one): those whose Gram blocks fit in ``budget`` bytes
@@ -537,6 +537,8 @@ class BaseLibSVM(Constrained, BaseEstimator):
         b, r, gap = (torch.zeros(P, dtype=Y.dtype, device=Y.device) for _ in range(3))
         n_iter = torch.zeros(P, dtype=torch.long, device=Y.device)
         opts = dict(tol=self.tol, max_iter=self._max_iter(), dtype=Y.dtype, nu=problems.nu)
+        # A quarter of the budget keeps each class's own block (it serves the class's k - 1 pairs).
+        diagonal_blocks, budget = _BlockCache(budget / 4), budget * 3 / 4
         for group in _pack_blocks(sizes, itemsize, budget):
             n_max = max(sizes[p] for p in group)
             with warnings.catch_warnings():
@@ -553,19 +555,20 @@ class BaseLibSVM(Constrained, BaseEstimator):
                     gap[p], n_iter[p] = res.info.kkt_violation[0], res.info.problem_iters[0]
                     continue
                 grp = torch.as_tensor(group, device=Y.device)
-                idx = index[grp, :n_max]
-                # Problems on the same rows (one pair at several C values) share one block: equal rows of idx
-                # (a problem's rows ascending, then padding of 0, so equal rows mean equal row sets).
-                unique, block_of = torch.unique(idx, dim=0, return_inverse=True)
+                # Problems on the same rows (one pair at several C values) share one block: equal rows of
+                # (index, sign of y) with the padding marked, so equal rows mean equal row sets and sides.
+                signed = torch.where(valid[grp, :n_max], (index[grp, :n_max] + 1) * Y[grp, :n_max].sign().long(), 0)
+                unique, block_of = torch.unique(signed, dim=0, return_inverse=True)
                 with device_memory_guard(f"{len(unique)} one-vs-one Gram blocks of {n_max} x {n_max}",
                                          "Use a smaller cache_size, solver='decomposition' or device='cpu'."):
-                    K_g = self._gram_blocks(Xt, K, kernel, unique)
+                    K_g = self._gram_blocks(Xt, K, kernel, unique, diagonal_blocks)
 
                 def cut(T: Tensor | None) -> Tensor | None:  # the group's first n_max variables
                     return None if T is None else T[grp, :n_max]  # noqa: B023 (called in this iteration)
 
                 res = smo_dual(K_g, cut(Y), cut(Cb), p=cut(problems.p), alpha0=cut(problems.alpha0),
                                kernel_index=block_of, **opts)
+                del K_g  # before the next group's blocks: one group's within the budget at a time
             alpha[grp, :n_max] = res.alpha
             b[grp], gap[grp], n_iter[grp] = res.b, res.info.kkt_violation, res.info.problem_iters
             if res.r is not None:
@@ -573,23 +576,47 @@ class BaseLibSVM(Constrained, BaseEstimator):
         info = DualInfo(bool((gap <= self.tol).all()), int(n_iter.max()), gap, n_iter)
         return DualResult(alpha, b, info, r if problems.nu else None)
 
-    def _gram_blocks(self, X: Matrix, K: Tensor | None, kernel: Any, index: Tensor) -> Tensor:
-        """``(U, n, n)``: the Gram block of each row set ``index`` ``(U, n)``, gathered from K when given, else
-        computed from the rows; batched a chunk of blocks at a time (built-in kernels on dense rows; a
-        user's kernel and sparse rows one block at a time), each chunk's temporaries within about 128 MB."""
-        U, n = index.shape
-        out = torch.empty(U, n, n, dtype=X.dtype if K is None else K.dtype, device=index.device)
-        batched = K is not None or (isinstance(self.kernel, str) and not isinstance(X, SparseRows))
-        chunk = max(1, 2**24 // (n * n + n * X.shape[1])) if batched else 1
-        for start in range(0, U, chunk):
-            I = index[start : start + chunk]
-            if K is not None:  # only the blocks' n x n values (not n rows of K first)
+    def _gram_blocks(self, X: Matrix, K: Tensor | None, kernel: Any, signed: Tensor, cache: _BlockCache) -> Tensor:
+        """``(U, n, n)``: the Gram block of each problem's rows, ``signed`` ``(U, n)`` = (row + 1) * y (0:
+        padding). Gathered from K when given. Else a pair's block is four slices, its rows being its +1
+        class's then its -1 class's: the two classes' own blocks (from ``cache``: a class's block serves
+        its k - 1 pairs) and their cross block, computed once and mirrored. Rows in another layout are
+        computed whole, and so are blocks of at most ``_SEGMENTS_FROM`` rows (batched for the built-in kernels
+        on dense rows). Padding rows get row 0's values (their C is 0: they never move)."""
+        U, n = signed.shape
+        index = (signed.abs() - 1).clamp_min(0)
+        out = torch.empty(U, n, n, dtype=X.dtype if K is None else K.dtype, device=signed.device)
+        if K is not None:
+            chunk = max(1, 2**24 // (n * n))  # only the blocks' n x n values (not n rows of K first)
+            for start in range(0, U, chunk):
+                I = index[start : start + chunk]
                 out[start : start + chunk] = K[I.unsqueeze(2), I.unsqueeze(1)]
-            elif batched:  # the built-in kernels take a batch of row sets (B, n, D)
-                rows = X[I.reshape(-1)].reshape(*I.shape, X.shape[1])
+            return out
+        if n <= _SEGMENTS_FROM and isinstance(self.kernel, str) and not isinstance(X, SparseRows):
+            # Small blocks (many classes): Python's cost per call dominates, so whole blocks a batch at a
+            # time (the built-in kernels take (B, n, D) row sets), each chunk's temporaries within ~128 MB.
+            chunk = max(1, 2**24 // (n * n + n * X.shape[1]))
+            for start in range(0, U, chunk):
+                rows = X[index[start : start + chunk].reshape(-1)].reshape(-1, n, X.shape[1])
                 out[start : start + chunk] = kernel(rows, rows)
-            else:
-                out[start] = kernel(X[I[0]], X[I[0]])
+            return out
+        n_pos, n_neg = (signed > 0).sum(1).tolist(), (signed < 0).sum(1).tolist()
+        for u in range(U):
+            a, m = n_pos[u], n_pos[u] + n_neg[u]
+            I = index[u]
+            if n <= _SEGMENTS_FROM or not (bool((signed[u, :a] > 0).all()) and bool((signed[u, a:m] < 0).all())):
+                out[u] = kernel(X[I], X[I])  # small, or not two class segments
+                continue
+            A, B = I[:a], I[a:m]
+            out[u, :a, :a] = cache.get(A, lambda A=A: kernel(X[A], X[A]))
+            out[u, a:m, a:m] = cache.get(B, lambda B=B: kernel(X[B], X[B]))
+            cross = kernel(X[A], X[B])
+            out[u, :a, a:m] = cross
+            out[u, a:m, :a] = cross.T
+            if m < n:  # padding
+                pad = kernel(X[I[m:]], X[I])
+                out[u, m:] = pad
+                out[u, :, m:] = pad.T
         return out
 
     # -- the fitted model ------------------------------------------------------------------
@@ -657,11 +684,28 @@ class BaseLibSVM(Constrained, BaseEstimator):
 # matrix, for dense X of at most this many features: a block's kernel values then cost less than reading them from a large K
 # (a cache miss each). Measured (2-core CPU): 100 classes, D = 40, 15,000 rows: 2.3x faster from the
 # rows; 10 classes, D = 784 (mnist-10k): 1.7x faster from K.
-_BLOCKS_FROM_ROWS_FEATURES = 256
+# One-vs-one Gram blocks of more rows than this are built from their classes' blocks (see _gram_blocks).
+_SEGMENTS_FROM = 512
 
 
-def _blocks_from_rows(X: Matrix) -> bool:
-    return X.shape[1] <= _BLOCKS_FROM_ROWS_FEATURES and not isinstance(X, SparseRows)
+class _BlockCache:
+    """Gram blocks of row sets, kept while they fit in ``max_bytes`` (the oldest dropped first)."""
+
+    def __init__(self, max_bytes: float) -> None:
+        self.max_bytes = max_bytes
+        self.blocks: dict[bytes, Tensor] = {}
+
+    def get(self, rows: Tensor, compute: Callable[[], Tensor]) -> Tensor:
+        key = rows.cpu().numpy().tobytes()
+        block = self.blocks.get(key)
+        if block is None:
+            block = compute()
+            size = block.numel() * block.element_size()
+            while self.blocks and sum(b.numel() * b.element_size() for b in self.blocks.values()) + size > self.max_bytes:
+                self.blocks.pop(next(iter(self.blocks)))
+            if size <= self.max_bytes:
+                self.blocks[key] = block
+        return block
 
 
 def _takes_raw(kernel: Any, X: Any) -> bool:

@@ -112,7 +112,8 @@ class BaseSVC(ClassifierMixin, BaseLibSVM):
         if self.multi_class == "ovr":
             Y = torch.where(y_t.unsqueeze(0) == torch.arange(n_classes, device=device).unsqueeze(1), 1.0, -1.0)
             return DualProblems(Y.to(dtype), c_t.expand(n_classes, -1))
-        # One-vs-one: each pair on its own rows (those of positive cost of its two classes, ascending).
+        # One-vs-one: each pair on its own rows (those of positive cost of its two classes): the first
+        # class's rows ascending, then the second's, then padding (its Gram block is then four slices).
         N = len(y_idx)
         pairs = torch.tensor(ovo_pairs(n_classes), device=device)  # (P, 2)
         kept = torch.nonzero(c_t > 0).squeeze(1)
@@ -123,7 +124,9 @@ class BaseSVC(ClassifierMixin, BaseLibSVM):
         cls = y_t[by_class]
         rows[cls, torch.arange(len(by_class), device=device) - starts[cls]] = by_class
         width = max(1, int((counts[pairs[:, 0]] + counts[pairs[:, 1]]).max()))
-        index = torch.sort(torch.cat([rows[pairs[:, 0]], rows[pairs[:, 1]]], 1), 1).values[:, :width]  # padding last
+        both = torch.cat([rows[pairs[:, 0]], rows[pairs[:, 1]]], 1)  # (P, 2m), padding after each class
+        order = torch.argsort((both == N).to(torch.int8), dim=1, stable=True)  # the padding moved last
+        index = both.gather(1, order)[:, :width]
         valid = index < N
         index = torch.where(valid, index, 0)
         Y = torch.where(valid & (y_t[index] == pairs[:, :1]), 1.0, -1.0).to(dtype)  # LIBSVM: the first class is +1
