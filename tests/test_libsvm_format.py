@@ -85,7 +85,8 @@ def test_probability_models_written_here_give_libsvms_probabilities(tmp_path):
 
 
 def test_what_a_model_file_cannot_hold(tmp_path):
-    for est, message in ((ts.SVC(kernel="precomputed", device="cpu").fit(IRIS_X @ IRIS_X.T, IRIS_Y), "a kernel LIBSVM names"),
+    dot = lambda A, B: A @ B.T  # noqa: E731
+    for est, message in ((ts.SVC(kernel=dot, device="cpu").fit(IRIS_X, IRIS_Y), "a kernel LIBSVM names"),
                          (ts.SVC(multi_class="ovr", device="cpu").fit(IRIS_X, IRIS_Y), "one-vs-one"),
                          (ts.SVC(device="cpu").fit(IRIS_X, np.array(["a", "b", "c"])[IRIS_Y]), "integer class labels")):
         with pytest.raises(ValueError, match=message):
@@ -93,9 +94,12 @@ def test_what_a_model_file_cannot_hold(tmp_path):
     (tmp_path / "bad.model").write_text("svm_type c_svc\nkernel_type rbf\n")
     with pytest.raises(ValueError, match="found no 'SV' line"):
         load_model(tmp_path / "bad.model")
-    (tmp_path / "bad2.model").write_text("svm_type c_svc\nkernel_type precomputed\nnr_class 2\nSV\n")
+    (tmp_path / "bad2.model").write_text("svm_type c_svc\nkernel_type quadratic\nnr_class 2\nSV\n")
     with pytest.raises(ValueError, match="expected svm_type one of"):
         load_model(tmp_path / "bad2.model")
+    (tmp_path / "bad3.model").write_text("svm_type epsilon_svr\nkernel_type precomputed\nrho 0.5\nSV\n0.25 1:0.5\n")
+    with pytest.raises(ValueError, match="expected each support vector of a precomputed-kernel model as 0:serial"):
+        load_model(tmp_path / "bad3.model")
     with pytest.raises(FileNotFoundError, match="no such file"):
         load_model(tmp_path / "missing.model")
 
@@ -144,7 +148,8 @@ def test_command_line_train_predict_and_cross_validation(tmp_path, capsys):
 def test_command_line_errors(tmp_path, capsys):
     dump_svmlight_file(IRIS_X, IRIS_Y, str(tmp_path / "d.txt"), zero_based=False)
     for argv, message in ((["-x", "1", str(tmp_path / "d.txt")], "Unknown option: -x"),
-                          (["-t", "4", str(tmp_path / "d.txt")], "-t 4 (precomputed kernel files) is not supported"),
+                          (["-t", "4", str(tmp_path / "d.txt")], "line 1: expected 0:serial number in 1..3"),
+                          (["-t", "5", str(tmp_path / "d.txt")], "Expected -t kernel_type 0-4, got 5"),
                           (["-s", "7", str(tmp_path / "d.txt")], "Expected -s svm_type 0-4, got 7"),
                           (["-c", "big", str(tmp_path / "d.txt")], "Expected a number after -c, got 'big'"),
                           (["-w9", "2", str(tmp_path / "d.txt")], r"Expected -w<label> for labels of the training set"),
@@ -154,3 +159,51 @@ def test_command_line_errors(tmp_path, capsys):
         assert message in capsys.readouterr().err
     assert predict_main(["-b", "1", str(tmp_path / "d.txt"), str(tmp_path / "none.model"), str(tmp_path / "o")]) == 1
     assert "no such file" in capsys.readouterr().err
+
+
+def _kernel_file(path, K, labels, serial):
+    """LIBSVM's precomputed-kernel format: label 0:serial 1:K(x, x_1) ... (column j for serial number j)."""
+    dump_svmlight_file(np.hstack([serial[:, None].astype(float), K]), labels, str(path), zero_based=True)
+
+
+def test_precomputed_kernel_files_both_ways(tmp_path, capsys):
+    """-t 4: training rows named by (shuffled) serial numbers, models written here read by LIBSVM and the
+    reverse, the same predictions as the kernel fit from X."""
+    from ctypes import c_double  # noqa: F401 (libsvm's C calls below)
+
+    from libsvm.svm import gen_svm_nodearray, libsvm
+    from sklearn.metrics.pairwise import rbf_kernel
+
+    rng = np.random.default_rng(0)
+    train = rng.permutation(150)[:100]
+    test = np.setdiff1d(np.arange(150), train)
+    X, Xt, y, yt = IRIS_X[train], IRIS_X[test], IRIS_Y[train], IRIS_Y[test]
+    serial = rng.permutation(100) + 1  # row i is training row number serial[i]
+    by_serial = np.argsort(serial)  # column j - 1 holds the row with serial number j
+    K, Kt = rbf_kernel(X, X[by_serial], gamma=0.3), rbf_kernel(Xt, X[by_serial], gamma=0.3)
+    _kernel_file(tmp_path / "train", K, y, serial)
+    _kernel_file(tmp_path / "test", Kt, yt, np.arange(1, len(yt) + 1))
+    assert train_main(["-t", "4", "-c", "2", "-q", str(tmp_path / "train"), str(tmp_path / "ours.model")]) == 0
+    assert predict_main([str(tmp_path / "test"), str(tmp_path / "ours.model"), str(tmp_path / "out")]) == 0
+    expected = ts.SVC(C=2.0, gamma=0.3, device="cpu").fit(X, y).predict(Xt)
+    ours = np.loadtxt(tmp_path / "out")
+    np.testing.assert_array_equal(ours, expected)
+    assert f"Accuracy = {100 * np.mean(expected == yt):g}%" in capsys.readouterr().out
+
+    def libsvm_predict(model_path):
+        model = svmutil.svm_load_model(str(model_path))
+        rows = np.hstack([np.arange(1, len(yt) + 1)[:, None], Kt])
+        return np.asarray([libsvm.svm_predict(model, gen_svm_nodearray(r, isKernel=True)[0]) for r in rows])
+
+    np.testing.assert_array_equal(libsvm_predict(tmp_path / "ours.model"), expected)  # LIBSVM reads ours
+    rows = np.hstack([serial[:, None], K]).tolist()
+    svmutil.svm_save_model(str(tmp_path / "lib.model"), svmutil.svm_train(y.tolist(), rows, "-t 4 -c 2 -q"))
+    assert predict_main([str(tmp_path / "test"), str(tmp_path / "lib.model"), str(tmp_path / "out2"), "-q"]) == 0
+    np.testing.assert_array_equal(np.loadtxt(tmp_path / "out2"), libsvm_predict(tmp_path / "lib.model"))
+    # Cross-validation cuts the Gram matrix both ways.
+    assert train_main(["-t", "4", "-c", "2", "-v", "3", str(tmp_path / "train")]) == 0
+    assert "Cross Validation Accuracy = " in capsys.readouterr().out
+    # A serial number outside 1..L names its line.
+    _kernel_file(tmp_path / "bad", K[:3], y[:3], np.array([1, 2, 500]))
+    assert train_main(["-t", "4", str(tmp_path / "bad"), str(tmp_path / "bad.model")]) == 1
+    assert "line 3: expected 0:serial number in 1..100" in capsys.readouterr().err

@@ -33,6 +33,7 @@ options:
 	1 -- polynomial: (gamma*u'*v + coef0)^degree
 	2 -- radial basis function: exp(-gamma*|u-v|^2)
 	3 -- sigmoid: tanh(gamma*u'*v + coef0)
+	4 -- precomputed kernel (kernel values in training_set_file)
 -d degree : set degree in kernel function (default 3)
 -g gamma : set gamma in kernel function (default 1/num_features)
 -r coef0 : set coef0 in kernel function (default 0)
@@ -113,12 +114,9 @@ def _estimator(options: dict[str, str], weights: dict[str, float], y: np.ndarray
     svm_type, kernel_type = _int(options, "-s", 0), _int(options, "-t", 2)
     if svm_type not in range(5):
         raise UsageError(f"Expected -s svm_type 0-4, got {svm_type}")
-    if kernel_type == 4:
-        raise UsageError("-t 4 (precomputed kernel files) is not supported by torchsvm-train; pass the kernel's "
-                         "name, or use SVC(kernel='precomputed') from Python")
-    if kernel_type not in range(4):
+    if kernel_type not in range(5):
         raise UsageError(f"Expected -t kernel_type 0-4, got {kernel_type}")
-    kernel = ("linear", "poly", "rbf", "sigmoid")[kernel_type]
+    kernel = ("linear", "poly", "rbf", "sigmoid", "precomputed")[kernel_type]
     common = dict(kernel=kernel, degree=_int(options, "-d", 3), gamma=_float("-g", options["-g"]) if "-g" in options
                   else "auto", coef0=_float("-r", options.get("-r", "0")), tol=_float("-e", options.get("-e", "0.001")),
                   shrinking=bool(_int(options, "-h", 1)), device=options.get("--device", "auto"))
@@ -176,15 +174,31 @@ def _train(argv: list[str]) -> int:
     options, weights, files = _parse(argv, (1, 2))
     X, y = load_data(files[0])
     est = _estimator(options, weights, y)
+    serial = None
+    if est.kernel == "precomputed":
+        X, serial = _training_gram(X, files[0])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # scikit-learn 1.9's deprecation of probability
         if "-v" in options:
             return _cross_validate(est, X, y, _int(options, "-v", 0), options)
         est.fit(X, None if type(est).__name__ == "OneClassSVM" else y)
-    save_model(est, files[1] if len(files) > 1 else Path(files[0]).name + ".model")
+    save_model(est, files[1] if len(files) > 1 else Path(files[0]).name + ".model", serial_numbers=serial)
     _say(options, f"optimization finished, #iter = {int(np.max(est.n_iter_))}")
     _say(options, f"Total nSV = {len(est.support_)}")
     return 0
+
+
+def _training_gram(X: Any, path: str) -> tuple[np.ndarray, np.ndarray]:
+    """LIBSVM's precomputed-kernel file (``-t 4``): row i is ``label 0:ID_i 1:K(x_i, x_1) ... L:K(x_i, x_L)``;
+    the Gram matrix of the training rows is ``K[i, j] = X[i, ID_j]``. Returns it (dense, n x n) and the IDs."""
+    serial = X[:, 0].toarray().ravel()
+    width = X.shape[1] - 1
+    bad = np.flatnonzero((serial < 1) | (serial > width) | (serial != np.round(serial)))
+    if len(bad):
+        raise ValueError(f"{path}: line {bad[0] + 1}: expected 0:serial number in 1..{width} (a precomputed-kernel "
+                         f"file, -t 4), got 0:{serial[bad[0]]:g}")
+    serial = serial.astype(np.int64)
+    return X[:, serial].toarray(), serial
 
 
 def _cross_validate(est: Any, X: np.ndarray, y: np.ndarray, folds: int, options: dict[str, str]) -> int:
@@ -231,7 +245,12 @@ def _predict(argv: list[str]) -> int:
     X, y = load_data(test_file)
     device = options.get("--device", "auto")
     est = load_model(model_file, device=device)
-    if X.shape[1] < est.n_features_in_:  # features past the test file's last index are zeros
+    if est.kernel == "precomputed":  # 0:ID, then the kernel values against training serial numbers 1, 2, ...
+        width = max(X.shape[1] - 1, est.n_features_in_)
+        est = load_model(model_file, device=device, n_features=width)
+        X = X[:, 1:].toarray()
+        X = np.pad(X, ((0, 0), (0, width - X.shape[1])))
+    elif X.shape[1] < est.n_features_in_:  # features past the test file's last index are zeros
         X.resize((X.shape[0], est.n_features_in_))
     elif X.shape[1] > est.n_features_in_:  # ... and past the model's, weights of zero
         est = load_model(model_file, device=device, n_features=X.shape[1])

@@ -27,7 +27,7 @@ from torchsvm._sparse import as_sparse_rows
 __all__ = ["load_data", "load_model", "save_model"]
 
 _SVM_TYPES = {"SVC": "c_svc", "NuSVC": "nu_svc", "OneClassSVM": "one_class", "SVR": "epsilon_svr", "NuSVR": "nu_svr"}
-_KERNELS = {"linear": "linear", "poly": "polynomial", "rbf": "rbf", "sigmoid": "sigmoid"}
+_KERNELS = {"linear": "linear", "poly": "polynomial", "rbf": "rbf", "sigmoid": "sigmoid", "precomputed": "precomputed"}
 _LINE = re.compile(r"^\s*[-+]?[0-9.eE+-]+(\s+qid:\S+)?(\s+-?[0-9]+:[-+]?[0-9.eE+-]+|\s+-?[0-9]+:[-+]?(nan|inf))*\s*(#.*)?$")
 
 
@@ -65,12 +65,15 @@ def _number(value: float) -> str:
     return repr(float(value)) if not float(value).is_integer() else str(int(value))
 
 
-def save_model(est: Any, path: str | Path) -> None:
+def save_model(est: Any, path: str | Path, serial_numbers: Any = None) -> None:
     """Write a fitted SVC / NuSVC / SVR / NuSVR / OneClassSVM in LIBSVM's model format.
 
+    A ``kernel="precomputed"`` model is written as LIBSVM writes one (``-t 4``): each support vector as
+    ``0:ID``, its training row's serial number, ``serial_numbers[i]`` for row i (default ``i + 1``).
+
     Raises:
-        ValueError: a kernel LIBSVM has no name for (precomputed, a callable), one-vs-rest problems,
-            or class labels that are not integers (LIBSVM's labels are).
+        ValueError: a kernel LIBSVM has no name for (a callable), one-vs-rest problems, or class labels
+            that are not integers (LIBSVM's labels are).
     """
     kind = type(est).__name__
     if kind not in _SVM_TYPES:
@@ -79,7 +82,13 @@ def save_model(est: Any, path: str | Path) -> None:
         raise ValueError(f"Expected a kernel LIBSVM names ({sorted(_KERNELS)}), got {est.kernel!r}")
     if getattr(est, "multi_class", "ovo") != "ovo":
         raise ValueError("LIBSVM's models are one-vs-one: fit with multi_class='ovo'")
-    sv = scipy.sparse.csr_matrix(est.support_vectors_, dtype=np.float64)  # dense or sparse: the stored entries
+    precomputed = est.kernel == "precomputed"
+    if precomputed:  # a support vector is its training row's serial number
+        ids = np.arange(1, est.shape_fit_[0] + 1) if serial_numbers is None else np.asarray(serial_numbers)
+        sv = scipy.sparse.csr_matrix((ids[est.support_].astype(np.float64), np.zeros(len(est.support_), dtype=np.int64),
+                                      np.arange(len(est.support_) + 1)), shape=(len(est.support_), 1))
+    else:
+        sv = scipy.sparse.csr_matrix(est.support_vectors_, dtype=np.float64)  # dense or sparse: the stored entries
     coef = np.asarray(est.dual_coef_, dtype=np.float64)
     intercept = np.asarray(est.intercept_, dtype=np.float64)
     classifier = kind in ("SVC", "NuSVC")
@@ -109,8 +118,11 @@ def save_model(est: Any, path: str | Path) -> None:
     lines.append("SV")
     for k in range(sv.shape[0]):
         start, end = sv.indptr[k], sv.indptr[k + 1]
-        features = " ".join(f"{j + 1}:{float(v)!r}" for j, v in zip(sv.indices[start:end], sv.data[start:end], strict=True)
-                            if v != 0)
+        if precomputed:
+            features = f"0:{int(sv.data[start])}"
+        else:
+            features = " ".join(f"{j + 1}:{float(v)!r}" for j, v in zip(sv.indices[start:end], sv.data[start:end],
+                                                                     strict=True) if v != 0)
         lines.append(" ".join(repr(float(c)) for c in coef[:, k]) + (" " + features if features else ""))
     Path(path).write_text("\n".join(lines) + "\n")
 
@@ -119,11 +131,14 @@ def load_model(path: str | Path, device: str = "auto", n_features: int | None = 
     """A fitted torchsvm estimator from a LIBSVM model file (``support_`` is 0..n_SV-1: a model file keeps
     no training indices). A model file does not say how many features the data had, only the largest
     index its support vectors use: ``n_features`` (e.g. the test data's width) sets ``n_features_in_``.
+    A precomputed-kernel model (``-t 4``) predicts from kernel values against the training rows by serial
+    number: ``support_`` is each support vector's serial number - 1, and ``predict`` takes ``(n, L)``
+    values, column j - 1 for serial number j (L: ``n_features``, at least the largest serial number).
 
     Raises:
         FileNotFoundError: no such file.
-        ValueError: a file that is not a LIBSVM model, or a model of a kind or kernel not supported here
-            (precomputed kernels), with the offending line.
+        ValueError: a file that is not a LIBSVM model, or a model of a kind not supported here, with the
+            offending line.
     """
     from torchsvm.kernels import kernel_function
     from torchsvm.svm import SVC, SVR, NuSVC, NuSVR, OneClassSVM
@@ -163,10 +178,19 @@ def load_model(path: str | Path, device: str = "auto", n_features: int | None = 
         except ValueError as err:
             raise ValueError(f"{path}, line {number}: expected {n_coef} coefficient(s) then index:value pairs, "
                              f"got {line[:80]!r}") from err
-    if any(min(r) < 1 for r in rows if r):
+    precomputed = kernel == "precomputed"
+    if precomputed:
+        if any(list(r) != [0] or r[0] < 1 or r[0] != int(r[0]) for r in rows):
+            raise ValueError(f"{path}: expected each support vector of a precomputed-kernel model as 0:serial number, "
+                             f"got {next(r for r in rows if list(r) != [0] or r[0] < 1 or r[0] != int(r[0]))}")
+        serial = np.asarray([int(r[0]) for r in rows], dtype=np.int64)
+        rows = [{} for _ in rows]  # no features: the kernel values come with the data
+        used = int(serial.max(initial=0))
+    elif any(min(r) < 1 for r in rows if r):
         raise ValueError(f"{path}: expected feature indices from 1, as LIBSVM writes them, got index "
                          f"{min(min(r) for r in rows if r)}")
-    used = max((max(r) for r in rows if r), default=0)
+    else:
+        used = max((max(r) for r in rows if r), default=0)
     if n_features is not None and n_features < used:
         raise ValueError(f"{path}: its support vectors use feature {used}, more than n_features={n_features}")
     n_features = used if n_features is None else n_features
@@ -181,6 +205,7 @@ def load_model(path: str | Path, device: str = "auto", n_features: int | None = 
                   coef0=float(header.get("coef0", ["0"])[0]), device=device)
     est = {"SVC": SVC, "NuSVC": NuSVC, "SVR": SVR, "NuSVR": NuSVR, "OneClassSVM": OneClassSVM}[kind](**params)
     dev = resolve_device(device)
+    kernel_fn = None if precomputed else kernel_function(kernel, gamma, est.degree, est.coef0)
     if classifier:
         labels = np.asarray([int(v) for v in header["label"]])
         n_sv = np.asarray([int(v) for v in header["nr_sv"]])
@@ -211,14 +236,14 @@ def load_model(path: str | Path, device: str = "auto", n_features: int | None = 
         est.class_weight_ = np.ones(n_class)
         y_sv = np.repeat(np.arange(n_class), est.n_support_)
         est._store(as_sparse_rows(sv, "support vectors", dev), y_sv, torch.as_tensor(coef_pairs, device=dev),
-                   torch.as_tensor(b, device=dev), kernel_function(kernel, gamma, est.degree, est.coef0))
+                   torch.as_tensor(b, device=dev), kernel_fn)
         est.n_iter_ = np.zeros(len(pairs), dtype=np.int64)
         est._probA, est._probB = probA_new, probB_new
         if probA.size:
             est.probability = True  # as fitted with it: predict_proba available
     else:
         est._keep_support(as_sparse_rows(sv, "support vectors", dev), torch.as_tensor(coef, device=dev),
-                          torch.as_tensor(-rho, device=dev), kernel_function(kernel, gamma, est.degree, est.coef0),
+                          torch.as_tensor(-rho, device=dev), kernel_fn,
                           np.arange(len(rows)))
         est.dual_coef_ = coef
         est.n_support_ = np.array([len(rows)], dtype=np.int32)
@@ -227,6 +252,9 @@ def load_model(path: str | Path, device: str = "auto", n_features: int | None = 
             est.offset_ = -est.intercept_
     est.support_ = np.arange(len(rows), dtype=np.int32)
     est.n_features_in_, est.shape_fit_ = n_features, (len(rows), n_features)
+    if precomputed:  # the training rows by serial number: Gram matrices (n, n_features) come in
+        est.support_ = (serial[sv_order] if classifier else serial).astype(np.int32) - 1
+        est.shape_fit_ = (n_features, n_features)
     est._gamma, est.fit_status_, est._raw_fit = gamma, 0, None
     return est
 

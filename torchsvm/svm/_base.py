@@ -680,10 +680,6 @@ class BaseLibSVM(Constrained, BaseEstimator):
         return K_rows @ self._coef
 
 
-# One-vs-one blocks of a built-in kernel are computed from their own rows, not gathered from the full Gram
-# matrix, for dense X of at most this many features: a block's kernel values then cost less than reading them from a large K
-# (a cache miss each). Measured (2-core CPU): 100 classes, D = 40, 15,000 rows: 2.3x faster from the
-# rows; 10 classes, D = 784 (mnist-10k): 1.7x faster from K.
 # One-vs-one Gram blocks of more rows than this are built from their classes' blocks (see _gram_blocks).
 _SEGMENTS_FROM = 512
 
