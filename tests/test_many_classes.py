@@ -110,3 +110,10 @@ def test_large_pair_blocks_are_assembled_from_class_blocks(kernel):
     np.testing.assert_array_equal(ours.support_, ref.support_)
     np.testing.assert_allclose(ours.dual_coef_, ref.dual_coef_, atol=1e-4)  # overlapping classes: LIBSVM's stop
     np.testing.assert_allclose(ours.decision_function(X), ref.decision_function(X), atol=1e-4)
+
+
+@pytest.mark.parametrize("k", [2, 3, 7, 40])
+def test_pair_tensor_is_the_pair_list(k):
+    from torchsvm.svm._base import ovo_pair_tensor, ovo_pairs
+
+    assert ovo_pair_tensor(k).tolist() == [list(p) for p in ovo_pairs(k)]

@@ -32,7 +32,7 @@ from torchsvm.kernels import Kernel, _psd_report, kernel_function, kernel_row_bl
 from torchsvm.solvers.dual import DualInfo, DualResult, decomposition_dual, device_memory_guard, smo_dual
 from torchsvm.svm._params import LIBSVM, Constrained, StrOptions
 
-__all__ = ["BaseLibSVM", "DualProblems", "fill_bounds", "ovo_pairs", "resolve_device"]
+__all__ = ["BaseLibSVM", "DualProblems", "fill_bounds", "ovo_pair_tensor", "ovo_pairs", "resolve_device"]
 
 KernelFn = Callable[[Tensor, Tensor], Tensor]
 
@@ -236,6 +236,12 @@ def fill_bounds(C: Tensor, total: Tensor) -> Tensor:
 def ovo_pairs(n_classes: int) -> list[tuple[int, int]]:
     """LIBSVM's one-vs-one pairs ``(0, 1), (0, 2), ..., (1, 2), ...``: the one enumeration every part uses."""
     return list(itertools.combinations(range(n_classes), 2))
+
+
+def ovo_pair_tensor(n_classes: int, device: torch.device | str | None = None) -> Tensor:
+    """:func:`ovo_pairs` as a ``(P, 2)`` tensor on ``device``, in the same order (the upper triangle row by
+    row), made without a Python list: 1,000 classes have 499,500 pairs."""
+    return torch.triu_indices(n_classes, n_classes, 1, device=device).T
 
 
 class _CheckedKernel:

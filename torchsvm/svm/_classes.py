@@ -24,6 +24,7 @@ from torchsvm.svm._base import (
     DualProblems,
     classes_and_costs,
     fill_bounds,
+    ovo_pair_tensor,
     ovo_pairs,
     resolve_device,
     sample_costs,
@@ -40,13 +41,11 @@ __all__ = ["NuSVC", "NuSVR", "OneClassSVM", "SVC", "SVR"]
 
 def _ovr_from_ovo(dec: Tensor, n_classes: int) -> Tensor:
     """scikit-learn's one-vs-one -> one-vs-rest decision shape: votes plus confidences squashed to (-1/3, 1/3)."""
-    votes = torch.zeros(dec.shape[0], n_classes, dtype=dec.dtype, device=dec.device)
-    conf = torch.zeros_like(votes)
-    for p, (i, j) in enumerate(ovo_pairs(n_classes)):
-        conf[:, i] += dec[:, p]
-        conf[:, j] -= dec[:, p]
-        votes[:, i] += dec[:, p] >= 0  # scikit-learn gives a 0 to class i here; predict gives it to j
-        votes[:, j] += dec[:, p] < 0
+    pairs = ovo_pair_tensor(n_classes, dec.device)
+    i, j = pairs[:, 0], pairs[:, 1]
+    conf = dec.new_zeros(dec.shape[0], n_classes).index_add_(1, i, dec).index_add_(1, j, -dec)
+    first = (dec >= 0).to(dec.dtype)  # scikit-learn gives a 0 to class i here; predict gives it to j
+    votes = dec.new_zeros(dec.shape[0], n_classes).index_add_(1, i, first).index_add_(1, j, 1 - first)
     return votes + conf / (3 * (conf.abs() + 1))
 
 
@@ -58,7 +57,7 @@ def _ovo_dual_rows(coef: Tensor, index: Tensor | None, y_idx: Tensor, n_classes:
     index = torch.arange(n, device=coef.device).expand(P, n) if index is None else index
     problem, at = (coef != 0).nonzero(as_tuple=True)
     row = index[problem, at]
-    pairs = torch.as_tensor(ovo_pairs(n_classes), device=coef.device)[problem]  # (nnz, 2)
+    pairs = ovo_pair_tensor(n_classes, coef.device)[problem]  # (nnz, 2)
     c = y_idx[row]
     other = torch.where(c == pairs[:, 0], pairs[:, 1], pairs[:, 0])
     out = coef.new_zeros(n_classes - 1, n_rows)
@@ -115,7 +114,7 @@ class BaseSVC(ClassifierMixin, BaseLibSVM):
         # One-vs-one: each pair on its own rows (those of positive cost of its two classes): the first
         # class's rows ascending, then the second's, then padding (its Gram block is then four slices).
         N = len(y_idx)
-        pairs = torch.tensor(ovo_pairs(n_classes), device=device)  # (P, 2)
+        pairs = ovo_pair_tensor(n_classes, device)  # (P, 2)
         kept = torch.nonzero(c_t > 0).squeeze(1)
         by_class = kept[torch.argsort(y_t[kept], stable=True)]  # rows grouped by class, ascending within each
         counts = torch.bincount(y_t[kept], minlength=n_classes)
@@ -166,9 +165,11 @@ class BaseSVC(ClassifierMixin, BaseLibSVM):
     def _per_class_pairs(self, per_class: Tensor) -> Tensor:
         """``(m, P)`` pair values from per-class sums ``(m, k, k - 1)`` (class c's support vectors times
         their coefficient rows): pair (i, j) adds class i's column j - 1 and class j's column i."""
-        pairs = torch.as_tensor(ovo_pairs(len(self.classes_)), device=per_class.device)
+        m, k = per_class.shape[0], per_class.shape[1]
+        pairs = ovo_pair_tensor(k, per_class.device)
         i, j = pairs[:, 0], pairs[:, 1]
-        return per_class[:, i, j - 1] + per_class[:, j, i]
+        flat = per_class.reshape(m, k * (k - 1))  # columns of a flat index: whole rows copied, not 2-D gathers
+        return flat.index_select(1, i * (k - 1) + j - 1) + flat.index_select(1, j * (k - 1) + i)
 
     def _class_slices(self) -> list[slice]:
         ends = np.cumsum(self.n_support_)
@@ -218,7 +219,7 @@ class BaseSVC(ClassifierMixin, BaseLibSVM):
         elif self.multi_class == "ovr" or self.break_ties:
             idx = self._shaped_decision(dec).argmax(1)
         else:
-            pairs = torch.as_tensor(ovo_pairs(n_classes), device=dec.device)
+            pairs = ovo_pair_tensor(n_classes, dec.device)
             won = (dec > 0).to(torch.int32)  # pair (i, j): a vote for i if positive, else for j
             votes = torch.zeros(dec.shape[0], n_classes, dtype=torch.int32, device=dec.device)
             votes.index_add_(1, pairs[:, 0], won).index_add_(1, pairs[:, 1], 1 - won)
