@@ -100,7 +100,8 @@ def test_large_pair_blocks_are_assembled_from_class_blocks(kernel):
     signed = torch.where(valid, (problems.index + 1) * problems.Y.sign().long(), 0)
     assert signed.shape[1] > _SEGMENTS_FROM
     cache = _BlockCache(2**30)
-    blocks = est._gram_blocks(Xt, None, kernel_fn, signed, cache)
+    blocks = est._gram_blocks(Xt, None, kernel_fn, signed, cache, torch.empty(3, signed.shape[1], signed.shape[1],
+                                                                              dtype=Xt.dtype))
     assert len(cache.blocks) == 3  # each class's own block computed once, used by its two pairs
     for u in range(3):
         rows = problems.index[u]

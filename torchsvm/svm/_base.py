@@ -545,11 +545,13 @@ class BaseLibSVM(Constrained, BaseEstimator):
         opts = dict(tol=self.tol, max_iter=self._max_iter(), dtype=Y.dtype, nu=problems.nu)
         # A quarter of the budget keeps each class's own block (it serves the class's k - 1 pairs).
         diagonal_blocks, budget = _BlockCache(budget / 4), budget * 3 / 4
+        buffer: Tensor | None = None  # the groups' blocks, reused: fresh memory costs a page fault per 4 KB
         for group in _pack_blocks(sizes, itemsize, budget):
             n_max = max(sizes[p] for p in group)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)  # fit warns once
                 if n_max * n_max * itemsize > budget:  # one problem, too large for memory
+                    buffer = None  # the decomposition solver's kernel rows take its place
                     p, v = group[0], valid[group[0]]
                     res = decomposition_dual(Xt[index[p, v]], Y[p, v], Cb[p, v], kernel,
                                              working_set_size=self.working_set_size,
@@ -567,14 +569,19 @@ class BaseLibSVM(Constrained, BaseEstimator):
                 unique, block_of = torch.unique(signed, dim=0, return_inverse=True)
                 with device_memory_guard(f"{len(unique)} one-vs-one Gram blocks of {n_max} x {n_max}",
                                          "Use a smaller cache_size, solver='decomposition' or device='cpu'."):
-                    K_g = self._gram_blocks(Xt, K, kernel, unique, diagonal_blocks)
+                    size = len(unique) * n_max * n_max
+                    if buffer is None or buffer.numel() < size:
+                        buffer = None  # freed before the larger one is taken
+                        buffer = torch.empty(size, dtype=Xt.dtype if K is None else K.dtype, device=Y.device)
+                    K_g = self._gram_blocks(Xt, K, kernel, unique, diagonal_blocks,
+                                            buffer[:size].view(len(unique), n_max, n_max))
 
                 def cut(T: Tensor | None) -> Tensor | None:  # the group's first n_max variables
                     return None if T is None else T[grp, :n_max]  # noqa: B023 (called in this iteration)
 
                 res = smo_dual(K_g, cut(Y), cut(Cb), p=cut(problems.p), alpha0=cut(problems.alpha0),
                                kernel_index=block_of, **opts)
-                del K_g  # before the next group's blocks: one group's within the budget at a time
+                del K_g  # the buffer alone holds the blocks (freed whole when a larger one is needed)
             alpha[grp, :n_max] = res.alpha
             b[grp], gap[grp], n_iter[grp] = res.b, res.info.kkt_violation, res.info.problem_iters
             if res.r is not None:
@@ -582,8 +589,9 @@ class BaseLibSVM(Constrained, BaseEstimator):
         info = DualInfo(bool((gap <= self.tol).all()), int(n_iter.max()), gap, n_iter)
         return DualResult(alpha, b, info, r if problems.nu else None)
 
-    def _gram_blocks(self, X: Matrix, K: Tensor | None, kernel: Any, signed: Tensor, cache: _BlockCache) -> Tensor:
-        """``(U, n, n)``: the Gram block of each problem's rows, ``signed`` ``(U, n)`` = (row + 1) * y (0:
+    def _gram_blocks(self, X: Matrix, K: Tensor | None, kernel: Any, signed: Tensor, cache: _BlockCache,
+                     out: Tensor) -> Tensor:
+        """``out`` ``(U, n, n)`` filled with the Gram block of each problem's rows, ``signed`` ``(U, n)`` = (row + 1) * y (0:
         padding). Gathered from K when given. Else a pair's block is four slices, its rows being its +1
         class's then its -1 class's: the two classes' own blocks (from ``cache``: a class's block serves
         its k - 1 pairs) and their cross block, computed once and mirrored. Rows in another layout are
@@ -591,7 +599,6 @@ class BaseLibSVM(Constrained, BaseEstimator):
         on dense rows). Padding rows get row 0's values (their C is 0: they never move)."""
         U, n = signed.shape
         index = (signed.abs() - 1).clamp_min(0)
-        out = torch.empty(U, n, n, dtype=X.dtype if K is None else K.dtype, device=signed.device)
         if K is not None:
             chunk = max(1, 2**24 // (n * n))  # only the blocks' n x n values (not n rows of K first)
             for start in range(0, U, chunk):
@@ -691,7 +698,7 @@ _SEGMENTS_FROM = 512
 
 
 class _BlockCache:
-    """Gram blocks of row sets, kept while they fit in ``max_bytes`` (the oldest dropped first)."""
+    """Gram blocks of row sets, kept while they fit in ``max_bytes`` (the least recently used dropped first)."""
 
     def __init__(self, max_bytes: float) -> None:
         self.max_bytes = max_bytes
@@ -699,8 +706,10 @@ class _BlockCache:
 
     def get(self, rows: Tensor, compute: Callable[[], Tensor]) -> Tensor:
         key = rows.cpu().numpy().tobytes()
-        block = self.blocks.get(key)
-        if block is None:
+        block = self.blocks.pop(key, None)
+        if block is not None:
+            self.blocks[key] = block  # most recently used last: the least recently used leaves first
+        else:
             block = compute()
             size = block.numel() * block.element_size()
             while self.blocks and sum(b.numel() * b.element_size() for b in self.blocks.values()) + size > self.max_bytes:
