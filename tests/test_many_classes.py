@@ -118,3 +118,13 @@ def test_pair_tensor_is_the_pair_list(k):
     from torchsvm.svm._base import ovo_pair_tensor, ovo_pairs
 
     assert ovo_pair_tensor(k).tolist() == [list(p) for p in ovo_pairs(k)]
+
+
+@pytest.mark.parametrize("n,n_classes", [(900, 30), (1500, 3)], ids=["thirty-classes", "large-pairs"])
+def test_nu_svc_many_classes_and_large_pairs_equal_scikit_learn(n, n_classes):
+    X, y = _data(n=n, n_classes=n_classes)
+    ours = ts.NuSVC(nu=0.1, gamma=0.1, tol=1e-8, device="cpu").fit(X, y)
+    ref = sk.NuSVC(nu=0.1, gamma=0.1, tol=1e-8).fit(X, y)
+    np.testing.assert_array_equal(ours.support_, ref.support_)
+    np.testing.assert_allclose(ours.decision_function(X), ref.decision_function(X), atol=1e-4)
+    np.testing.assert_array_equal(ours.predict(X), ref.predict(X))
