@@ -83,6 +83,25 @@ def add_record_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-save", action="store_true", help="print only, write nothing")
 
 
+def timed_fit_predict(fit: Callable[[], Any], X_test: Any, sync: Callable[[], None] = lambda: None) -> tuple[Any, Any, dict]:
+    """``(model, predictions, figures)``: ``fit()`` timed (device work synced on both sides) with the peak
+    resident memory it added, then ``model.predict(X_test)`` timed; figures ``fit_s``, ``predict_s``,
+    ``peak_added_mib``. Predictions as a NumPy array."""
+    import numpy as np
+
+    baseline = reset_peak_memory()
+    sync()
+    start = time.perf_counter()
+    model = fit()
+    sync()
+    fit_s = time.perf_counter() - start
+    added = peak_memory_added(baseline)
+    start = time.perf_counter()
+    pred = np.asarray(model.predict(X_test))
+    predict_s = time.perf_counter() - start
+    return model, pred, {"fit_s": fit_s, "predict_s": predict_s, "peak_added_mib": added}
+
+
 def reset_peak_memory() -> float:
     """Reset this process's peak resident size (Linux: /proc/self/clear_refs 5) and return the current
     resident size in MiB: the baseline of :func:`peak_memory_added`."""

@@ -19,10 +19,9 @@ import datetime as dt
 import json
 import subprocess
 import sys
-import time
 
 import numpy as np
-from _record import add_record_arguments, device_name, device_sync, peak_memory_added, reset_peak_memory, save_record
+from _record import add_record_arguments, device_name, device_sync, save_record, timed_fit_predict
 
 
 def data(n_classes: int, rows: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -47,20 +46,10 @@ def child(args: argparse.Namespace) -> None:
         from sklearn.svm import SVC
 
         make = SVC
-    sync = device_sync(args.device)
-    baseline = reset_peak_memory()
-    sync()
-    start = time.perf_counter()
-    model = make().fit(Xtr, ytr)
-    sync()
-    fit_s = time.perf_counter() - start
-    added = peak_memory_added(baseline)
-    start = time.perf_counter()
-    pred = np.asarray(model.predict(Xte))
-    predict_s = time.perf_counter() - start
+    model, pred, out = timed_fit_predict(lambda: make().fit(Xtr, ytr), Xte, device_sync(args.device))
     np.save(args.predictions, pred)
-    print(json.dumps({"fit_s": fit_s, "predict_s": predict_s, "test_acc": float((pred == yte).mean()),
-                      "n_support": int(len(model.support_)), "peak_added_mib": added}), flush=True)
+    print(json.dumps({**out, "test_acc": float((pred == yte).mean()), "n_support": int(len(model.support_))}),
+          flush=True)
 
 
 def main(argv: list[str] | None = None) -> None:

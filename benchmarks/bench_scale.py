@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _record import add_record_arguments, device_name, device_sync, peak_memory_added, reset_peak_memory, save_record
+from _record import add_record_arguments, device_name, device_sync, save_record, timed_fit_predict
 
 PARAMS = dict(C=5.0, gamma=0.05, tol=1e-3)
 
@@ -69,18 +69,9 @@ def child(args: argparse.Namespace) -> None:
     else:
         from sklearnex.svm import SVC as make
     sync = device_sync(args.device) if args.library == "torchsvm" else (lambda: None)
-    baseline = reset_peak_memory()
-    sync()
-    start = time.perf_counter()
-    model = make(**PARAMS).fit(X, y) if args.library != "torchsvm" else make().fit(X, y)
-    sync()
-    fit_s = time.perf_counter() - start
-    added = peak_memory_added(baseline)
-    start = time.perf_counter()
-    pred = np.asarray(model.predict(Xt))
-    predict_s = time.perf_counter() - start
-    out = {"fit_s": fit_s, "predict_s": predict_s, "test_acc": float((pred == yt).mean()),
-           "n_support": int(len(model.support_)), "peak_added_mib": added}
+    fit = (lambda: make().fit(X, y)) if args.library == "torchsvm" else (lambda: make(**PARAMS).fit(X, y))
+    model, pred, out = timed_fit_predict(fit, Xt, sync)
+    out.update(test_acc=float((pred == yt).mean()), n_support=int(len(model.support_)))
     if cuda:
         import torch
 
