@@ -80,14 +80,14 @@ def test_grid_search_over_many_classes_equals_separate_fits():
 
 @pytest.mark.parametrize("kernel", ["rbf", "poly"])
 def test_large_pair_blocks_are_assembled_from_class_blocks(kernel):
-    """Pairs of more than _SEGMENTS_FROM rows get their Gram blocks from the two classes' own blocks
+    """Pairs large enough (_by_segments) get their Gram blocks from the two classes' own blocks
     (cached across pairs) and the cross block: equal to the whole block, padding included, and the fit
     equal to scikit-learn's."""
-    from torchsvm.svm._base import _SEGMENTS_FROM, _BlockCache
+    from torchsvm.svm._base import _BlockCache, _by_segments
 
     rng = np.random.default_rng(0)
     sizes = [300, 450, 520]  # unequal: the smaller pairs are padded to the largest
-    X = np.concatenate([rng.normal(2.0 * c, 1.5, size=(m, 4)) for c, m in enumerate(sizes)])
+    X = np.concatenate([rng.normal(0.3 * c, 1.0, size=(m, 30)) for c, m in enumerate(sizes)])
     y = np.repeat(np.arange(3), sizes)
     perm = rng.permutation(len(y))  # classes interleaved in row order
     X, y = X[perm], y[perm]
@@ -98,7 +98,7 @@ def test_large_pair_blocks_are_assembled_from_class_blocks(kernel):
     kernel_fn = est._resolve_kernel(Xt)
     valid = problems.C > 0
     signed = torch.where(valid, (problems.index + 1) * problems.Y.sign().long(), 0)
-    assert signed.shape[1] > _SEGMENTS_FROM
+    assert _by_segments(signed.shape[1], X.shape[1])
     cache = _BlockCache(2**30)
     blocks = est._gram_blocks(Xt, None, kernel_fn, signed, cache, torch.empty(3, signed.shape[1], signed.shape[1],
                                                                               dtype=Xt.dtype))
