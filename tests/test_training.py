@@ -130,6 +130,19 @@ def test_cli_test_from_checkpoint(tiny_data, tmp_path, monkeypatch):
     cli_main(["test", *common, "--ckpt_path", str(ckpt)])
 
 
+@pytest.mark.parametrize("option,expected", [
+    ("--data.datadir", "--data.datadir: MNISTDataModule has no option 'datadir'; did you mean --data.data_dir?"),
+    ("--model.lrr", "--model.lrr: ClassifierModule has no option 'lrr'; did you mean --model.lr?"),
+])
+def test_cli_names_a_misspelled_option(option, expected, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["torchsvm"])
+    with pytest.raises(SystemExit):
+        cli_main(["fit", "--config", str(ROOT / "configs" / "two_layer_net.yaml"), option, "1"])
+    err = capsys.readouterr().err
+    assert f"error: {expected}" in err and "Expected a <class 'NoneType'>" not in err
+
+
 def test_console_script_exits_zero(tmp_path):
     exe = Path(sys.executable).with_name("torchsvm")
     if not exe.exists():
