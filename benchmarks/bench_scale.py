@@ -15,7 +15,7 @@ support vectors, the peak resident memory the fit added, and on CUDA the peak de
 process is killed after ``--max-seconds`` (its data loading, warm-up, fit and predict together); a
 library killed or slower than that is not run at larger N. Records go
 to benchmarks/results/scale-<device>-<date>[-<tag>].{json,md}, with the log-log plot of fit time
-against N beside them (.png).
+against N beside them (.png, not committed: ``--plot RECORD.json`` draws it again from a record).
 """
 
 from __future__ import annotations
@@ -109,12 +109,17 @@ def main(argv: list[str] | None = None) -> None:
                    choices=["torchsvm", "onedal", "libsvm"])
     p.add_argument("--anchors-python", default=None, help="the Python of the venv with scikit-learn-intelex")
     p.add_argument("--max-seconds", type=float, default=900.0, help="a slower child is killed; larger N skipped")
+    p.add_argument("--plot", metavar="RECORD.json", help="only draw the plot of a saved record (beside it, .png)")
     p.add_argument("--library", help=argparse.SUPPRESS)
     p.add_argument("--child-data", help=argparse.SUPPRESS)
     add_record_arguments(p)
     args = p.parse_args(argv)
     if args.child_data:
         child(args)
+        return
+    if args.plot:  # plots are not committed: they are drawn from the records
+        record = json.loads(Path(args.plot).read_text())
+        plot(record["rows"], Path(args.plot).with_suffix(".png"), record["device"])
         return
     libraries = [lib for lib in args.libraries if lib != "onedal" or args.anchors_python]
     here = Path(__file__).resolve()
