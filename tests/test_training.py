@@ -1,3 +1,4 @@
+import os
 import subprocess
 import sys
 import warnings
@@ -10,7 +11,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import TensorBoardLogger
 
 from lightning_modules import ClassifierModule, MNISTDataModule
-from lightning_modules.cli import cli_main
+from lightning_modules.cli import build_cli, cli_main, cpu_thread_share
 from lightning_modules.history import read_scalars
 from tests.conftest import ROOT, load_script
 from tests.idx import write_dataset
@@ -141,6 +142,41 @@ def test_cli_names_a_misspelled_option(option, expected, tmp_path, monkeypatch, 
         cli_main(["fit", "--config", str(ROOT / "configs" / "two_layer_net.yaml"), option, "1"])
     err = capsys.readouterr().err
     assert f"error: {expected}" in err and "Expected a <class 'NoneType'>" not in err
+
+
+@pytest.mark.parametrize("trainer,cores,preset,expected", [
+    ({"accelerator": "cpu", "devices": 2}, 2, {}, {"OMP_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"}),
+    ({"accelerator": "cpu", "devices": "4"}, 16, {}, {"OMP_NUM_THREADS": "4", "NUMBA_NUM_THREADS": "4"}),
+    ({"accelerator": "cpu", "devices": [0, 1, 2]}, 2, {}, {"OMP_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"}),
+    ({"accelerator": "cpu", "devices": 2}, 8, {"OMP_NUM_THREADS": "3"}, {"NUMBA_NUM_THREADS": "4"}),  # the user's own kept
+    ({"accelerator": "cpu", "devices": 1}, 8, {}, {}),
+    ({"accelerator": "cpu", "devices": "auto"}, 8, {}, {}),
+    ({"accelerator": "gpu", "devices": 2}, 8, {}, {}),
+])
+def test_cpu_processes_get_a_share_of_the_cores(trainer, cores, preset, expected):
+    assert cpu_thread_share(trainer, cores, environ=preset) == expected
+
+
+def test_cli_sets_the_thread_share_before_launching(tmp_path, monkeypatch, capsys):
+    """Under ``--trainer.devices 2`` on the CPU, the variables are in the environment the launched
+    processes inherit, and this process's own pools are narrowed; restored afterwards."""
+    numba = pytest.importorskip("numba")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["torchsvm"])
+    for name in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        monkeypatch.setenv(name, "0")
+        monkeypatch.delenv(name)  # absent during the test, restored after it
+    monkeypatch.setattr("lightning_modules.cli._usable_cores", lambda: 4)
+    torch_threads, numba_threads = torch.get_num_threads(), numba.get_num_threads()
+    try:
+        build_cli(["--config", str(ROOT / "configs" / "two_layer_net.yaml"), "--trainer.accelerator", "cpu",
+                   "--trainer.devices", "2", "--trainer.strategy", "ddp"], run=False)
+        assert os.environ["OMP_NUM_THREADS"] == os.environ["NUMBA_NUM_THREADS"] == "2"
+        assert torch.get_num_threads() == 2
+        assert numba.get_num_threads() == min(2, numba.config.NUMBA_NUM_THREADS)
+    finally:
+        torch.set_num_threads(torch_threads)
+        numba.set_num_threads(numba_threads)
 
 
 def test_console_script_exits_zero(tmp_path):
