@@ -4,6 +4,7 @@ import sys
 import warnings
 from pathlib import Path
 
+import numba
 import pytest
 import pytorch_lightning as pl
 import torch
@@ -160,7 +161,6 @@ def test_cpu_processes_get_a_share_of_the_cores(trainer, cores, preset, expected
 def test_cli_sets_the_thread_share_before_launching(tmp_path, monkeypatch, capsys):
     """Under ``--trainer.devices 2`` on the CPU, the variables are in the environment the launched
     processes inherit, and this process's own pools are narrowed; restored afterwards."""
-    numba = pytest.importorskip("numba")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "argv", ["torchsvm"])
     for name in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS"):

@@ -14,10 +14,10 @@ it with the torch step there).
 
 from __future__ import annotations
 
-import warnings
-
 import torch
 from torch import Tensor
+
+from torchsvm.solvers._smo_common import TAU
 
 try:
     import triton
@@ -25,13 +25,6 @@ try:
 except ImportError:  # CPU-only torch builds ship without Triton
     triton = None
 
-_TAU = 1e-12  # LIBSVM's floor for the curvature along a pair (as in dual.py)
-
-
-def available(K: Tensor) -> bool:
-    """Whether ``backend="auto"`` runs the kernel on ``K``: CUDA with Triton. (Triton's interpreter,
-    ``TRITON_INTERPRET=1``, runs it on CPU tensors too, when asked for by ``backend="triton"``.)"""
-    return triton is not None and K.is_cuda
 
 
 def backend_errors() -> tuple[type[BaseException], ...]:
@@ -131,7 +124,8 @@ if triton is not None:
             bu_p, iu_p, bl_p, bu_n, iu_n, bl_n = _track_signs(bu_p, iu_p, bl_p, bu_n, iu_n, bl_n, s, o, up, low, p, NU)
         m_p, i_p, m_n, i_n, gap = _choose(bu_p, iu_p, bl_p, bu_n, iu_n, bl_n, NU)
         steps = 0
-        while (steps < max_steps) & (gap > tol):
+        stuck = False
+        while (steps < max_steps) & (gap > tol) & (not stuck):
             # j minimizes the second-order decrease -b_t^2 / a_t over I_low with b_t = m - score_t > 0,
             # m and i those of t's sign under nu.
             K_ip = K_b + i_p.to(tl.int64) * stride_kr
@@ -158,6 +152,10 @@ if triton is not None:
                 best_j = tl.where(better, obj, best_j)
             v = tl.min(best_j, 0)
             j = tl.min(tl.where(best_j == v, idx_j, 2147483647), 0)
+            # No candidate (reachable only through NaN, as m - M > tol makes M's index one): nothing can
+            # move, so this step moves nothing and the loop ends, as the numba loop's.
+            stuck = v == inf
+            j = tl.where(stuck, i_p, j)
             pos_j = tl.load(p_b + j) != 0
             i, m = i_p, m_p
             if NU:
@@ -176,7 +174,7 @@ if triton is not None:
             sign_i = tl.where(tl.load(p_b + i) != 0, 1.0, -1.0)  # a_i moves by y_i t
             sign_j = tl.where(pos_j, -1.0, 1.0)  # a_j moves by -y_j t
             room = tl.minimum(tl.where(sign_i > 0, C_i - a_i, a_i), tl.where(sign_j > 0, C_j - a_j, a_j))
-            t = tl.maximum(tl.minimum(b_ij / a_ij, room), 0.0)
+            t = tl.where(stuck, 0.0, tl.maximum(tl.minimum(b_ij / a_ij, room), 0.0))
             new_i = tl.minimum(tl.maximum(a_i + sign_i * t, 0.0), C_i)
             new_j = tl.minimum(tl.maximum(a_j + sign_j * t, 0.0), C_j)
             K_j = K_b + j.to(tl.int64) * stride_kr
@@ -188,12 +186,16 @@ if triton is not None:
             for c in range(0, N, BLOCK):
                 o = c + offs
                 ok, a, s, Cv, p, mv = _state(a_b, s_b, C_b, p_b, m_b, o, N, HAS_MOVABLE)
-                a = tl.where(o == i, new_i, tl.where(o == j, new_j, a))
-                tl.store(a_b + o, a.to(alpha_ptr.dtype.element_ty), mask=ok & ((o == i) | (o == j)))
+                # The sets and extremes are taken from the state as stored: with float32 state, a score
+                # tracked unrounded would give i a b_i = m - s_i > 0 at the next pass, and i itself as j.
+                a = tl.where(o == i, new_i, tl.where(o == j, new_j, a)).to(alpha_ptr.dtype.element_ty)
+                tl.store(a_b + o, a, mask=ok & ((o == i) | (o == j)))
+                a = a.to(tl.float64)
                 Ki = tl.load(K_i + o, mask=ok, other=0.0).to(tl.float64)
                 Kj = tl.load(K_j + o, mask=ok, other=0.0).to(tl.float64)
-                s = s - t * (Ki - Kj)
-                tl.store(s_b + o, s.to(score_ptr.dtype.element_ty), mask=ok)
+                s = (s - t * (Ki - Kj)).to(score_ptr.dtype.element_ty)
+                tl.store(s_b + o, s, mask=ok)
+                s = s.to(tl.float64)
                 up, low = _sets(a, Cv, p, mv)
                 bu_p, iu_p, bl_p, bu_n, iu_n, bl_n = _track_signs(bu_p, iu_p, bl_p, bu_n, iu_n, bl_n, s, o, up, low,
                                                                   p, NU)
@@ -236,18 +238,10 @@ def smo_steps_triton(
     _smo_kernel[(B,)](
         K, C, alpha, score, pos.to(torch.uint8).contiguous(), mov, diag, tol, counts, gap,
         N, max_steps, stride_kb, K.stride(-2), stride_db,
-        HAS_MOVABLE=movable is not None, NU=nu, BLOCK=block, TAU=_TAU,
+        HAS_MOVABLE=movable is not None, NU=nu, BLOCK=block, TAU=TAU,
         num_warps=4 if block <= 256 else 8,
     )
     return gap
 
 
-def warn_fallback(err: BaseException) -> None:
-    warnings.warn(
-        f"The Triton SMO kernel could not run here ({type(err).__name__}: {err}); using the torch step.",
-        RuntimeWarning,
-        stacklevel=3,
-    )
-
-
-__all__ = ["available", "backend_errors", "smo_steps_triton", "warn_fallback"]
+__all__ = ["backend_errors", "smo_steps_triton"]

@@ -25,155 +25,154 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
+import numba
 import numpy as np
 import scipy.sparse
 import torch
 from torch import Tensor
 
 from torchsvm._sparse import Matrix, SparseRows
-from torchsvm.solvers._smo_numba import numba
 from torchsvm.solvers.primal import PrimalResult, SolverInfo
 
 __all__ = ["compressed", "dual_coordinate_descent", "run_problems"]
 
 T = TypeVar("T")
 
-if numba is not None:
 
-    @numba.njit(inline="always")
-    def _next(state):
-        """xorshift64: a per-problem random stream (deterministic whatever thread runs the problem)."""
-        state ^= (state << np.uint64(13)) & np.uint64(0xFFFFFFFFFFFFFFFF)
-        state ^= state >> np.uint64(7)
-        state ^= (state << np.uint64(17)) & np.uint64(0xFFFFFFFFFFFFFFFF)
-        return state
+@numba.njit(inline="always")
+def _next(state):
+    """xorshift64: a per-problem random stream (deterministic whatever thread runs the problem)."""
+    state ^= (state << np.uint64(13)) & np.uint64(0xFFFFFFFFFFFFFFFF)
+    state ^= state >> np.uint64(7)
+    state ^= (state << np.uint64(17)) & np.uint64(0xFFFFFFFFFFFFFFFF)
+    return state
 
-    @numba.njit(inline="always")
-    def _shuffle(index, active, state):
-        """A random order of ``index[:active]`` (Fisher-Yates on the problem's stream); the new state."""
-        for s in range(active - 1):
-            state = _next(state)
-            r = s + int(state % np.uint64(active - s))
-            index[s], index[r] = index[r], index[s]
-        return state
+@numba.njit(inline="always")
+def _shuffle(index, active, state):
+    """A random order of ``index[:active]`` (Fisher-Yates on the problem's stream); the new state."""
+    for s in range(active - 1):
+        state = _next(state)
+        r = s + int(state % np.uint64(active - s))
+        index[s], index[r] = index[r], index[s]
+    return state
 
-    @numba.njit(inline="always")
-    def _margin(ptr, idx, val, i, w, B):
-        """w~ . x~_i over the nonzeros of row i (CSR: images are mostly zeros, as LIBLINEAR's sparse rows).
+@numba.njit(inline="always")
+def _margin(ptr, idx, val, i, w, B):
+    """w~ . x~_i over the nonzeros of row i (CSR: images are mostly zeros, as LIBLINEAR's sparse rows).
 
-        Two partial sums: the additions of one chain wait on each other, two chains overlap.
-        """
-        s0, s1 = w[w.shape[0] - 1] * B, 0.0
-        t, end = ptr[i], ptr[i + 1]
-        while t + 1 < end:
-            s0 += w[idx[t]] * val[t]
-            s1 += w[idx[t + 1]] * val[t + 1]
-            t += 2
-        if t < end:
-            s0 += w[idx[t]] * val[t]
-        return s0 + s1
+    Two partial sums: the additions of one chain wait on each other, two chains overlap.
+    """
+    s0, s1 = w[w.shape[0] - 1] * B, 0.0
+    t, end = ptr[i], ptr[i + 1]
+    while t + 1 < end:
+        s0 += w[idx[t]] * val[t]
+        s1 += w[idx[t + 1]] * val[t + 1]
+        t += 2
+    if t < end:
+        s0 += w[idx[t]] * val[t]
+    return s0 + s1
 
-    @numba.njit
-    def _gap(ptr, idx, val, y, C, o, a, w, B, squared):
-        """Relative duality gap (P - D) / P of the problem at w~ (kept equal to sum a y x~) and a."""
-        N = y.shape[0]
-        ww = 0.0
-        for d in range(w.shape[0]):
-            ww += w[d] * w[d]
-        loss, dual = 0.0, 0.0
-        for i in range(N):
-            xi = max(0.0, o[i] - y[i] * _margin(ptr, idx, val, i, w, B))
-            if squared:
-                loss += C[i] * xi * xi
-                dual += a[i] * o[i] - a[i] * a[i] / (4.0 * C[i])
-            else:
-                loss += C[i] * xi
-                dual += a[i] * o[i]
-        primal = 0.5 * ww + loss
-        return (primal - (dual - 0.5 * ww)) / max(abs(primal), 1e-30), primal
+@numba.njit
+def _gap(ptr, idx, val, y, C, o, a, w, B, squared):
+    """Relative duality gap (P - D) / P of the problem at w~ (kept equal to sum a y x~) and a."""
+    N = y.shape[0]
+    ww = 0.0
+    for d in range(w.shape[0]):
+        ww += w[d] * w[d]
+    loss, dual = 0.0, 0.0
+    for i in range(N):
+        xi = max(0.0, o[i] - y[i] * _margin(ptr, idx, val, i, w, B))
+        if squared:
+            loss += C[i] * xi * xi
+            dual += a[i] * o[i] - a[i] * a[i] / (4.0 * C[i])
+        else:
+            loss += C[i] * xi
+            dual += a[i] * o[i]
+    primal = 0.5 * ww + loss
+    return (primal - (dual - 0.5 * ww)) / max(abs(primal), 1e-30), primal
 
-    @numba.njit(nogil=True, cache=True)
-    def _dcd_problem(ptr, idx, val, y, Ck, o, a, w, B, tol, max_sweeps, check_every, squared, seed, stall):
-        """One problem to its certified gap or max_sweeps: ``(gap, objective, sweeps)``; a and w updated in place.
-        With ``stall`` > 0 it also stops once the gap shrinks by less than that factor over ``check_every`` sweeps."""
-        N = y.shape[0]
-        D = w.shape[0] - 1
-        QD = np.empty(N)
-        U = np.empty(N)
-        Dii = np.empty(N)
-        for i in range(N):
-            sq = B * B
-            for t in range(ptr[i], ptr[i + 1]):
-                v = np.float64(val[t])  # float32 values are squared in float64
-                sq += v * v
-            Dii[i] = 0.5 / Ck[i] if squared else 0.0
-            U[i] = np.inf if squared else Ck[i]
-            QD[i] = sq + Dii[i]
-        index = np.arange(N)
-        active = N
-        pg_max_old, pg_min_old = np.inf, -np.inf
-        pg_eps = 0.1  # LIBLINEAR's default for its dual solvers
-        state = np.uint64(seed)
-        gap, objective = np.inf, np.inf
-        sweep, next_check = 0, check_every
-        last_gap, last_sweep = np.inf, 0
-        while sweep < max_sweeps:
-            sweep += 1
-            state = _shuffle(index, active, state)  # random order of the active variables
-            pg_max, pg_min = -np.inf, np.inf
-            s = 0
-            while s < active:
-                i = index[s]
-                G = y[i] * _margin(ptr, idx, val, i, w, B) - o[i] + Dii[i] * a[i]
-                PG = 0.0
-                if a[i] == 0.0:
-                    if G > pg_max_old:  # at its bound and likely to stay: shrink
-                        active -= 1
-                        index[s], index[active] = index[active], index[s]
-                        continue
-                    if G < 0.0:
-                        PG = G
-                elif a[i] == U[i]:
-                    if G < pg_min_old:
-                        active -= 1
-                        index[s], index[active] = index[active], index[s]
-                        continue
-                    if G > 0.0:
-                        PG = G
-                else:
-                    PG = G
-                pg_max, pg_min = max(pg_max, PG), min(pg_min, PG)
-                if abs(PG) > 1e-12:
-                    old = a[i]
-                    a[i] = min(max(a[i] - G / QD[i], 0.0), U[i])
-                    step = (a[i] - old) * y[i]
-                    for t in range(ptr[i], ptr[i + 1]):
-                        w[idx[t]] += step * val[t]
-                    w[D] += step * B
-                s += 1
-            # LIBLINEAR stops when the projected gradients' spread is <= eps; here that only
-            # triggers the certificate, and eps tightens until the certified gap is within tol.
-            settled = pg_max - pg_min <= pg_eps
-            if settled or sweep == next_check:
-                next_check = sweep + check_every
-                gap, objective = _gap(ptr, idx, val, y, Ck, o, a, w, B, squared)
-                if gap <= tol:
-                    break
-                if sweep - last_sweep >= check_every:  # the gap's rate over a window
-                    if stall > 0 and gap > stall * last_gap:
-                        break
-                    last_gap, last_sweep = gap, sweep
-                if settled and active < N:  # shrunk variables may have moved off their bounds: unshrink
-                    active = N
-                    pg_max_old, pg_min_old = np.inf, -np.inf
+@numba.njit(nogil=True, cache=True)
+def _dcd_problem(ptr, idx, val, y, Ck, o, a, w, B, tol, max_sweeps, check_every, squared, seed, stall):
+    """One problem to its certified gap or max_sweeps: ``(gap, objective, sweeps)``; a and w updated in place.
+    With ``stall`` > 0 it also stops once the gap shrinks by less than that factor over ``check_every`` sweeps."""
+    N = y.shape[0]
+    D = w.shape[0] - 1
+    QD = np.empty(N)
+    U = np.empty(N)
+    Dii = np.empty(N)
+    for i in range(N):
+        sq = B * B
+        for t in range(ptr[i], ptr[i + 1]):
+            v = np.float64(val[t])  # float32 values are squared in float64
+            sq += v * v
+        Dii[i] = 0.5 / Ck[i] if squared else 0.0
+        U[i] = np.inf if squared else Ck[i]
+        QD[i] = sq + Dii[i]
+    index = np.arange(N)
+    active = N
+    pg_max_old, pg_min_old = np.inf, -np.inf
+    pg_eps = 0.1  # LIBLINEAR's default for its dual solvers
+    state = np.uint64(seed)
+    gap, objective = np.inf, np.inf
+    sweep, next_check = 0, check_every
+    last_gap, last_sweep = np.inf, 0
+    while sweep < max_sweeps:
+        sweep += 1
+        state = _shuffle(index, active, state)  # random order of the active variables
+        pg_max, pg_min = -np.inf, np.inf
+        s = 0
+        while s < active:
+            i = index[s]
+            G = y[i] * _margin(ptr, idx, val, i, w, B) - o[i] + Dii[i] * a[i]
+            PG = 0.0
+            if a[i] == 0.0:
+                if G > pg_max_old:  # at its bound and likely to stay: shrink
+                    active -= 1
+                    index[s], index[active] = index[active], index[s]
                     continue
-                if settled:
-                    pg_eps *= 0.1
-            pg_max_old = pg_max if pg_max > 0 else np.inf
-            pg_min_old = pg_min if pg_min < 0 else -np.inf
-        if gap > tol:
+                if G < 0.0:
+                    PG = G
+            elif a[i] == U[i]:
+                if G < pg_min_old:
+                    active -= 1
+                    index[s], index[active] = index[active], index[s]
+                    continue
+                if G > 0.0:
+                    PG = G
+            else:
+                PG = G
+            pg_max, pg_min = max(pg_max, PG), min(pg_min, PG)
+            if abs(PG) > 1e-12:
+                old = a[i]
+                a[i] = min(max(a[i] - G / QD[i], 0.0), U[i])
+                step = (a[i] - old) * y[i]
+                for t in range(ptr[i], ptr[i + 1]):
+                    w[idx[t]] += step * val[t]
+                w[D] += step * B
+            s += 1
+        # LIBLINEAR stops when the projected gradients' spread is <= eps; here that only
+        # triggers the certificate, and eps tightens until the certified gap is within tol.
+        settled = pg_max - pg_min <= pg_eps
+        if settled or sweep == next_check:
+            next_check = sweep + check_every
             gap, objective = _gap(ptr, idx, val, y, Ck, o, a, w, B, squared)
-        return gap, objective, sweep
+            if gap <= tol:
+                break
+            if sweep - last_sweep >= check_every:  # the gap's rate over a window
+                if stall > 0 and gap > stall * last_gap:
+                    break
+                last_gap, last_sweep = gap, sweep
+            if settled and active < N:  # shrunk variables may have moved off their bounds: unshrink
+                active = N
+                pg_max_old, pg_min_old = np.inf, -np.inf
+                continue
+            if settled:
+                pg_eps *= 0.1
+        pg_max_old = pg_max if pg_max > 0 else np.inf
+        pg_min_old = pg_min if pg_min < 0 else -np.inf
+    if gap > tol:
+        gap, objective = _gap(ptr, idx, val, y, Ck, o, a, w, B, squared)
+    return gap, objective, sweep
 
 
 def compressed(X: Matrix, columns: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -230,11 +229,8 @@ def dual_coordinate_descent(
         ``info.gap`` the largest relative duality gap, ``info.objective`` ``(K,)`` the primal objectives.
 
     Raises:
-        ImportError: numba is not installed.
         ValueError: an unknown loss, or intercept_scaling < 0.
     """
-    if numba is None:
-        raise ImportError("solver='dcd' needs numba (pip install numba)")
     if loss not in ("hinge", "squared_hinge"):
         raise ValueError(f"Expected loss to be 'hinge' or 'squared_hinge' for dual coordinate descent, got {loss!r}")
     if not intercept_scaling >= 0:

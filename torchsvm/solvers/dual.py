@@ -26,7 +26,8 @@ from torch import Tensor
 from torchsvm._warnings import warn_convergence
 from torchsvm.distributed import LOCAL, Collectives
 from torchsvm.kernels import kernel_row_blocks
-from torchsvm.solvers import _smo_numba, _smo_triton
+from torchsvm.solvers import _smo_backends
+from torchsvm.solvers._smo_common import TAU
 
 __all__ = [
     "DualInfo",
@@ -44,7 +45,6 @@ __all__ = [
 
 KernelFn = Callable[[Tensor, Tensor], Tensor]
 
-_TAU = 1e-12  # LIBSVM's floor for the curvature along a pair
 
 
 class DualInfo(NamedTuple):
@@ -147,10 +147,10 @@ def smo_dual(
             K with float64 state is LIBSVM's arrangement: kernel values cached in single
             precision, the gradient accumulated in double.
         backend: ``"auto"`` runs the whole loop in one Triton kernel on CUDA (one program per
-            problem; see :mod:`torchsvm.solvers._smo_triton`), as compiled CPU code on the CPU
-            when numba is installed (:mod:`torchsvm.solvers._smo_numba`), and the torch step
-            elsewhere, or where Triton cannot build the kernel (with a warning); ``"torch"`` /
-            ``"triton"`` / ``"numba"`` force one.
+            problem), as compiled CPU code (numba) on the CPU, and the torch step where Triton
+            cannot build the kernel (with a warning); ``"torch"`` / ``"triton"`` / ``"numba"``
+            force one (see :mod:`torchsvm.solvers._smo_backends`: an unknown name or a backend
+            not made for K's device raises ``ValueError``, a missing one ``ImportError``).
         p: ``(N,)`` or ``(B, N)`` linear term; default -1 (classification).
         alpha0: ``(B, N)`` feasible start (in the box, y^T a = 0); default 0.
         nu: the nu formulations' second constraint e^T a = e^T alpha0 is kept too (LIBSVM's
@@ -238,30 +238,24 @@ def smo_steps(
     pos = Y > 0
     counts = torch.zeros(B, dtype=torch.long, device=K.device) if counts is None else counts
     score = -Y * G  # -y_t G_t, kept instead of G: the step then needs no products with y
-    if backend == "numba" or (backend == "auto" and _smo_numba.available(K)):
-        if _smo_numba.numba is None:
-            raise ImportError("backend='numba' needs numba (pip install numba)")
-        n_iter, gap = _compiled_steps(
-            lambda a, s, t, c: _smo_numba.smo_steps_numba(K, pos, C, a, s, t, max_iter, movable, c, nu, kernel_index),
-            alpha, score, counts, tol)
-        G.copy_(-Y * score)
-        return n_iter, gap
-    if kernel_index is not None:
-        K = K.index_select(0, kernel_index)  # one matrix per problem
-    if backend == "triton" or (backend == "auto" and _smo_triton.available(K)):
+    candidates, may_fall_back = _smo_backends.choose(backend, K.device)
+    for chosen in candidates:
+        K_b = K if kernel_index is None or chosen.reads_kernel_index else K.index_select(0, kernel_index)
+        if chosen.run is None:  # the torch step
+            return _torch_steps(K_b, pos, C, alpha, score, G, Y, tol, max_iter, check_every, movable, counts, nu)
+        run = chosen.run
         try:
             n_iter, gap = _compiled_steps(
-                lambda a, s, t, c: _smo_triton.smo_steps_triton(K, pos, C.contiguous(), a, s, t, max_iter, movable, c,
-                                                                nu),
+                lambda a, s, t, c: run(K_b, pos, C, a, s, t, max_iter, movable, c, nu, kernel_index),  # noqa: B023
                 alpha, score, counts, tol)
-        except _smo_triton.backend_errors() as err:
-            if backend == "triton":
+        except chosen.errors() as err:
+            if not may_fall_back:
                 raise
-            _smo_triton.warn_fallback(err)
-        else:
-            G.copy_(-Y * score)
-            return n_iter, gap
-    return _torch_steps(K, pos, C, alpha, score, G, Y, tol, max_iter, check_every, movable, counts, nu)
+            _smo_backends.warn_fallback(chosen, err)
+            continue
+        G.copy_(-Y * score)
+        return n_iter, gap
+    raise AssertionError("the torch step is every candidate list's last")
 
 
 def _torch_steps(
@@ -379,7 +373,7 @@ def _smo_step(
     active = gap > tol
     counts += active
     b_t = m_t - score  # > 0 for candidates
-    a_t = (Kii + diag_b - 2 * Ki).clamp_min(_TAU)
+    a_t = (Kii + diag_b - 2 * Ki).clamp_min(TAU)
     cand = low & (b_t > 0)
     j = torch.where(cand, -(b_t * b_t) / a_t, math.inf).argmin(-1)  # (B,)
     if nu:
