@@ -1,4 +1,16 @@
-"""Lightning wrappers: every torchsvm model as a LightningModule, the MNIST DataModule, the CLI."""
+"""Lightning wrappers: every torchsvm model as a LightningModule, the MNIST DataModule, the CLI.
+
+Needs the ``lightning`` extra (``pip install 'torchsvm-gpu[lightning]'``)."""
+
+try:
+    import jsonargparse  # noqa: F401
+    import pytorch_lightning  # noqa: F401
+    import tensorboard  # noqa: F401
+    import torchmetrics  # noqa: F401
+except ImportError as err:
+    from torchsvm._optional import require
+
+    require(err.name or "pytorch_lightning", "lightning", "lightning_modules (the LightningModules and the torchsvm command)")
 
 from lightning_modules import _exit, _quiet
 from lightning_modules.callbacks import TestAccuracyPerEpoch

@@ -1,6 +1,9 @@
 """The ``torchsvm`` command: a LightningCLI over the project's LightningModules.
 
-    torchsvm fit --config configs/two_layer_net.yaml --data.data_dir ../shared/data/mnist-10k
+    torchsvm fit --config two_layer_net --data.data_dir ../shared/data/mnist-10k
+
+``--config`` takes a path or the name of a shipped config (``configs/NAME.yaml``, installed with the
+package).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import inspect
 import os
 import re
 import sys
+from pathlib import Path
 from typing import Any, NoReturn
 
 import pytorch_lightning as pl
@@ -18,7 +22,7 @@ import torch
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 from pytorch_lightning.utilities import rank_zero_info
 
-__all__ = ["TorchSVMCLI", "build_cli", "cli_main", "cpu_thread_share"]
+__all__ = ["TorchSVMCLI", "build_cli", "cli_main", "cpu_thread_share", "resolve_config_names", "shipped_configs"]
 
 
 class TorchSVMCLI(LightningCLI):
@@ -112,8 +116,53 @@ def _misspelled_option(message: str) -> str | None:
     return f"--{key}.{option}: {name} has no option {option!r}{hint} Its options: {', '.join(names)}."
 
 
+# configs/ inside the package: in a wheel the files, in a checkout a link to the top-level configs/.
+CONFIG_DIRS = (Path(__file__).parent / "configs",)
+
+
+def shipped_configs() -> dict[str, Path]:
+    """The configs that come with torchsvm, by name (``two_layer_net`` -> its YAML file)."""
+    found: dict[str, Path] = {}
+    for folder in CONFIG_DIRS:
+        for path in sorted(folder.glob("*.yaml")):
+            found.setdefault(path.stem, path.resolve())
+    return found
+
+
+def resolve_config_names(args: list[str]) -> list[str]:
+    """``--config NAME`` (no such file, no folder or suffix in it) -> ``--config`` the shipped config's path.
+
+    Raises:
+        ValueError: a bare name that no shipped config has (the message lists them).
+    """
+    out = list(args)
+    for k, arg in enumerate(out):
+        if arg == "--config" and k + 1 < len(out):
+            k, value, prefix = k + 1, out[k + 1], ""
+        elif arg.startswith("--config="):
+            value, prefix = arg.split("=", 1)[1], "--config="
+        else:
+            continue
+        if Path(value).exists() or "/" in value or value.endswith((".yaml", ".yml", ".json")) or value.lstrip().startswith("{"):
+            continue
+        configs = shipped_configs()
+        if value not in configs:
+            raise ValueError(f"--config {value}: no such file, and no shipped config of that name "
+                             f"(shipped: {', '.join(configs) or 'none found'})")
+        out[k] = prefix + str(configs[value])
+    return out
+
+
 def build_cli(args: list[str] | None = None, run: bool = True) -> LightningCLI:
-    """Build (and by default run) the CLI (see :class:`TorchSVMCLI`)."""
+    """Build (and by default run) the CLI (see :class:`TorchSVMCLI`); ``args`` as the command line's
+    (default ``sys.argv[1:]``), shipped config names resolved."""
+    if args is None:  # rewritten in place: LightningCLI warns when given args beside a command line
+        try:
+            sys.argv[1:] = resolve_config_names(sys.argv[1:])
+        except ValueError as err:
+            raise SystemExit(f"torchsvm: error: {err}") from None
+    else:
+        args = resolve_config_names(args)
     return TorchSVMCLI(
         pl.LightningModule,
         pl.LightningDataModule,

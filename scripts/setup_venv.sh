@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# bash scripts/setup_venv.sh [extras]   e.g. "dev"
+# bash scripts/setup_venv.sh [extras]   default "all" (the library, Lightning, the references); "dev" adds the
+# test and lint tools, "docs" the documentation site's.
 # Creates ./.venv (once) with Python 3.10+ and installs the project into it with pip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,8 +9,4 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
-if [ -n "${1:-}" ]; then
-  .venv/bin/python -m pip install --quiet -e ".[$1]"
-else
-  .venv/bin/python -m pip install --quiet -e .
-fi
+.venv/bin/python -m pip install --quiet -e ".[${1:-all}]"

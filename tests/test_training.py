@@ -12,7 +12,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import TensorBoardLogger
 
 from lightning_modules import ClassifierModule, MNISTDataModule
-from lightning_modules.cli import build_cli, cli_main, cpu_thread_share
+from lightning_modules.cli import build_cli, cli_main, cpu_thread_share, resolve_config_names
 from lightning_modules.history import read_scalars
 from tests.conftest import ROOT, load_script
 from tests.idx import write_dataset
@@ -124,8 +124,8 @@ def test_every_config_fits_one_batch(config, tiny_data, tmp_path, monkeypatch):
 def test_cli_test_from_checkpoint(tiny_data, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "argv", ["torchsvm"])
-    config = str(ROOT / "configs" / "two_layer_net.yaml")
-    common = ["--config", config, "--data.data_dir", str(tiny_data), "--data.download", "false",
+    common = ["--config", "two_layer_net",  # a shipped config, by name
+              "--data.data_dir", str(tiny_data), "--data.download", "false",
               "--trainer.enable_progress_bar", "false", "--trainer.accelerator", "cpu"]
     cli_main(["fit", *common, "--trainer.max_epochs", "1"])
     (ckpt,) = (tmp_path / "outputs").rglob("*.ckpt")
@@ -177,6 +177,16 @@ def test_cli_sets_the_thread_share_before_launching(tmp_path, monkeypatch, capsy
     finally:
         torch.set_num_threads(torch_threads)
         numba.set_num_threads(numba_threads)
+
+
+def test_config_names_resolve_to_the_shipped_configs():
+    assert resolve_config_names(["fit", "--config", "kernel_svm", "--config=svm_head"]) == [
+        "fit", "--config", str(ROOT / "configs" / "kernel_svm.yaml"), f"--config={ROOT / 'configs' / 'svm_head.yaml'}"]
+    kept = ["fit", "--config", "my/own.yaml", "--config", "{trainer: {max_epochs: 1}}"]
+    assert resolve_config_names(kept) == kept
+    with pytest.raises(ValueError, match="--config two_layer: no such file, and no shipped config of that name "
+                                         r"\(shipped: kernel_svm, kernel_svr, linear_svm, svm_head, two_layer_net\)"):
+        resolve_config_names(["fit", "--config", "two_layer"])
 
 
 def test_console_script_exits_zero(tmp_path):

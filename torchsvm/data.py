@@ -16,6 +16,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from torchsvm._optional import require
+
 __all__ = [
     "DATASETS",
     "CorruptDataError",
@@ -115,7 +117,7 @@ def _find(raw_dir: Path, stem: str) -> Path | None:
 
 
 def _download(dataset: str, root: Path) -> None:
-    import torchvision  # imported here: only downloads need it
+    torchvision = require("torchvision", "lightning", "Downloading MNIST / Fashion-MNIST")  # only downloads need it
 
     cls = getattr(torchvision.datasets, DATASETS[dataset])
     try:

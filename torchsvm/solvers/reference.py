@@ -1,10 +1,13 @@
-"""Reference solvers built on cvxpy, for tests and small problems."""
+"""Reference solvers built on cvxpy, for tests and small problems (the ``reference`` extra installs cvxpy
+and cvxpylayers)."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
 from torch import Tensor
+
+from torchsvm._optional import require
 
 __all__ = ["cvxpy_primal", "cvxpy_dual", "cvxpylayers_dual", "dual_intercept"]
 
@@ -16,8 +19,7 @@ def cvxpy_primal(X: np.ndarray, y: np.ndarray, C: float | np.ndarray, loss: str 
     Returns ``(w, b, objective)`` in float64. ``loss`` is ``hinge``, ``squared_hinge`` or ``logistic``;
     lam = ``bias_penalty``: 0 leaves b free, ``inf`` fixes b = 0.
     """
-    import cvxpy as cp
-
+    cp = require("cvxpy", "reference", "cvxpy_primal")
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     N, D = X.shape
@@ -80,7 +82,7 @@ def cvxpy_dual(K: np.ndarray, y: np.ndarray, C: float | np.ndarray) -> tuple[np.
         ``(alpha, b, dual_objective)``: alpha ``(N,)``, the bias by :func:`dual_intercept`, and
         ``sum alpha - 1/2 alpha^T P alpha`` (the maximized dual value).
     """
-    import cvxpy as cp
+    cp = require("cvxpy", "reference", "cvxpy_dual")
 
     K = np.asarray(K, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
@@ -130,8 +132,8 @@ def cvxpylayers_dual(
     Returns:
         ``(alpha (N,), b)``, differentiable through cvxpylayers' implicit backward.
     """
-    import cvxpy as cp
-    from cvxpylayers.torch import CvxpyLayer
+    cp = require("cvxpy", "reference", "cvxpylayers_dual")
+    CvxpyLayer = require("cvxpylayers.torch", "reference", "cvxpylayers_dual").CvxpyLayer
 
     N = y.shape[0]
     if K.shape != (N, N):
