@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> float:
 
 
 def traffic(model, n_features: int, q: int) -> str:
-    """Rank 0's bytes sent, and per iteration, set against the README's cost model where there is one."""
+    """Rank 0's bytes sent, and per iteration, set against the cost model (docs/guide/distributed.md) where there is one."""
     sent = model.bytes_sent_
     if isinstance(model, SVC):  # each binary problem's outer iteration sends its own working set
         steps = int(np.sum(model.n_iter_))

@@ -52,7 +52,7 @@ def test_pairs_are_solved_on_their_own_rows():
     valid = problems.C[p] > 0
     rows = np.concatenate([np.flatnonzero(y == i), np.flatnonzero(y == j)])
     assert not valid[int(valid.sum()):].any()
-    np.testing.assert_array_equal(problems.index[p, valid].numpy(), rows)
+    np.testing.assert_array_equal(problems.row_index[p, valid].numpy(), rows)
     np.testing.assert_array_equal(problems.Y[p, valid].numpy(), np.where(y[rows] == i, 1.0, -1.0))
     expanded = problems.expanded(len(y))  # the decomposition solvers' form
     assert expanded.Y.shape == (435, len(y))
@@ -97,14 +97,14 @@ def test_large_pair_blocks_are_assembled_from_class_blocks(kernel):
     problems, _ = est._fit_problems(Xt, y, None)
     kernel_fn = est._resolve_kernel(Xt)
     valid = problems.C > 0
-    signed = torch.where(valid, (problems.index + 1) * problems.Y.sign().long(), 0)
+    signed = torch.where(valid, (problems.row_index + 1) * problems.Y.sign().long(), 0)
     assert _by_segments(signed.shape[1], X.shape[1])
     cache = _BlockCache(2**30)
     blocks = est._gram_blocks(Xt, None, kernel_fn, signed, cache, torch.empty(3, signed.shape[1], signed.shape[1],
                                                                               dtype=Xt.dtype))
     assert len(cache.blocks) == 3  # each class's own block computed once, used by its two pairs
     for u in range(3):
-        rows = problems.index[u]
+        rows = problems.row_index[u]
         torch.testing.assert_close(blocks[u], kernel_fn(Xt[rows], Xt[rows]), rtol=1e-12, atol=1e-12)
     ours = ts.SVC(kernel=kernel, C=1.0, gamma=0.2, degree=2, coef0=1.0, tol=1e-8, device="cpu").fit(X, y)
     ref = sk.SVC(kernel=kernel, C=1.0, gamma=0.2, degree=2, coef0=1.0, tol=1e-8).fit(X, y)

@@ -23,7 +23,7 @@ __all__ = ["SparseRows", "Matrix", "is_sparse", "as_sparse_rows", "mm", "addmm",
            "inner", "row_norms_sq", "vstack"]
 
 
-def _csr_tensor(crow: Tensor, col: Tensor, values: Tensor, shape: tuple[int, int]) -> Tensor:
+def _csr_tensor(crow: Tensor, col: Tensor, values: Tensor, shape: tuple[int, ...]) -> Tensor:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*[Ss]parse.*")  # torch's "beta" and invariant-check notices
         return torch.sparse_csr_tensor(crow, col, values, shape, device=values.device, check_invariants=False)
@@ -36,7 +36,7 @@ class SparseRows:
 
     ndim = 2
 
-    def __init__(self, crow: Tensor, col: Tensor, values: Tensor, shape: tuple[int, int]) -> None:
+    def __init__(self, crow: Tensor, col: Tensor, values: Tensor, shape: tuple[int, ...]) -> None:
         self.crow, self.col, self.values = crow, col, values
         self.shape = torch.Size(shape)
         self._csr: Tensor | None = None
@@ -73,7 +73,7 @@ class SparseRows:
     def new_zeros(self, *size: Any, **kwargs: Any) -> Tensor:
         return self.values.new_zeros(*size, **kwargs)
 
-    def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> SparseRows:
+    def to(self, device: torch.device | str | torch.dtype | None = None, dtype: torch.dtype | None = None) -> SparseRows:
         """The same rows on ``device`` in ``dtype`` (self when nothing changes); ``to(dtype)`` as a tensor's."""
         if isinstance(device, torch.dtype):
             device, dtype = None, device
@@ -232,16 +232,16 @@ def dense_rows(X: Matrix, index: Any) -> Tensor:
 
 def inner(A: Matrix, Z: Matrix) -> Tensor:
     """``A Z^T`` ``(n_A, n_Z)``, dense, for any mix of dense tensors and SparseRows."""
-    a_sparse, z_sparse = isinstance(A, SparseRows), isinstance(Z, SparseRows)
-    if not a_sparse and not z_sparse:
-        return A @ Z.mT
-    if a_sparse and z_sparse:
+    if isinstance(A, SparseRows) and isinstance(Z, SparseRows):
         if A.device.type == "cpu":  # scipy's product: several times faster than torch's on the CPU
             return torch.from_numpy((A.scipy() @ Z.scipy().T).toarray()).to(A.dtype)
         return (A.csr() @ Z.csr_t()).to_dense()
-    if a_sparse:
+    if isinstance(A, SparseRows):
+        assert isinstance(Z, Tensor)
         return A.csr() @ Z.mT.contiguous()
-    return (Z.csr() @ A.mT.contiguous()).mT
+    if isinstance(Z, SparseRows):
+        return (Z.csr() @ A.mT.contiguous()).mT
+    return A @ Z.mT
 
 
 def row_norms_sq(X: Matrix) -> Tensor:
@@ -254,11 +254,12 @@ def row_norms_sq(X: Matrix) -> Tensor:
 
 def vstack(parts: list[Matrix]) -> Matrix:
     """The rows of ``parts`` one after another (all dense or all sparse)."""
-    if not any(isinstance(p, SparseRows) for p in parts):
-        return torch.cat(parts)
-    if not all(isinstance(p, SparseRows) for p in parts):
+    sparse = [p for p in parts if isinstance(p, SparseRows)]
+    if not sparse:
+        return torch.cat([p for p in parts if isinstance(p, Tensor)])
+    if len(sparse) != len(parts):
         raise TypeError("Expected all parts sparse or all dense")
-    offsets = np.cumsum([0] + [p.nnz for p in parts[:-1]])
-    crow = torch.cat([parts[0].crow[:1]] + [p.crow[1:] + int(o) for p, o in zip(parts, offsets, strict=True)])
-    return SparseRows(crow, torch.cat([p.col for p in parts]), torch.cat([p.values for p in parts]),
-                      (sum(p.shape[0] for p in parts), parts[0].shape[1]))
+    offsets = np.cumsum([0] + [p.nnz for p in sparse[:-1]])
+    crow = torch.cat([sparse[0].crow[:1]] + [p.crow[1:] + int(o) for p, o in zip(sparse, offsets, strict=True)])
+    return SparseRows(crow, torch.cat([p.col for p in sparse]), torch.cat([p.values for p in sparse]),
+                      (sum(p.shape[0] for p in sparse), sparse[0].shape[1]))

@@ -38,7 +38,7 @@ _FILES = {
 }
 
 # IDX type codes (http://yann.lecun.com/exdb/mnist/, "THE IDX FILE FORMAT"); data is big-endian.
-_IDX_DTYPES = {
+_IDX_DTYPES: dict[int, np.dtype] = {
     0x08: np.dtype(">u1"),
     0x09: np.dtype(">i1"),
     0x0B: np.dtype(">i2"),
@@ -170,7 +170,7 @@ def load_images(
             f"scripts/fit_distributed.py, --data.download true for the torchsvm CLI), or point the data dir "
             f"(--data-dir, --data.data_dir or {ENV_DATA_DIR}) at a folder holding {DATASETS[dataset]}/raw/."
         )
-    images_path, labels_path = paths
+    images_path, labels_path = (p for p in paths if p is not None)
     images, labels = read_idx(images_path), read_idx(labels_path)
     if images.ndim != 3 or images.dtype != torch.uint8:
         raise CorruptDataError(

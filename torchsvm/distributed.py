@@ -88,7 +88,7 @@ class Shards(Collectives):
         if not (dist.is_available() and dist.is_initialized()):
             raise RuntimeError(
                 "distributed=True needs an initialized process group: launch with torchrun and call "
-                "torch.distributed.init_process_group() before fit (see the README's 'Several processes')"
+                "torch.distributed.init_process_group() before fit (see docs/guide/distributed.md)"
             )
         self.group = process_group
         self.rank = dist.get_rank(process_group)
@@ -112,7 +112,7 @@ class Shards(Collectives):
                 f"(the wait is bounded by init_process_group(timeout=...)): {err}"
             ) from err
 
-    def _reduce(self, t: Tensor, how: dist.ReduceOp, name: str) -> Tensor:
+    def _reduce(self, t: Tensor, how: dist.ReduceOp.RedOpType, name: str) -> Tensor:
         u = self._movable(t)
         self._run(f"all_reduce({name}) of {tuple(u.shape)}", _nbytes(u), lambda: dist.all_reduce(u, how, group=self.group))
         return u.to(t.device)
@@ -155,15 +155,17 @@ class Shards(Collectives):
         the outcomes are exchanged first, and each rank raises a :class:`ShardError` naming the
         ranks that failed and their messages.
         """
+        value: T | None = None
+        failure: str | None = None
         try:
-            value, failure = fn(), None
+            value = fn()
         except (ValueError, TypeError) as err:
-            value, failure = None, f"{type(err).__name__}: {err}"
+            failure = f"{type(err).__name__}: {err}"
         failures = self.all_gather_object(failure)
         bad = [f"rank {r}: {msg}" for r, msg in enumerate(failures) if msg is not None]
         if bad:
             raise ShardError(f"{what} failed on {len(bad)} of {self.world_size} ranks; " + "; ".join(bad))
-        return value
+        return value  # type: ignore[return-value]  # fn returned on every rank (a None value is fn's own)
 
 
 def check_same(values: list[Any], expected: str) -> None:

@@ -12,11 +12,15 @@ import functools
 import itertools
 import math
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import torch
 from torch import Tensor
 
-from torchsvm._sparse import SparseRows, inner, row_norms_sq
+from torchsvm._sparse import Matrix, SparseRows, inner, row_norms_sq
+
+# k(A, Z) -> (n_A, n_Z): the built-in kernels take dense tensors and SparseRows alike.
+KernelFn = Callable[[Any, Any], Tensor]
 
 __all__ = [
     "linear_kernel",
@@ -110,7 +114,7 @@ def sigmoid_kernel(
     return torch.tanh(_gamma(gamma, X) * inner(X, Z) + coef0)
 
 
-def kernel_function(name: str, gamma: float, degree: int = 3, coef0: float = 0.0) -> Callable[[Tensor, Tensor], Tensor]:
+def kernel_function(name: str, gamma: float, degree: int = 3, coef0: float = 0.0) -> KernelFn:
     """The built-in kernel ``name`` (``"linear"``, ``"poly"``, ``"rbf"``, ``"sigmoid"``) as ``k(A, Z)``
     with its parameters bound: the one dispatch the estimators and the Lightning modules share. A
     partial of a module-level function, not a lambda, so a fitted model keeps it and pickles."""
@@ -126,7 +130,7 @@ def kernel_function(name: str, gamma: float, degree: int = 3, coef0: float = 0.0
 
 
 def kernel_row_blocks(
-    kernel: Callable[[Tensor, Tensor], Tensor], X: Tensor, Z: Tensor | None = None, block_size: int = 4096
+    kernel: KernelFn, X: Matrix, Z: Matrix | None = None, block_size: int = 4096
 ) -> Iterator[tuple[slice, Tensor]]:
     """Yield ``(rows, K[rows, :])`` for ``K = kernel(X, Z)``, ``block_size`` rows at a time."""
     Z = X if Z is None else Z
@@ -404,6 +408,9 @@ class RandomFourierFeatures(torch.nn.Module):
     ``z(x) = sqrt(2 / n_components) cos(W x + b)``, rows of W from N(0, 2 gamma I), b ~ U[0, 2 pi).
     A linear model on z approximates the RBF-kernel machine at O(N n_components) cost.
     """
+
+    W: Tensor  # (n_components, in_features), a buffer
+    b: Tensor  # (n_components,), a buffer
 
     def __init__(self, in_features: int, n_components: int = 1000, gamma: float = 1.0, seed: int = 0) -> None:
         super().__init__()

@@ -117,9 +117,10 @@ def _estimator(options: dict[str, str], weights: dict[str, float], y: np.ndarray
     if kernel_type not in range(5):
         raise UsageError(f"Expected -t kernel_type 0-4, got {kernel_type}")
     kernel = ("linear", "poly", "rbf", "sigmoid", "precomputed")[kernel_type]
-    common = dict(kernel=kernel, degree=_int(options, "-d", 3), gamma=_float("-g", options["-g"]) if "-g" in options
-                  else "auto", coef0=_float("-r", options.get("-r", "0")), tol=_float("-e", options.get("-e", "0.001")),
-                  shrinking=bool(_int(options, "-h", 1)), device=options.get("--device", "auto"))
+    common: dict[str, Any] = dict(
+        kernel=kernel, degree=_int(options, "-d", 3), gamma=_float("-g", options["-g"]) if "-g" in options else "auto",
+        coef0=_float("-r", options.get("-r", "0")), tol=_float("-e", options.get("-e", "0.001")),
+        shrinking=bool(_int(options, "-h", 1)), device=options.get("--device", "auto"))
     if "-m" in options:
         common["cache_size"] = _float("-m", options["-m"])
     C, nu, eps = (_float(k, options.get(k, d)) for k, d in (("-c", "1"), ("-n", "0.5"), ("-p", "0.1")))
@@ -130,7 +131,7 @@ def _estimator(options: dict[str, str], weights: dict[str, float], y: np.ndarray
         if unknown:
             raise UsageError(f"Expected -w<label> for labels of the training set {sorted(labels)}, got {unknown}")
         class_weight = {labels[k]: w for k, w in weights.items()} or None
-        extra = dict(probability=True, random_state=0) if probability else {}
+        extra: dict[str, Any] = dict(probability=True, random_state=0) if probability else {}
         if svm_type == 0:
             return SVC(C=C, class_weight=class_weight, **extra, **common)
         return NuSVC(nu=nu, class_weight=class_weight, **extra, **common)

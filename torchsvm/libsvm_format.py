@@ -31,7 +31,7 @@ _KERNELS = {"linear": "linear", "poly": "polynomial", "rbf": "rbf", "sigmoid": "
 _LINE = re.compile(r"^\s*[-+]?[0-9.eE+-]+(\s+qid:\S+)?(\s+-?[0-9]+:[-+]?[0-9.eE+-]+|\s+-?[0-9]+:[-+]?(nan|inf))*\s*(#.*)?$")
 
 
-def load_data(path: str | Path, n_features: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def load_data(path: str | Path, n_features: int | None = None) -> tuple[scipy.sparse.csr_matrix, np.ndarray]:
     """``(X, y)`` from a LIBSVM-format file, X a scipy CSR matrix (float64, ``(n, D)``), as the file stores
     it; ``n_features`` widens X to a model's width.
 

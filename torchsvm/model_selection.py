@@ -28,7 +28,7 @@ from sklearn.model_selection import cross_validate as _sk_cross_validate
 from sklearn.utils.validation import indexable
 from torch import Tensor
 
-from torchsvm._sparse import as_sparse_rows, is_sparse
+from torchsvm._sparse import Matrix, as_sparse_rows, is_sparse
 from torchsvm.kernels import kernel_row_blocks
 from torchsvm.solvers.dual import DualInfo, DualResult
 from torchsvm.svm import SVC, SVR, NuSVC, NuSVR
@@ -115,8 +115,8 @@ def _batched_scores(estimator: BaseLibSVM, candidates: list[dict], X: Any, y: np
         X_np = as_sparse_rows(X, "X", torch.device("cpu")).scipy()
     else:
         X_np = X.detach().cpu().numpy() if isinstance(X, torch.Tensor) else np.asarray(X)
-    for _, members in by_kernel:
-        members = list(members)
+    for _, group in by_kernel:
+        members = list(group)
         for s, (train, test) in enumerate(splits):
             start = time.time()
             models = [clone(estimator).set_params(**candidates[i]) for i in members]
@@ -135,7 +135,7 @@ def _batched_scores(estimator: BaseLibSVM, candidates: list[dict], X: Any, y: np
             for c in range(len(candidates)) for s in range(len(splits))]
 
 
-def _fit_fold(models: list[BaseLibSVM], X: np.ndarray, y: np.ndarray) -> Tensor:
+def _fit_fold(models: list[BaseLibSVM], X: np.ndarray, y: np.ndarray) -> Matrix:
     """Fit ``models`` (one estimator type, one kernel setting) on one fold as one batched problem:
     the kernel once, every model's problems stacked, one solve, each model its slice. Returns the
     fold's training rows as the models saw them."""
@@ -157,13 +157,15 @@ def _fit_fold(models: list[BaseLibSVM], X: np.ndarray, y: np.ndarray) -> Tensor:
     return Xt
 
 
-def _fold_decisions(models: list[BaseLibSVM], Xt: Tensor, X_test: np.ndarray) -> list[Tensor]:
+def _fold_decisions(models: list[BaseLibSVM], Xt: Matrix, X_test: np.ndarray) -> list[Tensor]:
     """Decision values ``(n_test, P)`` of models fitted on the same rows ``Xt`` with the same kernel:
     one kernel block against the union of their support vectors, each model its columns."""
     union = np.unique(np.concatenate([m.support_ for m in models]))
     X_t = as_tensor_2d(X_test, "X", Xt.device, Xt.dtype)
     SV = Xt[torch.as_tensor(union, device=Xt.device, dtype=torch.long)]
-    K = torch.cat([rows for _, rows in kernel_row_blocks(models[0]._kernel, X_t, SV, 4096)])
+    kernel = models[0]._kernel
+    assert kernel is not None  # not precomputed: GridSearchCV refuses it
+    K = torch.cat([rows for _, rows in kernel_row_blocks(kernel, X_t, SV, 4096)])
     # Each model reads its own support vectors' columns of the one kernel block.
     return [m._combine(K[:, torch.as_tensor(np.searchsorted(union, m.support_), device=K.device)]) + m._b
             for m in models]
@@ -181,7 +183,7 @@ def _stack(parts: list[DualProblems]) -> DualProblems:
     p = None if all(q.p is None for q in parts) else cat([-torch.ones_like(q.Y) if q.p is None else q.p for q in parts], 0.0)
     a0 = None if all(q.alpha0 is None for q in parts) else cat(
         [torch.zeros_like(q.Y) if q.alpha0 is None else q.alpha0 for q in parts], 0.0)
-    index = None if first.index is None else cat([q.index for q in parts], 0)
+    index = None if first.row_index is None else cat([q.row_index for q in parts if q.row_index is not None], 0)
     return DualProblems(cat([q.Y for q in parts], -1.0), cat([q.C for q in parts], 0.0), p, a0, first.rows, None,
                         first.nu, index)
 

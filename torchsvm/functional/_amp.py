@@ -9,6 +9,8 @@ gradients flow back to the caller's dtype exactly as they do for torch's own ops
 
 from __future__ import annotations
 
+from typing import overload
+
 import torch
 from torch import Tensor
 
@@ -21,6 +23,10 @@ def autocast_dtype(t: Tensor) -> torch.dtype | None:
     return torch.get_autocast_dtype(device_type)
 
 
+@overload
+def cast_floating(t: Tensor, dtype: torch.dtype | None) -> Tensor: ...
+@overload
+def cast_floating(t: None, dtype: torch.dtype | None) -> None: ...
 def cast_floating(t: Tensor | None, dtype: torch.dtype | None) -> Tensor | None:
     """Cast a floating tensor to ``dtype`` (no-op for None, non-floating or no dtype)."""
     if t is None or dtype is None or not t.is_floating_point() or t.dtype == dtype:

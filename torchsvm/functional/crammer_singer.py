@@ -30,7 +30,7 @@ class CrammerSingerFunction(torch.autograd.Function):
     @staticmethod
     def forward(
         K: Tensor, onehot: Tensor, U: Tensor, tol: float, max_iter: int | None
-    ) -> tuple[Tensor, Tensor, ActiveSetSystem]:
+    ) -> tuple[Tensor, Tensor, ActiveSetSystem | None]:
         # float64 whatever K's dtype: the problems are small, and a float32 solve cannot reach a
         # tight KKT tolerance when K's entries are large (unnormalized embeddings).
         result = crammer_singer_solve(K.double(), onehot.double(), U.double(), tol=tol, max_iter=max_iter)

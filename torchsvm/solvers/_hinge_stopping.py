@@ -13,7 +13,7 @@ import math
 import torch
 from torch import Tensor
 
-from torchsvm._sparse import SparseRows, addmm, inner, mm, xt_mm
+from torchsvm._sparse import Matrix, SparseRows, addmm, inner, mm, xt_mm
 from torchsvm.distributed import LOCAL, Collectives, gather_rows
 
 __all__ = ["HingeStopping", "GradientStopping"]
@@ -26,7 +26,7 @@ _POLISH_EVERY = 5
 _POLISH_ROUNDS = 3
 
 
-def _duality_gap(X: Tensor, Y: Tensor, C: Tensor, O: Tensor, W: Tensor, b: Tensor, F: Tensor, alpha: Tensor,
+def _duality_gap(X: Matrix, Y: Tensor, C: Tensor, O: Tensor, W: Tensor, b: Tensor, F: Tensor, alpha: Tensor,
                  shards: Collectives = LOCAL, bias_penalty: float = 0.0) -> tuple[Tensor, Tensor]:
     """Hinge primal objective P at (W, b), from its decision values F = X W + b, and a lower bound from a
     dual-feasible rescaling of alpha.
@@ -55,7 +55,7 @@ def _duality_gap(X: Tensor, Y: Tensor, C: Tensor, O: Tensor, W: Tensor, b: Tenso
 
 
 def _solve_partition(
-    X: Tensor, Y: Tensor, C: Tensor, at_c: Tensor, free: Tensor, max_free: int, O: Tensor | None = None,
+    X: Matrix, Y: Tensor, C: Tensor, at_c: Tensor, free: Tensor, max_free: int, O: Tensor | None = None,
     shards: Collectives = LOCAL, bias_penalty: float = 0.0,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """The hinge optimum if the partition were right: alpha = C on ``at_c``, free on ``free``, 0 elsewhere.
@@ -82,6 +82,7 @@ def _solve_partition(
     o = torch.ones_like(Y) if O is None else O
     for k in range(K):
         idx = free[:, k].nonzero().squeeze(1)
+        mine: Tensor | slice  # the free rows of this process among those solved
         if isinstance(X, SparseRows):  # one process; the free rows stay sparse (no n_B x D dense block)
             n = idx.numel()
             if n == 0 or n > max_free:
@@ -101,7 +102,7 @@ def _solve_partition(
             if n == 0 or n > max_free:
                 continue
             yXB, yB, o_B = rows[:, :-2], rows[:, -2], rows[:, -1]
-            gram, margin_L, back = yXB @ yXB.t(), yXB.mv(W[:, k]), yXB.t().mv
+            gram, margin_L, back = yXB @ yXB.t(), yXB.mv(W[:, k]), yXB.t().mv  # type: ignore[assignment]
         bordered = not no_bias
         A = W.new_zeros(n + bordered, n + bordered)
         A[:n, :n] = gram
@@ -121,7 +122,7 @@ def _solve_partition(
     return W.to(X.dtype), b.to(X.dtype), alpha.to(X.dtype)
 
 
-def _active_set_candidates(X: Tensor, Y: Tensor, C: Tensor, O: Tensor, F: Tensor, h: float, rounds: int,
+def _active_set_candidates(X: Matrix, Y: Tensor, C: Tensor, O: Tensor, F: Tensor, h: float, rounds: int,
                            shards: Collectives = LOCAL, bias_penalty: float = 0.0):
     """Exact-partition candidates from a smoothed-hinge iterate, refined by primal-dual active sets.
 
@@ -145,7 +146,7 @@ def _active_set_candidates(X: Tensor, Y: Tensor, C: Tensor, O: Tensor, F: Tensor
 class _Certificate:
     """Best primal iterate and best dual bound seen so far, per class (hinge only)."""
 
-    def __init__(self, X: Tensor, Y: Tensor, C: Tensor, O: Tensor, W: Tensor, b: Tensor, shards: Collectives = LOCAL,
+    def __init__(self, X: Matrix, Y: Tensor, C: Tensor, O: Tensor, W: Tensor, b: Tensor, shards: Collectives = LOCAL,
                  bias_penalty: float = 0.0) -> None:
         self.X, self.Y, self.C, self.O, self.shards, self.bias_penalty = X, Y, C, O, shards, bias_penalty
         self.W, self.b = W, b
@@ -175,7 +176,7 @@ class HingeStopping:
     still open, and the solution is the best certified iterate of each class.
     """
 
-    def __init__(self, X: Tensor, Y: Tensor, C: Tensor, O: Tensor, W: Tensor, b: Tensor, tol: float,
+    def __init__(self, X: Matrix, Y: Tensor, C: Tensor, O: Tensor, W: Tensor, b: Tensor, tol: float,
                  polish_below: float = 1.0, shards: Collectives = LOCAL, bias_penalty: float = 0.0) -> None:
         self.cert = _Certificate(X, Y, C, O, W, b, shards, bias_penalty)
         self.X, self.tol, self.polish_below, self.shards = X, tol, polish_below, shards

@@ -74,30 +74,30 @@ class _CurvatureGram:
             self.G = torch.zeros(self.K, D + 1, D + 1, dtype=torch.float64, device=self.X.device)
         return self.G
 
-    def _add(self, k: int, rows: Tensor, w: Tensor, product_dtype: torch.dtype, X: Tensor | None = None) -> None:
+    def _add(self, k: int, rows: Tensor | None, w: Tensor, product_dtype: torch.dtype, X: Tensor | None = None) -> None:
         """G_k += Z^T diag(w) Z with Z = [X[rows], 1] (or the given rows ``X`` when ``rows`` is None),
         a chunk of rows at a time: only a chunk is gathered and converted at once."""
-        n = X.shape[0] if rows is None else rows.numel()
+        source: Matrix = self.X if X is None else X
+        n = rows.numel() if rows is not None else source.shape[0]
         for start in range(0, n, self.chunk):
             part = slice(start, start + self.chunk)
-            Xc = X[part] if rows is None else dense_rows(self.X, rows[part])
+            Xc = dense_rows(source, rows[part] if rows is not None else part)
             Z = torch.nn.functional.pad(Xc.to(product_dtype), (0, 1), value=1.0)
-            self.G[k] += (Z * w[part].to(product_dtype).unsqueeze(1)).t().mm(Z).to(torch.float64)
+            self._allocate()[k] += (Z * w[part].to(product_dtype).unsqueeze(1)).t().mm(Z).to(torch.float64)
             self.rows_used += Xc.shape[0]
 
     def update(self, cols: Tensor, weights: Tensor, product_dtype: torch.dtype) -> Tensor:
         """Bring G_k to ``weights[:, j]`` for each class k = cols[j] and return G[cols], ``(K', D + 1, D + 1)``."""
-        self._allocate()
+        G = self._allocate()
         rebuild_all = product_dtype != self.product_dtype
         self.product_dtype = product_dtype
         new, old = weights, self.weights[:, cols]
-        counts = torch.stack([(new != old).sum(0), (new != 0).sum(0)])  # (2, K'): changed, held rows
-        counts = self.shards.sum(counts).tolist()
+        counts = self.shards.sum(torch.stack([(new != old).sum(0), (new != 0).sum(0)])).tolist()  # changed, held rows
         rebuilt = []
         for j, k in enumerate(cols.tolist()):
             if rebuild_all or counts[0][j] >= counts[1][j]:
                 held = (new[:, j] != 0).nonzero().squeeze(1)
-                self.G[k].zero_()
+                G[k].zero_()
                 self._add(k, held, new[held, j], product_dtype)  # this rank's part
                 rebuilt.append(k)
             elif counts[0][j]:
@@ -108,10 +108,10 @@ class _CurvatureGram:
                 rows, _ = gather_rows(self.shards, rows)
                 self._add(k, None, rows[:, -1], torch.float64, X=rows[:, :-1])
         if rebuilt and self.shards.distributed:
-            index = torch.as_tensor(rebuilt, device=self.G.device)
-            self.G[index] = self.shards.sum(self.G[index])  # the ranks' parts summed
+            index = torch.as_tensor(rebuilt, device=G.device)
+            G[index] = self.shards.sum(G[index])  # the ranks' parts summed
         self.weights[:, cols] = new
-        return self.G[cols]
+        return G[cols]
 
     def assign(self, cols: Tensor, G: Tensor, weights: Tensor, product_dtype: torch.dtype) -> None:
         """Set G_k = G (one Gram matrix for all of ``cols``) built from ``weights`` ``(N, K')``."""
@@ -150,10 +150,10 @@ def _newton_direction_direct(
     if shared:
         one = _CurvatureGram(X, 1, shards=shards)
         H = one.update(torch.zeros(1, dtype=torch.long, device=X.device), weights[:, :1], product_dtype)
-        if gram is not None:
-            gram.assign(cols, one.G[0], weights, product_dtype)
+        if gram is not None and cols is not None:
+            gram.assign(cols, H[0], weights, product_dtype)
     else:
-        if gram is None:
+        if gram is None or cols is None:
             gram = _CurvatureGram(X, weights.shape[1], shards=shards)
             cols = torch.arange(weights.shape[1], device=X.device)
         H = gram.update(cols, weights, product_dtype)  # the sum over every rank's rows

@@ -23,9 +23,10 @@ from typing import Literal, NamedTuple
 import torch
 from torch import Tensor
 
+from torchsvm._sparse import Matrix
 from torchsvm._warnings import warn_convergence
 from torchsvm.distributed import LOCAL, Collectives
-from torchsvm.kernels import kernel_row_blocks
+from torchsvm.kernels import KernelFn, kernel_row_blocks
 from torchsvm.solvers import _smo_backends
 from torchsvm.solvers._smo_common import TAU
 
@@ -43,7 +44,6 @@ __all__ = [
     "device_memory_guard",
 ]
 
-KernelFn = Callable[[Tensor, Tensor], Tensor]
 
 
 
@@ -51,7 +51,7 @@ class DualInfo(NamedTuple):
     converged: bool
     n_iter: int  # steps (SMO) or outer iterations (decomposition) of the batch as a whole
     kkt_violation: Tensor  # (B,) final m(a) - M(a); <= tol at convergence
-    problem_iters: Tensor | None = None  # (B,) of those, the ones in which each problem was still above tol
+    problem_iters: Tensor  # (B,) of those, the ones in which each problem was still above tol
 
 
 class DualResult(NamedTuple):
@@ -405,7 +405,7 @@ def _extremes(score: Tensor, up: Tensor, low: Tensor) -> tuple[Tensor, Tensor, T
     return m, i, M
 
 
-def kernel_diagonal(kernel: KernelFn, X: Tensor, block_size: int = 256) -> Tensor:
+def kernel_diagonal(kernel: KernelFn, X: Matrix, block_size: int = 256) -> Tensor:
     """``K(x_i, x_i)`` for all i from diagonal blocks, without forming N x N."""
     parts = [kernel(X[s : s + block_size], X[s : s + block_size]).diagonal() for s in range(0, X.shape[0], block_size)]
     return torch.cat(parts)
@@ -425,6 +425,12 @@ def device_memory_guard(what: str, advice: str) -> Iterator[None]:
         if "can't allocate memory" not in str(err) and "not enough memory" not in str(err):
             raise
         raise MemoryError(f"Out of host memory computing {what}. {advice}") from err
+
+
+def _kept(T: Tensor | None, keep: int) -> Tensor:
+    """The first ``keep`` working-set entries of the last iteration's ``T`` (there is one after the first)."""
+    assert T is not None, "kept rows come from an earlier iteration"
+    return T[:, :keep]
 
 
 class DecompositionSolver:
@@ -456,7 +462,7 @@ class DecompositionSolver:
 
     def __init__(
         self,
-        X: Tensor,
+        X: Matrix,
         y: Tensor,
         C: Tensor,
         kernel: KernelFn,
@@ -547,7 +553,7 @@ class DecompositionSolver:
     def _working_set(self) -> tuple[Tensor, Tensor, Tensor]:
         """``(W (B, q), W_new, movable)``: the new violators first (``W_new``), then the last
         iteration's newest half, kept."""
-        if self._W is None:
+        if self._W is None or self._movable is None:
             W, movable = self._select(self.q, None)
             return W, W, movable
         B, N = self.Y.shape
@@ -564,7 +570,7 @@ class DecompositionSolver:
         variables ``(B, q, N)`` (new ones computed, the kept half's reused), its q x q block and state."""
         B, q = W.shape
         keep = q - W_new.shape[1]
-        rows = self._rows_of(W_new) if keep == 0 else torch.cat([self._rows_of(W_new), self._rows[:, :keep]], 1)
+        rows = self._rows_of(W_new) if keep == 0 else torch.cat([self._rows_of(W_new), _kept(self._rows, keep)], 1)
         K_WW = rows.gather(2, W.unsqueeze(1).expand(B, q, q))
         return (rows, K_WW, *(T.gather(1, W) for T in (self.Y, self.C, self.alpha, self.G)))
 
@@ -629,7 +635,7 @@ class DecompositionSolver:
 
 
 def decomposition_dual(
-    X: Tensor,
+    X: Matrix,
     y: Tensor,
     C: float | Tensor,
     kernel: KernelFn,

@@ -14,7 +14,7 @@ from typing import Literal, NamedTuple
 import torch
 from torch import Tensor
 
-from torchsvm._sparse import SparseRows, addmm, xt_mm
+from torchsvm._sparse import Matrix, SparseRows, addmm, xt_mm
 from torchsvm._validation import check_finite, check_pm1_labels, per_sample_costs
 from torchsvm.distributed import LOCAL, Collectives
 from torchsvm.solvers._hinge_stopping import GradientStopping, HingeStopping
@@ -47,7 +47,7 @@ class PrimalResult(NamedTuple):
 
 
 def primal_objective(
-    X: Tensor, Y: Tensor, C: Tensor, W: Tensor, b: Tensor, loss: str = "hinge", offset: Tensor | None = None,
+    X: Matrix, Y: Tensor, C: Tensor, W: Tensor, b: Tensor, loss: str = "hinge", offset: Tensor | None = None,
     shards: Collectives = LOCAL, bias_penalty: float = 0.0,
 ) -> Tensor:
     """``1/2 ||w_k||^2 + lam/2 b_k^2 + sum_i C_ik L(y_ik f_k(x_i) + 1 - o_ik)`` for each column k, ``(K,)``
@@ -105,7 +105,7 @@ def primal_gd(
     return (W[:, 0], b[0], objectives) if single else (W, b, objectives)
 
 
-def _check_problem(X: Tensor, Y: Tensor) -> None:
+def _check_problem(X: Matrix, Y: Tensor) -> None:
     if X.ndim != 2:
         raise ValueError(f"Expected X of shape (N, D), got shape {tuple(X.shape)}")
     if X.shape[0] == 0:
@@ -119,7 +119,7 @@ def _check_problem(X: Tensor, Y: Tensor) -> None:
 
 
 def primal_newton(
-    X: Tensor,
+    X: Matrix,
     Y: Tensor,
     C: Tensor,
     loss: Loss = "hinge",
@@ -230,7 +230,7 @@ def primal_newton(
             g0_norm = g_norm.clamp_min(1e-30) if g0_norm is None else g0_norm  # all K open at the start
             rel = g_norm / g0_norm[cols]
             stage_done = bool((rel <= (_STAGE_TOL if hinge else tol)).all())
-            if hinge:
+            if isinstance(stop, HingeStopping):
                 done = stop.check(cols, Ya, Ca, O[:, cols], Wa, ba, Fa, -Ca * d1, h, stop.polish_now(stage_done, in_stage))
             else:
                 done = stop.check(rel)

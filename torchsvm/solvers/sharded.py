@@ -15,7 +15,7 @@ iteration, for B problems, working set q (q/2 new variables, q/2 kept), D featur
 5. alpha and G are updated locally: ``G_r += y_r * K(X_W, X_r)^T (y_W * delta_W)``.
 
 Nothing N x N and nothing N x D is exchanged: per iteration each rank hands
-``8 B (q D / 2 + 6 q + 2)`` bytes to collectives, whatever N is (see the README's cost model).
+``8 B (q D / 2 + 6 q + 2)`` bytes to collectives, whatever N is (see the cost model in docs/guide/distributed.md).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from torchsvm.solvers.dual import (
     DualResult,
     KernelFn,
     _extremes,
+    _kept,
     _masks,
     dual_bias,
 )
@@ -60,6 +61,7 @@ class ShardedDecompositionSolver(DecompositionSolver):
                  working_set_size: int = 1024, tol: float = 1e-3, dtype: torch.dtype | None = None,
                  p: Tensor | None = None) -> None:
         super().__init__(X, y, C, kernel, working_set_size, tol, dtype, p)
+        self.X_dense = X  # sharded fits take dense rows
         self.shards = shards
         offsets = row_offsets(shards, X.shape[0], X.device)
         self.first, self.n_total = int(offsets[shards.rank]), int(offsets[-1])
@@ -115,7 +117,7 @@ class ShardedDecompositionSolver(DecompositionSolver):
         D = self.X.shape[1]
         owned_new, local_new = self._positions(W_new)
         owned, local = self._positions(W)
-        rows = torch.where(owned_new.unsqueeze(2), self.X[local_new.reshape(-1)].reshape(B, n, D), 0)
+        rows = torch.where(owned_new.unsqueeze(2), self.X_dense[local_new.reshape(-1)].reshape(B, n, D), 0)
         state = torch.stack([T.gather(1, local) for T in (self.Y, self.C, self.alpha, self.G)])
         state = torch.where(owned, state.to(torch.float64), 0)
         buffer = self.shards.sum(torch.cat([rows.reshape(-1).to(torch.float64), state.reshape(-1)]))
@@ -130,6 +132,7 @@ class ShardedDecompositionSolver(DecompositionSolver):
         for b in range(B):
             K[b, :n] = self.kernel(XW[b, :n], XW[b])
         if n < q:
+            assert self._K_WW is not None  # kept rows come from an earlier block
             K[:, n:, :n] = K[:, :n, n:].mT
             K[:, n:, n:] = self._K_WW[:, : q - n, : q - n]
         return K
@@ -142,8 +145,8 @@ class ShardedDecompositionSolver(DecompositionSolver):
         X_new, state = self._share(W, W_new)
         rows = self.kernel(X_new.reshape(-1, X_new.shape[2]), self.X).reshape(B, W_new.shape[1], -1)
         if keep:
-            rows = torch.cat([rows, self._rows[:, :keep]], 1)  # (B, q, N_r): local columns
-            X_new = torch.cat([X_new, self._XW[:, :keep]], 1)
+            rows = torch.cat([rows, _kept(self._rows, keep)], 1)  # (B, q, N_r): local columns
+            X_new = torch.cat([X_new, _kept(self._XW, keep)], 1)
         self._K_WW = self._block(X_new, W_new.shape[1])  # reads the last block before replacing it
         self._XW = X_new  # (B, q, D)
         return (rows, self._K_WW, *(t.to(self.Y.dtype) for t in state))

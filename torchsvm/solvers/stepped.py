@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from torchsvm._sparse import Matrix
 from torchsvm.distributed import LOCAL, Collectives
 from torchsvm.solvers.dual import DecompositionSolver, DualInfo, DualResult, KernelFn
 from torchsvm.solvers.sharded import ShardedDecompositionSolver
@@ -37,16 +38,18 @@ class DecompositionProblems:
         shards: the ranks holding the rows (default: this process holds them all).
     """
 
-    def __init__(self, X: Tensor, Y: Tensor, C: Tensor, kernel: KernelFn, *, p: Tensor | None = None,
+    def __init__(self, X: Matrix, Y: Tensor, C: Tensor, kernel: KernelFn, *, p: Tensor | None = None,
                  members: list[Tensor] | None = None, working_set_size: int = 1024, tol: float = 1e-3,
                  dtype: torch.dtype = torch.float64, shards: Collectives = LOCAL) -> None:
         def solver(rows: Tensor | None, Y: Tensor, C: Tensor, p: Tensor | None) -> DecompositionSolver:
             Xs = X if rows is None else X[rows]
             if shards.distributed:
+                assert isinstance(Xs, Tensor)  # sharded fits take dense rows
                 return ShardedDecompositionSolver(Xs, Y, C, kernel, shards, working_set_size, tol, dtype, p)
             return DecompositionSolver(Xs, Y, C, kernel, working_set_size, tol, dtype, p)
 
         self.shape, self.tol = Y.shape, tol
+        self.parts: list[tuple[slice, Tensor | None, DecompositionSolver]]
         if members is None:
             self.parts = [(slice(None), None, solver(None, Y, C, p))]
         else:

@@ -8,6 +8,7 @@ support-vector bookkeeping and the decision values.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import time
@@ -28,13 +29,12 @@ from torch import Tensor
 from torchsvm._sparse import Matrix, SparseRows, as_sparse_rows, is_sparse, xt_mm
 from torchsvm._warnings import warn_convergence
 from torchsvm.distributed import LOCAL, Collectives, ShardError, Shards, check_same
-from torchsvm.kernels import Kernel, _psd_report, kernel_function, kernel_row_blocks
+from torchsvm.kernels import Kernel, KernelFn, _psd_report, kernel_function, kernel_row_blocks
 from torchsvm.solvers.dual import DualInfo, DualResult, decomposition_dual, device_memory_guard, smo_dual
 from torchsvm.svm._params import LIBSVM, Constrained, StrOptions
 
 __all__ = ["BaseLibSVM", "DualProblems", "fill_bounds", "ovo_pair_tensor", "ovo_pairs", "resolve_device"]
 
-KernelFn = Callable[[Tensor, Tensor], Tensor]
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -92,7 +92,7 @@ def as_tensor_2d(X: Any, name: str, device: torch.device, dtype: torch.dtype | N
         return T.to(device=device, dtype=dtype)
 
 
-def check_n_features(est: BaseEstimator, X: Tensor) -> None:
+def check_n_features(est: BaseEstimator, X: Matrix) -> None:
     """scikit-learn's message for a feature count other than fit's."""
     if X.shape[1] != est.n_features_in_:
         raise ValueError(
@@ -213,7 +213,7 @@ def shards_of(est: BaseEstimator) -> Collectives:
     return Shards(est.process_group) if est.distributed else LOCAL
 
 
-def shard_inputs(shards: Collectives, X: Any, device: torch.device, dtype: torch.dtype | None = None) -> Tensor:
+def shard_inputs(shards: Collectives, X: Any, device: torch.device, dtype: torch.dtype | None = None) -> Matrix:
     """This rank's X as a tensor; across ranks, the feature counts and dtypes must agree, and a rank
     whose X is invalid (empty, NaN, wrong shape) makes every rank raise, naming it."""
     if shards.distributed and is_sparse(X):
@@ -282,7 +282,7 @@ class DualProblems(NamedTuple):
     ``p`` defaults to -1 and ``alpha0`` to 0.
 
     The variables sit on rows of X: all of them in order by default; ``rows`` ``(n,)`` maps them
-    (epsilon-SVR's 2N variables on N samples); ``index`` ``(P, n)`` gives each problem its own rows
+    (epsilon-SVR's 2N variables on N samples); ``row_index`` ``(P, n)`` gives each problem its own rows
     (one-vs-one pairs: the rows of its +1 class, then those of its -1 class, then padding of C = 0), so a pair costs its
     own size, not N, and the solution ``alpha`` is ``(P, n)`` over them too. :meth:`expanded` gives
     the same problems over every row, ``members`` listing each problem's (the decomposition solvers'
@@ -295,26 +295,24 @@ class DualProblems(NamedTuple):
     rows: Tensor | None = None  # (n,) indices into X
     members: list[Tensor] | None = None
     nu: bool = False
-    index: Tensor | None = None  # (P, n) indices into X
+    row_index: Tensor | None = None  # (P, n) indices into X
 
     def expanded(self, n_rows: int) -> DualProblems:
         """The problems over all ``n_rows`` rows of X (C = 0 and y = -1 off each problem's rows), with
         ``members``; problems without ``index`` come back as they are."""
-        if self.index is None:
+        if self.row_index is None:
             return self
         valid = self.C > 0
-        at = (valid.nonzero()[:, 0], self.index[valid])  # (problem, row of X) of each variable
+        at = (valid.nonzero()[:, 0], self.row_index[valid])  # (problem, row of X) of each variable
 
-        def dense(T: Tensor | None, fill: float) -> Tensor | None:
-            if T is None:
-                return None
+        def dense(T: Tensor, fill: float) -> Tensor:
             out = torch.full((T.shape[0], n_rows), fill, dtype=T.dtype, device=T.device)
             out[at] = T[valid]
             return out
 
-        members = [self.index[q, valid[q]] for q in range(self.index.shape[0])]
-        return DualProblems(dense(self.Y, -1.0), dense(self.C, 0.0), dense(self.p, 0.0), dense(self.alpha0, 0.0),
-                            self.rows, members, self.nu)
+        members = [self.row_index[q, valid[q]] for q in range(self.row_index.shape[0])]
+        return DualProblems(dense(self.Y, -1.0), dense(self.C, 0.0), None if self.p is None else dense(self.p, 0.0),
+                            None if self.alpha0 is None else dense(self.alpha0, 0.0), self.rows, members, self.nu)
 
 
 # kernel_dtype="auto": float64 kernel values on the CPU up to this many training rows (a float64 Gram
@@ -347,13 +345,13 @@ class BaseLibSVM(Constrained, BaseEstimator):
         if self.kernel == "precomputed" and self.solver == "decomposition":
             raise ValueError("kernel='precomputed' is solved in memory; use solver='auto' or 'smo'")
 
-    def _fit_problems(self, Xt: Tensor, y: Any, sample_weight: Any,
+    def _fit_problems(self, Xt: Matrix, y: Any, sample_weight: Any,
                       shards: Collectives = LOCAL) -> tuple[DualProblems, Any]:
         """The dual problems of a fit on ``Xt`` (float64; this rank's rows where ``shards`` holds them),
         and what :meth:`_set_solution` needs beside them."""
         raise NotImplementedError
 
-    def _set_solution(self, Xt: Tensor, kernel: KernelFn | None, res: DualResult, problems: DualProblems,
+    def _set_solution(self, Xt: Matrix, kernel: KernelFn | None, res: DualResult, problems: DualProblems,
                       context: Any) -> None:
         """Set the fitted attributes from the solved problems."""
         raise NotImplementedError
@@ -414,7 +412,7 @@ class BaseLibSVM(Constrained, BaseEstimator):
         return coef
 
     # -- data and kernel -------------------------------------------------------------------
-    def _prepare(self, X: Any) -> tuple[Tensor, KernelFn | None, Tensor, Tensor | None]:
+    def _prepare(self, X: Any) -> tuple[Matrix, KernelFn | None, Matrix, Tensor | None]:
         """``(Xt float64, kernel or None, Xk in kernel_dtype, K if precomputed)``; sets the input attributes.
 
         A callable kernel on X that is not numbers (strings, graphs, ...) gets X as it is, as scikit-learn
@@ -425,9 +423,9 @@ class BaseLibSVM(Constrained, BaseEstimator):
         self.n_features_in_ = Xt.shape[1]
         self.shape_fit_ = tuple(Xt.shape)
         kernel = None if self._raw_fit is not None else self._resolve_kernel(Xt)
-        if kernel is None and isinstance(Xt, SparseRows):
-            raise TypeError("Sparse precomputed kernels are not supported.")  # scikit-learn's words
         if kernel is None:  # precomputed: the user's Gram matrix, as given
+            if isinstance(Xt, SparseRows):
+                raise TypeError("Sparse precomputed kernels are not supported.")  # scikit-learn's words
             if Xt.shape[0] != Xt.shape[1]:
                 raise ValueError(f"Expected a square Gram matrix (N, N) for kernel='precomputed', got {tuple(Xt.shape)}")
             asym = float((Xt - Xt.T).abs().max())
@@ -440,13 +438,16 @@ class BaseLibSVM(Constrained, BaseEstimator):
 
     def _raw_gram(self, X: Any) -> Tensor:
         """``kernel(X, X_fit)`` (X_fit = X during fit) for a callable kernel on non-numeric X, ``(n, n_fit)`` float64."""
-        fit = X if getattr(self, "_raw_fit", None) is None else self._raw_fit
+        raw_fit = getattr(self, "_raw_fit", None)
+        fit = X if raw_fit is None else raw_fit
         K = np.asarray(self.kernel(X, fit), dtype=np.float64)
         if K.shape != (len(X), len(fit)):
             raise ValueError(f"Expected the kernel callable to return shape ({len(X)}, {len(fit)}), got {K.shape}")
-        return as_tensor_2d(K, "kernel(X, X_fit)", resolve_device(self.device), torch.float64)
+        Kt = as_tensor_2d(K, "kernel(X, X_fit)", resolve_device(self.device), torch.float64)
+        assert isinstance(Kt, Tensor)  # a NumPy array in, a dense tensor out
+        return Kt
 
-    def _resolve_kernel(self, X: Tensor, shards: Collectives = LOCAL) -> KernelFn | None:
+    def _resolve_kernel(self, X: Matrix, shards: Collectives = LOCAL) -> KernelFn | None:
         """The kernel as ``k(A, Z) -> (n_A, n_Z)`` with gamma resolved on the training X (all ranks'
         rows for a sharded fit); None if precomputed."""
         kernel = self.kernel
@@ -456,7 +457,8 @@ class BaseLibSVM(Constrained, BaseEstimator):
             return None
         gamma = self.gamma
         if gamma == "scale":
-            var = float(X.var(correction=0) if not shards.distributed else sharded_variance(X, shards))
+            var = float(X.var(correction=0) if not isinstance(X, Tensor) or not shards.distributed
+                        else sharded_variance(X, shards))  # sharded fits take dense rows
             gamma = 1.0 / (X.shape[1] * var) if var > 0 else 1.0
             if gamma == 0.0:  # scikit-learn's value too, a constant kernel: say why
                 warnings.warn(f"gamma='scale' is 0.0 (a constant kernel): X.var() = {var:.3g} overflows or is too "
@@ -483,7 +485,7 @@ class BaseLibSVM(Constrained, BaseEstimator):
         return None if self.max_iter == -1 else self.max_iter
 
     # -- the one solve path ----------------------------------------------------------------
-    def _solve(self, Xk: Tensor, kernel: KernelFn | None, K: Tensor | None, problems: DualProblems) -> DualResult:
+    def _solve(self, Xk: Matrix, kernel: KernelFn | None, K: Tensor | None, problems: DualProblems) -> DualResult:
         """Solve the P problems: ``alpha (P, n)``, ``b (P,)``, ``r`` (nu), per-problem steps and KKT
         violations in ``info``.
 
@@ -499,13 +501,14 @@ class BaseLibSVM(Constrained, BaseEstimator):
         full_bytes = n * n * Xk.element_size()
         if K is not None and rows is not None:
             K = K[rows][:, rows]
-        elif K is None and problems.index is None and full_bytes <= budget:
+        elif K is None and problems.row_index is None and full_bytes <= budget:
+            assert kernel is not None  # only a precomputed fit has none, and it has K
             with device_memory_guard(f"the {n} x {n} Gram matrix",
                                      "Use solver='decomposition', a smaller cache_size, or device='cpu'."):
                 K = kernel(Xr, Xr)
             budget -= full_bytes
         self._check_psd(Xr, kernel, K)
-        if problems.index is not None:
+        if problems.row_index is not None:
             return self._solve_blocks(Xr, K, problems, kernel, budget)
         opts = dict(tol=self.tol, max_iter=self._max_iter(), dtype=problems.Y.dtype, p=problems.p,
                     alpha0=problems.alpha0, nu=problems.nu)
@@ -513,9 +516,10 @@ class BaseLibSVM(Constrained, BaseEstimator):
             warnings.simplefilter("ignore", ConvergenceWarning)  # fit warns once, for the estimator
             if K is not None:
                 return smo_dual(K, problems.Y, problems.C, **opts)
+            assert kernel is not None
             return decomposition_dual(Xr, problems.Y, problems.C, kernel, working_set_size=self.working_set_size, **opts)
 
-    def _check_psd(self, X: Tensor, kernel: KernelFn | None, K: Tensor | None) -> None:
+    def _check_psd(self, X: Matrix, kernel: KernelFn | None, K: Tensor | None) -> None:
         """Warn when the Gram matrix is not PSD. Skipped for the kernels PSD by construction (linear,
         RBF, polynomial with coef0 >= 0: Mercer kernels; a negative eigenvalue there is rounding),
         where the eigenvalues of a 512-sample block would cost more than a small fit."""
@@ -523,7 +527,7 @@ class BaseLibSVM(Constrained, BaseEstimator):
             return
         if K is not None:
             warn_if_not_psd(K, self.kernel)
-        else:
+        elif kernel is not None:
             sample = torch.linspace(0, X.shape[0] - 1, min(X.shape[0], 512), device=X.device).long()
             with device_memory_guard(f"the {len(sample)} x {len(sample)} Gram matrix of sampled rows (a PSD check)",
                                      "Use solver='decomposition', a smaller cache_size, or device='cpu'."):
@@ -534,7 +538,8 @@ class BaseLibSVM(Constrained, BaseEstimator):
         together are solved as one batched SMO on their padded blocks (padding has C = 0), computed from
         their rows or gathered from K when it is at hand; a problem too large for the budget goes to the
         decomposition solver. ``alpha`` comes back over each problem's own rows, as ``index`` lists them."""
-        Y, Cb, index = problems.Y, problems.C, problems.index
+        Y, Cb, index = problems.Y, problems.C, problems.row_index
+        assert index is not None  # the block solver is for problems on their own rows
         P = Y.shape[0]
         valid = Cb > 0  # each problem's rows come first, then its padding
         sizes = valid.sum(1).tolist()
@@ -579,7 +584,7 @@ class BaseLibSVM(Constrained, BaseEstimator):
                 def cut(T: Tensor | None) -> Tensor | None:  # the group's first n_max variables
                     return None if T is None else T[grp, :n_max]  # noqa: B023 (called in this iteration)
 
-                res = smo_dual(K_g, cut(Y), cut(Cb), p=cut(problems.p), alpha0=cut(problems.alpha0),
+                res = smo_dual(K_g, Y[grp, :n_max], Cb[grp, :n_max], p=cut(problems.p), alpha0=cut(problems.alpha0),
                                kernel_index=block_of, **opts)
                 del K_g  # the buffer alone holds the blocks (freed whole when a larger one is needed)
             alpha[grp, :n_max] = res.alpha
@@ -606,6 +611,10 @@ class BaseLibSVM(Constrained, BaseEstimator):
                 out[start : start + chunk] = K[I.unsqueeze(2), I.unsqueeze(1)]
             return out
         segments = _by_segments(n, X.shape[1])
+
+        def block(rows: Tensor) -> Tensor:  # one class's own block
+            return kernel(X[rows], X[rows])
+
         if not segments and isinstance(self.kernel, str) and not isinstance(X, SparseRows):
             # Small blocks (many classes): Python's cost per call dominates, so whole blocks a batch at a
             # time (the built-in kernels take (B, n, D) row sets), each chunk's temporaries within ~128 MB.
@@ -622,8 +631,8 @@ class BaseLibSVM(Constrained, BaseEstimator):
                 out[u] = kernel(X[I], X[I])  # small, or not two class segments
                 continue
             A, B = I[:a], I[a:m]
-            out[u, :a, :a] = cache.get(A, lambda A=A: kernel(X[A], X[A]))
-            out[u, a:m, a:m] = cache.get(B, lambda B=B: kernel(X[B], X[B]))
+            out[u, :a, :a] = cache.get(A, functools.partial(block, A))
+            out[u, a:m, a:m] = cache.get(B, functools.partial(block, B))
             cross = kernel(X[A], X[B])
             out[u, :a, a:m] = cross
             out[u, a:m, :a] = cross.T
@@ -634,7 +643,7 @@ class BaseLibSVM(Constrained, BaseEstimator):
         return out
 
     # -- the fitted model ------------------------------------------------------------------
-    def _keep_support(self, Xt: Tensor, coef: Tensor, b: Tensor, kernel: KernelFn | None, order: np.ndarray) -> np.ndarray:
+    def _keep_support(self, Xt: Matrix, coef: Tensor, b: Tensor, kernel: KernelFn | None, order: np.ndarray) -> np.ndarray:
         """Keep the rows with a nonzero coefficient in some problem, in ``order``; returns their indices.
 
         ``coef`` ``(m, N)`` holds each row's coefficients (for P problems: ``f = K(x, SV) coef_SV^T + b``;
@@ -647,11 +656,11 @@ class BaseLibSVM(Constrained, BaseEstimator):
         self._coef = coef.t().index_select(0, sv_index)  # (n_SV, m)
         self._b = b
         self._kernel = kernel
-        self._sv = Xt[sv_index] if kernel is not None else None
-        if kernel is None:
+        self._sv = sv = Xt[sv_index] if kernel is not None else None
+        if sv is None:
             self.support_vectors_ = np.empty((0, 0))
         else:  # sparse when X was (scikit-learn's convention)
-            self.support_vectors_ = self._sv.scipy() if isinstance(self._sv, SparseRows) else self._sv.cpu().numpy()
+            self.support_vectors_ = sv.scipy() if isinstance(sv, SparseRows) else sv.cpu().numpy()
         self.intercept_ = b.cpu().numpy()
         return support
 
@@ -686,6 +695,7 @@ class BaseLibSVM(Constrained, BaseEstimator):
 
     def _feature_weights(self) -> Tensor:
         """``(P, D)``: each problem's w = sum over the support vectors of coef x (the linear kernel's)."""
+        assert self._sv is not None, "a precomputed kernel has no support vectors in feature space"
         return xt_mm(self._sv, self._coef).T
 
     def _combine(self, K_rows: Tensor) -> Tensor:
@@ -737,7 +747,7 @@ def _takes_raw(kernel: Any, X: Any) -> bool:
     return False
 
 
-def decision_values(kernel: KernelFn, X: Tensor, sv: Tensor, coef: Tensor, b: Tensor) -> Tensor:
+def decision_values(kernel: KernelFn, X: Matrix, sv: Tensor, coef: Tensor, b: Tensor) -> Tensor:
     """``K(X, SV) coef + b`` ``(n, P)``: support vectors only, a block of rows of X at a time."""
     blocks = [K_rows @ coef for _, K_rows in kernel_row_blocks(kernel, X, sv, 4096)]
     return torch.cat(blocks) + b if blocks else coef.new_zeros(0, coef.shape[1])

@@ -15,7 +15,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_array, check_is_fitted
 from torch import Tensor
 
-from torchsvm._sparse import xt_mm
+from torchsvm._sparse import Matrix, xt_mm
 from torchsvm.distributed import LOCAL, Collectives, row_offsets
 from torchsvm.kernels import Kernel
 from torchsvm.solvers.dual import DualResult
@@ -73,7 +73,7 @@ class BaseSVC(ClassifierMixin, BaseLibSVM):
 
     multi_class: str
     _class_weighted = True  # class_weight scales the costs (LIBSVM's nu-SVC ignores it)
-    _problem_params = ("C", "class_weight")  # what GridSearchCV may vary within one batched solve
+    _problem_params: tuple[str, ...] = ("C", "class_weight")  # what GridSearchCV may vary within one batched solve
 
     def _check_params(self) -> None:
         """The parameters' checks; a ``probability`` passed at all warns as scikit-learn 1.9 does (deprecated)."""
@@ -129,24 +129,24 @@ class BaseSVC(ClassifierMixin, BaseLibSVM):
         valid = index < N
         index = torch.where(valid, index, 0)
         Y = torch.where(valid & (y_t[index] == pairs[:, :1]), 1.0, -1.0).to(dtype)  # LIBSVM: the first class is +1
-        return DualProblems(Y, torch.where(valid, c_t[index], 0.0), index=index)
+        return DualProblems(Y, torch.where(valid, c_t[index], 0.0), row_index=index)
 
     def _coefficients(self, res: DualResult, problems: DualProblems) -> tuple[Tensor, Tensor]:
         """``(y * alpha (P, N), b (P,))``: what the decision function multiplies the kernel by."""
         return res.alpha * problems.Y, res.b
 
-    def _fit_problems(self, Xt: Tensor, y: Any, sample_weight: Any,
+    def _fit_problems(self, Xt: Matrix, y: Any, sample_weight: Any,
                       shards: Collectives = LOCAL) -> tuple[DualProblems, Any]:
         costs = classes_and_costs(self, Xt.shape[0], y, sample_weight, shards)
         cost = costs.per_sample() if self._class_weighted else costs.sample
         return self._problems(costs.y_idx, cost, Xt.device, Xt.dtype), costs.y_idx
 
-    def _set_solution(self, Xt: Tensor, kernel: Any, res: DualResult, problems: DualProblems, y_idx: Any) -> None:
+    def _set_solution(self, Xt: Matrix, kernel: Any, res: DualResult, problems: DualProblems, y_idx: Any) -> None:
         coef, b = self._coefficients(res, problems)
-        self._store(Xt, y_idx, coef, b, kernel, problems.index)
+        self._store(Xt, y_idx, coef, b, kernel, problems.row_index)
         self.n_iter_ = res.info.problem_iters.cpu().numpy().astype(np.int64)
 
-    def _store(self, Xt: Tensor, y_idx: np.ndarray, coef: Tensor, b: Tensor, kernel: Any,
+    def _store(self, Xt: Matrix, y_idx: np.ndarray, coef: Tensor, b: Tensor, kernel: Any,
                index: Tensor | None = None) -> None:
         """Keep the support vectors and set LIBSVM's attributes; ``coef`` is ``y * alpha`` ``(P, n)`` over
         the rows ``index`` ``(P, n)`` lists, or over all rows of Xt without it."""
@@ -186,7 +186,9 @@ class BaseSVC(ClassifierMixin, BaseLibSVM):
     def _feature_weights(self) -> Tensor:
         if not self._one_vs_one_pairs():
             return super()._feature_weights()
-        per_class = torch.stack([xt_mm(self._sv[s], self._coef[s]) for s in self._class_slices()], 1)  # (D, k, k - 1)
+        sv = self._sv
+        assert sv is not None  # a linear kernel's fit
+        per_class = torch.stack([xt_mm(sv[s], self._coef[s]) for s in self._class_slices()], 1)  # (D, k, k - 1)
         return self._per_class_pairs(per_class).T
 
     def decision_function(self, X: Any) -> np.ndarray | Tensor:
@@ -298,15 +300,19 @@ class BaseSVC(ClassifierMixin, BaseLibSVM):
         proba = self.predict_proba(X)
         return torch.log(proba) if isinstance(proba, Tensor) else np.log(proba)
 
-    @deprecated("Attribute `probA_` was deprecated in version 1.9 and will be removed in 1.11 as the "
-                "`probability=True` option for SVC and NuSVC was deprecated and will be removed in 1.11.")
+    # scikit-learn's own pattern for a deprecated attribute; mypy cannot type a decorated property.
+    @deprecated(  # type: ignore[prop-decorator]
+        "Attribute `probA_` was deprecated in version 1.9 and will be removed in 1.11 as the "
+        "`probability=True` option for SVC and NuSVC was deprecated and will be removed in 1.11.")
     @property
     def probA_(self) -> np.ndarray:
         """Platt's A per one-vs-one pair (``probability=True``; empty otherwise)."""
         return self._probA
 
-    @deprecated("Attribute `probB_` was deprecated in version 1.9 and will be removed in 1.11 as the "
-                "`probability=True` option for SVC and NuSVC was deprecated and will be removed in 1.11.")
+    # scikit-learn's own pattern for a deprecated attribute; mypy cannot type a decorated property.
+    @deprecated(  # type: ignore[prop-decorator]
+        "Attribute `probB_` was deprecated in version 1.9 and will be removed in 1.11 as the "
+        "`probability=True` option for SVC and NuSVC was deprecated and will be removed in 1.11.")
     @property
     def probB_(self) -> np.ndarray:
         """Platt's B per one-vs-one pair (``probability=True``; empty otherwise)."""
@@ -468,11 +474,13 @@ class SVC(BaseSVC):
         shards = shards_of(self)
         device = resolve_device(self.device)
         Xt = shard_inputs(shards, X, device, torch.float64)
+        assert isinstance(Xt, Tensor)  # shard_inputs refuses sparse X for a sharded fit
         problems, y_idx = self._fit_problems(Xt, y, sample_weight, shards)
         problems = problems.expanded(Xt.shape[0])  # the sharded solvers' form: every row, members listed
         offsets = row_offsets(shards, Xt.shape[0], device)
         self.n_features_in_, self.shape_fit_ = Xt.shape[1], (int(offsets[-1]), Xt.shape[1])
         kernel = self._resolve_kernel(Xt, shards)
+        assert kernel is not None  # a precomputed kernel cannot be sharded (checked with the parameters)
         sent = shards.bytes_sent
         res = solve_sharded(Xt.to(self._kernel_dtype(device, self.shape_fit_[0])), kernel, problems, shards,
                             self.working_set_size, self.tol, self._max_iter())
@@ -504,8 +512,8 @@ class NuSVC(BaseSVC):
     Args:
         nu: in (0, 1]; for every pair of classes with (weighted) sizes n1, n2 it must satisfy
             nu (n1 + n2) / 2 <= min(n1, n2), else ``ValueError("specified nu is infeasible")``.
-        kernel, degree, gamma, coef0, tol, max_iter, decision_function_shape, solver, cache_size,
-            working_set_size, kernel_dtype, device: as :class:`SVC`.
+        kernel, degree, gamma, coef0, tol, max_iter, decision_function_shape: as :class:`SVC`.
+        solver, cache_size, working_set_size, kernel_dtype, device: as :class:`SVC`.
 
         shrinking, probability, cache_size, verbose, break_ties, random_state: as :class:`SVC`.
         class_weight: accepted and ignored, as by LIBSVM's nu-SVC (scikit-learn sets
@@ -516,7 +524,7 @@ class NuSVC(BaseSVC):
 
     multi_class = "ovo"  # LIBSVM's nu-SVC is one-vs-one; not a parameter
     _class_weighted = False
-    _problem_params = ("nu",)
+    _problem_params: tuple[str, ...] = ("nu",)
 
     def __init__(
         self,
@@ -577,8 +585,8 @@ class NuSVC(BaseSVC):
 
     def _coefficients(self, res: DualResult, problems: DualProblems) -> tuple[Tensor, Tensor]:
         """LIBSVM's rescaling by 1/r: ``(y * alpha / r, -rho / r)``."""
-        r = res.r.unsqueeze(1)
-        return res.alpha * problems.Y / r, res.b / res.r
+        assert res.r is not None  # a nu problem's solution carries r
+        return res.alpha * problems.Y / res.r.unsqueeze(1), res.b / res.r
 
 
 class BaseSVR(RegressorMixin, BaseLibSVM):
@@ -590,7 +598,7 @@ class BaseSVR(RegressorMixin, BaseLibSVM):
         """The problem on labels ``Y`` ``(1, 2N)``, for targets ``y`` and costs ``cost`` ``(N,)``."""
         raise NotImplementedError
 
-    def _fit_problems(self, Xt: Tensor, y: Any, sample_weight: Any,
+    def _fit_problems(self, Xt: Matrix, y: Any, sample_weight: Any,
                       shards: Collectives = LOCAL) -> tuple[DualProblems, Any]:
         N = Xt.shape[0]
         y_np = check_array(targets_1d(self, N, y), ensure_2d=False, dtype=np.float64, input_name="y")
@@ -600,7 +608,7 @@ class BaseSVR(RegressorMixin, BaseLibSVM):
         Y = torch.cat([ones, -ones]).unsqueeze(0)  # variables [a; a*] on the rows [X; X]
         return self._problem(Y, y_t, cost)._replace(rows=torch.arange(N, device=Xt.device).repeat(2)), None
 
-    def _set_solution(self, Xt: Tensor, kernel: Any, res: DualResult, problems: DualProblems, context: Any) -> None:
+    def _set_solution(self, Xt: Matrix, kernel: Any, res: DualResult, problems: DualProblems, context: Any) -> None:
         N = Xt.shape[0]
         coef = res.alpha[:, :N] - res.alpha[:, N:]  # (1, N): a - a*
         support = self._keep_support(Xt, coef, res.b, kernel, np.arange(N))
@@ -630,14 +638,16 @@ class SVR(BaseSVR):
     f(x) = sum over support vectors of (a_i - a*_i) K(x_i, x) + b.
 
     Args:
-        kernel, degree, gamma, coef0, tol, shrinking, cache_size, verbose, max_iter, solver,
-            working_set_size, kernel_dtype, device: as :class:`SVC`.
+        kernel, degree, gamma, coef0, tol, shrinking, cache_size, verbose: as :class:`SVC`.
+        max_iter, solver, working_set_size, kernel_dtype, device: as :class:`SVC`.
         C: cost of a deviation beyond epsilon, > 0 (``C_i = C * sample_weight_i``).
         epsilon: half width of the tube inside which deviations cost nothing, >= 0.
 
     Attributes:
-        support_, support_vectors_, n_support_ (``(1,)``), dual_coef_ (``(1, n_SV)``: a - a*),
-        intercept_ (``(1,)``), n_features_in_, shape_fit_, n_iter_ (SMO steps or outer iterations).
+        support_, support_vectors_, n_support_, dual_coef_, intercept_: as :class:`SVC`'s, with one
+            problem: ``n_support_`` ``(1,)``, ``dual_coef_`` ``(1, n_SV)`` (a - a*), ``intercept_`` ``(1,)``.
+        n_features_in_, shape_fit_: as :class:`SVC`'s.
+        n_iter_: SMO steps or outer iterations.
     """
 
     def __init__(
@@ -699,8 +709,8 @@ class NuSVR(BaseSVR):
     Args:
         nu: in (0, 1].
         C: cost of a deviation beyond the tube, > 0 (``C_i = C * sample_weight_i``).
-        kernel, degree, gamma, coef0, tol, shrinking, cache_size, verbose, max_iter, solver,
-            working_set_size, kernel_dtype, device: as :class:`SVC`.
+        kernel, degree, gamma, coef0, tol, shrinking, cache_size, verbose: as :class:`SVC`.
+        max_iter, solver, working_set_size, kernel_dtype, device: as :class:`SVC`.
 
     Attributes: as :class:`SVR`.
     """
@@ -766,12 +776,14 @@ class OneClassSVM(OutlierMixin, BaseLibSVM):
     Args:
         nu: an upper bound on the fraction of training errors and a lower bound on the fraction
             of support vectors, in (0, 1].
-        kernel, degree, gamma, coef0, tol, shrinking, cache_size, verbose, max_iter, solver,
-            working_set_size, kernel_dtype, device: as :class:`SVC`.
+        kernel, degree, gamma, coef0, tol, shrinking, cache_size, verbose: as :class:`SVC`.
+        max_iter, solver, working_set_size, kernel_dtype, device: as :class:`SVC`.
 
     Attributes:
-        support_, support_vectors_, n_support_, dual_coef_ (``(1, n_SV)``), intercept_ (``-rho``),
-        offset_ (``rho``: ``decision_function = score_samples - offset_``), n_features_in_, n_iter_.
+        support_, support_vectors_, n_support_, n_features_in_, n_iter_: as :class:`SVC`'s.
+        dual_coef_: ``(1, n_SV)``.
+        intercept_: ``-rho``.
+        offset_: ``rho`` (``decision_function = score_samples - offset_``).
     """
 
     def __init__(
@@ -811,7 +823,7 @@ class OneClassSVM(OutlierMixin, BaseLibSVM):
         """Fit on ``X`` ``(n_samples, n_features)``; ``y`` is ignored."""
         return super().fit(X, None, sample_weight)
 
-    def _fit_problems(self, Xt: Tensor, y: Any, sample_weight: Any,
+    def _fit_problems(self, Xt: Matrix, y: Any, sample_weight: Any,
                       shards: Collectives = LOCAL) -> tuple[DualProblems, Any]:
         N, dev = Xt.shape[0], Xt.device
         w = torch.as_tensor(sample_costs(1.0, N, sample_weight), dtype=torch.float64, device=dev)
@@ -822,7 +834,7 @@ class OneClassSVM(OutlierMixin, BaseLibSVM):
             alpha0=fill_bounds(w, self.nu * w.sum()).unsqueeze(0),  # LIBSVM's start: sum a = nu sum w
         ), None
 
-    def _set_solution(self, Xt: Tensor, kernel: Any, res: DualResult, problems: DualProblems, context: Any) -> None:
+    def _set_solution(self, Xt: Matrix, kernel: Any, res: DualResult, problems: DualProblems, context: Any) -> None:
         support = self._keep_support(Xt, res.alpha, res.b, kernel, np.arange(Xt.shape[0]))
         self.dual_coef_ = res.alpha[:, torch.as_tensor(support, device=Xt.device, dtype=torch.long)].cpu().numpy()
         self.n_support_ = np.array([len(support)], dtype=np.int32)

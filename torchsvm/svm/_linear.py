@@ -19,7 +19,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted
 from torch import Tensor
 
-from torchsvm._sparse import SparseRows, addmm, vstack
+from torchsvm._sparse import Matrix, SparseRows, addmm, vstack
 from torchsvm._warnings import warn_convergence
 from torchsvm.distributed import LOCAL, Collectives
 from torchsvm.solvers.crammer_singer_cd import crammer_singer_coordinate_descent
@@ -51,7 +51,7 @@ _STALL = 0.5
 _DENSE_NEWTON = 2500.0
 
 
-def _density(X: Tensor) -> float:
+def _density(X: Matrix) -> float:
     """The fraction of nonzero entries of X (a sample of 2,000 rows: one pass over them)."""
     if isinstance(X, SparseRows):
         return X.nnz / max(1, X.shape[0] * X.shape[1])
@@ -60,7 +60,7 @@ def _density(X: Tensor) -> float:
 
 # LIBLINEAR's solvers by loss, penalty and dual, as scikit-learn checks them (_get_liblinear_solver_type):
 # a combination absent here is refused with scikit-learn's words.
-_LIBLINEAR_COMBINATIONS = {
+_LIBLINEAR_COMBINATIONS: dict[str, dict[str, tuple[bool, ...]]] = {
     "hinge": {"l2": (True,)},
     "squared_hinge": {"l1": (False,), "l2": (False, True)},
     "epsilon_insensitive": {"l2": (True,)},
@@ -115,7 +115,8 @@ class BaseLinear(Constrained, BaseEstimator):
 
     def _hinge(self) -> str:
         """The loss as the primal solvers name it (epsilon-insensitive losses are hinges on two copies of each sample)."""
-        return {"epsilon_insensitive": "hinge", "squared_epsilon_insensitive": "squared_hinge"}.get(self.loss, self.loss)
+        names = {"epsilon_insensitive": "hinge", "squared_epsilon_insensitive": "squared_hinge"}
+        return names.get(str(self.loss), str(self.loss))
 
     def _bias_penalty(self) -> float:
         """lam of 1/2 lam b^2: inf without an intercept, 1 / intercept_scaling^2 for LIBLINEAR's, 0 if free."""
@@ -139,7 +140,7 @@ class BaseLinear(Constrained, BaseEstimator):
         return (self._hinge() in ("hinge", "squared_hinge") and self._bias_penalty() != 0
                 and not getattr(self, "distributed", False))
 
-    def _solver(self, X: Tensor) -> str:
+    def _solver(self, X: Matrix) -> str:
         """``"dcd"`` or ``"newton"``: ``"auto"`` picks coordinate descent on the CPU where it solves the
         problem, the Newton method otherwise (on a GPU, and for a free intercept or the logistic loss),
         and for the squared hinge on dense enough X: a sweep of coordinate descent costs the nonzeros,
@@ -152,7 +153,7 @@ class BaseLinear(Constrained, BaseEstimator):
             return "newton"
         return "dcd"
 
-    def _fit_primal(self, X: Tensor, Y: Tensor, C: Tensor, offset: Tensor | None = None,
+    def _fit_primal(self, X: Matrix, Y: Tensor, C: Tensor, offset: Tensor | None = None,
                     shards: Collectives = LOCAL) -> None:
         """Solve the K problems of ``Y`` ``(N, K)`` and set the fitted attributes.
 
@@ -203,7 +204,8 @@ class BaseLinear(Constrained, BaseEstimator):
         check_is_fitted(self, "coef_")
         Xt = as_tensor_2d(X, "X", self._device, self._dtype)
         check_n_features(self, Xt)
-        coef = self.coef_.toarray() if scipy.sparse.issparse(self.coef_) else self.coef_  # after sparsify()
+        coef: Any = self.coef_
+        coef = coef.toarray() if scipy.sparse.issparse(coef) else coef  # after sparsify()
         W = torch.as_tensor(np.atleast_2d(coef), dtype=Xt.dtype, device=Xt.device)  # (K, D)
         b = torch.as_tensor(np.atleast_1d(self.intercept_), dtype=Xt.dtype, device=Xt.device)
         return addmm(b, Xt, W.t())
@@ -266,7 +268,7 @@ class LinearSVC(ClassifierMixin, BaseLinear):
     Attributes:
         coef_: ``(1, n_features)`` for two classes, else ``(n_classes, n_features)``; prediction reads it.
         intercept_: ``(1,)`` or ``(n_classes,)``; 0.0 with ``fit_intercept=False``; prediction reads it.
-        classes_, class_weight_, n_features_in_.
+        classes_, class_weight_, n_features_in_: as scikit-learn's.
         n_iter_: the iterations of the slowest class.
         objective_: final primal objective per problem (one for Crammer-Singer).
         duality_gap_: the final certificate (relative duality gap or gradient norm), worst problem.
@@ -346,7 +348,7 @@ class LinearSVC(ClassifierMixin, BaseLinear):
             self.bytes_sent_ = shards.bytes_sent - sent
         return self
 
-    def _fit_crammer_singer(self, X: Tensor, y: Tensor, C: Tensor) -> None:
+    def _fit_crammer_singer(self, X: Matrix, y: Tensor, C: Tensor) -> None:
         """One joint problem over the classes (on the CPU whatever the device); for two classes
         scikit-learn keeps the difference of the two weight vectors, as here."""
         start = time.perf_counter()
@@ -361,8 +363,9 @@ class LinearSVC(ClassifierMixin, BaseLinear):
     def densify(self) -> LinearSVC:
         """``coef_`` back to a dense array (scikit-learn's ``SparseCoefMixin``)."""
         check_is_fitted(self, "coef_")
-        if scipy.sparse.issparse(self.coef_):
-            self.coef_ = self.coef_.toarray()
+        coef: Any = self.coef_
+        if scipy.sparse.issparse(coef):
+            self.coef_ = coef.toarray()
         return self
 
     def sparsify(self) -> LinearSVC:
@@ -403,8 +406,8 @@ class LinearSVR(RegressorMixin, BaseLinear):
 
     Args:
         epsilon: half width of the tube inside which deviations cost nothing, >= 0.
-        tol, C, fit_intercept, intercept_scaling, dual, verbose, random_state, max_iter,
-            penalize_intercept, solver, device: as :class:`LinearSVC`.
+        tol, C, fit_intercept, intercept_scaling, dual, verbose: as :class:`LinearSVC`.
+        random_state, max_iter, penalize_intercept, solver, device: as :class:`LinearSVC`.
         loss: ``"epsilon_insensitive"`` or ``"squared_epsilon_insensitive"``.
 
     Attributes:

@@ -12,6 +12,7 @@ estimators and third-party ones import; this is the one place torchsvm does.
 from __future__ import annotations
 
 from numbers import Integral, Real
+from typing import TYPE_CHECKING
 
 import torch
 from sklearn.utils._param_validation import Hidden, Interval, StrOptions
@@ -76,6 +77,12 @@ class Constrained:
 
     _family: dict = {}
     _own_constraints: dict = {}
+    _parameter_constraints: dict  # set below for each subclass
+
+    if TYPE_CHECKING:  # scikit-learn's BaseEstimator, the other base of every user
+
+        @classmethod
+        def _get_param_names(cls) -> list[str]: ...
 
     def __init_subclass__(cls, **kwargs) -> None:
         super().__init_subclass__(**kwargs)
