@@ -18,8 +18,8 @@ from torchsvm._validation import check_positive
 from torchsvm.distributed import LOCAL, Collectives, Shards, block_of, gather_rows
 from torchsvm.kernels import kernel_function
 from torchsvm.solvers.stepped import DecompositionProblems
-from torchsvm.svm._base import BaseLibSVM, decision_values
-from torchsvm.svm._classes import _ovr_from_ovo
+from torchsvm.svm import problems as svm_problems
+from torchsvm.svm.problems import BaseLibSVM
 
 __all__ = ["DualSolverModule", "KernelSVMModule", "KernelSVRModule"]
 
@@ -83,7 +83,7 @@ class DualSolverModule(pl.LightningModule):
             warnings.warn("dtype is now kernel_dtype (the solver's state is float64 either way, as the estimators')",
                           FutureWarning, stacklevel=3)
             self.hparams.kernel_dtype = dtype
-        self._estimator()._check_params()
+        svm_problems.check_params(self._estimator())
 
     @property
     def kernel(self):
@@ -105,10 +105,10 @@ class DualSolverModule(pl.LightningModule):
         self.X_train = x[rows].flatten(1).to(self.device, torch.float64)  # float64, as the estimators keep SVs
         self.target = target[rows].to(self.device)
         est = self._estimator()
-        problems, _ = est._fit_problems(self.X_train, self.target.cpu().numpy(), None, self.shards)
+        problems, _ = svm_problems.make_problems(est, self.X_train, self.target.cpu().numpy(), None, self.shards)
         problems = problems.expanded(len(self.X_train))  # one-vs-one pairs over every row, members listed
         self.problem_rows = problems.rows  # which row of X each variable sits on (epsilon-SVR: 2 per row)
-        Xk = self.X_train.to(est._kernel_dtype(self.device, n))
+        Xk = self.X_train.to(svm_problems.kernel_dtype(est, self.device, n))
         self.solver = DecompositionProblems(
             Xk if problems.rows is None else Xk[problems.rows], problems.Y, problems.C, self.kernel, p=problems.p,
             members=problems.members, working_set_size=self.hparams.working_set_size, tol=self.hparams.tol,
@@ -159,7 +159,7 @@ class DualSolverModule(pl.LightningModule):
         """``(n, P)`` decision values of the P problems, from the support vectors (the estimators' code)."""
         if self.sv is None:
             raise RuntimeError(f"{type(self).__name__} has no fitted model yet: run trainer.fit first")
-        return decision_values(self.kernel, x.flatten(1).to(self.sv.dtype), self.sv, self.coef, self.intercept)
+        return svm_problems.decision_values(self.kernel, x.flatten(1).to(self.sv.dtype), self.sv, self.coef, self.intercept)
 
     def on_train_epoch_end(self) -> None:
         """Training-set figures of the current iterate, from the fitted model on this rank's rows, summed over ranks."""
@@ -256,7 +256,7 @@ class KernelSVMModule(ArgmaxEvaluation, DualSolverModule):
         n_classes = self._n_classes()
         if n_classes == 2:  # one problem, positive: the second class (scikit-learn's sign)
             return torch.cat([-dec, dec], 1)
-        return _ovr_from_ovo(dec, n_classes) if self.hparams.multi_class == "ovo" else dec
+        return svm_problems.ovr_from_ovo(dec, n_classes) if self.hparams.multi_class == "ovo" else dec
 
     def _n_classes(self) -> int:
         P = self.coef.shape[1]

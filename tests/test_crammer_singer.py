@@ -1,11 +1,10 @@
+import cvxpy as cp
 import numpy as np
 import pytest
 import torch
 
 from torchsvm.functional import crammer_singer_dual
 from torchsvm.solvers.multiclass import crammer_singer_objective, crammer_singer_solve, project_rows
-
-cp = pytest.importorskip("cvxpy")
 
 
 def episode(N=12, M=3, D=5, seed=0, device="cpu"):

@@ -28,11 +28,11 @@ from sklearn.model_selection import cross_validate as _sk_cross_validate
 from sklearn.utils.validation import indexable
 from torch import Tensor
 
-from torchsvm._sparse import Matrix, as_sparse_rows, is_sparse
+from torchsvm._sparse import as_sparse_rows, is_sparse
 from torchsvm.kernels import kernel_row_blocks
 from torchsvm.solvers.dual import DualInfo, DualResult
-from torchsvm.svm import SVC, SVR, NuSVC, NuSVR
-from torchsvm.svm._base import BaseLibSVM, DualProblems, as_tensor_2d
+from torchsvm.svm import SVC, SVR, NuSVC, NuSVR, problems
+from torchsvm.svm._base import BaseLibSVM, as_tensor_2d
 
 _BATCHED = (SVC, NuSVC, SVR, NuSVR)  # estimators whose grids are solved batched
 
@@ -96,7 +96,7 @@ class GridSearchCV(_SkGridSearchCV):
         if any(c.get("probability", self.estimator.get_params().get("probability")) is True for c in candidates):
             return False  # probability fits its own cross-validation: scikit-learn's loop
         varying = {k for c in candidates for k, v in c.items() if any(d.get(k) != v for d in candidates)}
-        return varying <= {*self.estimator._problem_params, *_KERNEL_PARAMS} and self.estimator.kernel != "precomputed"
+        return varying <= {*problems.batched_params(self.estimator), *_KERNEL_PARAMS} and self.estimator.kernel != "precomputed"
 
 
 def _batched_scores(estimator: BaseLibSVM, candidates: list[dict], X: Any, y: np.ndarray,
@@ -107,7 +107,7 @@ def _batched_scores(estimator: BaseLibSVM, candidates: list[dict], X: Any, y: np
     times = np.zeros((len(candidates), len(splits), 2))
 
     def kernel_key(c: dict) -> tuple:
-        return tuple(sorted((k, repr(v)) for k, v in c.items() if k not in estimator._problem_params))
+        return tuple(sorted((k, repr(v)) for k, v in c.items() if k not in problems.batched_params(estimator)))
 
     by_kernel = itertools.groupby(sorted(range(len(candidates)), key=lambda i: kernel_key(candidates[i])),
                                   key=lambda i: kernel_key(candidates[i]))
@@ -120,12 +120,12 @@ def _batched_scores(estimator: BaseLibSVM, candidates: list[dict], X: Any, y: np
         for s, (train, test) in enumerate(splits):
             start = time.time()
             models = [clone(estimator).set_params(**candidates[i]) for i in members]
-            Xt = _fit_fold(models, X_np[train], y[train])
+            fold = _fit_fold(models, X_np[train], y[train])
             fit_share = (time.time() - start) / len(members)
             start = time.time()
-            decisions = _fold_decisions(models, Xt, X_np[test])
+            decisions = _fold_decisions(models, fold, X_np[test])
             for m, i, dec in zip(models, members, decisions, strict=True):
-                pred = m._predict_from_decision(dec)
+                pred = problems.predict_from_decision(m, dec)
                 scores[i, s] = accuracy_score(y[test], pred) if is_classifier(m) else r2_score(y[test], pred)
             score_share = (time.time() - start) / len(members)
             for i in members:
@@ -135,57 +135,36 @@ def _batched_scores(estimator: BaseLibSVM, candidates: list[dict], X: Any, y: np
             for c in range(len(candidates)) for s in range(len(splits))]
 
 
-def _fit_fold(models: list[BaseLibSVM], X: np.ndarray, y: np.ndarray) -> Matrix:
+def _fit_fold(models: list[BaseLibSVM], X: np.ndarray, y: np.ndarray) -> problems.Prepared:
     """Fit ``models`` (one estimator type, one kernel setting) on one fold as one batched problem:
     the kernel once, every model's problems stacked, one solve, each model its slice. Returns the
-    fold's training rows as the models saw them."""
-    for m in models:
-        m._check_params()
-    prepared = [m._prepare(X) for m in models]  # each sets its input attributes; gamma="scale" on this fold
-    Xt, kernel, Xk, K = prepared[0]
-    parts = [m._fit_problems(Xt, y, None) for m in models]
-    res = models[0]._solve(Xk, kernel, K, _stack([p for p, _ in parts]))
+    fold's training rows and kernel as the models saw them."""
+    prepared = [problems.prepare(m, X) for m in models]  # each sets its input attributes; gamma="scale" on this fold
+    fold = prepared[0]
+    parts = [problems.make_problems(m, fold.X, y) for m in models]
+    res = problems.solve(models[0], fold, problems.stack([p for p, _ in parts]))
     start = 0
-    for m, (problems, context) in zip(models, parts, strict=True):
-        rows = slice(start, start + problems.Y.shape[0])
+    for m, (part_problems, context) in zip(models, parts, strict=True):
+        rows = slice(start, start + part_problems.Y.shape[0])
         start = rows.stop
         info = DualInfo(bool((res.info.kkt_violation[rows] <= m.tol).all()), res.info.n_iter,
                         res.info.kkt_violation[rows], res.info.problem_iters[rows])
-        part = DualResult(res.alpha[rows, : problems.Y.shape[1]], res.b[rows], info, None if res.r is None else res.r[rows])
-        m._finish(part)  # fit_status_ and the warning, per fit as scikit-learn's loop
-        m._set_solution(Xt, kernel, part, problems, context)
-    return Xt
+        part = DualResult(res.alpha[rows, : part_problems.Y.shape[1]], res.b[rows], info,
+                          None if res.r is None else res.r[rows])
+        problems.set_solution(m, fold, part, part_problems, context)  # fit_status_ and the warning per fit
+    return fold
 
 
-def _fold_decisions(models: list[BaseLibSVM], Xt: Matrix, X_test: np.ndarray) -> list[Tensor]:
-    """Decision values ``(n_test, P)`` of models fitted on the same rows ``Xt`` with the same kernel:
-    one kernel block against the union of their support vectors, each model its columns."""
+def _fold_decisions(models: list[BaseLibSVM], fold: problems.Prepared, X_test: np.ndarray) -> list[Tensor]:
+    """Decision values ``(n_test, P)`` of models fitted on the same rows with the same kernel: one kernel
+    block against the union of their support vectors, each model its columns."""
     union = np.unique(np.concatenate([m.support_ for m in models]))
+    Xt = fold.X
     X_t = as_tensor_2d(X_test, "X", Xt.device, Xt.dtype)
     SV = Xt[torch.as_tensor(union, device=Xt.device, dtype=torch.long)]
-    kernel = models[0]._kernel
-    assert kernel is not None  # not precomputed: GridSearchCV refuses it
-    K = torch.cat([rows for _, rows in kernel_row_blocks(kernel, X_t, SV, 4096)])
-    # Each model reads its own support vectors' columns of the one kernel block.
-    return [m._combine(K[:, torch.as_tensor(np.searchsorted(union, m.support_), device=K.device)]) + m._b
-            for m in models]
-
-
-def _stack(parts: list[DualProblems]) -> DualProblems:
-    """Problems of several models over the same rows as one batch (defaults of p and alpha0 made explicit;
-    one-vs-one problems padded to one width, the padding of C = 0)."""
-    first = parts[0]
-    width = max(q.Y.shape[1] for q in parts)
-
-    def cat(tensors: list[Tensor], fill: float) -> Tensor:
-        return torch.cat([torch.nn.functional.pad(t, (0, width - t.shape[1]), value=fill) for t in tensors])
-
-    p = None if all(q.p is None for q in parts) else cat([-torch.ones_like(q.Y) if q.p is None else q.p for q in parts], 0.0)
-    a0 = None if all(q.alpha0 is None for q in parts) else cat(
-        [torch.zeros_like(q.Y) if q.alpha0 is None else q.alpha0 for q in parts], 0.0)
-    index = None if first.row_index is None else cat([q.row_index for q in parts if q.row_index is not None], 0)
-    return DualProblems(cat([q.Y for q in parts], -1.0), cat([q.C for q in parts], 0.0), p, a0, first.rows, None,
-                        first.nu, index)
+    assert fold.kernel is not None  # not precomputed: GridSearchCV refuses it
+    K = torch.cat([rows for _, rows in kernel_row_blocks(fold.kernel, X_t, SV, 4096)])
+    return problems.decisions(models, K, union)
 
 
 def cross_validate(estimator: Any, X: Any, y: Any = None, *, cv: Any = 5, scoring: Any = None, **kwargs: Any) -> dict:

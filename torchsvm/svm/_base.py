@@ -358,17 +358,17 @@ class BaseLibSVM(Constrained, BaseEstimator):
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> BaseLibSVM:
         """Fit on ``X`` ``(n_samples, n_features)`` (or a Gram matrix for ``"precomputed"``) and ``y``."""
-        self._check_params()
+        from torchsvm.svm import problems as api  # the problem API's steps (that module imports this one)
+
         start = time.perf_counter()
-        Xt, kernel, Xk, K = self._prepare(X)
-        problems, context = self._fit_problems(Xt, y, sample_weight)
-        res = self._solve(Xk, kernel, K, problems)
-        self._finish(res)
-        self._set_solution(Xt, kernel, res, problems, context)
+        prepared = api.prepare(self, X)
+        problems, context = api.make_problems(self, prepared.X, y, sample_weight)
+        res = api.solve(self, prepared, problems)
+        api.set_solution(self, prepared, res, problems, context)
         self._report(res, start)
         return self
 
-    def _finish(self, res: DualResult) -> None:
+    def _finish(self, res: DualResult, stacklevel: int = 3) -> None:
         """``fit_status_`` (0: every problem converged, 1: max_iter stopped one, as LIBSVM's) and its
         warning in scikit-learn's words."""
         if not (bool(torch.isfinite(res.alpha).all()) and bool(torch.isfinite(res.b).all())):
@@ -380,7 +380,7 @@ class BaseLibSVM(Constrained, BaseEstimator):
                 f"Solver terminated early (max_iter={self.max_iter}).  Consider pre-processing your data with "
                 f"StandardScaler or MinMaxScaler. ({type(self).__name__}: max KKT violation "
                 f"{float(res.info.kkt_violation.max()):.3g} > tol={self.tol}; raise max_iter or tol.)",
-                stacklevel=3,
+                stacklevel=stacklevel,
             )
 
     def _report(self, res: DualResult, start: float) -> None:
