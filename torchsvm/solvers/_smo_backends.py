@@ -1,6 +1,6 @@
 """The SMO backends behind one registry: which runs where, how a name is checked, one fallback rule.
 
-Each backend runs :func:`torchsvm.solvers.dual.smo_steps`'s loop, with the same working-set selection,
+Each backend runs :func:`torchsvm.solvers.smo.smo_steps`'s loop, with the same working-set selection,
 clipping and stopping rule (the conformance tests in ``tests/test_smo_backends.py`` hold them to the
 torch step, step for step):
 
@@ -40,7 +40,7 @@ class Backend:
     runs_on: Callable[[torch.device], bool]  # where it may be asked for by name
     installed: Callable[[], bool]
     install: str  # what makes it installed, for the error
-    run: CompiledRun | None  # None: the torch step (dual.py's own loop)
+    run: CompiledRun | None  # None: the torch step (smo.py's own loop)
     errors: Callable[[], tuple[type[BaseException], ...]] = tuple  # "cannot run here": auto falls back
     reads_kernel_index: bool = False  # reads K[kernel_index[b]] in place (others get a gathered copy)
 

@@ -6,7 +6,7 @@ problem runs its steps to its tolerance in one compiled loop (problems in parall
 per step one pass choosing i (and M), one pass with row i of K choosing j, the pair update as
 scalars, one pass with rows i and j updating the scores. Same working-set selection, clipping,
 stopping rule and arithmetic (the kernel values' dtype kept where the torch step keeps it) as
-:func:`torchsvm.solvers.dual._smo_step`, nu selection included; tests compare the two.
+:func:`torchsvm.solvers.smo._smo_step`, nu selection included; tests compare the two.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ On CUDA an SMO step through torch is ~50 small kernels, so its cost is launch-bo
 tolerance without returning to the host: per step one pass over the variables with row i of K
 (choose j), the pair update as scalars, one pass with rows i and j (update the gradient, choose
 the next i). Same working-set selection (the nu problems' per-sign one included), clipping and
-stopping rule as :func:`torchsvm.solvers.dual._smo_step`; the state (alpha, -y*G) lives in global memory and is
+stopping rule as :func:`torchsvm.solvers.smo._smo_step`; the state (alpha, -y*G) lives in global memory and is
 read in chunks of ``BLOCK``, so any N works (the rows come from L2 / HBM, the state mostly from L1).
 
 Correctness without a GPU: ``TRITON_INTERPRET=1`` runs this kernel on CPU tensors (tests compare

@@ -26,16 +26,10 @@ import torch
 from torch import Tensor
 
 from torchsvm.distributed import Collectives, row_offsets
-from torchsvm.solvers.dual import (
-    DecompositionSolver,
-    DualInfo,
-    DualResult,
-    KernelFn,
-    _extremes,
-    _kept,
-    _masks,
-    dual_bias,
-)
+from torchsvm.kernels import KernelFn
+from torchsvm.solvers._dual_rules import DualInfo, DualResult, _masks, dual_bias
+from torchsvm.solvers.decomposition import DecompositionSolver, _kept
+from torchsvm.solvers.smo import _extremes
 
 __all__ = ["ShardedDecompositionSolver"]
 
