@@ -211,3 +211,21 @@ def test_triton_kernel_matches_torch_on_cuda(kernel_dtype):
     torch.testing.assert_close(dual_objective(K64, Y, out.alpha), dual_objective(K64, Y, ref.alpha), rtol=1e-10, atol=0)
     torch.testing.assert_close(out.alpha, ref.alpha, rtol=0, atol=1e-5)
     torch.testing.assert_close(out.b, ref.b, rtol=0, atol=1e-5)
+
+
+def test_decomposition_on_samples_shared_by_variables():
+    """row_of: epsilon-SVR's two variables per sample, kernel rows against the N samples only: the same
+    solution as on the 2N duplicated rows (paths a few iterations apart: the kernel values of a pair
+    can differ in the last bit between matrix products of other shapes)."""
+    g = torch.Generator().manual_seed(5)
+    X = torch.randn(70, 3, dtype=torch.float64, generator=g)
+    target = X[:, 0] - 0.5 * X[:, 1]
+    row_of = torch.arange(70).repeat(2)
+    y = torch.cat([torch.ones(70), -torch.ones(70)]).double()
+    p = torch.cat([0.1 - target, 0.1 + target]).unsqueeze(0)  # epsilon-SVR's linear term
+    kernel = lambda A, Z: rbf_kernel(A, Z, gamma=0.5)  # noqa: E731
+    shared = decomposition_dual(X, y, 2.0, kernel, working_set_size=16, tol=1e-8, p=p, row_of=row_of)
+    copied = decomposition_dual(X[row_of], y, 2.0, kernel, working_set_size=16, tol=1e-8, p=p)
+    assert shared.info.converged and abs(shared.info.n_iter - copied.info.n_iter) <= 0.1 * copied.info.n_iter
+    torch.testing.assert_close(shared.alpha, copied.alpha, rtol=0, atol=1e-6)
+    torch.testing.assert_close(shared.b, copied.b, rtol=0, atol=1e-7)

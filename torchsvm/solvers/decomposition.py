@@ -56,6 +56,9 @@ class DecompositionSolver:
         dtype: of the solver's state (alpha, the gradient); default X's, which the kernel rows have.
         p, alpha0, nu: linear term, feasible start and nu formulation, as in :func:`smo_dual` (nu:
             a quarter of each working set from each end of each sign).
+        row_of: ``(N,)``: variable t sits on sample ``row_of[t]`` of X (epsilon-SVR's two variables per
+            sample); X then holds each sample once, and the kernel rows are computed against the samples,
+            not the variables (half the work for SVR). Default: variable t on row t.
     """
 
     def __init__(
@@ -70,10 +73,11 @@ class DecompositionSolver:
         p: Tensor | None = None,
         alpha0: Tensor | None = None,
         nu: bool = False,
+        row_of: Tensor | None = None,
     ) -> None:
         if working_set_size < 2:
             raise ValueError(f"Expected working_set_size >= 2, got {working_set_size}")
-        self.X, self.kernel, self.tol, self.nu = X, kernel, tol, nu
+        self.X, self.kernel, self.tol, self.nu, self.row_of = X, kernel, tol, nu, row_of
         dtype = X.dtype if dtype is None else dtype
         self.Y, self.C = y.to(dtype), C.to(dtype)
         B, N = self.Y.shape
@@ -82,7 +86,9 @@ class DecompositionSolver:
         self.p = -torch.ones(B, N, dtype=dtype, device=X.device) if p is None else p.to(dtype).expand(B, N).clone()
 
         def Kv(v: Tensor) -> Tensor:  # K v without forming K: a block of kernel rows at a time
-            return torch.cat([v.to(rows.dtype) @ rows.T for _, rows in kernel_row_blocks(kernel, X, X, 1024)], 1)
+            v = self._to_samples(v)
+            return self._to_variables(
+                torch.cat([v.to(rows.dtype) @ rows.T for _, rows in kernel_row_blocks(kernel, X, X, 1024)], 1))
 
         self.alpha, self.G = _start(Kv, self.Y, self.C, self.p, alpha0, dtype)
         self.gap = torch.full((B,), math.inf, dtype=dtype, device=X.device)
@@ -92,10 +98,25 @@ class DecompositionSolver:
         self._W: Tensor | None = None  # (B, q) working set of the last iteration, newest half first
         self._movable: Tensor | None = None
         self._rows: Tensor | None = None  # (B, q, N) its kernel rows
+        self._buffers: list[Tensor] | None = None  # where the base solver keeps them, in turn
         self._advice = (
             f"Pass a smaller working_set_size (now {working_set_size}), fewer samples, or run on the CPU "
             "(device='cpu')."
         )
+
+    def _to_samples(self, v: Tensor) -> Tensor:
+        """``(B, N)`` per variable -> ``(B, n_samples)``, summed over each sample's variables."""
+        if self.row_of is None:
+            return v
+        return v.new_zeros(v.shape[0], self.X.shape[0]).index_add_(1, self.row_of, v)
+
+    def _to_variables(self, u: Tensor) -> Tensor:
+        """``(..., n_samples)`` per sample -> ``(..., N)`` per variable."""
+        return u if self.row_of is None else u.index_select(-1, self.row_of)
+
+    def _sample_of(self, W: Tensor) -> Tensor:
+        """The samples (rows of X) of the variables ``W``."""
+        return W if self.row_of is None else self.row_of[W]
 
     def _groups(self) -> list[Tensor | None]:
         """The variables whose violations are compared: all (None), or each sign apart (nu)."""
@@ -141,7 +162,7 @@ class DecompositionSolver:
     def _rows_of(self, W: Tensor) -> Tensor:
         B, n = W.shape
         with device_memory_guard(f"{B * n} kernel rows of length {self.X.shape[0]}", self._advice):
-            return self.kernel(self.X[W.reshape(-1)], self.X).reshape(B, n, -1)
+            return self.kernel(self.X[self._sample_of(W.reshape(-1))], self.X).reshape(B, n, -1)
 
     def _positions(self, W: Tensor) -> tuple[Tensor, Tensor]:
         """For working-set indices ``W``: which variables this process holds and their indices in its
@@ -167,9 +188,17 @@ class DecompositionSolver:
         """``(rows, K_WW, y_W, C_W, alpha_W, G_W)``: the working set's kernel rows against this process's
         variables ``(B, q, N)`` (new ones computed, the kept half's reused), its q x q block and state."""
         B, q = W.shape
-        keep = q - W_new.shape[1]
-        rows = self._rows_of(W_new) if keep == 0 else torch.cat([self._rows_of(W_new), _kept(self._rows, keep)], 1)
-        K_WW = rows.gather(2, W.unsqueeze(1).expand(B, q, q))
+        n_new = W_new.shape[1]
+        new = self._rows_of(W_new)
+        # Two buffers used in turn (new rows first, then the kept half of the other): fresh (B, q, N)
+        # memory each iteration would cost its page faults, and a concatenation a second copy.
+        if self._buffers is None or self._buffers[0].shape != (B, q, new.shape[2]) or self._buffers[0].dtype != new.dtype:
+            self._buffers = [new.new_empty(B, q, new.shape[2]) for _ in range(2)]
+        rows, previous = self._buffers[self.n_iter % 2], self._buffers[(self.n_iter + 1) % 2]
+        rows[:, :n_new] = new
+        if n_new < q:
+            rows[:, n_new:] = previous[:, : q - n_new]  # the last iteration's newest rows, kept
+        K_WW = rows.gather(2, self._sample_of(W).unsqueeze(1).expand(B, q, q))
         return (rows, K_WW, *(T.gather(1, W) for T in (self.Y, self.C, self.alpha, self.G)))
 
     def _agree(self, delta: Tensor) -> Tensor:
@@ -195,7 +224,7 @@ class DecompositionSolver:
         self.alpha.scatter_add_(1, local, torch.where(held, delta, 0))
         self.alpha = torch.minimum(self.alpha.clamp_min(0), self.C)
         # G = Q a - 1 changes by Q_{:,W} delta_W = y * (K_{W,:}^T (y_W * delta_W)).
-        self.G += self.Y * torch.bmm((Y_W * delta).to(rows.dtype).unsqueeze(1), rows).squeeze(1)
+        self.G += self.Y * self._to_variables(torch.bmm((Y_W * delta).to(rows.dtype).unsqueeze(1), rows).squeeze(1))
         self._W, self._movable, self._rows = W, movable, rows
         self.n_iter += 1
         self.n_inner += steps
@@ -245,6 +274,7 @@ def decomposition_dual(
     p: Tensor | None = None,
     alpha0: Tensor | None = None,
     nu: bool = False,
+    row_of: Tensor | None = None,
 ) -> DualResult:
     """Solve B SVM duals on ``kernel(X, X)`` without forming it, by :class:`DecompositionSolver`.
 
@@ -258,6 +288,7 @@ def decomposition_dual(
         max_iter: outer iterations (default ``max(1000, 20 N / q)``); running out warns.
         dtype: of the solver's state and results; default X's (see :func:`smo_dual`).
         p, alpha0, nu: linear term, feasible start, nu formulation (see :func:`smo_dual`).
+        row_of: ``(N,)`` the sample of X each variable sits on (see :class:`DecompositionSolver`).
 
     Returns:
         ``DualResult(alpha (B, N), b (B,), info)``; ``info.n_iter`` counts outer iterations.
@@ -269,7 +300,7 @@ def decomposition_dual(
     B, N = Y.shape
     Cb = torch.as_tensor(C, dtype=X.dtype if dtype is None else dtype, device=X.device)
     Cb = Cb.expand(B, N) if Cb.ndim < 2 else Cb
-    solver = DecompositionSolver(X, Y, Cb, kernel, working_set_size, tol, dtype, p, alpha0, nu)
+    solver = DecompositionSolver(X, Y, Cb, kernel, working_set_size, tol, dtype, p, alpha0, nu, row_of)
     max_iter = max(1000, 20 * N // solver.q) if max_iter is None else max_iter
     for _ in range(max_iter):
         if solver.step():

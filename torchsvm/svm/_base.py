@@ -517,6 +517,9 @@ class BaseLibSVM(Constrained, BaseEstimator):
             if K is not None:
                 return smo_dual(K, problems.Y, problems.C, **opts)
             assert kernel is not None
+            if rows is not None and rows.numel() > Xk.shape[0]:  # several variables per sample (SVR's two)
+                return decomposition_dual(Xk, problems.Y, problems.C, kernel, working_set_size=self.working_set_size,
+                                          row_of=rows, **opts)
             return decomposition_dual(Xr, problems.Y, problems.C, kernel, working_set_size=self.working_set_size, **opts)
 
     def _check_psd(self, X: Matrix, kernel: KernelFn | None, K: Tensor | None) -> None:
