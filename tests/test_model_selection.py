@@ -31,6 +31,11 @@ def test_batched_search_equals_scikit_learns(classes, extra):
         for k in range(3):
             np.testing.assert_allclose(ours.cv_results_[f"split{k}_test_score"], ref.cv_results_[f"split{k}_test_score"])
         assert ours.best_params_ == ref.best_params_ and ours.best_score_ == pytest.approx(ref.best_score_)
+        np.testing.assert_array_equal(ours.cv_results_["rank_test_score"], ref.cv_results_["rank_test_score"])
+        for key in ("param_C", "param_gamma"):  # built here, in scikit-learn's layout (masked arrays, dtypes)
+            mine, theirs = ours.cv_results_[key], ref.cv_results_[key]
+            assert mine.dtype == theirs.dtype and list(mine.mask) == list(theirs.mask)
+            assert list(mine.filled(None)) == list(theirs.filled(None))
     assert set(ours.cv_results_) == set(ref.cv_results_) | ({"param_multi_class"} if extra else set())
     assert list(ours.cv_results_["params"]) == list(ParameterGridLike(grid))
     # The refit model is the best parameters' SVC on all data, as scikit-learn's.

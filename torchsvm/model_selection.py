@@ -75,7 +75,7 @@ class GridSearchCV(_SkGridSearchCV):
         self.multimetric_ = False
         self.n_splits_ = len(splits)
         self.scorer_ = check_scoring(self.estimator, self.scoring)
-        results = self._format_results(candidates, len(splits), out)  # scikit-learn's layout of cv_results_
+        results = _cv_results(candidates, len(splits), out)
         self.cv_results_ = results
         self.best_index_ = int(np.flatnonzero(results["rank_test_score"] == 1)[0])
         self.best_score_ = float(results["mean_test_score"][self.best_index_])
@@ -97,6 +97,46 @@ class GridSearchCV(_SkGridSearchCV):
             return False  # probability fits its own cross-validation: scikit-learn's loop
         varying = {k for c in candidates for k, v in c.items() if any(d.get(k) != v for d in candidates)}
         return varying <= {*problems.batched_params(self.estimator), *_KERNEL_PARAMS} and self.estimator.kernel != "precomputed"
+
+
+def _cv_results(candidates: list[dict], n_splits: int, out: list[dict]) -> dict[str, Any]:
+    """``cv_results_`` in scikit-learn's documented layout from one score per (candidate, split): times
+    and test scores per split, their means and standard deviations, ``param_<name>`` masked arrays,
+    ``params``, and ``rank_test_score`` (1 is best; ties share the lowest rank; NaN ranks last)."""
+    n = len(candidates)
+
+    def per_candidate(key: str) -> np.ndarray:
+        return np.array([o[key] for o in out], dtype=np.float64).reshape(n, n_splits)
+
+    results: dict[str, Any] = {}
+    for key, name in (("fit_time", "fit_time"), ("score_time", "score_time"), ("test_scores", "test_score")):
+        values = per_candidate(key)
+        if name == "test_score":
+            for k in range(n_splits):
+                results[f"split{k}_test_score"] = values[:, k]
+        results[f"mean_{name}"] = values.mean(1)
+        results[f"std_{name}"] = values.std(1)
+    for name in dict.fromkeys(name for c in candidates for name in c):
+        present = [name in c for c in candidates]
+        given = [c.get(name) for c in candidates]
+        try:
+            inferred = np.array([v for v, ok in zip(given, present, strict=True) if ok])
+            dtype = inferred.dtype if inferred.dtype.kind != "U" and inferred.ndim == 1 else np.dtype(object)
+        except ValueError:  # sequences of different lengths
+            dtype = np.dtype(object)
+        column = np.ma.MaskedArray(np.empty(n, dtype=dtype), mask=[not ok for ok in present])
+        for i, (v, ok) in enumerate(zip(given, present, strict=True)):
+            if ok:
+                column[i] = v
+        results[f"param_{name}"] = column
+    results["params"] = candidates
+    means = results["mean_test_score"]
+    if np.isnan(means).all():
+        results["rank_test_score"] = np.ones(n, dtype=np.int32)
+    else:
+        filled = np.where(np.isnan(means), np.nanmin(means) - 1, means)
+        results["rank_test_score"] = (filled[None, :] > filled[:, None]).sum(1).astype(np.int32) + 1
+    return results
 
 
 def _batched_scores(estimator: BaseLibSVM, candidates: list[dict], X: Any, y: np.ndarray,
