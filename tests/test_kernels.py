@@ -1,4 +1,5 @@
 import math
+import re
 
 import numpy as np
 import pytest
@@ -6,6 +7,7 @@ import torch
 from sklearn.metrics import pairwise
 
 from torchsvm import kernels as k
+from torchsvm.solvers.dual import decomposition_dual
 from torchsvm.solvers.reference import cvxpy_dual, dual_intercept
 
 
@@ -111,3 +113,17 @@ def test_cvxpy_dual_is_the_seed_qp():
     assert abs(dual - ref_dual) / ref_dual < 1e-4
     assert abs(b - ref.intercept_[0]) < 1e-3
     assert abs(dual_intercept(K, y, ref_alpha, 1.0, tol=1e-6) - ref.intercept_[0]) < 1e-5
+
+
+@pytest.mark.parametrize("call,message", [
+    (lambda X: k.polynomial_kernel(X, degree=0), "Expected degree to be a positive int, got 0"),
+    (lambda X: k.polynomial_kernel(X, degree=2.0), "Expected degree to be a positive int, got 2.0"),
+    (lambda X: k.polynomial_kernel(X, degree=True), "Expected degree to be a positive int, got True"),
+    (lambda X: k.RBF(0.5) ** 0, "Expected power to be a positive int, got 0"),
+    (lambda X: k.RandomFourierFeatures(2, n_components=0), "Expected n_components to be a positive int, got 0"),
+    (lambda X: decomposition_dual(X, torch.ones(4), 1.0, k.RBF(0.5), working_set_size=1),
+     "Expected working_set_size to be an int >= 2, got 1"),
+])
+def test_integer_parameters_are_checked_alike(call, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        call(torch.randn(4, 2, dtype=torch.float64))

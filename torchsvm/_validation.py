@@ -111,6 +111,13 @@ def check_positive(name: str, value: float | Tensor) -> None:
         raise ValueError(f"Expected {name} > 0, got {value!r}")
 
 
+def check_positive_int(name: str, value: object, at_least: int = 1) -> None:
+    """Raise ``ValueError`` unless ``value`` is an int (not a bool) >= ``at_least``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < at_least:
+        wanted = "a positive int" if at_least == 1 else f"an int >= {at_least}"
+        raise ValueError(f"Expected {name} to be {wanted}, got {value!r}")
+
+
 def check_symmetric(name: str, K: Tensor, rtol: float = 1e-6) -> None:
     """Raise ``ValueError`` unless the (batch of) square matrices ``K`` is symmetric to ``rtol`` of its scale."""
     if not K.numel():

@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 
 from torchsvm._sparse import Matrix, SparseRows, inner, row_norms_sq
+from torchsvm._validation import check_positive_int
 
 # k(A, Z) -> (n_A, n_Z): the built-in kernels take dense tensors and SparseRows alike.
 KernelFn = Callable[[Any, Any], Tensor]
@@ -82,8 +83,7 @@ def polynomial_kernel(
 ) -> Tensor:
     """``K_ij = (gamma x_i . z_j + coef0)^degree``; ``gamma=None`` is ``1 / n_features``."""
     X, Z = _pair(X, Z)
-    if not isinstance(degree, int) or degree < 1:
-        raise ValueError(f"Expected degree to be a positive int, got {degree!r}")
+    check_positive_int("degree", degree)
     return (_gamma(gamma, X) * inner(X, Z) + coef0) ** degree
 
 
@@ -175,8 +175,7 @@ class Kernel:
     __rmul__ = __mul__
 
     def __pow__(self, power: int) -> Kernel:
-        if not isinstance(power, int) or power < 1:
-            raise ValueError(f"Expected a positive integer power, got {power!r}")
+        check_positive_int("power", power)
         out: Kernel = self
         for _ in range(power - 1):
             out = _Product(out, self)
@@ -387,8 +386,7 @@ def polynomial_feature_map(X: Tensor, degree: int = 2, coef0: float = 1.0) -> Te
     Shape:
         X ``(N, D)`` -> ``(N, C(D + degree, degree))``.
     """
-    if not isinstance(degree, int) or degree < 1:
-        raise ValueError(f"Expected degree to be a positive int, got {degree!r}")
+    check_positive_int("degree", degree)
     if coef0 < 0:
         raise ValueError(f"Expected coef0 >= 0 (sqrt(coef0) enters the map), got {coef0}")
     N, D = X.shape
@@ -416,8 +414,7 @@ class RandomFourierFeatures(torch.nn.Module):
         super().__init__()
         if gamma <= 0:
             raise ValueError(f"Expected gamma > 0, got {gamma}")
-        if n_components < 1:
-            raise ValueError(f"Expected n_components >= 1, got {n_components}")
+        check_positive_int("n_components", n_components)
         g = torch.Generator().manual_seed(seed)
         self.register_buffer("W", torch.randn(n_components, in_features, generator=g) * math.sqrt(2 * gamma))
         self.register_buffer("b", torch.rand(n_components, generator=g) * 2 * math.pi)

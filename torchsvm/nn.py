@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 
 from torchsvm import functional as F
-from torchsvm._validation import check_finite, check_positive, check_tensor
+from torchsvm._validation import check_finite, check_positive, check_positive_int, check_tensor
 from torchsvm.kernels import linear_kernel
 
 __all__ = ["ConvEmbedding", "Linear", "ReLU", "SVMHead", "TwoLayerNet"]
@@ -49,8 +49,7 @@ class TwoLayerNet(torch.nn.Module):
         super().__init__()
         for name, value in (("in_features", in_features), ("hidden_features", hidden_features),
                             ("num_classes", num_classes)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"Expected {name} to be a positive int, got {value!r}")
+            check_positive_int(name, value)
         self.in_features = in_features
         self.num_classes = num_classes
         self.fc1 = Linear(in_features, hidden_features)

@@ -9,6 +9,7 @@ import torch
 from torch import Tensor
 
 from torchsvm._sparse import Matrix
+from torchsvm._validation import check_positive_int
 from torchsvm._warnings import warn_convergence
 from torchsvm.kernels import KernelFn, kernel_row_blocks
 from torchsvm.solvers._dual_rules import (
@@ -75,8 +76,7 @@ class DecompositionSolver:
         nu: bool = False,
         row_of: Tensor | None = None,
     ) -> None:
-        if working_set_size < 2:
-            raise ValueError(f"Expected working_set_size >= 2, got {working_set_size}")
+        check_positive_int("working_set_size", working_set_size, at_least=2)
         self.X, self.kernel, self.tol, self.nu, self.row_of = X, kernel, tol, nu, row_of
         dtype = X.dtype if dtype is None else dtype
         self.Y, self.C = y.to(dtype), C.to(dtype)
