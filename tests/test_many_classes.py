@@ -83,7 +83,7 @@ def test_large_pair_blocks_are_assembled_from_class_blocks(kernel):
     """Pairs large enough (_by_segments) get their Gram blocks from the two classes' own blocks
     (cached across pairs) and the cross block: equal to the whole block, padding included, and the fit
     equal to scikit-learn's."""
-    from torchsvm.svm._base import _BlockCache, _by_segments
+    from torchsvm.svm._blocks import BlockCache, _by_segments, gram_blocks
 
     rng = np.random.default_rng(0)
     sizes = [300, 450, 520]  # unequal: the smaller pairs are padded to the largest
@@ -99,9 +99,9 @@ def test_large_pair_blocks_are_assembled_from_class_blocks(kernel):
     valid = problems.C > 0
     signed = torch.where(valid, (problems.row_index + 1) * problems.Y.sign().long(), 0)
     assert _by_segments(signed.shape[1], X.shape[1])
-    cache = _BlockCache(2**30)
-    blocks = est._gram_blocks(Xt, None, kernel_fn, signed, cache, torch.empty(3, signed.shape[1], signed.shape[1],
-                                                                              dtype=Xt.dtype))
+    cache = BlockCache(2**30)
+    blocks = gram_blocks(Xt, None, kernel_fn, signed, cache, torch.empty(3, signed.shape[1], signed.shape[1],
+                                                                       dtype=Xt.dtype))
     assert len(cache.blocks) == 3  # each class's own block computed once, used by its two pairs
     for u in range(3):
         rows = problems.row_index[u]
