@@ -323,15 +323,48 @@ _FLOAT64_ROWS = 4096
 class BaseLibSVM(Constrained, BaseEstimator):
     """Shared machinery of the LIBSVM-like estimators (see the module docstring).
 
-    Subclasses set their parameters in ``__init__`` as scikit-learn wants (the shared ones:
-    ``kernel, degree, gamma, coef0, tol, shrinking, cache_size, verbose, max_iter, solver,
-    working_set_size, kernel_dtype, device``; their constraints are scikit-learn's, see
-    :mod:`torchsvm.svm._params`), build their :class:`DualProblems` and read the solution.
+    Subclasses list their parameters in ``__init__`` as scikit-learn wants and pass the shared ones
+    (``kernel, degree, gamma, coef0, tol, shrinking, cache_size, verbose, max_iter, solver,
+    working_set_size, kernel_dtype, device``) to this class's; their constraints are scikit-learn's, see
+    :mod:`torchsvm.svm._params`. They build their :class:`DualProblems` and read the solution.
     """
 
     _family = LIBSVM
     _own_constraints = {"solver": [StrOptions({"auto", "smo", "decomposition"})]}
     _problem_params: tuple[str, ...] = ()  # parameters that change only the problems, not the kernel
+
+    def __init__(
+        self,
+        *,
+        kernel: Any,
+        degree: int,
+        gamma: Any,
+        coef0: float,
+        shrinking: bool,
+        tol: float,
+        cache_size: Any,
+        verbose: bool,
+        max_iter: int,
+        solver: str,
+        working_set_size: int,
+        kernel_dtype: str,
+        device: str,
+    ) -> None:
+        # The parameters every LIBSVM-family estimator shares; each subclass lists them in its own
+        # signature with its defaults (scikit-learn reads the parameters from it) and passes them here.
+        self.kernel = kernel
+        self.degree = degree
+        self.gamma = gamma
+        self.coef0 = coef0
+        self.shrinking = shrinking
+        self.tol = tol
+        self.cache_size = cache_size
+        self.verbose = verbose
+        self.max_iter = max_iter
+        self.solver = solver
+        self.working_set_size = working_set_size
+        self.kernel_dtype = kernel_dtype
+        self.device = device
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -511,7 +544,7 @@ class BaseLibSVM(Constrained, BaseEstimator):
         if problems.row_index is not None:
             return solve_blocks(Xr, K, problems, kernel, budget, BlockSettings(
                 self.tol, self._max_iter(), self.working_set_size, isinstance(self.kernel, str)))
-        opts = dict(tol=self.tol, max_iter=self._max_iter(), dtype=problems.Y.dtype, p=problems.p,
+        opts: dict[str, Any] = dict(tol=self.tol, max_iter=self._max_iter(), dtype=problems.Y.dtype, p=problems.p,
                     alpha0=problems.alpha0, nu=problems.nu)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)  # fit warns once, for the estimator

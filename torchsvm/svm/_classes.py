@@ -428,26 +428,18 @@ class SVC(BaseSVC):
         distributed: bool = False,
         process_group: Any = None,
     ) -> None:
+        super().__init__(
+            kernel=kernel, degree=degree, gamma=gamma, coef0=coef0, shrinking=shrinking, tol=tol,
+            cache_size=cache_size, verbose=verbose, max_iter=max_iter, solver=solver,
+            working_set_size=working_set_size, kernel_dtype=kernel_dtype, device=device,
+        )
         self.C = C
-        self.kernel = kernel
-        self.degree = degree
-        self.gamma = gamma
-        self.coef0 = coef0
-        self.shrinking = shrinking
         self.probability = probability
-        self.tol = tol
-        self.cache_size = cache_size
         self.class_weight = class_weight
-        self.verbose = verbose
-        self.max_iter = max_iter
         self.decision_function_shape = decision_function_shape
         self.break_ties = break_ties
         self.random_state = random_state
         self.multi_class = multi_class
-        self.solver = solver
-        self.working_set_size = working_set_size
-        self.kernel_dtype = kernel_dtype
-        self.device = device
         self.distributed = distributed
         self.process_group = process_group
 
@@ -549,25 +541,17 @@ class NuSVC(BaseSVC):
         kernel_dtype: Literal["auto", "float32", "float64"] = "auto",
         device: str = "auto",
     ) -> None:
+        super().__init__(
+            kernel=kernel, degree=degree, gamma=gamma, coef0=coef0, shrinking=shrinking, tol=tol,
+            cache_size=cache_size, verbose=verbose, max_iter=max_iter, solver=solver,
+            working_set_size=working_set_size, kernel_dtype=kernel_dtype, device=device,
+        )
         self.nu = nu
-        self.kernel = kernel
-        self.degree = degree
-        self.gamma = gamma
-        self.coef0 = coef0
-        self.shrinking = shrinking
         self.probability = probability
-        self.tol = tol
-        self.cache_size = cache_size
         self.class_weight = class_weight
-        self.verbose = verbose
-        self.max_iter = max_iter
         self.decision_function_shape = decision_function_shape
         self.break_ties = break_ties
         self.random_state = random_state
-        self.solver = solver
-        self.working_set_size = working_set_size
-        self.kernel_dtype = kernel_dtype
-        self.device = device
 
     def _problems(self, y_idx: np.ndarray, cost: np.ndarray, device: torch.device, dtype: torch.dtype) -> DualProblems:
         """The C-SVC problems with the sample weights as bounds, p = 0 and LIBSVM's start: each
@@ -669,21 +653,13 @@ class SVR(BaseSVR):
         kernel_dtype: Literal["auto", "float32", "float64"] = "auto",
         device: str = "auto",
     ) -> None:
-        self.kernel = kernel
-        self.degree = degree
-        self.gamma = gamma
-        self.coef0 = coef0
-        self.tol = tol
+        super().__init__(
+            kernel=kernel, degree=degree, gamma=gamma, coef0=coef0, shrinking=shrinking, tol=tol,
+            cache_size=cache_size, verbose=verbose, max_iter=max_iter, solver=solver,
+            working_set_size=working_set_size, kernel_dtype=kernel_dtype, device=device,
+        )
         self.C = C
         self.epsilon = epsilon
-        self.shrinking = shrinking
-        self.cache_size = cache_size
-        self.verbose = verbose
-        self.max_iter = max_iter
-        self.solver = solver
-        self.working_set_size = working_set_size
-        self.kernel_dtype = kernel_dtype
-        self.device = device
 
     _problem_params = ("C", "epsilon")
 
@@ -734,21 +710,13 @@ class NuSVR(BaseSVR):
         kernel_dtype: Literal["auto", "float32", "float64"] = "auto",
         device: str = "auto",
     ) -> None:
+        super().__init__(
+            kernel=kernel, degree=degree, gamma=gamma, coef0=coef0, shrinking=shrinking, tol=tol,
+            cache_size=cache_size, verbose=verbose, max_iter=max_iter, solver=solver,
+            working_set_size=working_set_size, kernel_dtype=kernel_dtype, device=device,
+        )
         self.nu = nu
         self.C = C
-        self.kernel = kernel
-        self.degree = degree
-        self.gamma = gamma
-        self.coef0 = coef0
-        self.shrinking = shrinking
-        self.tol = tol
-        self.cache_size = cache_size
-        self.verbose = verbose
-        self.max_iter = max_iter
-        self.solver = solver
-        self.working_set_size = working_set_size
-        self.kernel_dtype = kernel_dtype
-        self.device = device
 
     _problem_params = ("C", "nu")
 
@@ -804,20 +772,12 @@ class OneClassSVM(OutlierMixin, BaseLibSVM):
         kernel_dtype: Literal["auto", "float32", "float64"] = "auto",
         device: str = "auto",
     ) -> None:
-        self.kernel = kernel
-        self.degree = degree
-        self.gamma = gamma
-        self.coef0 = coef0
-        self.tol = tol
+        super().__init__(
+            kernel=kernel, degree=degree, gamma=gamma, coef0=coef0, shrinking=shrinking, tol=tol,
+            cache_size=cache_size, verbose=verbose, max_iter=max_iter, solver=solver,
+            working_set_size=working_set_size, kernel_dtype=kernel_dtype, device=device,
+        )
         self.nu = nu
-        self.shrinking = shrinking
-        self.cache_size = cache_size
-        self.verbose = verbose
-        self.max_iter = max_iter
-        self.solver = solver
-        self.working_set_size = working_set_size
-        self.kernel_dtype = kernel_dtype
-        self.device = device
 
     def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> OneClassSVM:
         """Fit on ``X`` ``(n_samples, n_features)``; ``y`` is ignored."""

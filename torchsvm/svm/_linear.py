@@ -90,6 +90,36 @@ class BaseLinear(Constrained, BaseEstimator):
     _family = LINEAR
     _own_constraints = {"solver": [StrOptions({"auto", "newton", "dcd"})]}
 
+    def __init__(
+        self,
+        *,
+        loss: str,
+        dual: bool | str,
+        tol: float,
+        C: float,
+        fit_intercept: bool,
+        intercept_scaling: float,
+        verbose: int,
+        random_state: Any,
+        max_iter: int,
+        penalize_intercept: bool,
+        solver: str,
+        device: str,
+    ) -> None:
+        # The parameters both share; each subclass lists them in its own signature with its defaults.
+        self.loss = loss
+        self.dual = dual
+        self.tol = tol
+        self.C = C
+        self.fit_intercept = fit_intercept
+        self.intercept_scaling = intercept_scaling
+        self.verbose = verbose
+        self.random_state = random_state
+        self.max_iter = max_iter
+        self.penalize_intercept = penalize_intercept
+        self.solver = solver
+        self.device = device
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
@@ -162,7 +192,8 @@ class BaseLinear(Constrained, BaseEstimator):
         start = time.perf_counter()
         device, lam, loss = X.device, self._bias_penalty(), self._hinge()
         solver = self._solver(X)
-        newton = dict(loss=loss, tol=self.tol, max_iter=self.max_iter, offset=offset, shards=shards, bias_penalty=lam)
+        newton: dict[str, Any] = dict(loss=loss, tol=self.tol, max_iter=self.max_iter, offset=offset, shards=shards,
+                                      bias_penalty=lam)
         if getattr(self, "penalty", "l2") == "l1":  # on the CPU whatever the device
             solver = "l1 coordinate descent"
             result = l1_coordinate_descent(X, Y, C, self.tol, self.max_iter, self._intercept_scaling(), seed=self._seed())
@@ -299,21 +330,14 @@ class LinearSVC(ClassifierMixin, BaseLinear):
         distributed: bool = False,
         process_group: Any = None,
     ) -> None:
+        super().__init__(
+            loss=loss, dual=dual, tol=tol, C=C, fit_intercept=fit_intercept, intercept_scaling=intercept_scaling,
+            verbose=verbose, random_state=random_state, max_iter=max_iter, penalize_intercept=penalize_intercept,
+            solver=solver, device=device,
+        )
         self.penalty = penalty
-        self.loss = loss
-        self.dual = dual
-        self.tol = tol
-        self.C = C
         self.multi_class = multi_class
-        self.fit_intercept = fit_intercept
-        self.intercept_scaling = intercept_scaling
         self.class_weight = class_weight
-        self.verbose = verbose
-        self.random_state = random_state
-        self.max_iter = max_iter
-        self.penalize_intercept = penalize_intercept
-        self.solver = solver
-        self.device = device
         self.distributed = distributed
         self.process_group = process_group
 
@@ -435,19 +459,12 @@ class LinearSVR(RegressorMixin, BaseLinear):
         solver: Literal["auto", "newton", "dcd"] = "auto",
         device: str = "auto",
     ) -> None:
+        super().__init__(
+            loss=loss, dual=dual, tol=tol, C=C, fit_intercept=fit_intercept, intercept_scaling=intercept_scaling,
+            verbose=verbose, random_state=random_state, max_iter=max_iter, penalize_intercept=penalize_intercept,
+            solver=solver, device=device,
+        )
         self.epsilon = epsilon
-        self.tol = tol
-        self.C = C
-        self.loss = loss
-        self.fit_intercept = fit_intercept
-        self.intercept_scaling = intercept_scaling
-        self.dual = dual
-        self.verbose = verbose
-        self.random_state = random_state
-        self.max_iter = max_iter
-        self.penalize_intercept = penalize_intercept
-        self.solver = solver
-        self.device = device
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> LinearSVR:
         """Fit on ``X`` ``(n_samples, n_features)`` (array-like or tensor) and real targets ``y``."""
