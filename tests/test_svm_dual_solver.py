@@ -229,3 +229,19 @@ def test_decomposition_on_samples_shared_by_variables():
     assert shared.info.converged and abs(shared.info.n_iter - copied.info.n_iter) <= 0.1 * copied.info.n_iter
     torch.testing.assert_close(shared.alpha, copied.alpha, rtol=0, atol=1e-6)
     torch.testing.assert_close(shared.b, copied.b, rtol=0, atol=1e-7)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="the compiled Triton kernel needs a GPU")
+def test_triton_kernel_with_float32_state_on_cuda():
+    """float32 kernel values and state (what a float32 Gram matrix gets by default): the same optimum as
+    the torch step and y^T a kept at 0 (the kernel once tracked its scores unrounded and drifted)."""
+    X, y = problem(N=300, seed=3)
+    X = X.cuda()
+    K = rbf_kernel(X, gamma=0.7).float()
+    Y = torch.stack([y.cuda(), torch.where(X[:, 0] > 0.2, 1.0, -1.0)]).float()
+    ref = smo_dual(K, Y, 2.0, tol=1e-3, backend="torch")
+    out = smo_dual(K, Y, 2.0, tol=1e-3, backend="triton")
+    K64, Y64 = K.double(), Y.double()
+    torch.testing.assert_close(dual_objective(K64, Y64, out.alpha.double()), dual_objective(K64, Y64, ref.alpha.double()),
+                               rtol=1e-5, atol=0)
+    assert float((out.alpha.double() * Y64).sum(1).abs().max()) <= 1e-4
