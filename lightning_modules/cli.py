@@ -65,10 +65,9 @@ def cpu_thread_share(trainer: Any, cores: int, environ: Any = None) -> dict[str,
     variables: ``cores // processes`` (at least 1) for torch's OpenMP pool and numba's, leaving out any
     the user set. Empty unless the trainer runs more than one process on the CPU.
 
-    Why the environment: every process otherwise sizes both pools to all cores and they fight (measured:
-    ``kernel_svm`` on 2 processes and 2 cores, 5.7-6.2 s a step against 2.1-2.2 s with one thread each);
-    the pools read these variables when they start, and launched processes inherit them, whereas
-    ``set_num_threads`` in each process at fit start was measured no better."""
+    Why the environment: every process otherwise sizes both pools to all cores and they fight (the
+    figures are in docs/guide/training.md); the pools read these variables when they start, and launched
+    processes inherit them, whereas ``set_num_threads`` in each process at fit start was measured no better."""
     environ = os.environ if environ is None else environ
     accelerator = str(trainer.get("accelerator", "auto")).lower()
     on_cpu = accelerator == "cpu" or (accelerator == "auto" and not torch.cuda.is_available())
@@ -136,20 +135,20 @@ def resolve_config_names(args: list[str]) -> list[str]:
         ValueError: a bare name that no shipped config has (the message lists them).
     """
     out = list(args)
-    for k, arg in enumerate(out):
-        if arg == "--config" and k + 1 < len(out):
-            k, value, prefix = k + 1, out[k + 1], ""
+    for k, arg in enumerate(args):
+        if arg == "--config" and k + 1 < len(args):
+            at, value, prefix = k + 1, args[k + 1], ""
         elif arg.startswith("--config="):
-            value, prefix = arg.split("=", 1)[1], "--config="
+            at, value, prefix = k, arg.split("=", 1)[1], "--config="
         else:
             continue
-        if Path(value).exists() or "/" in value or value.endswith((".yaml", ".yml", ".json")) or value.lstrip().startswith("{"):
-            continue
+        if Path(value).exists() or any(c in value for c in "/\\{") or value.endswith((".yaml", ".yml", ".json")):
+            continue  # a path, or inline YAML: LightningCLI's own
         configs = shipped_configs()
         if value not in configs:
             raise ValueError(f"--config {value}: no such file, and no shipped config of that name "
                              f"(shipped: {', '.join(configs) or 'none found'})")
-        out[k] = prefix + str(configs[value])
+        out[at] = prefix + str(configs[value])
     return out
 
 

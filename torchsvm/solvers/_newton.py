@@ -223,8 +223,8 @@ class NewtonDirections:
 
     Direct whenever D <= ``direct_max_features``: building H costs n_curved (D + 1)^2 per class
     in compute-bound matrix products, while each CG step is two memory-bound passes over X and
-    the smoothed hinge needs hundreds (a direct step measured 5-10x cheaper than a CG solve on
-    Fashion-MNIST). Holds the Gram cache of the direct route between steps.
+    the smoothed hinge needs hundreds (a direct step is the cheaper on the datasets benchmarked).
+    Holds the Gram cache of the direct route between steps.
     """
 
     def __init__(self, X: Matrix, K: int, damping: float, direct_max_features: int, cache_gram: bool,

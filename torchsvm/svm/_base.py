@@ -425,7 +425,7 @@ class BaseLibSVM(Constrained, BaseEstimator):
     def _kernel_dtype(self, device: torch.device, n_rows: int) -> torch.dtype:
         """``kernel_dtype``; ``"auto"`` is float64 on the CPU for up to ``_FLOAT64_ROWS`` training rows
         (scikit-learn's answers to its tests' tolerances, at little cost), float32 beyond (kernel rows
-        cost half the time and memory: 1.6-2.2x faster fits measured on 8,000-20,000 rows) and on a GPU."""
+        cost half the time and memory) and on a GPU."""
         if self.kernel_dtype == "auto":
             small = n_rows <= _FLOAT64_ROWS
             return torch.float64 if device.type != "cuda" and small else torch.float32
