@@ -84,3 +84,16 @@ def test_bad_input_in_scikit_learns_words():
     for nu in (0.0, 1.5):
         with pytest.raises(ValueError, match=r"The 'nu' parameter of OneClassSVM must be a float in the range \(0.0, 1.0\]"):
             OneClassSVM(nu=nu).fit(X)
+
+
+def test_working_set_size_auto():
+    """"auto": 2048 on the CPU while two buffers of its kernel rows fit in cache_size, else 1024; 1024 on
+    a GPU; an int as given; anything else refused by the parameter check."""
+    cpu, gpu = torch.device("cpu"), torch.device("cuda", 0)
+    assert SVR()._working_set_size(20_000, 4, cpu) == 2048
+    assert SVR()._working_set_size(1_000_000, 4, cpu) == 1024  # 16 GB of rows: over the 2 GiB budget
+    assert SVR(cache_size=20_000)._working_set_size(1_000_000, 4, cpu) == 2048
+    assert SVR()._working_set_size(20_000, 4, gpu) == 1024
+    assert SVR(working_set_size=64)._working_set_size(20_000, 4, cpu) == 64
+    with pytest.raises(ValueError, match="working_set_size"):
+        SVR(working_set_size="big").fit(np.zeros((4, 2)), np.arange(4.0))

@@ -368,7 +368,9 @@ class SVC(BaseSVC):
         multi_class: ``"ovo"`` or ``"ovr"``: which binary problems are trained.
         solver: ``"auto"`` (in memory when the Gram matrix fits in ``cache_size``), ``"smo"``
             or ``"decomposition"``.
-        working_set_size: variables per outer iteration of the decomposition solver.
+        working_set_size: variables per outer iteration of the decomposition solver; ``"auto"``: 2048 on
+            the CPU where its kernel rows fit in ``cache_size`` (fewer outer iterations), else 1024 (and
+            1024 on a GPU and for sharded fits).
         kernel_dtype: the dtype kernel values are computed and kept in during fit: ``"float64"``
             (LIBSVM's precision), ``"float32"`` (half the memory and time; answers differ from
             float64's by about 1e-3 relative in ``dual_coef_``) or ``"auto"`` (float64 on the CPU up
@@ -422,7 +424,7 @@ class SVC(BaseSVC):
         random_state: int | np.random.RandomState | None = None,
         multi_class: Literal["ovo", "ovr"] = "ovo",
         solver: Literal["auto", "smo", "decomposition"] = "auto",
-        working_set_size: int = 1024,
+        working_set_size: int | Literal["auto"] = "auto",
         kernel_dtype: Literal["auto", "float32", "float64"] = "auto",
         device: str = "auto",
         distributed: bool = False,
@@ -474,8 +476,9 @@ class SVC(BaseSVC):
         kernel = self._resolve_kernel(Xt, shards)
         assert kernel is not None  # a precomputed kernel cannot be sharded (checked with the parameters)
         sent = shards.bytes_sent
+        q = 1024 if self.working_set_size == "auto" else int(self.working_set_size)  # the cost model's q
         res = solve_sharded(Xt.to(self._kernel_dtype(device, self.shape_fit_[0])), kernel, problems, shards,
-                            self.working_set_size, self.tol, self._max_iter())
+                            q, self.tol, self._max_iter())
         self._finish(res)
         coef, b = self._coefficients(res, problems)
         X_sv, y_sv, coef_sv, index = gather_support(shards, Xt, y_idx, coef, int(offsets[shards.rank]))
@@ -537,7 +540,7 @@ class NuSVC(BaseSVC):
         break_ties: bool = False,
         random_state: int | np.random.RandomState | None = None,
         solver: Literal["auto", "smo", "decomposition"] = "auto",
-        working_set_size: int = 1024,
+        working_set_size: int | Literal["auto"] = "auto",
         kernel_dtype: Literal["auto", "float32", "float64"] = "auto",
         device: str = "auto",
     ) -> None:
@@ -649,7 +652,7 @@ class SVR(BaseSVR):
         verbose: bool = False,
         max_iter: int = -1,
         solver: Literal["auto", "smo", "decomposition"] = "auto",
-        working_set_size: int = 1024,
+        working_set_size: int | Literal["auto"] = "auto",
         kernel_dtype: Literal["auto", "float32", "float64"] = "auto",
         device: str = "auto",
     ) -> None:
@@ -706,7 +709,7 @@ class NuSVR(BaseSVR):
         verbose: bool = False,
         max_iter: int = -1,
         solver: Literal["auto", "smo", "decomposition"] = "auto",
-        working_set_size: int = 1024,
+        working_set_size: int | Literal["auto"] = "auto",
         kernel_dtype: Literal["auto", "float32", "float64"] = "auto",
         device: str = "auto",
     ) -> None:
@@ -768,7 +771,7 @@ class OneClassSVM(OutlierMixin, BaseLibSVM):
         verbose: bool = False,
         max_iter: int = -1,
         solver: Literal["auto", "smo", "decomposition"] = "auto",
-        working_set_size: int = 1024,
+        working_set_size: int | Literal["auto"] = "auto",
         kernel_dtype: Literal["auto", "float32", "float64"] = "auto",
         device: str = "auto",
     ) -> None:

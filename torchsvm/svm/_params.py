@@ -65,7 +65,7 @@ TORCHSVM: dict = {
     "distributed": ["boolean"],
     "process_group": "no_validation",
     "kernel_dtype": [StrOptions({"auto", "float32", "float64"})],
-    "working_set_size": [Interval(Integral, 2, None, closed="left")],
+    "working_set_size": [Interval(Integral, 2, None, closed="left"), StrOptions({"auto"})],
     "penalize_intercept": ["boolean"],
 }
 
