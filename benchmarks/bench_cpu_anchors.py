@@ -10,7 +10,7 @@ LIBLINEAR are scikit-learn's, from this project's environment. Problems:
 
 - ``svc-mnist``: SVC, RBF, C = 5, gamma = 0.05, 10 classes, ``mnist-10k`` (8,000 train / 2,000 test);
 - ``svr-friedman``: SVR, RBF, C = 1, epsilon = 0.1, gamma = "scale", ``make_friedman1`` 20,000 + 5,000 rows;
-- ``linear-mnist`` / ``linear-fashion``: LinearSVC with the libraries' defaults at C = 0.1 (squared hinge,
+- ``linear-mnist`` / ``linear-fashion``: LinearSVC with the libraries' defaults at ``--C`` (default 0.1; squared hinge,
   intercept penalized), ``mnist-10k`` and the first 20,000 Fashion-MNIST images; Snap ML with
   ``loss="squared_hinge", regularizer=1 / C, fit_intercept=True, n_jobs=2`` (its problem scales the
   regularizer as 1 / C; checked on accuracy, not on the objective).
@@ -38,10 +38,10 @@ from _record import add_record_arguments, device_name, save_record
 CHILD = r"""
 import json, sys, time
 import numpy as np
-problem, library, path = sys.argv[1], sys.argv[2], sys.argv[3]
+problem, library, path, linear_C = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
 data = np.load(path)
 X, y, Xt, yt = data["X"], data["y"], data["Xt"], data["yt"]
-C = 0.1 if problem.startswith("linear") else (5.0 if problem == "svc-mnist" else 1.0)
+C = linear_C if problem.startswith("linear") else (5.0 if problem == "svc-mnist" else 1.0)
 if problem == "svc-mnist":
     params = dict(C=C, gamma=0.05)
 elif problem == "svr-friedman":
@@ -100,12 +100,18 @@ def problem_data(name: str, root: Path) -> dict:
     return {"X": X, "y": y, "Xt": Xt, "yt": yt}
 
 
+def _c(C: float | None) -> str:
+    return "" if C is None else f"{C:g}"
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data-root", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
     p.add_argument("--problems", nargs="+", default=list(PROBLEMS), choices=PROBLEMS)
     p.add_argument("--anchors-python", default=None, help="the Python of the venv with sklearnex and snapml")
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--C", type=float, nargs="+", default=[0.1], help="the linear problems' C values")
+    p.add_argument("--libraries", nargs="+", default=None, help="only these (default: each problem's all)")
     add_record_arguments(p)
     args = p.parse_args(argv)
     rows = []
@@ -113,20 +119,23 @@ def main(argv: list[str] | None = None) -> None:
         for problem in args.problems:
             path = Path(tmp) / f"{problem}.npz"
             np.savez(path, **problem_data(problem, Path(args.data_root)))
-            libraries = [lib for lib in LIBRARIES[problem] if lib in ("torchsvm", "sklearn") or args.anchors_python]
-            runs: dict = {lib: [] for lib in libraries}
-            for _ in range(args.repeats):
-                for lib in libraries:  # interleaved: this machine's speed drifts
-                    python = args.anchors_python if lib in ("onedal", "snapml") else sys.executable
-                    out = subprocess.run([python, "-c", CHILD, problem, lib, str(path)], capture_output=True,
-                                         text=True, check=True)
-                    runs[lib].append(json.loads(out.stdout.strip().splitlines()[-1]))
-            for lib, rs in runs.items():
-                row = {"problem": problem, "library": lib, "runs": rs,
-                       **{k: float(np.median([r[k] for r in rs])) for k in rs[0]}}
-                rows.append(row)
-                print(f"{problem:>14} {lib:9s} fit cold {row['fit_cold']:7.2f} s warm {row['fit_warm']:7.2f} s  "
-                      f"predict {row['predict_warm']:6.2f} s  score {row['score']:.4f}", flush=True)
+            libraries = [lib for lib in LIBRARIES[problem] if (lib in ("torchsvm", "sklearn") or args.anchors_python)
+                         and (args.libraries is None or lib in args.libraries)]
+            for C in args.C if problem.startswith("linear") else [None]:
+                runs: dict = {lib: [] for lib in libraries}
+                for _ in range(args.repeats):
+                    for lib in libraries:  # interleaved: this machine's speed drifts
+                        python = args.anchors_python if lib in ("onedal", "snapml") else sys.executable
+                        out = subprocess.run([python, "-c", CHILD, problem, lib, str(path), str(C or 0.1)],
+                                             capture_output=True, text=True, check=True)
+                        runs[lib].append(json.loads(out.stdout.strip().splitlines()[-1]))
+                for lib, rs in runs.items():
+                    row = {"problem": problem, "C": C, "library": lib, "runs": rs,
+                           **{k: float(np.median([r[k] for r in rs])) for k in rs[0]}}
+                    rows.append(row)
+                    print(f"{problem:>14} {_c(C):6s} {lib:9s} fit cold {row['fit_cold']:7.2f} s "
+                          f"warm {row['fit_warm']:7.2f} s  predict {row['predict_warm']:6.2f} s  score {row['score']:.4f}",
+                          flush=True)
     record = {"benchmark": "bench_cpu_anchors", "date": dt.date.today().isoformat(), "device": device_name("cpu"),
               "repeats": args.repeats, "anchors_python": args.anchors_python, "rows": rows}
     if args.no_save:
@@ -136,10 +145,10 @@ def main(argv: list[str] | None = None) -> None:
              "first fit / predict in the process (imports done before); warm: the second (the same as cold for "
              "libraries that compile nothing). Score: test accuracy, R^2 for SVR. See the script's docstring for "
              "the problems and parameters.", "",
-             "| problem | library | fit cold (s) | fit warm (s) | predict cold (s) | predict warm (s) | score |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
-    lines += [f"| {r['problem']} | {r['library']} | {r['fit_cold']:.2f} | {r['fit_warm']:.2f} | {r['predict_cold']:.2f} | "
-              f"{r['predict_warm']:.2f} | {r['score']:.4f} |" for r in rows]
+             "| problem | C | library | fit cold (s) | fit warm (s) | predict cold (s) | predict warm (s) | score |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines += [f"| {r['problem']} | {_c(r['C'])} | {r['library']} | {r['fit_cold']:.2f} | {r['fit_warm']:.2f} | "
+              f"{r['predict_cold']:.2f} | {r['predict_warm']:.2f} | {r['score']:.4f} |" for r in rows]
     save_record(f"cpu-anchors-{record['date']}", record, lines, args.tag)
 
 
