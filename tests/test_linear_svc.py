@@ -253,3 +253,17 @@ def test_auto_hands_a_stalled_coordinate_descent_to_newton():
         auto = LinearSVC(random_state=0, device="cpu").fit(X_fit, y)
         assert auto.n_iter_ < 1000 and auto.duality_gap_ <= 1e-4
     np.testing.assert_allclose(LinearSVC(device="cpu").fit(X, y).objective_, newton.objective_, rtol=1e-4)
+
+
+def test_auto_solver_choice_on_the_cpu():
+    """The squared hinge on dense X: coordinate descent where C ||x||^2 is small and X wide (it converges in a
+    few dozen sweeps: Fashion-MNIST at C = 0.01), else the Newton method; sparse enough X: coordinate descent."""
+    g = torch.Generator().manual_seed(0)
+    wide = torch.rand(50, 600, dtype=torch.float64, generator=g)  # ||x||^2 ~ 200
+    narrow = torch.rand(50, 20, dtype=torch.float64, generator=g)
+    sparse = wide * (torch.rand(50, 600, dtype=torch.float64, generator=g) < 0.1)
+    assert LinearSVC(C=0.001)._solver(wide) == "dcd"
+    assert LinearSVC(C=0.1)._solver(wide) == "newton"
+    assert LinearSVC(C=0.001)._solver(narrow) == "newton"
+    assert LinearSVC(C=10.0)._solver(sparse) == "dcd"
+    assert LinearSVC(C=0.001, loss="hinge")._solver(wide) == "dcd"
