@@ -186,7 +186,7 @@ class DecompositionSolver:
 
     def _subproblem(self, W: Tensor, W_new: Tensor) -> tuple[Tensor, ...]:
         """``(rows, K_WW, y_W, C_W, alpha_W, G_W)``: the working set's kernel rows against this process's
-        variables ``(B, q, N)`` (new ones computed, the kept half's reused), its q x q block and state."""
+        samples ``(B, q, n_samples)`` (new ones computed, the kept half's reused), its q x q block and state."""
         B, q = W.shape
         n_new = W_new.shape[1]
         new = self._rows_of(W_new)
