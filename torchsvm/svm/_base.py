@@ -299,7 +299,7 @@ class DualProblems(NamedTuple):
 
     def expanded(self, n_rows: int) -> DualProblems:
         """The problems over all ``n_rows`` rows of X (C = 0 and y = -1 off each problem's rows), with
-        ``members``; problems without ``index`` come back as they are."""
+        ``members``; problems without ``row_index`` come back as they are."""
         if self.row_index is None:
             return self
         valid = self.C > 0
@@ -536,8 +536,9 @@ class BaseLibSVM(Constrained, BaseEstimator):
 
         Problems spanning every row share one kernel: in memory (SMO, batched) when its n x n
         values fit in the budget, else the decomposition solver works from kernel rows. One-vs-one
-        problems (``index``) are solved on their own rows (:meth:`_solve_blocks`), each Gram block
-        computed from its two classes' rows (half the work of the full Gram matrix, none of its memory).
+        problems (``row_index``) are solved on their own rows (:func:`~torchsvm.svm._blocks.solve_blocks`),
+        each Gram block computed from its two classes' rows (half the work of the full Gram matrix, none of
+        its memory).
         """
         budget = math.inf if K is not None else self._memory_budget(Xk.device)
         rows = problems.rows  # (one-vs-one problems name their rows by index instead)

@@ -31,10 +31,10 @@ class BlockSettings(NamedTuple):
 
 def solve_blocks(Xt: Matrix, K: Tensor | None, problems: DualProblems, kernel: Any, budget: float,
                  settings: BlockSettings) -> DualResult:
-    """Problems on their own rows (``index``: one-vs-one): those whose Gram blocks fit in ``budget`` bytes
+    """Problems on their own rows (``row_index``: one-vs-one): those whose Gram blocks fit in ``budget`` bytes
     together are solved as one batched SMO on their padded blocks (padding has C = 0), computed from
     their rows or gathered from K when it is at hand; a problem too large for the budget goes to the
-    decomposition solver. ``alpha`` comes back over each problem's own rows, as ``index`` lists them."""
+    decomposition solver. ``alpha`` comes back over each problem's own rows, as ``row_index`` lists them."""
     Y, Cb, index = problems.Y, problems.C, problems.row_index
     assert index is not None  # the block solver is for problems on their own rows
     P = Y.shape[0]
