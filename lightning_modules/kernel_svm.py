@@ -109,10 +109,12 @@ class DualSolverModule(pl.LightningModule):
         problems = problems.expanded(len(self.X_train))  # one-vs-one pairs over every row, members listed
         self.problem_rows = problems.rows  # which row of X each variable sits on (epsilon-SVR: 2 per row)
         Xk = self.X_train.to(svm_problems.kernel_dtype(est, self.device, n))
+        # Variables on shared samples (epsilon-SVR's two per row): kernel rows against the samples, in one process.
+        shared = problems.rows is not None and problems.members is None and not self.shards.distributed
         self.solver = DecompositionProblems(
-            Xk if problems.rows is None else Xk[problems.rows], problems.Y, problems.C, self.kernel, p=problems.p,
-            members=problems.members, working_set_size=self.hparams.working_set_size, tol=self.hparams.tol,
-            shards=self.shards)
+            Xk if problems.rows is None or shared else Xk[problems.rows], problems.Y, problems.C, self.kernel,
+            p=problems.p, members=problems.members, working_set_size=self.hparams.working_set_size,
+            tol=self.hparams.tol, shards=self.shards, row_of=problems.rows if shared else None)
 
     def training_step(self, batch: Any, batch_idx: int) -> None:
         s = self.solver

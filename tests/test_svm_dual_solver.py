@@ -245,3 +245,14 @@ def test_triton_kernel_with_float32_state_on_cuda():
     torch.testing.assert_close(dual_objective(K64, Y64, out.alpha.double()), dual_objective(K64, Y64, ref.alpha.double()),
                                rtol=1e-5, atol=0)
     assert float((out.alpha.double() * Y64).sum(1).abs().max()) <= 1e-4
+
+
+def test_stepped_problems_take_shared_samples_in_one_process_only():
+    from torchsvm.solvers.stepped import DecompositionProblems
+
+    X = torch.randn(6, 2, dtype=torch.float64)
+    Y, C = torch.ones(1, 12, dtype=torch.float64), torch.ones(1, 12, dtype=torch.float64)
+    row_of = torch.arange(6).repeat(2)
+    DecompositionProblems(X, Y, C, rbf_kernel, row_of=row_of, working_set_size=4)  # accepted
+    with pytest.raises(ValueError, match="Expected row_of only for one process and problems over every row"):
+        DecompositionProblems(X, Y, C, rbf_kernel, row_of=row_of, members=[torch.arange(12)])

@@ -36,17 +36,23 @@ class DecompositionProblems:
         members: None, or one tensor of row indices per problem.
         working_set_size, tol: of each solver; dtype: of the solvers' state (alpha, G).
         shards: the ranks holding the rows (default: this process holds them all).
+        row_of: ``(n,)``, one process, no ``members``: variable t sits on sample ``row_of[t]`` of X, which
+            then holds each sample once (epsilon-SVR's two variables per sample; see
+            :class:`~torchsvm.solvers.decomposition.DecompositionSolver`).
     """
 
     def __init__(self, X: Matrix, Y: Tensor, C: Tensor, kernel: KernelFn, *, p: Tensor | None = None,
                  members: list[Tensor] | None = None, working_set_size: int = 1024, tol: float = 1e-3,
-                 dtype: torch.dtype = torch.float64, shards: Collectives = LOCAL) -> None:
+                 dtype: torch.dtype = torch.float64, shards: Collectives = LOCAL, row_of: Tensor | None = None) -> None:
+        if row_of is not None and (shards.distributed or members is not None):
+            raise ValueError("Expected row_of only for one process and problems over every row")
+
         def solver(rows: Tensor | None, Y: Tensor, C: Tensor, p: Tensor | None) -> DecompositionSolver:
             Xs = X if rows is None else X[rows]
             if shards.distributed:
                 assert isinstance(Xs, Tensor)  # sharded fits take dense rows
                 return ShardedDecompositionSolver(Xs, Y, C, kernel, shards, working_set_size, tol, dtype, p)
-            return DecompositionSolver(Xs, Y, C, kernel, working_set_size, tol, dtype, p)
+            return DecompositionSolver(Xs, Y, C, kernel, working_set_size, tol, dtype, p, row_of=row_of)
 
         self.shape, self.tol = Y.shape, tol
         self.parts: list[tuple[slice, Tensor | None, DecompositionSolver]]
