@@ -116,16 +116,12 @@ def _misspelled_option(message: str) -> str | None:
 
 
 # configs/ inside the package: in a wheel the files, in a checkout a link to the top-level configs/.
-CONFIG_DIRS = (Path(__file__).parent / "configs",)
+CONFIG_DIR = Path(__file__).parent / "configs"
 
 
 def shipped_configs() -> dict[str, Path]:
     """The configs that come with torchsvm, by name (``two_layer_net`` -> its YAML file)."""
-    found: dict[str, Path] = {}
-    for folder in CONFIG_DIRS:
-        for path in sorted(folder.glob("*.yaml")):
-            found.setdefault(path.stem, path.resolve())
-    return found
+    return {path.stem: path.resolve() for path in sorted(CONFIG_DIR.glob("*.yaml"))}
 
 
 def resolve_config_names(args: list[str]) -> list[str]:

@@ -104,8 +104,9 @@ def rbf_kernel(X: Tensor, Z: Tensor | None = None, *, gamma: Number | Tensor | N
         return torch.exp(-g * (xx + zz - 2 * (X @ Z.mT)).clamp_min(0))
     # No graph to record: work in place on the one (N, M) buffer (the solvers' Gram matrices), with
     # -gamma ||z||^2 and the factor 2 gamma taken into the matrix product: four passes over it, not six.
-    if X.ndim == 2 and Z.ndim == 2 and not isinstance(g, Tensor):  # addmm scales by numbers only
-        return torch.addmm(zz * -g, X, Z.mT, beta=1, alpha=2 * g).sub_(g * xx).clamp_max_(0).exp_()
+    if X.ndim == Z.ndim and X.ndim in (2, 3) and not isinstance(g, Tensor):  # they scale by numbers only
+        product = torch.addmm if X.ndim == 2 else torch.baddbmm
+        return product(zz * -g, X, Z.mT, beta=1, alpha=2 * g).sub_(g * xx).clamp_max_(0).exp_()
     return (X @ Z.mT).mul_(-2).add_(xx).add_(zz).clamp_min_(0).mul_(-g).exp_()
 
 
