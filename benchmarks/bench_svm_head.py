@@ -1,18 +1,27 @@
 #!/usr/bin/env python
 """The differentiable SVM head against MetaOptNet's qpth QP and cvxpylayers: time, objective, feasibility.
 
-    python benchmarks/bench_svm_head.py --device cpu
+    python benchmarks/bench_svm_head.py --device cpu [--embeddings random clustered] [--checkpoint M.ckpt]
     pip install --no-deps qpth   # the reference; qpth pins numpy < 2, so it is not a dependency
 
-For 5-way {1, 5, 15}-shot episodes, batches of {1, 8, 32, 128} episodes and random Gaussian
-support embeddings of 64 and 1600 dimensions (linear kernel, C = 0.1, as MetaOptNet's SVM head on
-miniImageNet), each method solves the Crammer-Singer dual
+For 5-way {1, 5, 15}-shot episodes and batches of {1, 8, 32, 128} episodes, each method solves the
+Crammer-Singer dual on the support embeddings' linear kernel
     minimize 1/2 sum_m a_m^T K a_m - sum_i a_{i,y_i}  s.t.  a_im <= C [m = y_i],  sum_m a_im = 0
 and backpropagates a fixed linear loss of alpha into the embeddings; time = median of forward +
-backward over the repeats after a warm-up (on CUDA with synchronization). Methods:
+backward over the repeats after a warm-up (on CUDA with synchronization). Embeddings:
+- ``random``: Gaussian, 64 and 1600 dimensions (C = 0.1, as MetaOptNet's head on miniImageNet); K is
+  well conditioned.
+- ``clustered``: shaped like trained ones: each class a point on the unit sphere (the classes sharing a
+  common direction), its samples that point moved in a few (``--rank``) directions of their own by
+  ``--noise``, L2-normalized: near-duplicate samples and a nearly low-rank K (its median condition
+  number is recorded per row).
+- ``trained``: with ``--checkpoint``, the embeddings a few-shot module (``FewShotModule``, e.g. from
+  ``torchsvm fit --config configs/svm_head.yaml``) gives test-split images of its held-out classes,
+  normalized as the module does.
+Methods:
 - ``torchsvm``: :func:`torchsvm.functional.crammer_singer_dual` (tol 1e-6).
-- ``qpth ridge``: MetaOptNet's code path, ``QPFunction(maxIter=15)`` on ``K (x) I + 1.0 I`` (the
-  ridge keeps qpth's LU from failing; the problem is then another one).
+- ``qpth ridge``: MetaOptNet's code path in training, ``QPFunction(maxIter=15)`` on ``K (x) I + 1.0 I``
+  (the ridge keeps qpth's LU from failing; the problem is then another one).
 - ``qpth``: the same without the ridge (it may fail or stop inexact).
 - ``cvxpylayers``: the problem as a ``CvxpyLayer`` (small batches only; CPU).
 Objective (on the problem without ridge) and largest constraint violation are those of each
@@ -36,22 +45,67 @@ from _record import add_record_arguments, device_name, device_sync, save_record
 from torchsvm.functional import crammer_singer_dual
 from torchsvm.solvers.multiclass import crammer_singer_objective
 
-N_WAY, C_REG = 5, 0.1
+N_WAY = 5
 
 
-def episodes(B: int, shots: int, D: int, device: torch.device, dtype: torch.dtype, seed: int = 0):
+def episodes(kind: str, B: int, shots: int, D: int, device: torch.device, dtype: torch.dtype, seed: int = 0,
+             rank: int = 4, noise: float = 0.05, embed=None):
+    """Support embeddings ``(B, N, D)``, labels ``(B, N)`` and the loss's weights ``(B, N, M)``."""
     g = torch.Generator().manual_seed(seed)
-    S = torch.randn(B, N_WAY * shots, D, generator=g).to(device=device, dtype=dtype)
-    y = torch.arange(N_WAY).repeat_interleave(shots).repeat(B, 1).to(device)
-    W = torch.randn(B, N_WAY * shots, N_WAY, generator=g).to(device=device, dtype=dtype)  # the loss's weights
-    return S, y, W
+    y = torch.arange(N_WAY).repeat_interleave(shots).repeat(B, 1)
+    if kind == "random":
+        S = torch.randn(B, N_WAY * shots, D, generator=g)
+    elif kind == "clustered":
+        unit = torch.nn.functional.normalize
+        common = unit(torch.randn(B, 1, D, generator=g), dim=-1)
+        centers = unit(0.7 * common + 0.3 * unit(torch.randn(B, N_WAY, D, generator=g), dim=-1), dim=-1)
+        directions = torch.randn(B, N_WAY, D, rank, generator=g) / rank**0.5
+        moved = centers.unsqueeze(2) + noise * (directions @ torch.randn(B, N_WAY, rank, shots, generator=g)).mT
+        S = unit(moved, dim=-1).reshape(B, N_WAY * shots, D)
+    else:  # trained: embed(B, shots, generator) gives the support embeddings of B episodes
+        S = embed(B, shots, g)
+    W = torch.randn(B, N_WAY * shots, N_WAY, generator=g)
+    return S.to(device=device, dtype=dtype), y.to(device), W.to(device=device, dtype=dtype)
 
 
-def torchsvm_head(S, y):
-    return crammer_singer_dual(S @ S.mT, y, C_REG, tol=1e-6, validate=False)
+def checkpoint_embedder(path: str, data_root: str):
+    """``embed(B, shots, generator)``: support embeddings of B episodes of a FewShotModule checkpoint's
+    held-out classes (test-split images), as its head sees them, and the module's C."""
+    from lightning_modules import EpisodeDataModule, FewShotModule
+
+    module = FewShotModule.load_from_checkpoint(path, map_location="cpu").eval()
+    dm = EpisodeDataModule(data_dir=str(Path(data_root) / "mnist-10k"), download=False)
+    dm.setup("test")
+    X, y = dm._tensors("test")
+    members = [torch.nonzero(y == c).squeeze(1) for c in dm.hparams.test_classes]
+
+    def embed(B: int, shots: int, g: torch.Generator) -> torch.Tensor:
+        picks = []
+        for _ in range(B):
+            chosen = torch.randperm(len(members), generator=g)[:N_WAY].tolist()
+            picks += [members[c][torch.randperm(len(members[c]), generator=g)[:shots]] for c in chosen]
+        with torch.no_grad():
+            Z = module.embedding(X[torch.cat(picks)])
+        Z = torch.nn.functional.normalize(Z, dim=-1) if module.hparams.l2_normalize else Z
+        return Z.reshape(B, N_WAY * shots, -1)
+
+    return embed, float(module.hparams.C)
 
 
-def qpth_head(ridge: float):
+def condition_number(S: torch.Tensor) -> float:
+    """Median over the episodes of K's condition number (inf where K is singular)."""
+    ev = torch.linalg.eigvalsh((S @ S.mT).double())
+    return float((ev[:, -1] / ev[:, 0].clamp_min(0)).median())
+
+
+def torchsvm_head(C: float):
+    def solve(S, y):
+        return crammer_singer_dual(S @ S.mT, y, C, tol=1e-6, validate=False)
+
+    return solve
+
+
+def qpth_head(ridge: float, C: float):
     from qpth.qp import QPFunction
 
     def solve(S, y):
@@ -65,14 +119,14 @@ def qpth_head(ridge: float):
         ineq = torch.eye(n, device=S.device, dtype=S.dtype).expand(B, n, n)
         eq = torch.kron(torch.eye(N, device=S.device, dtype=S.dtype), torch.ones(1, N_WAY, device=S.device,
                                                                                  dtype=S.dtype)).expand(B, N, n)
-        sol = QPFunction(verbose=False, maxIter=15)(G, -onehot, ineq, C_REG * onehot, eq,
+        sol = QPFunction(verbose=False, maxIter=15)(G, -onehot, ineq, C * onehot, eq,
                                                     torch.zeros(B, N, device=S.device, dtype=S.dtype))
         return sol.reshape(B, N, N_WAY)
 
     return solve
 
 
-def cvxpylayers_head(N: int, D: int):
+def cvxpylayers_head(N: int, D: int, C: float):
     import cvxpy as cp
     from cvxpylayers.torch import CvxpyLayer
 
@@ -80,7 +134,7 @@ def cvxpylayers_head(N: int, D: int):
     St = cp.Parameter((D, N))  # the support embeddings, transposed: sum_m a_m^T S S^T a_m = ||S^T A||^2
     onehot = cp.Parameter((N, N_WAY))
     objective = 0.5 * cp.sum_squares(St @ A) - cp.sum(cp.multiply(onehot, A))
-    problem = cp.Problem(cp.Minimize(objective), [A <= C_REG * onehot, cp.sum(A, axis=1) == 0])
+    problem = cp.Problem(cp.Minimize(objective), [A <= C * onehot, cp.sum(A, axis=1) == 0])
     layer = CvxpyLayer(problem, parameters=[St, onehot], variables=[A])
 
     def solve(S, y):
@@ -90,7 +144,7 @@ def cvxpylayers_head(N: int, D: int):
     return solve
 
 
-def measure(solve, S, y, W, sync, repeats: int, budget_s: float) -> dict:
+def measure(solve, S, y, W, sync, repeats: int, budget_s: float, C: float) -> dict:
     def run():
         Sr = S.clone().requires_grad_(True)
         sync()
@@ -107,7 +161,7 @@ def measure(solve, S, y, W, sync, repeats: int, budget_s: float) -> dict:
     K = (S @ S.mT).double()
     onehot = torch.nn.functional.one_hot(y, N_WAY).double()
     a = alpha.double()
-    violation = torch.maximum((a - C_REG * onehot).clamp_min(0).amax((1, 2)), a.sum(-1).abs().amax(1))
+    violation = torch.maximum((a - C * onehot).clamp_min(0).amax((1, 2)), a.sum(-1).abs().amax(1))
     return {"seconds": statistics.median(times), "runs": len(times),
             "objective": float(crammer_singer_objective(K, onehot, a).mean()),
             "max_violation": float(violation.max()), "finite": bool(torch.isfinite(a).all())}
@@ -115,27 +169,33 @@ def measure(solve, S, y, W, sync, repeats: int, budget_s: float) -> dict:
 
 def bench_solvers(args, device, sync) -> list[dict]:
     rows = []
-    for D in args.dims:
-        for shots in args.shots:
-            for B in args.batches:
-                S, y, W = episodes(B, shots, D, device, torch.float32)
-                methods = {"torchsvm": torchsvm_head}
-                if not args.skip_qpth:
-                    methods |= {"qpth ridge": qpth_head(1.0), "qpth": qpth_head(0.0)}
-                if not args.skip_cvxpylayers and B <= args.cvxpylayers_max_batch:
-                    methods["cvxpylayers"] = cvxpylayers_head(N_WAY * shots, D)
-                row = {"dim": D, "shots": shots, "batch": B}
-                for name, solve in methods.items():
-                    try:
-                        row[name] = measure(solve, S, y, W, sync, args.repeats, args.budget_s)
-                    except (RuntimeError, ValueError) as err:  # qpth's LU without the ridge, a solver failure
-                        row[name] = {"error": f"{type(err).__name__}: {str(err)[:120]}"}
-                if "seconds" in row.get("qpth ridge", {}):
-                    row["speedup_vs_qpth_ridge"] = row["qpth ridge"]["seconds"] / row["torchsvm"]["seconds"]
-                rows.append(row)
-                print({k: (v if not isinstance(v, dict) else {kk: (round(vv, 6) if isinstance(vv, float) else vv)
-                                                             for kk, vv in v.items()}) for k, v in row.items()},
-                      flush=True)
+    kinds = list(args.embeddings) + (["trained"] if args.checkpoint else [])
+    embed, C_trained = checkpoint_embedder(args.checkpoint, args.data_root) if args.checkpoint else (None, None)
+    for kind in kinds:
+        C = C_trained if kind == "trained" else args.C
+        for D in args.dims if kind != "trained" else [0]:
+            for shots in args.shots:
+                for B in args.batches:
+                    S, y, W = episodes(kind, B, shots, D, device, torch.float32, rank=args.rank, noise=args.noise,
+                                       embed=embed)
+                    methods = {"torchsvm": torchsvm_head(C)}
+                    if not args.skip_qpth:
+                        methods |= {"qpth ridge": qpth_head(1.0, C), "qpth": qpth_head(0.0, C)}
+                    if not args.skip_cvxpylayers and B <= args.cvxpylayers_max_batch:
+                        methods["cvxpylayers"] = cvxpylayers_head(N_WAY * shots, S.shape[-1], C)
+                    row = {"embeddings": kind, "dim": S.shape[-1], "shots": shots, "batch": B, "C": C,
+                           "condition_number": condition_number(S)}
+                    for name, solve in methods.items():
+                        try:
+                            row[name] = measure(solve, S, y, W, sync, args.repeats, args.budget_s, C)
+                        except (RuntimeError, ValueError) as err:  # qpth's LU without the ridge, a solver failure
+                            row[name] = {"error": f"{type(err).__name__}: {str(err)[:120]}"}
+                    if "seconds" in row.get("qpth ridge", {}):
+                        row["speedup_vs_qpth_ridge"] = row["qpth ridge"]["seconds"] / row["torchsvm"]["seconds"]
+                    rows.append(row)
+                    print({k: (v if not isinstance(v, dict) else {kk: (round(vv, 6) if isinstance(vv, float) else vv)
+                                                                 for kk, vv in v.items()}) for k, v in row.items()},
+                          flush=True)
     return rows
 
 
@@ -169,6 +229,11 @@ def bench_training(args) -> list[dict]:
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--embeddings", nargs="+", choices=["random", "clustered"], default=["random", "clustered"])
+    p.add_argument("--checkpoint", help="a FewShotModule checkpoint: also time its embeddings ('trained')")
+    p.add_argument("--C", type=float, default=0.1, help="the cost on random and clustered embeddings")
+    p.add_argument("--rank", type=int, default=4, help="clustered: directions each class's samples move in")
+    p.add_argument("--noise", type=float, default=0.05, help="clustered: how far they move")
     p.add_argument("--dims", type=int, nargs="+", default=[64, 1600])
     p.add_argument("--shots", type=int, nargs="+", default=[1, 5, 15])
     p.add_argument("--batches", type=int, nargs="+", default=[1, 8, 32, 128])
@@ -186,7 +251,8 @@ def main(argv: list[str] | None = None) -> None:
     rows = bench_solvers(args, device, sync)
     training = bench_training(args) if args.train else []
     record = {"benchmark": "bench_svm_head", "date": dt.date.today().isoformat(), "device": device_name(device),
-              "torch": torch.__version__, "C": C_REG, "n_way": N_WAY, "rows": rows, "training": training}
+              "torch": torch.__version__, "n_way": N_WAY, "clustered": {"rank": args.rank, "noise": args.noise},
+              "checkpoint": args.checkpoint, "rows": rows, "training": training}
     if args.no_save:
         return
     methods = ["torchsvm", "qpth ridge", "qpth", "cvxpylayers"]
@@ -200,16 +266,17 @@ def main(argv: list[str] | None = None) -> None:
         return f"{1e3 * v['seconds']:.1f} ms, obj {v['objective']:.5g}, viol {v['max_violation']:.0e}"
 
     lines = [f"# bench_svm_head: {record['device']}, {record['date']}", "",
-             f"5-way episodes, linear kernel on random Gaussian embeddings (float32 in), C = {C_REG}; forward + "
-             f"backward, median of {args.repeats} after a warm-up (one run where the warm-up took > {args.budget_s} "
-             "s); objective of the problem without ridge (lower is better) and largest constraint violation, "
-             "averaged / maximized over the batch.", "",
-             "| D | shots | batch | " + " | ".join(methods) + " | qpth ridge / torchsvm time |",
-             "| --- | --- | --- | " + " | ".join("---" for _ in methods) + " | --- |"]
+             "5-way episodes, linear kernel (float32 in); forward + backward, median of "
+             f"{args.repeats} after a warm-up (one run where the warm-up took > {args.budget_s} s); objective of "
+             "the problem without ridge (lower is better) and largest constraint violation, averaged / maximized "
+             f"over the batch. Clustered embeddings: rank {args.rank}, noise {args.noise}"
+             + (f"; trained: {args.checkpoint}" if args.checkpoint else "") + ".", "",
+             "| embeddings | D | C | cond(K) | shots | batch | " + " | ".join(methods) + " | qpth ridge / torchsvm time |",
+             "| --- | --- | --- | --- | --- | --- | " + " | ".join("---" for _ in methods) + " | --- |"]
     for r in rows:
         speed = f"{r['speedup_vs_qpth_ridge']:.1f}x" if "speedup_vs_qpth_ridge" in r else "-"
-        lines.append(f"| {r['dim']} | {r['shots']} | {r['batch']} | " + " | ".join(cell(r, m) for m in methods)
-                     + f" | {speed} |")
+        lines.append(f"| {r['embeddings']} | {r['dim']} | {r['C']} | {r['condition_number']:.1e} | {r['shots']} | "
+                     f"{r['batch']} | " + " | ".join(cell(r, m) for m in methods) + f" | {speed} |")
     if training:
         lines += ["", f"## Few-shot module on mnist-10k (train digits 0-4, test digits 5-9), {args.epochs} epochs", "",
                   "| head | options | fit (s) | val acc 5-shot | test acc 5-shot (95% CI) | test acc 1-shot (95% CI) |",

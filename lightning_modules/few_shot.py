@@ -18,7 +18,8 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from lightning_modules._evaluation import StageMeans, log_hp_metric
 from lightning_modules._guards import FiniteLossGuard
-from lightning_modules.data import MNISTDataModule, shard_loader
+from lightning_modules.data import _STATS, MNISTDataModule, shard_loader
+from torchsvm.deform import deform
 from torchsvm.functional import cross_entropy
 from torchsvm.nn import ConvEmbedding, SVMHead
 
@@ -31,13 +32,17 @@ class EpisodeDataset(Dataset):
     """Episode k is a fixed draw (seeded by ``seed`` and k) of ``n_way`` of ``classes``, ``k_shot``
     support and ``n_query`` query images of each, relabelled ``0..n_way-1`` in the drawn order.
 
-    Any k >= 0 is an episode; ``len`` is how many make an epoch.
+    Any k >= 0 is an episode; ``len`` is how many make an epoch. ``rotations`` = 4 makes each class
+    four: its images turned by 0, 90, 180 and 270 degrees (more classes to train on, as for Omniglot).
     """
 
     def __init__(self, X: Tensor, y: Tensor, classes: Sequence[int], n_way: int, k_shot: int, n_query: int,
-                 n_episodes: int, seed: int) -> None:
-        self.X, self.classes = X, list(classes)
-        self.members = [torch.nonzero(y == c).squeeze(1) for c in self.classes]
+                 n_episodes: int, seed: int, rotations: int = 1) -> None:
+        if rotations not in (1, 2, 4):
+            raise ValueError(f"Expected rotations 1, 2 or 4, got {rotations}")
+        self.X, self.rotations = X, rotations
+        self.classes = [(c, r) for c in classes for r in range(rotations)]  # (label, quarter turns)
+        self.members = [torch.nonzero(y == c).squeeze(1) for c, _ in self.classes]
         smallest = min(len(m) for m in self.members)
         if n_way > len(self.classes):
             raise ValueError(f"Expected n_way <= {len(self.classes)} (the classes {self.classes}), got {n_way}")
@@ -56,12 +61,13 @@ class EpisodeDataset(Dataset):
         support, query = [], []
         for c in chosen.tolist():
             m = self.members[c]
-            pick = m[torch.randperm(len(m), generator=g)[: self.k_shot + self.n_query]]
+            pick = self.X[m[torch.randperm(len(m), generator=g)[: self.k_shot + self.n_query]]]
+            pick = torch.rot90(pick, self.classes[c][1], dims=(-2, -1))
             support.append(pick[: self.k_shot])
             query.append(pick[self.k_shot :])
         s_labels = torch.arange(self.n_way).repeat_interleave(self.k_shot)
         q_labels = torch.arange(self.n_way).repeat_interleave(self.n_query)
-        return self.X[torch.cat(support)], s_labels, self.X[torch.cat(query)], q_labels
+        return torch.cat(support), s_labels, torch.cat(query), q_labels
 
 
 class _EpochEpisodes(Sampler[int]):
@@ -96,6 +102,10 @@ class EpisodeDataModule(MNISTDataModule):
         episodes_per_batch: episodes solved together in one step (the SVM head's batch).
         train_episodes, val_episodes, test_episodes: episodes per epoch / evaluation.
         test_shots: K of each test loader (n_way and n_query as in training).
+        augment: warp every training image by a fresh random elastic field and small affine map
+            (:func:`torchsvm.deform.deform`) on the device, each step; evaluation images stay as they are.
+        rotations: 4 trains on each training class turned by 0, 90, 180 and 270 degrees as four classes
+            (1: as they are; 2: 0 and 180). Evaluation classes are never turned.
     """
 
     def __init__(
@@ -116,6 +126,8 @@ class EpisodeDataModule(MNISTDataModule):
         download: bool = True,
         normalize: bool = False,
         seed: int = 0,
+        augment: bool = False,
+        rotations: int = 1,
     ) -> None:
         super().__init__(data_dir=data_dir, dataset=dataset, batch_size=episodes_per_batch, num_workers=num_workers,
                          download=download, normalize=normalize, seed=seed)
@@ -140,13 +152,27 @@ class EpisodeDataModule(MNISTDataModule):
         if stage in (None, "fit", "validate") and self.train_set is None:
             X, y = self._tensors("train")
             self.train_set = EpisodeDataset(X, y, h.train_classes, k_shot=h.k_shot, n_episodes=h.train_episodes,
-                                            seed=h.seed, **episodes)
+                                            seed=h.seed, rotations=h.rotations, **episodes)
             self.val_set = EpisodeDataset(X, y, h.test_classes, k_shot=h.k_shot, n_episodes=h.val_episodes,
                                           seed=h.seed + 1, **episodes)
         if stage in (None, "test", "predict") and not self.test_sets:
             X, y = self._tensors("test")
             self.test_sets = [EpisodeDataset(X, y, h.test_classes, k_shot=k, n_episodes=h.test_episodes,
                                              seed=h.seed + 2, **episodes) for k in h.test_shots]
+
+    def on_after_batch_transfer(self, batch: Episode, dataloader_idx: int) -> Episode:
+        trainer = self.trainer
+        if not self.hparams.augment or trainer is None or not trainer.training:
+            return batch
+        support, s_labels, query, q_labels = batch
+        return self._augment(support), s_labels, self._augment(query), q_labels
+
+    def _augment(self, images: Tensor) -> Tensor:
+        """Deformed copies of ``(..., 1, H, W)`` images; standardized ones are warped about their background."""
+        mean, std = _STATS[self.hparams.dataset] if self.hparams.normalize else (0.0, 1.0)
+        background = -mean / std  # a blank pixel's value; the warp pads with 0
+        flat = images.reshape(-1, *images.shape[-2:]) - background
+        return (deform(flat) + background).reshape(images.shape)
 
     def _episode_loader(self, dataset: Dataset | None, sampler: Sampler | None = None) -> DataLoader:
         if dataset is None:
@@ -187,10 +213,12 @@ class FewShotModule(FiniteLossGuard, StageMeans, pl.LightningModule):
         head: ``"crammer_singer"`` (MetaOptNet-SVM), ``"ovr"`` (one-vs-rest binary SVMs) or
             ``"prototype"`` (prototypical networks, the baseline).
         C: the SVM head's cost.
-        embedding_dim: D of the default embedding.
+        embedding_dim: D of the default embedding (None: its feature maps, ``channels * 49``).
+        channels: convolution channels of the default embedding.
         scale: initial (learned) logit scale.
         l2_normalize: L2-normalize the embeddings before the head (see :class:`torchsvm.nn.SVMHead`).
         lr, weight_decay: Adam's.
+        lr_schedule: ``"constant"``, or ``"cosine"`` (annealed to 0 over the run's steps, step by step).
 
     Logs ``train_loss``; ``train_acc``, ``val_acc`` (mean episode accuracy) with ``*_acc_ci95``
     (the 95% interval's half width, 1.96 std / sqrt(episodes)); ``hp_metric`` (= val_acc); and for
@@ -202,17 +230,21 @@ class FewShotModule(FiniteLossGuard, StageMeans, pl.LightningModule):
         embedding: nn.Module | None = None,
         head: Literal["crammer_singer", "ovr", "prototype"] = "crammer_singer",
         C: float = 1.0,
-        embedding_dim: int = 64,
+        embedding_dim: int | None = 64,
         scale: float = 10.0,
         l2_normalize: bool = True,
         lr: float = 1e-3,
         weight_decay: float = 5e-4,
+        channels: int = 32,
+        lr_schedule: Literal["constant", "cosine"] = "constant",
     ) -> None:
         super().__init__()
         if lr <= 0:
             raise ValueError(f"Expected lr > 0, got {lr}")
+        if lr_schedule not in ("constant", "cosine"):
+            raise ValueError(f"Expected lr_schedule 'constant' or 'cosine', got {lr_schedule!r}")
         self.save_hyperparameters(ignore=["embedding"])
-        self.embedding = embedding if embedding is not None else ConvEmbedding(embedding_dim)
+        self.embedding = embedding if embedding is not None else ConvEmbedding(embedding_dim, channels)
         self.head = SVMHead(head, C=C, scale=scale, learn_scale=True, normalize=l2_normalize)
 
     def forward(self, support: Tensor, support_labels: Tensor, query: Tensor) -> Tensor:
@@ -265,5 +297,10 @@ class FewShotModule(FiniteLossGuard, StageMeans, pl.LightningModule):
     def on_validation_epoch_end(self) -> None:
         log_hp_metric(self, "val_acc")
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+    def configure_optimizers(self):
+        optimizer = torch.optim.Adam(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+        if self.hparams.lr_schedule == "constant":
+            return optimizer
+        steps = max(1, int(self.trainer.estimated_stepping_batches))
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}

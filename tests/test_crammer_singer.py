@@ -1,3 +1,5 @@
+import warnings
+
 import cvxpy as cp
 import numpy as np
 import pytest
@@ -153,7 +155,54 @@ def test_non_convergence_warns():
     X, y = episode(N=30, M=3, D=2, seed=8)
     with pytest.warns(ConvergenceWarning, match="did not reach tol"):
         crammer_singer_solve((X @ X.T)[None], torch.nn.functional.one_hot(y, 3).double()[None],
-                             torch.nn.functional.one_hot(y, 3).double()[None], tol=1e-14, max_iter=3, check_every=1)
+                             torch.nn.functional.one_hot(y, 3).double()[None], tol=1e-300, max_iter=2)
+
+
+def clustered(B, shots, D=16, M=5, rank=2, noise=0.05, seed=0):
+    """Trained-like embeddings: near-duplicate samples per class, K of rank M (1 + rank) < N possibly."""
+    g = torch.Generator().manual_seed(seed)
+    unit = torch.nn.functional.normalize
+    centers = unit(0.7 * unit(torch.randn(B, 1, D, generator=g), dim=-1) + 0.3 * unit(torch.randn(B, M, D, generator=g),
+                                                                                      dim=-1), dim=-1)
+    moved = centers.unsqueeze(2) + noise * (torch.randn(B, M, D, rank, generator=g, dtype=torch.float32)
+                                            @ torch.randn(B, M, rank, shots, generator=g)).mT / rank**0.5
+    return unit(moved, dim=-1).reshape(B, M * shots, D).double(), torch.arange(M).repeat_interleave(shots).repeat(B, 1)
+
+
+@pytest.mark.parametrize("rank,C", [(2, 0.1), (2, 1.0), (4, 1.0)])
+def test_ill_conditioned_and_singular_kernels_solved_to_tol(rank, C):
+    """Trained-like embeddings (K singular at rank 2: 15 < 25 samples; conditioning ~1e5 at rank 4)
+    send problems to the interior point; every one meets tol and cvxpy's objective (before it, rank 2
+    ended with KKT violations of 1e5)."""
+    from torchsvm.solvers.multiclass import _PG_STEPS
+
+    X, y = clustered(6, 5, rank=rank)
+    K = X @ X.mT
+    onehot = torch.nn.functional.one_hot(y, 5).double()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no ConvergenceWarning
+        res = crammer_singer_solve(K, onehot, C * onehot, tol=1e-8)
+    assert res.info.converged and float(res.info.kkt_violation.max()) <= 1e-8
+    assert res.info.n_iter > _PG_STEPS  # the interior point ran
+    obj = crammer_singer_objective(K, onehot, res.alpha)
+    for b in range(6):
+        _, obj_ref = cvxpy_cs(K[b].numpy(), y[b].numpy(), np.full(25, C), 5)
+        assert float(obj[b]) <= obj_ref + 1e-6 * max(1.0, abs(obj_ref))
+    assert float((res.alpha - C * onehot).max()) <= 1e-12 and float(res.alpha.sum(-1).abs().max()) <= 1e-8
+
+
+def test_interior_point_alone_reaches_the_kkt_point():
+    """The interior-point iterate converges to the same solution as the exact active-set solve."""
+    from torchsvm.solvers.multiclass import _InteriorPoint
+
+    X, y = episode(N=15, M=3, D=4, seed=3)
+    K = (X @ X.T)[None]
+    onehot = torch.nn.functional.one_hot(y, 3).double()[None]
+    ipm = _InteriorPoint(K, onehot, 0.5 * onehot)
+    ipm.run(1e-11, 60)
+    assert ipm.n_iter < 40 and float(ipm.residual().max()) <= 1e-11
+    exact = crammer_singer_solve(K, onehot, 0.5 * onehot, tol=1e-12)
+    torch.testing.assert_close(ipm.A, exact.alpha, rtol=0, atol=1e-6)
 
 
 def test_errors():

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["deformed_images"]
+__all__ = ["deform", "deformed_images"]
 
 _CHUNK = 4096  # rows per seeded chunk (fixed: it defines which random numbers a row gets)
 
@@ -37,14 +37,39 @@ def _smoothing_matrix(size: int, sigma: float, device: torch.device) -> Tensor:
     return torch.where(d.abs() <= radius, k[(d + radius).clamp(0, 2 * radius)], torch.zeros((), device=device))
 
 
-def _deform_chunk(src: Tensor, gen: torch.Generator, alpha: float, sigma: float, max_rotation: float,
-                  max_scale: float, max_shear: float, max_shift: float) -> Tensor:
-    """``src`` ``(B, H, W)`` float32 in [0, 1], deformed: ``(B, H, W)``."""
-    B, H, W = src.shape
-    dev = src.device
+def deform(
+    images: Tensor,
+    generator: torch.Generator | None = None,
+    alpha: float = 34.0,
+    sigma: float = 4.0,
+    max_rotation: float = 10.0,
+    max_scale: float = 0.1,
+    max_shear: float = 0.1,
+    max_shift: float = 1.5,
+) -> Tensor:
+    """Each image of a batch warped by its own random elastic field and affine map (the module's recipe).
+
+    What :func:`deformed_images` makes its rows with, for a batch already in memory: data augmentation
+    on the device the images are on (the few-shot module's episodes).
+
+    Args:
+        images: float ``(B, H, W)``, background 0 (the warp pads with 0).
+        generator: of the random fields, on the images' device (default: torch's global one).
+        alpha, sigma, max_rotation, max_scale, max_shear, max_shift: as :func:`deformed_images`.
+
+    Returns:
+        ``(B, H, W)`` in the images' dtype.
+    """
+    if images.ndim != 3 or not images.dtype.is_floating_point:
+        raise ValueError(f"Expected float images of shape (B, H, W), got {images.dtype} {tuple(images.shape)}")
+    if sigma <= 0:
+        raise ValueError(f"Expected sigma > 0, got {sigma}")
+    B, H, W = images.shape
+    dev = images.device
+    src = images.float()
 
     def uniform(*shape: int) -> Tensor:  # U(-1, 1)
-        return torch.rand(*shape, generator=gen, device=dev).mul_(2).sub_(1)
+        return torch.rand(*shape, generator=generator, device=dev).mul_(2).sub_(1)
 
     # The elastic field: per-pixel U(-1, 1) displacements (x, y), smoothed separably, in pixels.
     field = _smoothing_matrix(H, sigma, dev) @ uniform(B, 2, H, W) @ _smoothing_matrix(W, sigma, dev)  # S^T = S
@@ -61,7 +86,8 @@ def _deform_chunk(src: Tensor, gen: torch.Generator, alpha: float, sigma: float,
     ], 1)  # (B, 2, 3): output pixel -> source pixel
     grid = F.affine_grid(theta, [B, 1, H, W], align_corners=False)
     grid = grid + field * torch.tensor([2 / W, 2 / H], device=dev)
-    return F.grid_sample(src.unsqueeze(1), grid, mode="bilinear", padding_mode="zeros", align_corners=False).squeeze(1)
+    warped = F.grid_sample(src.unsqueeze(1), grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return warped.squeeze(1).to(images.dtype)
 
 
 def deformed_images(
@@ -118,7 +144,7 @@ def deformed_images(
         # Chunk c's own stream; SeedSequence mixes (seed, c) into 32 bits (torch's CPU generator keeps 32).
         gen.manual_seed(int(np.random.SeedSequence([seed, c]).generate_state(1)[0]))
         rows = torch.arange(c * _CHUNK, (c + 1) * _CHUNK, device=dev)
-        made = _deform_chunk(src[rows % M], gen, alpha, sigma, max_rotation, max_scale, max_shear, max_shift)
+        made = deform(src[rows % M], gen, alpha, sigma, max_rotation, max_scale, max_shear, max_shift)
         lo, hi = max(start, c * _CHUNK), min(start + n, (c + 1) * _CHUNK)
         part = made[lo - c * _CHUNK : hi - c * _CHUNK]
         out[lo - start : hi - start] = part.mul(255).round_().clamp_(0, 255) if as_uint8 else part.clamp_(0, 1)

@@ -179,20 +179,24 @@ class ConvEmbedding(torch.nn.Module):
     Its FC layer and ReLUs are the hand-written ones. The few-shot module's default embedding.
 
     Args:
-        out_features: embedding size D.
+        out_features: embedding size D; None: no FC layer, the pooled feature maps themselves
+            (D = channels * 49).
         channels: channels of the two convolutions.
 
     Shape:
         input ``(N, 1, 28, 28)``; output ``(N, out_features)``.
     """
 
-    def __init__(self, out_features: int = 64, channels: int = 32) -> None:
+    def __init__(self, out_features: int | None = 64, channels: int = 32) -> None:
         super().__init__()
+        if out_features is not None and out_features < 1:
+            raise ValueError(f"Expected out_features to be a positive int or None, got {out_features}")
         self.features = torch.nn.Sequential(
             torch.nn.Conv2d(1, channels, 3, padding=1), torch.nn.BatchNorm2d(channels), ReLU(), torch.nn.MaxPool2d(2),
             torch.nn.Conv2d(channels, channels, 3, padding=1), torch.nn.BatchNorm2d(channels), ReLU(), torch.nn.MaxPool2d(2),
         )
-        self.fc = Linear(channels * 7 * 7, out_features)
+        self.fc = Linear(channels * 7 * 7, out_features) if out_features is not None else None
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.fc(self.features(x).flatten(1))
+        z = self.features(x).flatten(1)
+        return self.fc(z) if self.fc is not None else z

@@ -4,12 +4,13 @@
     subject to  a_im <= u_im = C_i [m = y_i],   sum_m a_im = 0   for every sample i,
 
 with ``A`` ``(N, M)`` (column a_m per class). The Hessian is I_M (x) K, so the gradient is one
-matrix product, ``K A - onehot(y)``. The solver runs accelerated projected gradient (FISTA with
-adaptive restart; each row's projection onto {a <= u, sum a = 0} is exact) until the active set
-settles, then solves the KKT equations of that active set exactly, moving variables between the
-sets while a bound or a multiplier sign is violated (primal-dual active set). No (N M)^2 system
-is factored per iteration: each polish round factors M class blocks of N x N and an N x N Schur
-complement (:class:`ActiveSetSystem`), and the backward reuses those factors.
+matrix product, ``K A - onehot(y)``. The solver runs a primal-dual interior-point method
+(Mehrotra's predictor-corrector; some 10-20 steps whatever K's conditioning or rank) until its
+iterate shows the active set, then solves the KKT equations of that active set exactly, moving
+variables between the sets while a bound or a multiplier sign is violated (primal-dual active
+set). No (N M)^2 system is factored: each interior-point step and each polish round factors M
+class blocks of N x N and an N x N Schur complement (:class:`ActiveSetSystem`), and the backward
+reuses the polish's factors.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ __all__ = [
 ]
 
 _POLISH_ROUNDS = 8  # primal-dual active-set rounds per polish
+_PG_STEPS = 100  # projected-gradient steps before the interior point takes the problems left
 
 
 class ActiveSetSystem:
@@ -150,7 +152,7 @@ class _CompactSystem:
 
 class CrammerSingerInfo(NamedTuple):
     converged: bool
-    n_iter: int  # projected-gradient iterations of the batch
+    n_iter: int  # projected-gradient plus interior-point steps of the batch
     kkt_violation: Tensor  # (B,) largest violation of the KKT conditions; <= tol at convergence
     active: Tensor  # (B, N, M) bool: the bound variables (a_im = u_im) of the returned solution
     beta: Tensor  # (B, N) multipliers of the equalities sum_m a_im = 0
@@ -222,70 +224,186 @@ def _polish(K: Tensor, onehot: Tensor, U: Tensor, active: Tensor, tol: float):
     return best
 
 
+def _projected_gradient(Ks: Tensor, lin: Tensor, Us: Tensor, level: float, max_iter: int,
+                        check_every: int = 10) -> tuple[Tensor, int]:
+    """Accelerated projected gradient (FISTA with adaptive restart, step 1 / lambda_max) on the rescaled
+    problem until every problem's gradient mapping is <= level, or ``max_iter`` steps: the active set
+    its last step's projection caps, ``(B, N, M)`` bool, and the steps taken. Each step is one product
+    and an exact projection of every row: cheap, and enough where K is well conditioned."""
+    B = Ks.shape[0]
+    L = torch.linalg.eigvalsh(Ks)[:, -1].clamp_min(torch.finfo(Ks.dtype).tiny).view(B, 1, 1)
+    A = torch.zeros_like(lin)  # feasible: 0 <= u and every row sums to 0
+    Z, t = A.clone(), torch.ones(B, 1, 1, dtype=Ks.dtype, device=Ks.device)
+    n_iter = 0
+    for n_iter in range(1, max_iter + 1):
+        A_new, _ = project_rows(Z - (Ks @ Z - lin) / L, Us)
+        # Adaptive restart (O'Donoghue & Candes): drop the momentum when it points uphill.
+        restart = ((Z - A_new) * (A_new - A)).sum((1, 2), keepdim=True) > 0
+        t_new = (1 + torch.sqrt(1 + 4 * t * t)) / 2
+        Z = A_new + torch.where(restart, 0, (t - 1) / t_new) * (A_new - A)
+        t = torch.where(restart, 1.0, t_new)
+        A = A_new
+        if n_iter % check_every == 0:
+            P, _ = project_rows(A - (Ks @ A - lin) / L, Us)
+            if bool((L.view(B) * (A - P).abs().amax((1, 2)) <= level).all()):
+                break
+    V = A - (Ks @ A - lin) / L
+    _, tau = project_rows(V, Us)
+    return (V - tau.unsqueeze(-1)) >= Us, n_iter
+
+
+class _InteriorPoint:
+    """Mehrotra's predictor-corrector interior-point method on the dual, batched over problems.
+
+    With slacks s = u - a >= 0 and multipliers z >= 0 of the bounds, beta of the equalities, the
+    Newton step of the perturbed KKT conditions
+        K a_m - e_m + beta + z_m = 0,   sum_m a_m = 0,   a + s = u,   s z = sigma mu
+    eliminates ds and dz and leaves, class by class, (K + diag(z_m / s_m)) da_m + dbeta = r_m
+    with sum_m da_m fixed: the structure of :class:`ActiveSetSystem` with every variable free and a
+    positive diagonal added, so M Cholesky factors of N x N and one of the N x N Schur complement a
+    step, whatever K's rank or conditioning (the diagonal keeps every block definite). It runs on the
+    problem rescaled by K's diagonal (unit diagonal; the equalities keep their form). Its iterates
+    identify the active set (s_im < z_im: the bound variables), which the caller then solves exactly.
+    """
+
+    def __init__(self, Ks: Tensor, lin: Tensor, Us: Tensor) -> None:
+        self.K, self.lin, self.U = Ks, lin, Us
+        B, N, M = lin.shape
+        self.A, self.S, self.Z = torch.zeros_like(lin), torch.ones_like(lin), torch.ones_like(lin)
+        self.beta = lin.new_zeros(B, N)
+        self.eye = torch.eye(N, dtype=Ks.dtype, device=Ks.device)
+        self.n_iter = 0
+
+    def residual(self) -> Tensor:
+        """Largest residual of the KKT conditions and largest complementarity product, per problem ``(B,)``."""
+        A, S, Z = self.A, self.S, self.Z
+        Rd = self.K @ A - self.lin + self.beta.unsqueeze(-1) + Z
+        return torch.stack([Rd.abs().amax((1, 2)), A.sum(-1).abs().amax(1), (A + S - self.U).abs().amax((1, 2)),
+                            (S * Z).amax((1, 2))]).amax(0)
+
+    def run(self, level: float, max_iter: int, patience: int = 5) -> None:
+        """Iterate until every problem's :meth:`residual` is <= level, ``max_iter`` steps in all, or
+        ``patience`` steps without the largest residual halving (rounding: a singular K)."""
+        best, since = torch.inf, 0
+        while self.n_iter < max_iter:
+            worst = float(self.residual().amax())
+            if worst <= level or since >= patience:
+                return
+            best, since = (worst, 0) if worst <= best / 2 else (best, since + 1)
+            self.n_iter += 1
+            self._step()
+
+    def _factor(self, H: Tensor) -> Tensor:
+        # K may be singular and rounded slightly indefinite: a failed factor gets a small ridge (the
+        # step is then inexact Newton; the residuals are always computed exactly).
+        L, info = torch.linalg.cholesky_ex(H)
+        for ridge in (1e-12, 1e-8, 1e-4):
+            if not bool((info > 0).any()):
+                break
+            L2, info = torch.linalg.cholesky_ex(H + ridge * self.eye)
+            L = torch.where((info == 0)[..., None, None], L2, L)
+        return L
+
+    def _step(self) -> None:
+        A, S, Z, beta = self.A, self.S, self.Z, self.beta
+        Rd = self.K @ A - self.lin + beta.unsqueeze(-1) + Z
+        Re, Rp = A.sum(-1), A + S - self.U
+        mu = (S * Z).mean((1, 2), keepdim=True)
+        L = self._factor(self.K.unsqueeze(1) + torch.diag_embed((Z / S).mT))  # (B, M, N, N)
+        Ls = self._factor(torch.cholesky_inverse(L).sum(1))  # the Schur complement sum_m H_m^-1
+
+        def direction(Rc: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+            # da from H_m da_m = r_m - dbeta and sum_m da_m = -Re; then ds = -Rp - da, dz = (-Rc - z ds) / s.
+            r = (-Rd + (Rc - Z * Rp) / S).mT.unsqueeze(-1)  # (B, M, N, 1)
+            Hr = torch.cholesky_solve(r, L).squeeze(-1)
+            db = torch.cholesky_solve((Hr.sum(1) + Re).unsqueeze(-1), Ls).squeeze(-1)  # (B, N)
+            dA = torch.cholesky_solve(r - db.unsqueeze(1).unsqueeze(-1), L).squeeze(-1).mT
+            dS = -Rp - dA
+            return dA, db, dS, (-Rc - Z * dS) / S
+
+        def longest(dS: Tensor, dZ: Tensor) -> Tensor:  # the largest step in [0, 1] keeping s, z >= 0
+            to_s = torch.where(dS < 0, -S / dS, torch.inf).amin((1, 2), keepdim=True)
+            to_z = torch.where(dZ < 0, -Z / dZ, torch.inf).amin((1, 2), keepdim=True)
+            return torch.minimum(to_s, to_z).clamp(max=1.0)
+
+        dA, _, dS, dZ = direction(S * Z)  # predictor: the affine-scaling step
+        t = longest(dS, dZ)
+        sigma = (((S + t * dS) * (Z + t * dZ)).mean((1, 2), keepdim=True) / mu) ** 3  # Mehrotra's centering
+        dA, db, dS, dZ = direction(S * Z + dS * dZ - sigma * mu)  # corrector
+        t = 0.99 * longest(dS, dZ)
+        self.A, self.S, self.Z = A + t * dA, S + t * dS, Z + t * dZ
+        self.beta = beta + t.view(-1, 1) * db
+
+
+def _better(new: tuple, old: tuple | None) -> tuple:
+    """Per problem, the candidate ``(A, beta, active, violation, system)`` with the smaller violation
+    (the system only where one candidate wins every problem)."""
+    if old is None:
+        return new
+    take = new[3] < old[3]
+    t3 = take.view(-1, 1, 1)
+    return (torch.where(t3, new[0], old[0]), torch.where(take.view(-1, 1), new[1], old[1]),
+            torch.where(t3, new[2], old[2]), torch.minimum(new[3], old[3]),
+            new[4] if bool(take.all()) else old[4] if not bool(take.any()) else None)
+
+
 def crammer_singer_solve(
     K: Tensor,
     onehot: Tensor,
     U: Tensor,
     tol: float = 1e-6,
     max_iter: int | None = None,
-    check_every: int = 10,
 ) -> CrammerSingerResult:
     """Solve B Crammer-Singer duals: ``K`` ``(B, N, N)``, ``onehot`` ``(B, N, M)`` (the labels),
     ``U`` ``(B, N, M)`` the upper bounds ``C_i [m = y_i]`` (positive on the label, 0 elsewhere).
 
-    All arithmetic is in K's dtype (the Function passes float64). Projected-gradient iterations
-    (on the Jacobi-rescaled problem, step 1 / lambda_max) run until the gradient mapping is below
-    a tolerance loose enough to take few iterations; the active set they suggest is then solved
-    exactly (:func:`_polish`). Problems not solved to ``tol`` go on with a tolerance ten times
-    smaller, up to ``max_iter`` iterations (default ``max(2000, 50 N)``); running out warns.
+    All arithmetic is in K's dtype (the Function passes float64), on the problem rescaled by K's
+    diagonal (a = s a', s_i = K_ii^-1/2: a unit diagonal, the rows' constraints unchanged). First up
+    to ``_PG_STEPS`` projected-gradient steps (:func:`_projected_gradient`), whose active set is solved
+    exactly (:func:`_polish`): enough where K is well conditioned. The problems this leaves above
+    ``tol`` (ill-conditioned or singular K: trained embeddings) go to the interior-point method
+    (:class:`_InteriorPoint`) until its residuals are 1e-3 tol; the active set its iterate shows is
+    solved exactly, and per problem the better of that solution and the iterate itself (bound
+    variables set to their bound) is kept; problems still above ``tol`` go on with residuals a
+    hundred times smaller, up to ``max_iter`` interior-point steps (default 100). Running out warns.
     """
-    B, N, M = onehot.shape
-    max_iter = max(2000, 50 * N) if max_iter is None else max_iter
-    # Projected gradient runs on the problem rescaled by the kernel's diagonal (a = s a',
-    # s_i = K_ii^-1/2; Jacobi preconditioning): the rows stay separable, so the projection is the
-    # same, and the rescaled kernel has unit diagonal, typically far better conditioned.
+    max_iter = 100 if max_iter is None else max_iter
     s = K.diagonal(dim1=1, dim2=2).clamp_min(torch.finfo(K.dtype).tiny).rsqrt().unsqueeze(2)  # (B, N, 1)
     Ks, lin, Us = s * K * s.mT, onehot * s, U / s
-    L = torch.linalg.eigvalsh(Ks)[:, -1].clamp_min(torch.finfo(K.dtype).tiny).view(B, 1, 1)
-    A = torch.zeros_like(onehot)  # feasible: 0 <= u and every row sums to 0 (in both scalings)
-    Z, t = A.clone(), torch.ones(B, 1, 1, dtype=K.dtype, device=K.device)
-    identify = max(tol, 1e-3)  # gradient-mapping level at which the first polish is tried
-    best, n_iter = None, 0
-    while True:
-        for n_iter in range(n_iter + 1, max_iter + 1):  # noqa: B020 (the count goes on where the last loop stopped)
-            A_new, _ = project_rows(Z - (Ks @ Z - lin) / L, Us)
-            # Adaptive restart (O'Donoghue & Candes): drop the momentum when it points uphill.
-            restart = ((Z - A_new) * (A_new - A)).sum((1, 2), keepdim=True) > 0
-            t_new = (1 + torch.sqrt(1 + 4 * t * t)) / 2
-            Z = A_new + torch.where(restart, 0, (t - 1) / t_new) * (A_new - A)
-            t = torch.where(restart, 1.0, t_new)
-            A = A_new
-            if n_iter % check_every == 0:
-                P, _ = project_rows(A - (Ks @ A - lin) / L, Us)
-                if bool((L.view(B) * (A - P).abs().amax((1, 2)) <= identify).all()):
-                    break
-        # The active set the projected-gradient step suggests: the entries its projection caps at u.
-        V = A - (Ks @ A - lin) / L
-        _, tau = project_rows(V, Us)
-        polished = _polish(K, onehot, U, (V - tau.unsqueeze(-1)) >= Us, tol)
-        if best is None:
-            best = polished
-        else:  # per problem, the smaller violation of this polish and the earlier ones
-            take = (polished[3] < best[3]).view(B, 1, 1)
-            best = (torch.where(take, polished[0], best[0]), torch.where(take.view(B, 1), polished[1], best[1]),
-                    torch.where(take, polished[2], best[2]), torch.minimum(polished[3], best[3]),
-                    polished[4] if bool(take.all()) else None)
-        if bool((best[3] <= tol).all()) or n_iter >= max_iter or identify <= tol * 1e-3:
-            break
-        identify /= 10
+    active, n_pg = _projected_gradient(Ks, lin, Us, max(tol, 1e-3), _PG_STEPS)
+    best = _polish(K, onehot, U, active, tol)
+    hard = (best[3] > tol).nonzero().squeeze(1)
+    n_ipm = 0
+    if hard.numel():
+        A, beta, active, viol = _interior_point_solve(K[hard], onehot[hard], U[hard], s[hard], Ks[hard], lin[hard],
+                                                      Us[hard], tol, max_iter)
+        n_ipm, viol = int(viol[1]), viol[0]
+        best = (best[0].index_copy(0, hard, A), best[1].index_copy(0, hard, beta), best[2].index_copy(0, hard, active),
+                best[3].index_copy(0, hard, viol), None)
     A, beta, active, viol, system = best
-    system = ActiveSetSystem(K, active) if system is None else system  # mixed rounds: refactor once
+    system = ActiveSetSystem(K, active) if system is None else system  # the backward's factors
     converged = bool((viol <= tol).all())
     if not converged:
         warn_convergence(
-            f"The Crammer-Singer solver did not reach tol={tol} in {n_iter} iterations (largest KKT "
-            f"violation {float(viol.max()):.3g}). Increase max_iter or tol, or scale the kernel.",
+            f"The Crammer-Singer solver did not reach tol={tol} in {n_ipm} interior-point steps (largest "
+            f"KKT violation {float(viol.max()):.3g}). Increase max_iter or tol, or scale the kernel.",
             stacklevel=3,
         )
-    return CrammerSingerResult(A, CrammerSingerInfo(converged, n_iter, viol, active, beta), system)
+    return CrammerSingerResult(A, CrammerSingerInfo(converged, n_pg + n_ipm, viol, active, beta), system)
 
+
+def _interior_point_solve(K: Tensor, onehot: Tensor, U: Tensor, s: Tensor, Ks: Tensor, lin: Tensor, Us: Tensor,
+                          tol: float, max_iter: int) -> tuple[Tensor, Tensor, Tensor, tuple[Tensor, int]]:
+    """The interior-point stage of :func:`crammer_singer_solve` (its arguments, s the rescaling):
+    ``(A, beta, active, (violation, steps))``."""
+    ipm = _InteriorPoint(Ks, lin, Us)
+    level, best = 1e-3 * tol, None
+    while True:
+        ipm.run(level, max_iter)
+        active = ipm.S < ipm.Z
+        A_ipm, beta_ipm = torch.where(active, U, ipm.A * s), ipm.beta / s.squeeze(2)
+        best = _better((A_ipm, beta_ipm, active, _kkt(K, onehot, U, A_ipm, beta_ipm, active), None), best)
+        best = _better(_polish(K, onehot, U, active, tol), best)
+        if bool((best[3] <= tol).all()) or ipm.n_iter >= max_iter or level < 1e-6 * tol:
+            return best[0], best[1], best[2], (best[3], ipm.n_iter)
+        level /= 100
