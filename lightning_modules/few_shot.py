@@ -32,17 +32,13 @@ class EpisodeDataset(Dataset):
     """Episode k is a fixed draw (seeded by ``seed`` and k) of ``n_way`` of ``classes``, ``k_shot``
     support and ``n_query`` query images of each, relabelled ``0..n_way-1`` in the drawn order.
 
-    Any k >= 0 is an episode; ``len`` is how many make an epoch. ``rotations`` = 4 makes each class
-    four: its images turned by 0, 90, 180 and 270 degrees (more classes to train on, as for Omniglot).
+    Any k >= 0 is an episode; ``len`` is how many make an epoch.
     """
 
     def __init__(self, X: Tensor, y: Tensor, classes: Sequence[int], n_way: int, k_shot: int, n_query: int,
-                 n_episodes: int, seed: int, rotations: int = 1) -> None:
-        if rotations not in (1, 2, 4):
-            raise ValueError(f"Expected rotations 1, 2 or 4, got {rotations}")
-        self.X, self.rotations = X, rotations
-        self.classes = [(c, r) for c in classes for r in range(rotations)]  # (label, quarter turns)
-        self.members = [torch.nonzero(y == c).squeeze(1) for c, _ in self.classes]
+                 n_episodes: int, seed: int) -> None:
+        self.X, self.classes = X, list(classes)
+        self.members = [torch.nonzero(y == c).squeeze(1) for c in self.classes]
         smallest = min(len(m) for m in self.members)
         if n_way > len(self.classes):
             raise ValueError(f"Expected n_way <= {len(self.classes)} (the classes {self.classes}), got {n_way}")
@@ -61,13 +57,12 @@ class EpisodeDataset(Dataset):
         support, query = [], []
         for c in chosen.tolist():
             m = self.members[c]
-            pick = self.X[m[torch.randperm(len(m), generator=g)[: self.k_shot + self.n_query]]]
-            pick = torch.rot90(pick, self.classes[c][1], dims=(-2, -1))
+            pick = m[torch.randperm(len(m), generator=g)[: self.k_shot + self.n_query]]
             support.append(pick[: self.k_shot])
             query.append(pick[self.k_shot :])
         s_labels = torch.arange(self.n_way).repeat_interleave(self.k_shot)
         q_labels = torch.arange(self.n_way).repeat_interleave(self.n_query)
-        return torch.cat(support), s_labels, torch.cat(query), q_labels
+        return self.X[torch.cat(support)], s_labels, self.X[torch.cat(query)], q_labels
 
 
 class _EpochEpisodes(Sampler[int]):
@@ -104,8 +99,6 @@ class EpisodeDataModule(MNISTDataModule):
         test_shots: K of each test loader (n_way and n_query as in training).
         augment: warp every training image by a fresh random elastic field and small affine map
             (:func:`torchsvm.deform.deform`) on the device, each step; evaluation images stay as they are.
-        rotations: 4 trains on each training class turned by 0, 90, 180 and 270 degrees as four classes
-            (1: as they are; 2: 0 and 180). Evaluation classes are never turned.
     """
 
     def __init__(
@@ -127,7 +120,6 @@ class EpisodeDataModule(MNISTDataModule):
         normalize: bool = False,
         seed: int = 0,
         augment: bool = False,
-        rotations: int = 1,
     ) -> None:
         super().__init__(data_dir=data_dir, dataset=dataset, batch_size=episodes_per_batch, num_workers=num_workers,
                          download=download, normalize=normalize, seed=seed)
@@ -152,7 +144,7 @@ class EpisodeDataModule(MNISTDataModule):
         if stage in (None, "fit", "validate") and self.train_set is None:
             X, y = self._tensors("train")
             self.train_set = EpisodeDataset(X, y, h.train_classes, k_shot=h.k_shot, n_episodes=h.train_episodes,
-                                            seed=h.seed, rotations=h.rotations, **episodes)
+                                            seed=h.seed, **episodes)
             self.val_set = EpisodeDataset(X, y, h.test_classes, k_shot=h.k_shot, n_episodes=h.val_episodes,
                                           seed=h.seed + 1, **episodes)
         if stage in (None, "test", "predict") and not self.test_sets:

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from torchsvm.functional import crammer_singer_dual
-from torchsvm.solvers.multiclass import crammer_singer_objective, crammer_singer_solve, project_rows
+from torchsvm.solvers.multiclass import crammer_singer_objective, crammer_singer_solve
 
 
 def episode(N=12, M=3, D=5, seed=0, device="cpu"):
@@ -43,18 +43,6 @@ def test_forward_matches_cvxpy(device, N, M, D):
     assert float((alpha - C[:, None] * onehot).max()) <= 1e-10
     assert float(alpha.sum(1).abs().max()) <= 1e-10
     np.testing.assert_allclose(alpha.cpu().numpy(), a_ref, atol=1e-4)
-
-
-def test_projection_matches_cvxpy():
-    g = torch.Generator().manual_seed(1)
-    V = torch.randn(20, 5, generator=g, dtype=torch.float64) * 2
-    y = torch.randint(0, 5, (20,), generator=g)
-    U = torch.nn.functional.one_hot(y, 5).double() * torch.rand(20, 1, generator=g, dtype=torch.float64)
-    P, _ = project_rows(V, U)
-    for r in range(20):
-        a = cp.Variable(5)
-        cp.Problem(cp.Minimize(cp.sum_squares(a - V[r].numpy())), [a <= U[r].numpy(), cp.sum(a) == 0]).solve()
-        np.testing.assert_allclose(P[r].numpy(), a.value, atol=1e-6)
 
 
 def _away_from_degenerate(alpha: torch.Tensor, U: torch.Tensor) -> None:
@@ -171,11 +159,9 @@ def clustered(B, shots, D=16, M=5, rank=2, noise=0.05, seed=0):
 
 @pytest.mark.parametrize("rank,C", [(2, 0.1), (2, 1.0), (4, 1.0)])
 def test_ill_conditioned_and_singular_kernels_solved_to_tol(rank, C):
-    """Trained-like embeddings (K singular at rank 2: 15 < 25 samples; conditioning ~1e5 at rank 4)
-    send problems to the interior point; every one meets tol and cvxpy's objective (before it, rank 2
-    ended with KKT violations of 1e5)."""
-    from torchsvm.solvers.multiclass import _PG_STEPS
-
+    """Trained-like embeddings (K singular at rank 2: 15 < 25 samples; conditioning ~1e5 at rank 4):
+    every problem meets tol and cvxpy's objective in a few interior-point steps (the projected-gradient
+    solver before it ended rank 2 with KKT violations of 1e5 after 2,000 iterations)."""
     X, y = clustered(6, 5, rank=rank)
     K = X @ X.mT
     onehot = torch.nn.functional.one_hot(y, 5).double()
@@ -183,7 +169,7 @@ def test_ill_conditioned_and_singular_kernels_solved_to_tol(rank, C):
         warnings.simplefilter("error")  # no ConvergenceWarning
         res = crammer_singer_solve(K, onehot, C * onehot, tol=1e-8)
     assert res.info.converged and float(res.info.kkt_violation.max()) <= 1e-8
-    assert res.info.n_iter > _PG_STEPS  # the interior point ran
+    assert res.info.n_iter <= 40
     obj = crammer_singer_objective(K, onehot, res.alpha)
     for b in range(6):
         _, obj_ref = cvxpy_cs(K[b].numpy(), y[b].numpy(), np.full(25, C), 5)
@@ -200,7 +186,7 @@ def test_interior_point_alone_reaches_the_kkt_point():
     onehot = torch.nn.functional.one_hot(y, 3).double()[None]
     ipm = _InteriorPoint(K, onehot, 0.5 * onehot)
     ipm.run(1e-11, 60)
-    assert ipm.n_iter < 40 and float(ipm.residual().max()) <= 1e-11
+    assert ipm.n_iter < 40 and float(ipm.residual()[0].max()) <= 1e-11
     exact = crammer_singer_solve(K, onehot, 0.5 * onehot, tol=1e-12)
     torch.testing.assert_close(ipm.A, exact.alpha, rtol=0, atol=1e-6)
 

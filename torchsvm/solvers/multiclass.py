@@ -28,11 +28,9 @@ __all__ = [
     "CrammerSingerResult",
     "crammer_singer_objective",
     "crammer_singer_solve",
-    "project_rows",
 ]
 
-_POLISH_ROUNDS = 8  # primal-dual active-set rounds per polish
-_PG_STEPS = 100  # projected-gradient steps before the interior point takes the problems left
+_POLISH_ROUNDS = 3  # primal-dual active-set rounds per polish (the interior point's guess is close)
 
 
 class ActiveSetSystem:
@@ -152,7 +150,7 @@ class _CompactSystem:
 
 class CrammerSingerInfo(NamedTuple):
     converged: bool
-    n_iter: int  # projected-gradient plus interior-point steps of the batch
+    n_iter: int  # interior-point steps of the batch
     kkt_violation: Tensor  # (B,) largest violation of the KKT conditions; <= tol at convergence
     active: Tensor  # (B, N, M) bool: the bound variables (a_im = u_im) of the returned solution
     beta: Tensor  # (B, N) multipliers of the equalities sum_m a_im = 0
@@ -167,24 +165,6 @@ class CrammerSingerResult(NamedTuple):
 def crammer_singer_objective(K: Tensor, onehot: Tensor, A: Tensor) -> Tensor:
     """``1/2 sum_m a_m^T K a_m - sum_i a_{i, y_i}`` per problem, ``(B,)``."""
     return 0.5 * (A * (K @ A)).sum((-2, -1)) - (onehot * A).sum((-2, -1))
-
-
-def project_rows(V: Tensor, U: Tensor) -> tuple[Tensor, Tensor]:
-    """Euclidean projection of each row of ``V`` onto ``{a <= u, sum a = 0}`` (``u >= 0``, sum u > 0).
-
-    The projection is ``a = min(v - tau, u)`` with tau the root of the decreasing, piecewise
-    linear phi(tau) = sum_m min(v_m - tau, u_m), whose breakpoints are b_m = v_m - u_m. Entry m
-    is capped at u_m exactly when b_m >= tau, i.e. when phi(b_m) <= 0 (phi at the smallest
-    breakpoint is sum u > 0, so at least one entry stays uncapped). With the capped entries
-    known, sum_capped u + sum_others v - (M - k) tau = 0 gives tau. O(M^2) per row, no sort.
-    Returns ``(a, tau)``, ``tau`` of V's shape without its last dimension.
-    """
-    M = V.shape[-1]
-    Bk = V - U
-    phi = torch.minimum(V.unsqueeze(-2) - Bk.unsqueeze(-1), U.unsqueeze(-2)).sum(-1)  # phi(b_c), (..., M)
-    capped = phi <= 0
-    tau = torch.where(capped, U, V).sum(-1, keepdim=True) / (M - capped.sum(-1, keepdim=True))
-    return torch.minimum(V - tau, U), tau.squeeze(-1)
 
 
 def _kkt(K: Tensor, onehot: Tensor, U: Tensor, A: Tensor, beta: Tensor, active: Tensor) -> Tensor:
@@ -224,34 +204,6 @@ def _polish(K: Tensor, onehot: Tensor, U: Tensor, active: Tensor, tol: float):
     return best
 
 
-def _projected_gradient(Ks: Tensor, lin: Tensor, Us: Tensor, level: float, max_iter: int,
-                        check_every: int = 10) -> tuple[Tensor, int]:
-    """Accelerated projected gradient (FISTA with adaptive restart, step 1 / lambda_max) on the rescaled
-    problem until every problem's gradient mapping is <= level, or ``max_iter`` steps: the active set
-    its last step's projection caps, ``(B, N, M)`` bool, and the steps taken. Each step is one product
-    and an exact projection of every row: cheap, and enough where K is well conditioned."""
-    B = Ks.shape[0]
-    L = torch.linalg.eigvalsh(Ks)[:, -1].clamp_min(torch.finfo(Ks.dtype).tiny).view(B, 1, 1)
-    A = torch.zeros_like(lin)  # feasible: 0 <= u and every row sums to 0
-    Z, t = A.clone(), torch.ones(B, 1, 1, dtype=Ks.dtype, device=Ks.device)
-    n_iter = 0
-    for n_iter in range(1, max_iter + 1):
-        A_new, _ = project_rows(Z - (Ks @ Z - lin) / L, Us)
-        # Adaptive restart (O'Donoghue & Candes): drop the momentum when it points uphill.
-        restart = ((Z - A_new) * (A_new - A)).sum((1, 2), keepdim=True) > 0
-        t_new = (1 + torch.sqrt(1 + 4 * t * t)) / 2
-        Z = A_new + torch.where(restart, 0, (t - 1) / t_new) * (A_new - A)
-        t = torch.where(restart, 1.0, t_new)
-        A = A_new
-        if n_iter % check_every == 0:
-            P, _ = project_rows(A - (Ks @ A - lin) / L, Us)
-            if bool((L.view(B) * (A - P).abs().amax((1, 2)) <= level).all()):
-                break
-    V = A - (Ks @ A - lin) / L
-    _, tau = project_rows(V, Us)
-    return (V - tau.unsqueeze(-1)) >= Us, n_iter
-
-
 class _InteriorPoint:
     """Mehrotra's predictor-corrector interior-point method on the dual, batched over problems.
 
@@ -274,24 +226,26 @@ class _InteriorPoint:
         self.eye = torch.eye(N, dtype=Ks.dtype, device=Ks.device)
         self.n_iter = 0
 
-    def residual(self) -> Tensor:
-        """Largest residual of the KKT conditions and largest complementarity product, per problem ``(B,)``."""
+    def residual(self) -> tuple[Tensor, Tensor]:
+        """Largest residual of the KKT conditions and largest complementarity product, per problem
+        ``(B,)``, and the stationarity residual ``K A - e + beta + Z`` ``(B, N, M)`` (the step's)."""
         A, S, Z = self.A, self.S, self.Z
         Rd = self.K @ A - self.lin + self.beta.unsqueeze(-1) + Z
         return torch.stack([Rd.abs().amax((1, 2)), A.sum(-1).abs().amax(1), (A + S - self.U).abs().amax((1, 2)),
-                            (S * Z).amax((1, 2))]).amax(0)
+                            (S * Z).amax((1, 2))]).amax(0), Rd
 
     def run(self, level: float, max_iter: int, patience: int = 5) -> None:
         """Iterate until every problem's :meth:`residual` is <= level, ``max_iter`` steps in all, or
         ``patience`` steps without the largest residual halving (rounding: a singular K)."""
         best, since = torch.inf, 0
         while self.n_iter < max_iter:
-            worst = float(self.residual().amax())
+            residual, Rd = self.residual()
+            worst = float(residual.amax())
             if worst <= level or since >= patience:
                 return
             best, since = (worst, 0) if worst <= best / 2 else (best, since + 1)
             self.n_iter += 1
-            self._step()
+            self._step(Rd)
 
     def _factor(self, H: Tensor) -> Tensor:
         # K may be singular and rounded slightly indefinite: a failed factor gets a small ridge (the
@@ -304,9 +258,8 @@ class _InteriorPoint:
             L = torch.where((info == 0)[..., None, None], L2, L)
         return L
 
-    def _step(self) -> None:
+    def _step(self, Rd: Tensor) -> None:
         A, S, Z, beta = self.A, self.S, self.Z, self.beta
-        Rd = self.K @ A - self.lin + beta.unsqueeze(-1) + Z
         Re, Rp = A.sum(-1), A + S - self.U
         mu = (S * Z).mean((1, 2), keepdim=True)
         L = self._factor(self.K.unsqueeze(1) + torch.diag_embed((Z / S).mT))  # (B, M, N, N)
@@ -314,6 +267,8 @@ class _InteriorPoint:
 
         def direction(Rc: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
             # da from H_m da_m = r_m - dbeta and sum_m da_m = -Re; then ds = -Rp - da, dz = (-Rc - z ds) / s.
+            # Triangular solves, not products with explicit inverses: the bound variables' z / s grows
+            # without limit, and the inverses' rounding then stalls the iteration (measured).
             r = (-Rd + (Rc - Z * Rp) / S).mT.unsqueeze(-1)  # (B, M, N, 1)
             Hr = torch.cholesky_solve(r, L).squeeze(-1)
             db = torch.cholesky_solve((Hr.sum(1) + Re).unsqueeze(-1), Ls).squeeze(-1)  # (B, N)
@@ -335,15 +290,15 @@ class _InteriorPoint:
         self.beta = beta + t.view(-1, 1) * db
 
 
-def _better(new: tuple, old: tuple | None) -> tuple:
-    """Per problem, the candidate ``(A, beta, active, violation, system)`` with the smaller violation
-    (the system only where one candidate wins every problem)."""
+def _better(new: tuple, old: tuple | None, tol: float) -> tuple:
+    """Per problem, the candidate ``(A, beta, active, violation, system)`` to keep: ``new`` where it
+    is within tol or below ``old``'s violation (the system only where one candidate wins every problem)."""
     if old is None:
         return new
-    take = new[3] < old[3]
+    take = (new[3] <= tol) | (new[3] < old[3])
     t3 = take.view(-1, 1, 1)
     return (torch.where(t3, new[0], old[0]), torch.where(take.view(-1, 1), new[1], old[1]),
-            torch.where(t3, new[2], old[2]), torch.minimum(new[3], old[3]),
+            torch.where(t3, new[2], old[2]), torch.where(take, new[3], old[3]),
             new[4] if bool(take.all()) else old[4] if not bool(take.any()) else None)
 
 
@@ -357,53 +312,35 @@ def crammer_singer_solve(
     """Solve B Crammer-Singer duals: ``K`` ``(B, N, N)``, ``onehot`` ``(B, N, M)`` (the labels),
     ``U`` ``(B, N, M)`` the upper bounds ``C_i [m = y_i]`` (positive on the label, 0 elsewhere).
 
-    All arithmetic is in K's dtype (the Function passes float64), on the problem rescaled by K's
-    diagonal (a = s a', s_i = K_ii^-1/2: a unit diagonal, the rows' constraints unchanged). First up
-    to ``_PG_STEPS`` projected-gradient steps (:func:`_projected_gradient`), whose active set is solved
-    exactly (:func:`_polish`): enough where K is well conditioned. The problems this leaves above
-    ``tol`` (ill-conditioned or singular K: trained embeddings) go to the interior-point method
-    (:class:`_InteriorPoint`) until its residuals are 1e-3 tol; the active set its iterate shows is
-    solved exactly, and per problem the better of that solution and the iterate itself (bound
-    variables set to their bound) is kept; problems still above ``tol`` go on with residuals a
-    hundred times smaller, up to ``max_iter`` interior-point steps (default 100). Running out warns.
+    All arithmetic is in K's dtype (the Function passes float64). Interior-point steps
+    (:class:`_InteriorPoint`, on the problem rescaled by K's diagonal) run until the residuals are
+    1e-3 tol; the active set their iterate shows is solved exactly (:func:`_polish`), and per problem
+    the better of that solution and the iterate itself (bound variables set to their bound: the
+    answer where K is singular and the exact equations are not) is kept. Problems still above
+    ``tol`` go on with residuals a hundred times smaller, up to ``max_iter`` interior-point steps
+    (default 100); running out warns.
     """
     max_iter = 100 if max_iter is None else max_iter
+    # Jacobi rescaling (a = s a', s_i = K_ii^-1/2): a unit diagonal, the rows' constraints unchanged.
     s = K.diagonal(dim1=1, dim2=2).clamp_min(torch.finfo(K.dtype).tiny).rsqrt().unsqueeze(2)  # (B, N, 1)
-    Ks, lin, Us = s * K * s.mT, onehot * s, U / s
-    active, n_pg = _projected_gradient(Ks, lin, Us, max(tol, 1e-3), _PG_STEPS)
-    best = _polish(K, onehot, U, active, tol)
-    hard = (best[3] > tol).nonzero().squeeze(1)
-    n_ipm = 0
-    if hard.numel():
-        A, beta, active, viol = _interior_point_solve(K[hard], onehot[hard], U[hard], s[hard], Ks[hard], lin[hard],
-                                                      Us[hard], tol, max_iter)
-        n_ipm, viol = int(viol[1]), viol[0]
-        best = (best[0].index_copy(0, hard, A), best[1].index_copy(0, hard, beta), best[2].index_copy(0, hard, active),
-                best[3].index_copy(0, hard, viol), None)
-    A, beta, active, viol, system = best
-    system = ActiveSetSystem(K, active) if system is None else system  # the backward's factors
-    converged = bool((viol <= tol).all())
-    if not converged:
-        warn_convergence(
-            f"The Crammer-Singer solver did not reach tol={tol} in {n_ipm} interior-point steps (largest "
-            f"KKT violation {float(viol.max()):.3g}). Increase max_iter or tol, or scale the kernel.",
-            stacklevel=3,
-        )
-    return CrammerSingerResult(A, CrammerSingerInfo(converged, n_pg + n_ipm, viol, active, beta), system)
-
-
-def _interior_point_solve(K: Tensor, onehot: Tensor, U: Tensor, s: Tensor, Ks: Tensor, lin: Tensor, Us: Tensor,
-                          tol: float, max_iter: int) -> tuple[Tensor, Tensor, Tensor, tuple[Tensor, int]]:
-    """The interior-point stage of :func:`crammer_singer_solve` (its arguments, s the rescaling):
-    ``(A, beta, active, (violation, steps))``."""
-    ipm = _InteriorPoint(Ks, lin, Us)
+    ipm = _InteriorPoint(s * K * s.mT, onehot * s, U / s)
     level, best = 1e-3 * tol, None
     while True:
         ipm.run(level, max_iter)
         active = ipm.S < ipm.Z
         A_ipm, beta_ipm = torch.where(active, U, ipm.A * s), ipm.beta / s.squeeze(2)
-        best = _better((A_ipm, beta_ipm, active, _kkt(K, onehot, U, A_ipm, beta_ipm, active), None), best)
-        best = _better(_polish(K, onehot, U, active, tol), best)
+        best = _better((A_ipm, beta_ipm, active, _kkt(K, onehot, U, A_ipm, beta_ipm, active), None), best, tol)
+        best = _better(_polish(K, onehot, U, active, tol), best, tol)  # the exact solution where it is within tol
         if bool((best[3] <= tol).all()) or ipm.n_iter >= max_iter or level < 1e-6 * tol:
-            return best[0], best[1], best[2], (best[3], ipm.n_iter)
+            break
         level /= 100
+    A, beta, active, viol, system = best
+    system = ActiveSetSystem(K, active) if system is None else system  # the backward's factors
+    converged = bool((viol <= tol).all())
+    if not converged:
+        warn_convergence(
+            f"The Crammer-Singer solver did not reach tol={tol} in {ipm.n_iter} interior-point steps (largest "
+            f"KKT violation {float(viol.max()):.3g}). Increase max_iter or tol, or scale the kernel.",
+            stacklevel=3,
+        )
+    return CrammerSingerResult(A, CrammerSingerInfo(converged, ipm.n_iter, viol, active, beta), system)
