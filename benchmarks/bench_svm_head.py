@@ -25,8 +25,7 @@ Methods:
 - ``qpth``: the same without the ridge (it may fail or stop inexact).
 - ``cvxpylayers``: the problem as a ``CvxpyLayer`` (small batches only; CPU).
 Objective (on the problem without ridge) and largest constraint violation are those of each
-method's alpha, in float64. ``--train`` also fits the few-shot module (configs/svm_head.yaml) with
-the SVM head and with the prototype head on mnist-10k and records their held-out test accuracy.
+method's alpha, in float64. The heads' accuracy in training is bench_few_shot.py's.
 Results go to benchmarks/results/svm-head-<device>-<date>[-<tag>].{json,md}.
 """
 
@@ -199,33 +198,6 @@ def bench_solvers(args, device, sync) -> list[dict]:
     return rows
 
 
-def bench_training(args) -> list[dict]:
-    """Fit the few-shot module with each head on mnist-10k and test it on the held-out digits."""
-    import pytorch_lightning as pl
-
-    from lightning_modules import EpisodeDataModule, FewShotModule
-
-    rows = []
-    # The module's defaults (C = 1, L2-normalized embeddings, scale 10) for both heads, and the
-    # prototype head as prototypical networks use it (raw embeddings, squared distances, scale 1).
-    variants = [("crammer_singer", {}), ("prototype", {}), ("prototype", {"l2_normalize": False, "scale": 1.0})]
-    for head, options in variants:
-        pl.seed_everything(0, verbose=False)
-        dm = EpisodeDataModule(data_dir=str(Path(args.data_root) / "mnist-10k"), download=False)
-        trainer = pl.Trainer(max_epochs=args.epochs, accelerator="gpu" if args.device == "cuda" else "cpu",
-                             devices=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                             enable_model_summary=False, num_sanity_val_steps=0)
-        module = FewShotModule(head=head, **options)
-        t0 = time.perf_counter()
-        trainer.fit(module, datamodule=dm)
-        fit_s = time.perf_counter() - t0
-        val = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val_acc")}
-        metrics = {k: float(v) for r in trainer.test(module, datamodule=dm, verbose=False) for k, v in r.items()}
-        rows.append({"head": head, "options": options, "epochs": args.epochs, "fit_s": fit_s, **val, **metrics})
-        print(rows[-1], flush=True)
-    return rows
-
-
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -242,17 +214,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--skip-qpth", action="store_true")
     p.add_argument("--skip-cvxpylayers", action="store_true")
     p.add_argument("--cvxpylayers-max-batch", type=int, default=8)
-    p.add_argument("--train", action="store_true", help="also train the few-shot module with each head")
-    p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--data-root", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
     add_record_arguments(p)
     args = p.parse_args(argv)
     device, sync = torch.device(args.device), device_sync(args.device)
     rows = bench_solvers(args, device, sync)
-    training = bench_training(args) if args.train else []
     record = {"benchmark": "bench_svm_head", "date": dt.date.today().isoformat(), "device": device_name(device),
               "torch": torch.__version__, "n_way": N_WAY, "clustered": {"rank": args.rank, "noise": args.noise},
-              "checkpoint": args.checkpoint, "rows": rows, "training": training}
+              "checkpoint": args.checkpoint, "rows": rows}
     if args.no_save:
         return
     methods = ["torchsvm", "qpth ridge", "qpth", "cvxpylayers"]
@@ -277,13 +246,6 @@ def main(argv: list[str] | None = None) -> None:
         speed = f"{r['speedup_vs_qpth_ridge']:.1f}x" if "speedup_vs_qpth_ridge" in r else "-"
         lines.append(f"| {r['embeddings']} | {r['dim']} | {r['C']} | {r['condition_number']:.1e} | {r['shots']} | "
                      f"{r['batch']} | " + " | ".join(cell(r, m) for m in methods) + f" | {speed} |")
-    if training:
-        lines += ["", f"## Few-shot module on mnist-10k (train digits 0-4, test digits 5-9), {args.epochs} epochs", "",
-                  "| head | options | fit (s) | val acc 5-shot | test acc 5-shot (95% CI) | test acc 1-shot (95% CI) |",
-                  "| --- | --- | --- | --- | --- | --- |"]
-        lines += [f"| {t['head']} | {t['options'] or 'defaults'} | {t['fit_s']:.0f} | {t.get('val_acc', float('nan')):.4f} | "
-                  f"{t['test_acc_5shot']:.4f} +- {t['test_acc_5shot_ci95']:.4f} | "
-                  f"{t['test_acc_1shot']:.4f} +- {t['test_acc_1shot_ci95']:.4f} |" for t in training]
     save_record(f"svm-head-{device.type}-{record['date']}", record, lines, args.tag)
 
 

@@ -44,7 +44,8 @@ step 45 "$PY" benchmarks/bench_primal.py --data-root "$DATA" --device cuda --dat
     --skip-sklearn --tag "$TAG"
 step 70 "$PY" benchmarks/bench_sparse.py --device cuda --C 0.1 1 --repeats 1 --tag "$TAG"
 step 30 "$PY" benchmarks/bench_smo_steps.py --device cuda --tag "$TAG"
-step 45 "$PY" benchmarks/bench_svm_head.py --device cuda --skip-cvxpylayers --repeats 3 --tag "$TAG"
+step 45 "$PY" benchmarks/bench_svm_head.py --device cuda --skip-cvxpylayers --shots 5 15 --batches 32 128 --repeats 3 \
+    --tag "$TAG"
 step 120 "$PY" benchmarks/bench_scale.py --data-root "$DATA" --device cuda --rows 20000 200000 1000000 \
     --libraries torchsvm --max-seconds 45 --tag "$TAG"
 

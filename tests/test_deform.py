@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from torchsvm.deform import deformed_images
+from torchsvm.deform import deform, deformed_images
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
@@ -61,3 +61,19 @@ def test_errors():
         deformed_images(images, labels, -1)
     with pytest.raises(ValueError, match="Expected sigma > 0"):
         deformed_images(images, labels, 3, sigma=0)
+
+
+def test_deform_a_batch_in_memory():
+    """deform: the same warp as the rows' stream, on a float batch, with a caller's generator."""
+    images, _ = _digits()
+    src = images.float() / 255
+    out = deform(src, torch.Generator().manual_seed(1))
+    assert out.shape == src.shape and out.dtype == src.dtype and (out != src).any(dim=(1, 2)).all()
+    assert torch.equal(deform(src, torch.Generator().manual_seed(1)), out)  # seeded
+    still = deform(src.double(), alpha=0.0, max_rotation=0, max_scale=0, max_shear=0, max_shift=0)
+    assert still.dtype == torch.float64
+    torch.testing.assert_close(still, src.double(), atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match=r"Expected float images of shape \(B, H, W\)"):
+        deform(images)
+    with pytest.raises(ValueError, match="sigma > 0"):
+        deform(src, sigma=0.0)

@@ -151,3 +151,46 @@ def test_episodes_are_fixed_and_new_each_training_epoch(episode_data):
     with pytest.raises(ValueError, match="Expected k_shot \\+ n_query <= 20"):
         EpisodeDataModule(data_dir=str(episode_data), download=False, n_way=3, k_shot=10, n_query=11,
                           train_classes=[0, 1, 2, 3], test_classes=[5, 6, 7]).setup("fit")
+
+
+def test_augmentation_warps_training_batches_only(episode_data):
+    """augment=True deforms training episodes on their way to the module (about the background of
+    standardized images too); validation and test episodes pass unchanged."""
+    for normalize in (False, True):
+        dm = EpisodeDataModule(data_dir=str(episode_data), download=False, n_way=3, k_shot=2, n_query=3,
+                               train_classes=[0, 1, 2, 3], test_classes=[5, 6, 7], augment=True, normalize=normalize)
+        dm.setup("fit")
+        batch = next(iter(dm.train_dataloader()))
+
+        class Stage:  # what on_after_batch_transfer reads of the trainer
+            training = True
+
+        dm.trainer = Stage()
+        support, s_labels, query, q_labels = dm.on_after_batch_transfer(batch, 0)
+        assert support.shape == batch[0].shape and torch.equal(s_labels, batch[1]) and torch.equal(q_labels, batch[3])
+        assert not torch.equal(support, batch[0]) and not torch.equal(query, batch[2])
+        # A blank image stays blank: the warp pads with the background's value.
+        blank = torch.full_like(batch[0][:, :1], float(batch[0].min()))
+        assert torch.allclose(dm._augment(blank), blank, atol=1e-5)
+        Stage.training = False
+        assert all(torch.equal(a, b) for a, b in zip(dm.on_after_batch_transfer(batch, 0), batch, strict=True))
+
+
+def test_feature_map_embedding_and_cosine_schedule(episode_data, tmp_path):
+    assert ConvEmbedding(None, channels=4)(torch.zeros(2, 1, 28, 28)).shape == (2, 4 * 49)
+    with pytest.raises(ValueError, match="out_features"):
+        ConvEmbedding(0)
+    with pytest.raises(ValueError, match="lr_schedule"):
+        FewShotModule(lr_schedule="step")
+    dm = EpisodeDataModule(data_dir=str(episode_data), download=False, n_way=3, k_shot=2, n_query=3,
+                           train_classes=[0, 1, 2, 3], test_classes=[5, 6, 7], episodes_per_batch=2, train_episodes=4,
+                           val_episodes=2, augment=True)
+    module = FewShotModule(embedding_dim=None, channels=4, lr_schedule="cosine", lr=0.01)
+    lr = pl.callbacks.LearningRateMonitor(logging_interval="step")
+    trainer = pl.Trainer(max_epochs=2, accelerator="cpu", enable_progress_bar=False, enable_model_summary=False,
+                         logger=pl.loggers.CSVLogger(tmp_path), callbacks=[lr], num_sanity_val_steps=0,
+                         log_every_n_steps=1, enable_checkpointing=False)
+    trainer.fit(module, datamodule=dm)
+    rates = lr.lrs["lr-Adam"]  # one per step: 2 epochs of 2 batches
+    assert len(rates) == 4 and rates[0] == pytest.approx(0.01) and rates == sorted(rates, reverse=True)
+    assert trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)  # annealed to 0
