@@ -305,3 +305,25 @@ def test_float32_kernel_values_match_float64(solver):
     np.testing.assert_allclose(single.decision_function(X), double.decision_function(X), atol=1e-3)
     assert (single.predict(X) == double.predict(X)).mean() >= 0.995
     assert single.dual_coef_.dtype == np.float64 and single.intercept_.dtype == np.float64
+
+
+def test_float32_input_is_not_copied_to_float64():
+    """float32 X stays float32 (the kernel's own rows when kernel_dtype is float32: one copy of X, not a
+    float64 one beside it); the fit equals that of the same values in float64, support vectors float64."""
+    from torchsvm.svm import problems
+
+    rng = np.random.default_rng(0)
+    X32 = rng.normal(size=(120, 6)).astype(np.float32)
+    y = (X32[:, 0] + X32[:, 1] ** 2 > 0.5).astype(int)
+    prepared = problems.prepare(SVC(kernel_dtype="float32"), X32)
+    assert prepared.X.dtype == torch.float32 and prepared.X_kernel.data_ptr() == prepared.X.data_ptr()
+    a, b = SVC().fit(X32, y), SVC().fit(X32.astype(np.float64), y)
+    assert a._gamma == b._gamma  # gamma="scale": X.var() in float64 either way
+    from torchsvm.svm._base import _variance
+
+    assert _variance(torch.from_numpy(X32), rows=7) == pytest.approx(np.var(X32.astype(np.float64)), rel=1e-13)
+    assert a.support_vectors_.dtype == np.float64
+    np.testing.assert_array_equal(a.support_, b.support_)
+    np.testing.assert_array_equal(a.support_vectors_, b.support_vectors_)
+    np.testing.assert_allclose(a.dual_coef_, b.dual_coef_, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(a.decision_function(X32), b.decision_function(X32), rtol=0, atol=1e-12)

@@ -140,13 +140,13 @@ class SparseRows:
         return self.csr().to_dense()
 
     def var(self, correction: int = 0) -> Tensor:
-        """The variance of all N D entries (zeros included; NumPy's biased variance, ``correction=0``)."""
+        """The variance of all N D entries (zeros included; NumPy's biased variance, ``correction=0``), in float64."""
         if correction != 0:
             raise ValueError(f"Expected correction=0, got {correction}")
         n = float(self.shape[0] * self.shape[1])
         v = self.values.to(torch.float64)
         mean = v.sum() / n
-        return ((v * v).sum() / n - mean * mean).clamp_min(0).to(self.dtype)
+        return ((v * v).sum() / n - mean * mean).clamp_min(0)
 
 
 Matrix = Tensor | SparseRows

@@ -200,8 +200,8 @@ def _fold_decisions(models: list[BaseLibSVM], fold: problems.Prepared, X_test: n
     block against the union of their support vectors, each model its columns."""
     union = np.unique(np.concatenate([m.support_ for m in models]))
     Xt = fold.X
-    X_t = as_tensor_2d(X_test, "X", Xt.device, Xt.dtype)
-    SV = Xt[torch.as_tensor(union, device=Xt.device, dtype=torch.long)]
+    X_t = as_tensor_2d(X_test, "X", Xt.device, torch.float64)  # as the models' own decision_function
+    SV = Xt[torch.as_tensor(union, device=Xt.device, dtype=torch.long)].to(torch.float64)
     assert fold.kernel is not None  # not precomputed: GridSearchCV refuses it
     K = torch.cat([rows for _, rows in kernel_row_blocks(fold.kernel, X_t, SV, 4096)])
     return problems.decisions(models, K, union)

@@ -92,6 +92,27 @@ def as_tensor_2d(X: Any, name: str, device: torch.device, dtype: torch.dtype | N
         return T.to(device=device, dtype=dtype)
 
 
+def _training_rows(X: Any, device: torch.device) -> Matrix:
+    """X as :func:`as_tensor_2d` gives it, float32 kept (scikit-learn's float64 values of it are exact
+    upcasts: nothing is lost by not copying it), any other dtype as float64."""
+    Xt = as_tensor_2d(X, "X", device)
+    return Xt if Xt.dtype in (torch.float32, torch.float64) else Xt.to(torch.float64)
+
+
+def _variance(X: Matrix, rows: int = 65536) -> float:
+    """The variance of all entries of X in float64 (as scikit-learn's X.var() on its float64 copy), a block
+    of rows at a time: a float32 X gets no whole float64 copy."""
+    if not isinstance(X, Tensor):
+        return float(X.var())
+    if X.dtype == torch.float64:
+        return float(X.var(correction=0))
+    def blocks() -> Iterator[Tensor]:  # made again for each pass, one at a time
+        return (X[i : i + rows].to(torch.float64) for i in range(0, X.shape[0], rows))
+
+    mean = sum(float(b.sum()) for b in blocks()) / X.numel()  # two passes: the deviations, not E[x^2] - E[x]^2
+    return sum(float((b - mean).square().sum()) for b in blocks()) / X.numel()
+
+
 def check_n_features(est: BaseEstimator, X: Matrix) -> None:
     """scikit-learn's message for a feature count other than fit's."""
     if X.shape[1] != est.n_features_in_:
@@ -446,13 +467,15 @@ class BaseLibSVM(Constrained, BaseEstimator):
 
     # -- data and kernel -------------------------------------------------------------------
     def _prepare(self, X: Any) -> tuple[Matrix, KernelFn | None, Matrix, Tensor | None]:
-        """``(Xt float64, kernel or None, Xk in kernel_dtype, K if precomputed)``; sets the input attributes.
+        """``(Xt, kernel or None, Xk in kernel_dtype, K if precomputed)``; sets the input attributes. Xt is
+        float32 for float32 X (no float64 copy beside the kernel's; support vectors are kept in float64,
+        exactly), float64 otherwise; Xk is Xt itself when the dtypes agree.
 
         A callable kernel on X that is not numbers (strings, graphs, ...) gets X as it is, as scikit-learn
         does: its Gram matrix is then solved as a precomputed one, and X is kept for prediction."""
         device = resolve_device(self.device)
         self._raw_fit = X if _takes_raw(self.kernel, X) else None
-        Xt = self._raw_gram(X) if self._raw_fit is not None else as_tensor_2d(X, "X", device, torch.float64)
+        Xt = self._raw_gram(X) if self._raw_fit is not None else _training_rows(X, device)
         self.n_features_in_ = Xt.shape[1]
         self.shape_fit_ = tuple(Xt.shape)
         kernel = None if self._raw_fit is not None else self._resolve_kernel(Xt)
@@ -490,8 +513,8 @@ class BaseLibSVM(Constrained, BaseEstimator):
             return None
         gamma = self.gamma
         if gamma == "scale":
-            var = float(X.var(correction=0) if not isinstance(X, Tensor) or not shards.distributed
-                        else sharded_variance(X, shards))  # sharded fits take dense rows
+            var = float(sharded_variance(X, shards) if isinstance(X, Tensor) and shards.distributed  # dense rows
+                        else _variance(X))
             gamma = 1.0 / (X.shape[1] * var) if var > 0 else 1.0
             if gamma == 0.0:  # scikit-learn's value too, a constant kernel: say why
                 warnings.warn(f"gamma='scale' is 0.0 (a constant kernel): X.var() = {var:.3g} overflows or is too "
@@ -599,7 +622,7 @@ class BaseLibSVM(Constrained, BaseEstimator):
         self._coef = coef.t().index_select(0, sv_index)  # (n_SV, m)
         self._b = b
         self._kernel = kernel
-        self._sv = sv = Xt[sv_index] if kernel is not None else None
+        self._sv = sv = Xt[sv_index].to(torch.float64) if kernel is not None else None  # float32 rows: exact
         if sv is None:
             self.support_vectors_ = np.empty((0, 0))
         else:  # sparse when X was (scikit-learn's convention)

@@ -139,7 +139,7 @@ class BaseSVC(ClassifierMixin, BaseLibSVM):
                       shards: Collectives = LOCAL) -> tuple[DualProblems, Any]:
         costs = classes_and_costs(self, Xt.shape[0], y, sample_weight, shards)
         cost = costs.per_sample() if self._class_weighted else costs.sample
-        return self._problems(costs.y_idx, cost, Xt.device, Xt.dtype), costs.y_idx
+        return self._problems(costs.y_idx, cost, Xt.device, torch.float64), costs.y_idx
 
     def _set_solution(self, Xt: Matrix, kernel: Any, res: DualResult, problems: DualProblems, y_idx: Any) -> None:
         coef, b = self._coefficients(res, problems)

@@ -37,7 +37,7 @@ __all__ = ["BaseLibSVM", "DualProblems", "Prepared", "batched_params", "check_pa
 
 
 class Prepared(NamedTuple):
-    X: Matrix  # the training rows as the estimator keeps them (float64; the Gram matrix when precomputed)
+    X: Matrix  # the training rows (float32 if X was, else float64; the Gram matrix when precomputed)
     kernel: KernelFn | None  # k(A, Z) with gamma resolved on X; None for a precomputed kernel
     X_kernel: Matrix  # X in the kernel's dtype (the solvers' input)
     gram: Tensor | None  # the Gram matrix when precomputed
