@@ -201,7 +201,7 @@ def bench_solvers(args, device, sync) -> list[dict]:
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--embeddings", nargs="+", choices=["random", "clustered"], default=["random", "clustered"])
+    p.add_argument("--embeddings", nargs="*", choices=["random", "clustered"], default=["random", "clustered"])
     p.add_argument("--checkpoint", help="a FewShotModule checkpoint: also time its embeddings ('trained')")
     p.add_argument("--C", type=float, default=0.1, help="the cost on random and clustered embeddings")
     p.add_argument("--rank", type=int, default=4, help="clustered: directions each class's samples move in")

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from torchsvm.functional import crammer_singer_dual
-from torchsvm.solvers.multiclass import crammer_singer_objective, crammer_singer_solve
+from torchsvm.solvers.multiclass import crammer_singer_objective, crammer_singer_solve, project_rows
 
 
 def episode(N=12, M=3, D=5, seed=0, device="cpu"):
@@ -43,6 +43,18 @@ def test_forward_matches_cvxpy(device, N, M, D):
     assert float((alpha - C[:, None] * onehot).max()) <= 1e-10
     assert float(alpha.sum(1).abs().max()) <= 1e-10
     np.testing.assert_allclose(alpha.cpu().numpy(), a_ref, atol=1e-4)
+
+
+def test_projection_matches_cvxpy():
+    g = torch.Generator().manual_seed(1)
+    V = torch.randn(20, 5, generator=g, dtype=torch.float64) * 2
+    y = torch.randint(0, 5, (20,), generator=g)
+    U = torch.nn.functional.one_hot(y, 5).double() * torch.rand(20, 1, generator=g, dtype=torch.float64)
+    P, _ = project_rows(V, U)
+    for r in range(20):
+        a = cp.Variable(5)
+        cp.Problem(cp.Minimize(cp.sum_squares(a - V[r].numpy())), [a <= U[r].numpy(), cp.sum(a) == 0]).solve()
+        np.testing.assert_allclose(P[r].numpy(), a.value, atol=1e-6)
 
 
 def _away_from_degenerate(alpha: torch.Tensor, U: torch.Tensor) -> None:
@@ -169,7 +181,7 @@ def test_ill_conditioned_and_singular_kernels_solved_to_tol(rank, C):
         warnings.simplefilter("error")  # no ConvergenceWarning
         res = crammer_singer_solve(K, onehot, C * onehot, tol=1e-8)
     assert res.info.converged and float(res.info.kkt_violation.max()) <= 1e-8
-    assert res.info.n_iter <= 40
+    assert res.info.n_iter <= 80  # projected gradient gives up early (its rate), then some 12-20 interior-point steps
     obj = crammer_singer_objective(K, onehot, res.alpha)
     for b in range(6):
         _, obj_ref = cvxpy_cs(K[b].numpy(), y[b].numpy(), np.full(25, C), 5)
