@@ -87,3 +87,16 @@ def test_estimators_on_sparse_rows(meta_default):
     res = primal_newton(as_sparse_rows(Xs, "X", torch.device("cpu")),
                         y[:, None], torch.ones(60, 1, dtype=torch.float64, device="cpu"), direct_max_features=0)
     assert res.w.device.type == "cpu"
+
+
+def test_crammer_singer_head_both_stages(meta_default):
+    """Projected gradient, the interior point (a singular K sends problems there) and the backward."""
+    g = torch.Generator().manual_seed(0)
+    centers = torch.randn(2, 5, 1, 8, generator=g, dtype=torch.float64, device="cpu")
+    X = (centers + 1e-3 * torch.randn(2, 5, 4, 8, generator=g, dtype=torch.float64, device="cpu")).reshape(2, 20, 8)
+    X = torch.cat([X[:1], torch.randn(1, 20, 40, generator=g, dtype=torch.float64, device="cpu")[..., :8]])
+    X.requires_grad_(True)
+    y = torch.arange(5, device="cpu").repeat_interleave(4).repeat(2, 1)
+    alpha = F.crammer_singer_dual(X @ X.mT, y, 1.0)
+    alpha.square().sum().backward()
+    assert alpha.device.type == "cpu" and X.grad.device.type == "cpu"
