@@ -14,7 +14,8 @@ For each data set (MNIST digits 0-4 -> 5-9 from ../shared/data/mnist-10k; Fashio
 3. each of those models is tested once on 5-way 5-shot and 1-shot episodes of the held-out classes'
    test-split images (500 episodes each). Reported: the mean over seeds with its 95% interval
    (Student's t over the seeds), and each seed's figure.
-Results go to benchmarks/results/few-shot-<device>-<date>[-<tag>].{json,md}, rewritten after every run.
+Results go to benchmarks/results/few-shot-<device>-<date>[-<tag>].{json,md}; every run's figures are
+printed as it ends.
 """
 
 from __future__ import annotations
@@ -109,6 +110,17 @@ def markdown(record: dict) -> list[str]:
         fit_s = statistics.mean(r["fit_s"] for r in row["runs"]) if row["runs"] else math.nan
         lines.append(f"| {row['dataset']} | {row['head']} | {row['chosen']} ({grid}) | {cells[0]} | {cells[1]} | "
                      f"{fit_s:.0f} |")
+    lines += ["", "Paired by seed (the same seed: the same initialization and episodes), the SVM head's accuracy "
+              "minus the prototype head's, mean and 95% interval (Student's t):", ""]
+    for dataset in dict.fromkeys(r["dataset"] for r in record["results"]):
+        heads = {r["head"]: r["runs"] for r in record["results"] if r["dataset"] == dataset}
+        if "crammer_singer" not in heads or "prototype" not in heads:
+            continue
+        for key in ("test_acc_5shot", "test_acc_1shot"):
+            pairs = [{"d": a[key] - b[key]} for a, b in zip(heads["crammer_singer"], heads["prototype"], strict=True)]
+            mean, half = summary(pairs, "d")
+            each = ", ".join(f"{p['d']:+.4f}" for p in pairs)
+            lines.append(f"- {dataset}, {key[9:]}: {mean:+.4f} +- {half:.4f} ({each})")
     return lines
 
 
@@ -137,9 +149,9 @@ def main(argv: list[str] | None = None) -> None:
             record["results"].append(row)
             for seed in args.seeds:  # the chosen setting, each seed tested once
                 row["runs"].append(test() if seed == args.seeds[0] else fit(dataset, head, chosen, seed, args)[1]())
-                if not args.no_save:
-                    save_record(f"few-shot-{'cuda' if args.accelerator == 'gpu' else 'cpu'}-{record['date']}", record,
-                                markdown(record), args.tag)
+    if not args.no_save:
+        save_record(f"few-shot-{'cuda' if args.accelerator == 'gpu' else 'cpu'}-{record['date']}", record,
+                    markdown(record), args.tag)
 
 
 if __name__ == "__main__":
