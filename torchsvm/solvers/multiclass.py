@@ -382,17 +382,14 @@ def crammer_singer_solve(
     (:func:`_interior_point_solve`), up to ``max_iter`` of its steps (default 100); running out warns.
     """
     max_iter = 100 if max_iter is None else max_iter
-    B, N, M = onehot.shape
-    s = K.diagonal(dim1=1, dim2=2).clamp_min(torch.finfo(K.dtype).tiny).rsqrt().unsqueeze(2)  # (B, N, 1)
-    Ks, lin, Us = s * K * s.mT, onehot * s, U / s
+    Ks, lin, Us, _ = _rescaled(K, onehot, U)
     L = torch.linalg.eigvalsh(Ks)[:, -1]
     active, n_pg = _projected_gradient(Ks, lin, Us, L, max(tol, 1e-3), _PG_STEPS)
     best = _polish(K, onehot, U, active, tol)
     n_ipm = 0
     hard = (best[3] > tol).nonzero().squeeze(1)
     if hard.numel():
-        part, n_ipm = _interior_point_solve(K[hard], onehot[hard], U[hard], s[hard], Ks[hard], lin[hard], Us[hard],
-                                            tol, max_iter)
+        part, n_ipm = _interior_point_solve(K[hard], onehot[hard], U[hard], tol, max_iter)
         best = _place(best, hard, part)
     A, beta, active, viol, system = best
     system = ActiveSetSystem(K, active) if system is None else system  # the backward's factors
@@ -414,14 +411,21 @@ def _place(best: tuple, index: Tensor, part: tuple) -> tuple:
             part[4] if whole else None)
 
 
-def _interior_point_solve(K: Tensor, onehot: Tensor, U: Tensor, s: Tensor, Ks: Tensor, lin: Tensor, Us: Tensor,
-                          tol: float, max_iter: int) -> tuple[tuple, int]:
-    """The interior-point stage of :func:`crammer_singer_solve` (its arguments; s the rescaling):
+def _rescaled(K: Tensor, onehot: Tensor, U: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """The problem in a' = a / s, s_i = K_ii^-1/2 (Jacobi: a unit diagonal, the rows' constraints
+    unchanged): ``(s K s, onehot s, U / s, s)``, s ``(B, N, 1)``."""
+    s = K.diagonal(dim1=1, dim2=2).clamp_min(torch.finfo(K.dtype).tiny).rsqrt().unsqueeze(2)
+    return s * K * s.mT, onehot * s, U / s, s
+
+
+def _interior_point_solve(K: Tensor, onehot: Tensor, U: Tensor, tol: float, max_iter: int) -> tuple[tuple, int]:
+    """The interior-point stage of :func:`crammer_singer_solve` (its arguments), on the rescaled problem:
     steps until the residuals are 1e-3 tol; the active set the iterate shows is solved exactly, and per
     problem the exact solution within tol, else the better of it and the iterate itself (bound
     variables set to their bound: the answer where K is singular and the exact equations are not) is
     kept; problems still above ``tol`` go on with residuals a hundred times smaller. Returns
     ``((A, beta, active, violation, system), steps)``."""
+    Ks, lin, Us, s = _rescaled(K, onehot, U)
     ipm = _InteriorPoint(Ks, lin, Us)
     level, best = 1e-3 * tol, None
     while True:
