@@ -181,12 +181,19 @@ def test_ill_conditioned_and_singular_kernels_solved_to_tol(rank, C):
         warnings.simplefilter("error")  # no ConvergenceWarning
         res = crammer_singer_solve(K, onehot, C * onehot, tol=1e-8)
     assert res.info.converged and float(res.info.kkt_violation.max()) <= 1e-8
-    assert res.info.n_iter <= 80  # projected gradient gives up early (its rate), then some 12-20 interior-point steps
+    assert res.info.n_iter <= 120  # projected gradient's at most 100 steps (fewer: its rate), some 12-20 interior-point steps
     obj = crammer_singer_objective(K, onehot, res.alpha)
     for b in range(6):
         _, obj_ref = cvxpy_cs(K[b].numpy(), y[b].numpy(), np.full(25, C), 5)
         assert float(obj[b]) <= obj_ref + 1e-6 * max(1.0, abs(obj_ref))
     assert float((res.alpha - C * onehot).max()) <= 1e-12 and float(res.alpha.sum(-1).abs().max()) <= 1e-8
+    # The factors kept for the backward (merged across the stages) are those of the returned active sets.
+    from torchsvm.solvers.multiclass import ActiveSetSystem
+
+    R = torch.randn(6, 25, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    for got, want in zip(res.system.solve(R, R[..., 0]), ActiveSetSystem(K, res.info.active).solve(R, R[..., 0]),
+                         strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-8, atol=1e-10)
 
 
 def test_interior_point_alone_reaches_the_kkt_point():
@@ -243,3 +250,53 @@ def test_block_solve_equals_the_whole_system():
     torch.testing.assert_close(A, A_ref, rtol=1e-8, atol=1e-10)
     torch.testing.assert_close(beta, beta_ref, rtol=1e-8, atol=1e-10)
     assert bool((A[active] == 0).all())
+
+
+def test_polish_rounds_on_the_open_problems_keep_the_backward_factors(monkeypatch):
+    """Rounds after the first refactor only the problems still open; the merged system is the one of the
+    final active sets (what the backward solves with), problem by problem."""
+    from torchsvm.solvers import multiclass
+    from torchsvm.solvers.multiclass import ActiveSetSystem, _polish
+
+    monkeypatch.setattr(multiclass, "_POLISH_ROUNDS", 10)
+
+    g = torch.Generator().manual_seed(4)
+    X = torch.randn(6, 15, 30, generator=g, dtype=torch.float64)
+    K = X @ X.mT
+    y = torch.arange(15).remainder(3).repeat(6, 1)
+    onehot = torch.nn.functional.one_hot(y, 3).double()
+    U = 0.3 * onehot
+    exact = crammer_singer_solve(K, onehot, U, tol=1e-10)
+    guess = exact.info.active.clone()
+    for b, count in ((1, 3), (4, 1)):  # two problems start with bound variables taken as free
+        guess[b].view(-1)[guess[b].view(-1).nonzero()[:count, 0]] = False
+    sizes, init = [], ActiveSetSystem.__init__
+    monkeypatch.setattr(ActiveSetSystem, "__init__", lambda self, K, active: (sizes.append(len(K)), init(self, K, active))[1])
+    A, beta, active, viol, system = _polish(K, onehot, U, guess, 1e-10)
+    assert sizes[0] == 6 and sizes[1] == 2  # the second round factors the two open problems only
+    assert float(viol.max()) <= 1e-10 and torch.equal(active, exact.info.active)
+    torch.testing.assert_close(A, exact.alpha, rtol=0, atol=1e-10)
+    R, s = torch.randn(6, 15, 3, generator=g, dtype=torch.float64), torch.randn(6, 15, generator=g, dtype=torch.float64)
+    for got, want in zip(system.solve(R, s), ActiveSetSystem(K, active).solve(R, s), strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["random", "clustered"])
+def test_compiled_projected_gradient_equals_the_torch_one(kind):
+    """The CPU's compiled projected-gradient stage iterates as the torch one (which CUDA runs), problem
+    by problem: the same steps and the same active set, also where it gives up (ill-conditioned K)."""
+    from torchsvm.solvers._multiclass_numba import projected_gradient_cpu
+    from torchsvm.solvers.multiclass import _projected_gradient, _rescaled
+
+    if kind == "random":
+        X = torch.randn(4, 20, 30, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+        y = torch.arange(20).remainder(4).repeat(4, 1)
+    else:
+        X, y = clustered(4, 5, rank=4)
+    onehot = torch.nn.functional.one_hot(y).double()
+    Ks, lin, Us, _ = _rescaled(X @ X.mT, onehot, 0.5 * onehot)
+    L = torch.linalg.eigvalsh(Ks)[:, -1]
+    active, steps = projected_gradient_cpu(Ks, lin, Us, L, 1e-3, 100)
+    each = [_projected_gradient(Ks[b : b + 1], lin[b : b + 1], Us[b : b + 1], L[b : b + 1], 1e-3, 100) for b in range(4)]
+    assert torch.equal(active, torch.cat([a for a, _ in each]))
+    assert steps == max(n for _, n in each)

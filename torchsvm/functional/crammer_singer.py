@@ -89,9 +89,10 @@ def crammer_singer_dual(
 
     The class scores are ``f_m(x) = sum_i alpha_im k(x_i, x)``; the prediction is their argmax.
     This is the head MetaOptNet (Lee et al., 2019) trains end to end, solved here exactly (no
-    ridge added to K, no iteration cap): accelerated projected gradient to find the active set,
-    then its KKT equations solved exactly (:func:`torchsvm.solvers.multiclass.crammer_singer_solve`),
-    in float64 whatever K's dtype (alpha comes back in K's).
+    ridge added to K, no fixed iteration count: it stops on the KKT conditions): accelerated
+    projected gradient, or an interior point where K is ill-conditioned, to find the active set, then
+    its KKT equations solved exactly (:func:`torchsvm.solvers.multiclass.crammer_singer_solve`), in
+    float64 whatever K's dtype (alpha comes back in K's).
     The backward differentiates those equations (see :class:`CrammerSingerFunction`), so
     gradients reach K (and the embeddings that built it) and a tensor C.
 
@@ -101,7 +102,8 @@ def crammer_singer_dual(
         C: positive scalar, per-sample ``(N,)`` or ``(B, N)``; a tensor gets a gradient.
         n_classes: M; default ``y.max() + 1``.
         tol: largest violation of the KKT conditions at the solution.
-        max_iter: projected-gradient iterations (default ``max(2000, 50 N)``); running out warns.
+        max_iter: interior-point steps for the problems projected gradient leaves (default 100);
+            running out warns.
         validate: check K (finite, symmetric), the labels (in range, every class present) and C
             (> 0): a few passes and device syncs. Shapes and devices are checked either way.
 

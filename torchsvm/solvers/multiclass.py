@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 
 from torchsvm._warnings import warn_convergence
+from torchsvm.solvers._multiclass_numba import projected_gradient_cpu
 
 __all__ = [
     "ActiveSetSystem",
@@ -84,6 +85,18 @@ class ActiveSetSystem:
             A_c, beta_c = self.compact.solve_full(R[self.fallback], s[self.fallback])
             A, beta = A.index_copy(0, self.fallback, A_c), beta.index_copy(0, self.fallback, beta_c)
         return A, beta
+
+
+    def replaced(self, index: Tensor, other: ActiveSetSystem) -> ActiveSetSystem | None:
+        """This system with the problems ``index`` taken from ``other`` (their factors only: ``None``
+        where either system solves a problem through :class:`_CompactSystem`, rare enough to refactor)."""
+        if self.compact is not None or other.compact is not None:
+            return None
+        merged = object.__new__(ActiveSetSystem)
+        merged.f, merged.L, merged.Ls = (mine.index_copy(0, index, theirs) for mine, theirs in
+                                         ((self.f, other.f), (self.L, other.L), (self.Ls, other.Ls)))
+        merged.fallback, merged.compact = self.fallback, None
+        return merged
 
 
 def _well_conditioned(L: Tensor) -> Tensor:
@@ -208,25 +221,38 @@ def _kkt(K: Tensor, onehot: Tensor, U: Tensor, A: Tensor, beta: Tensor, active: 
 def _polish(K: Tensor, onehot: Tensor, U: Tensor, active: Tensor, tol: float):
     """Exact solutions of the KKT equations from a guessed active set, re-partitioned while violated.
 
-    Returns ``(A, beta, active, violation, system)`` of the last round; the problems whose
-    violation is <= tol are solved exactly (to the linear solve's precision).
+    Returns ``(A, beta, active, violation, system)`` after up to ``_POLISH_ROUNDS`` rounds; the
+    problems whose violation is <= tol are solved exactly (to the linear solve's precision). Each round
+    after the first factors only the problems still open (the factorizations cost per problem).
     """
-    best = None
-    for _ in range(_POLISH_ROUNDS):
-        system = ActiveSetSystem(K, active)
-        UA = torch.where(active, U, 0)
-        X, beta = system.solve(onehot - K @ UA, -UA.sum(-1))
-        A = torch.where(active, U, X)
-        viol = _kkt(K, onehot, U, A, beta, active)
-        best = (A, beta, active, viol, system)
-        if bool((viol <= tol).all()):
+    first = ActiveSetSystem(K, active)
+    A, beta, viol = _solve_active_set(first, K, onehot, U, active)
+    system: ActiveSetSystem | None = first
+    open_ = (viol > tol).nonzero().squeeze(1)
+    for _ in range(_POLISH_ROUNDS - 1):
+        if not open_.numel():
             break
         # Primal-dual active-set rule: a free variable past its bound becomes bound; a bound one
-        # whose multiplier is negative becomes free. Solved problems keep their set.
-        mu = onehot - K @ A - beta.unsqueeze(-1)
-        open_ = (viol > tol).view(-1, 1, 1)
-        active = torch.where(open_, (active & (mu >= -tol)) | (~active & (A > U + tol)), active)
-    return best
+        # whose multiplier is negative becomes free.
+        Ko, oo, Uo, Ao, act = K[open_], onehot[open_], U[open_], A[open_], active[open_]
+        mu = oo - Ko @ Ao - beta[open_].unsqueeze(-1)
+        act = (act & (mu >= -tol)) | (~act & (Ao > Uo + tol))
+        sub = ActiveSetSystem(Ko, act)
+        Ao, beta_o, viol_o = _solve_active_set(sub, Ko, oo, Uo, act)
+        A, beta, active, viol = (T.index_copy(0, open_, T_o) for T, T_o in
+                                 ((A, Ao), (beta, beta_o), (active, act), (viol, viol_o)))
+        system = system.replaced(open_, sub) if system is not None else None
+        open_ = open_[viol_o > tol]
+    return A, beta, active, viol, system
+
+
+def _solve_active_set(system: ActiveSetSystem, K: Tensor, onehot: Tensor, U: Tensor,
+                      active: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """``(A, beta, violation)``: the KKT equations of ``active`` solved (the bound variables at u)."""
+    UA = torch.where(active, U, 0)
+    X, beta = system.solve(onehot - K @ UA, -UA.sum(-1))
+    A = torch.where(active, U, X)
+    return A, beta, _kkt(K, onehot, U, A, beta, active)
 
 
 def _projected_gradient(Ks: Tensor, lin: Tensor, Us: Tensor, L: Tensor, level: float, max_iter: int,
@@ -236,22 +262,27 @@ def _projected_gradient(Ks: Tensor, lin: Tensor, Us: Tensor, L: Tensor, level: f
     or ``max_iter`` steps: the active set its last step's projection caps, ``(B, N, M)`` bool, and the
     steps taken. Each step is one product and an exact projection of every row: cheaper than an
     interior-point step by ten, and few are needed where K is well conditioned."""
-    B = Ks.shape[0]
+    B, N, _ = Ks.shape
     L = L.clamp_min(torch.finfo(Ks.dtype).tiny).view(B, 1, 1)
+    # The gradient step as one fused product: Z - (Ks Z - lin) / L = lin / L + (I - Ks / L) Z. Small
+    # batched problems cost per operation, not per flop: a step is some 20 operations.
+    P, c = torch.eye(N, dtype=Ks.dtype, device=Ks.device) - Ks / L, lin / L
+    # Momentum (k - 1) / (k + 2) after k steps since the last restart (FISTA's t-sequence, asymptotically).
+    k_max = torch.arange(max_iter + 2, dtype=Ks.dtype, device=Ks.device)
+    momentum = ((k_max - 1) / (k_max + 2)).clamp_min(0)
     A = torch.zeros_like(lin)  # feasible: 0 <= u and every row sums to 0
-    Z, t = A.clone(), torch.ones(B, 1, 1, dtype=Ks.dtype, device=Ks.device)
+    Z, k = A, torch.zeros(B, dtype=torch.long, device=Ks.device)
     n_iter, gap_before = 0, torch.full((B,), torch.inf, dtype=Ks.dtype, device=Ks.device)
     for n_iter in range(1, max_iter + 1):
-        A_new, _ = project_rows(Z - (Ks @ Z - lin) / L, Us)
+        A_new, _ = project_rows(torch.baddbmm(c, P, Z), Us)
+        D = A_new - A
         # Adaptive restart (O'Donoghue & Candes): drop the momentum when it points uphill.
-        restart = ((Z - A_new) * (A_new - A)).sum((1, 2), keepdim=True) > 0
-        t_new = (1 + torch.sqrt(1 + 4 * t * t)) / 2
-        Z = A_new + torch.where(restart, 0, (t - 1) / t_new) * (A_new - A)
-        t = torch.where(restart, 1.0, t_new)
+        k = torch.where(torch.linalg.vecdot((Z - A_new).flatten(1), D.flatten(1)) > 0, 1, k + 1)
+        Z = torch.addcmul(A_new, momentum[k].view(B, 1, 1), D)
         A = A_new
         if n_iter % check_every == 0:
-            P, _ = project_rows(A - (Ks @ A - lin) / L, Us)
-            gap = L.view(B) * (A - P).abs().amax((1, 2))  # the gradient mapping's size
+            P_A, _ = project_rows(torch.baddbmm(c, P, A), Us)
+            gap = L.view(B) * (A - P_A).abs().amax((1, 2))  # the gradient mapping's size
             if bool((gap <= level).all()):
                 break
             # Stop early when the slowest problem, at its rate since the last check, would not get there
@@ -261,7 +292,7 @@ def _projected_gradient(Ks: Tensor, lin: Tensor, Us: Tensor, L: Tensor, level: f
             if n_iter > check_every and float(torch.where(gap > level, needed, 0).amax()) > max_iter - n_iter:
                 break
             gap_before = gap
-    V = A - (Ks @ A - lin) / L
+    V = torch.baddbmm(c, P, A)
     _, tau = project_rows(V, Us)
     return (V - tau.unsqueeze(-1)) >= Us, n_iter
 
@@ -376,15 +407,17 @@ def crammer_singer_solve(
 
     All arithmetic is in K's dtype (the Function passes float64), on the problem rescaled by K's
     diagonal (a = s a', s_i = K_ii^-1/2: a unit diagonal, the rows' constraints unchanged). Projected
-    gradient (:func:`_projected_gradient`, up to ``_PG_STEPS`` steps, fewer when its rate says they will
-    not do) gives an active set that is solved exactly (:func:`_polish`). The problems left above
+    gradient (:func:`_projected_gradient`, compiled on the CPU: ``projected_gradient_cpu``; up to
+    ``_PG_STEPS`` steps, fewer when its rate says they will not do) gives an active set that is solved
+    exactly (:func:`_polish`). The problems left above
     ``tol`` (ill-conditioned or singular K: near-duplicate embeddings) go to the interior point
     (:func:`_interior_point_solve`), up to ``max_iter`` of its steps (default 100); running out warns.
     """
     max_iter = 100 if max_iter is None else max_iter
     Ks, lin, Us, _ = _rescaled(K, onehot, U)
     L = torch.linalg.eigvalsh(Ks)[:, -1]
-    active, n_pg = _projected_gradient(Ks, lin, Us, L, max(tol, 1e-3), _PG_STEPS)
+    projected_gradient = projected_gradient_cpu if Ks.device.type == "cpu" else _projected_gradient
+    active, n_pg = projected_gradient(Ks, lin, Us, L, max(tol, 1e-3), _PG_STEPS)
     best = _polish(K, onehot, U, active, tol)
     n_ipm = 0
     hard = (best[3] > tol).nonzero().squeeze(1)
@@ -404,11 +437,12 @@ def crammer_singer_solve(
 
 
 def _place(best: tuple, index: Tensor, part: tuple) -> tuple:
-    """``best`` with the problems ``index`` replaced by ``part`` (same layout); the system kept only
-    when ``part`` covers every problem."""
+    """``best`` with the problems ``index`` replaced by ``part`` (same layout), systems merged where both have one."""
     whole = index.numel() == best[0].shape[0]
-    return (*(b.index_copy(0, index, p) for b, p in zip(best[:4], part[:4], strict=True)),
-            part[4] if whole else None)
+    system = part[4]
+    if not whole:  # merged where both stages kept their factors
+        system = best[4].replaced(index, part[4]) if best[4] is not None and part[4] is not None else None
+    return (*(b.index_copy(0, index, p) for b, p in zip(best[:4], part[:4], strict=True)), system)
 
 
 def _rescaled(K: Tensor, onehot: Tensor, U: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
