@@ -110,17 +110,18 @@ def markdown(record: dict) -> list[str]:
         fit_s = statistics.mean(r["fit_s"] for r in row["runs"]) if row["runs"] else math.nan
         lines.append(f"| {row['dataset']} | {row['head']} | {row['chosen']} ({grid}) | {cells[0]} | {cells[1]} | "
                      f"{fit_s:.0f} |")
-    lines += ["", "Paired by seed (the same seed: the same initialization and episodes), the SVM head's accuracy "
+    lines += ["", "Paired by seed (the same seed: the same initialization and episodes), each SVM head's accuracy "
               "minus the prototype head's, mean and 95% interval (Student's t):", ""]
     for dataset in dict.fromkeys(r["dataset"] for r in record["results"]):
         heads = {r["head"]: r["runs"] for r in record["results"] if r["dataset"] == dataset}
-        if "crammer_singer" not in heads or "prototype" not in heads:
-            continue
-        for key in ("test_acc_5shot", "test_acc_1shot"):
-            pairs = [{"d": a[key] - b[key]} for a, b in zip(heads["crammer_singer"], heads["prototype"], strict=True)]
-            mean, half = summary(pairs, "d")
-            each = ", ".join(f"{p['d']:+.4f}" for p in pairs)
-            lines.append(f"- {dataset}, {key[9:]}: {mean:+.4f} +- {half:.4f} ({each})")
+        for svm_head in ("crammer_singer", "ovr"):
+            if svm_head not in heads or "prototype" not in heads:
+                continue
+            for key in ("test_acc_5shot", "test_acc_1shot"):
+                pairs = [{"d": a[key] - b[key]} for a, b in zip(heads[svm_head], heads["prototype"], strict=True)]
+                mean, half = summary(pairs, "d")
+                each = ", ".join(f"{p['d']:+.4f}" for p in pairs)
+                lines.append(f"- {dataset}, {svm_head}, {key[9:]}: {mean:+.4f} +- {half:.4f} ({each})")
     return lines
 
 
