@@ -86,7 +86,6 @@ class ActiveSetSystem:
             A, beta = A.index_copy(0, self.fallback, A_c), beta.index_copy(0, self.fallback, beta_c)
         return A, beta
 
-
     def replaced(self, index: Tensor, other: ActiveSetSystem) -> ActiveSetSystem | None:
         """This system with the problems ``index`` taken from ``other`` (their factors only: ``None``
         where either system solves a problem through :class:`_CompactSystem`, rare enough to refactor)."""
