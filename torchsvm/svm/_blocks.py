@@ -134,12 +134,19 @@ def gram_blocks(X: Matrix, K: Tensor | None, kernel: Any, signed: Tensor, cache:
         out[u, a:m, a:m] = cache.get(B, functools.partial(block, B))
         cross = kernel(X[A], X[B])
         out[u, :a, a:m] = cross
-        out[u, a:m, :a] = cross.T
-        if m < n:  # padding
-            pad = kernel(X[I[m:]], X[I])
+        _copy_transposed(out[u, a:m, :a], cross)
+        if m < n:  # padding: every padding row is row 0, so one kernel row serves them all
+            pad = kernel(X[I[m : m + 1]], X[I])
             out[u, m:] = pad
             out[u, :, m:] = pad.T
     return out
+
+def _copy_transposed(dst: Tensor, src: Tensor, strip: int = 256) -> None:
+    """``dst[:] = src.T`` by strips of ``src``'s rows: a whole-matrix transposed copy reads or writes
+    one element per cache line (~3x slower on a 4,000-row block)."""
+    for start in range(0, src.shape[0], strip):
+        dst[:, start : start + strip] = src[start : start + strip].T
+
 
 # -- the fitted model ------------------------------------------------------------------
 
