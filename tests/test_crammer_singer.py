@@ -296,7 +296,78 @@ def test_compiled_projected_gradient_equals_the_torch_one(kind):
     onehot = torch.nn.functional.one_hot(y).double()
     Ks, lin, Us, _ = _rescaled(X @ X.mT, onehot, 0.5 * onehot)
     L = torch.linalg.eigvalsh(Ks)[:, -1]
-    active, steps = projected_gradient_cpu(Ks, lin, Us, L, 1e-3, 100)
+    active, steps, converged = projected_gradient_cpu(Ks, lin, Us, L, 1e-3, 100)
     each = [_projected_gradient(Ks[b : b + 1], lin[b : b + 1], Us[b : b + 1], L[b : b + 1], 1e-3, 100) for b in range(4)]
-    assert torch.equal(active, torch.cat([a for a, _ in each]))
-    assert steps == max(n for _, n in each)
+    assert torch.equal(active, torch.cat([a for a, _, _ in each]))
+    assert steps == max(n for _, n, _ in each)
+    assert torch.equal(converged, torch.cat([c for _, _, c in each]))
+    assert bool(converged.all()) == (kind == "random")  # the clustered problems are given up on
+
+
+@pytest.mark.parametrize("kind", ["random", "clustered", "singular"])
+def test_compiled_interior_point_equals_the_torch_one(kind):
+    """On the CPU the interior point runs compiled, each problem stopping on its own; it takes the steps the
+    torch iteration (which CUDA runs) takes on that problem alone, to the same iterate. ``singular``: more
+    samples than dimensions (a singular K)."""
+    from torchsvm.solvers.multiclass import _InteriorPoint, _rescaled
+
+    if kind == "random":
+        X = torch.randn(4, 20, 30, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+        y = torch.arange(20).remainder(4).repeat(4, 1)
+    elif kind == "clustered":
+        X, y = clustered(4, 5, rank=4)
+    else:
+        X = torch.randn(4, 30, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+        y = torch.arange(30).remainder(5).repeat(4, 1)
+    onehot = torch.nn.functional.one_hot(y).double()
+    Ks, lin, Us, _ = _rescaled(X @ X.mT, onehot, 0.5 * onehot)
+    compiled = _InteriorPoint(Ks, lin, Us)
+    compiled.run(1e-9, 60)
+    for b in range(4):
+        alone = _InteriorPoint(Ks[b : b + 1], lin[b : b + 1], Us[b : b + 1])
+        alone.run_torch(1e-9, 60)
+        assert alone.n_iter == int(compiled.steps[b])
+        for mine, theirs in ((compiled.A, alone.A), (compiled.S, alone.S), (compiled.Z, alone.Z), (compiled.beta, alone.beta)):
+            torch.testing.assert_close(mine[b], theirs[0], rtol=1e-6, atol=1e-8)
+    assert compiled.n_iter == int(compiled.steps.max())
+
+
+def test_compiled_factor_adds_the_ridge_the_torch_one_adds():
+    """A factor that fails (a singular matrix: a zero pivot) is retried with the same ridge in both versions."""
+    from torchsvm.solvers._multiclass_numba import _factor
+    from torchsvm.solvers.multiclass import _InteriorPoint
+
+    H = torch.ones(1, 5, 5, dtype=torch.float64)  # rank one: the second pivot is 0
+    assert int(torch.linalg.cholesky_ex(H)[1]) > 0
+    ipm = _InteriorPoint(torch.eye(5, dtype=torch.float64)[None], torch.zeros(1, 5, 2, dtype=torch.float64),
+                         torch.ones(1, 5, 2, dtype=torch.float64))
+    want = ipm._factor(H)[0]
+    got = np.zeros((5, 5))
+    _factor(H[0].numpy(), got)
+    for L in (got, want.numpy()):  # the same ridge (the factors' small pivots differ by rounding)
+        np.testing.assert_allclose(L @ L.T, H[0].numpy() + 1e-12 * np.eye(5), rtol=0, atol=1e-15)
+
+
+def test_batch_of_easy_and_hard_problems_solves_each_as_alone():
+    """Problems the projected gradient converges on are polished; those it gives up on go to the interior
+    point directly. In one batch each is solved as it is alone, and the backward's factors are those of the
+    returned active sets."""
+    from torchsvm.solvers.multiclass import ActiveSetSystem
+
+    hard, y = clustered(3, 5, rank=4)
+    easy = torch.randn(3, 25, 16, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
+    X = torch.cat([easy, hard])[[0, 3, 1, 4, 5, 2]]  # interleaved
+    K = X @ X.mT
+    onehot = torch.nn.functional.one_hot(y[0], 5).double().expand(6, 25, 5)
+    U = 0.5 * onehot
+    res = crammer_singer_solve(K, onehot, U, tol=1e-8)
+    assert res.info.converged and float(res.info.kkt_violation.max()) <= 1e-8
+    for b in range(6):
+        alone = crammer_singer_solve(K[b : b + 1], onehot[b : b + 1], U[b : b + 1], tol=1e-8)
+        torch.testing.assert_close(crammer_singer_objective(K[b : b + 1], onehot[b : b + 1], res.alpha[b : b + 1]),
+                                   crammer_singer_objective(K[b : b + 1], onehot[b : b + 1], alone.alpha), rtol=1e-9,
+                                   atol=1e-12)
+    R = torch.randn(6, 25, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    for got, want in zip(res.system.solve(R, R[..., 0]), ActiveSetSystem(K, res.info.active).solve(R, R[..., 0]),
+                         strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-8, atol=1e-10)

@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 from torchsvm._warnings import warn_convergence
-from torchsvm.solvers._multiclass_numba import projected_gradient_cpu
+from torchsvm.solvers._multiclass_numba import interior_point_cpu, projected_gradient_cpu
 
 __all__ = [
     "ActiveSetSystem",
@@ -255,12 +255,13 @@ def _solve_active_set(system: ActiveSetSystem, K: Tensor, onehot: Tensor, U: Ten
 
 
 def _projected_gradient(Ks: Tensor, lin: Tensor, Us: Tensor, L: Tensor, level: float, max_iter: int,
-                        check_every: int = 10) -> tuple[Tensor, int]:
+                        check_every: int = 10) -> tuple[Tensor, int, Tensor]:
     """Accelerated projected gradient (FISTA with adaptive restart, step 1 / lambda_max) on the rescaled
     problem (L: Ks's largest eigenvalues, ``(B,)``) until every problem's gradient mapping is <= level,
-    or ``max_iter`` steps: the active set its last step's projection caps, ``(B, N, M)`` bool, and the
-    steps taken. Each step is one product and an exact projection of every row: cheaper than an
-    interior-point step by ten, and few are needed where K is well conditioned."""
+    or ``max_iter`` steps: the active set its last step's projection caps, ``(B, N, M)`` bool, the
+    steps taken and which problems got there ``(B,)`` (at the last check). Each step is one product and
+    an exact projection of every row: cheaper than an interior-point step by ten, and few are needed
+    where K is well conditioned."""
     B, N, _ = Ks.shape
     L = L.clamp_min(torch.finfo(Ks.dtype).tiny).view(B, 1, 1)
     # The gradient step as one fused product: Z - (Ks Z - lin) / L = lin / L + (I - Ks / L) Z. Small
@@ -272,6 +273,7 @@ def _projected_gradient(Ks: Tensor, lin: Tensor, Us: Tensor, L: Tensor, level: f
     A = torch.zeros_like(lin)  # feasible: 0 <= u and every row sums to 0
     Z, k = A, torch.zeros(B, dtype=torch.long, device=Ks.device)
     n_iter, gap_before = 0, torch.full((B,), torch.inf, dtype=Ks.dtype, device=Ks.device)
+    gap = gap_before
     for n_iter in range(1, max_iter + 1):
         A_new, _ = project_rows(torch.baddbmm(c, P, Z), Us)
         D = A_new - A
@@ -293,7 +295,7 @@ def _projected_gradient(Ks: Tensor, lin: Tensor, Us: Tensor, L: Tensor, level: f
             gap_before = gap
     V = torch.baddbmm(c, P, A)
     _, tau = project_rows(V, Us)
-    return (V - tau.unsqueeze(-1)) >= Us, n_iter
+    return (V - tau.unsqueeze(-1)) >= Us, n_iter, gap <= level
 
 
 class _InteriorPoint:
@@ -317,6 +319,7 @@ class _InteriorPoint:
         self.beta = lin.new_zeros(B, N)
         self.eye = torch.eye(N, dtype=Ks.dtype, device=Ks.device)
         self.n_iter = 0
+        self.steps = torch.zeros(B, dtype=torch.long, device=Ks.device)  # per problem: compiled (CPU) runs only
 
     def residual(self) -> tuple[Tensor, Tensor]:
         """Largest residual of the KKT conditions and largest complementarity product, per problem
@@ -328,7 +331,17 @@ class _InteriorPoint:
 
     def run(self, level: float, max_iter: int, patience: int = 5) -> None:
         """Iterate until every problem's :meth:`residual` is <= level, ``max_iter`` steps in all, or
-        ``patience`` steps without the largest residual halving (rounding: a singular K)."""
+        ``patience`` steps without the largest residual halving (rounding: a singular K). On the CPU
+        the same steps as compiled code (``interior_point_cpu``), each problem stopping on its own."""
+        if self.K.device.type == "cpu":
+            interior_point_cpu(self.K, self.lin, self.U, self.A, self.S, self.Z, self.beta, self.steps, level,
+                               max_iter, patience)
+            self.n_iter = int(self.steps.max()) if self.steps.numel() else 0
+        else:
+            self.run_torch(level, max_iter, patience)
+
+    def run_torch(self, level: float, max_iter: int, patience: int = 5) -> None:
+        """:meth:`run` as torch operations, the batch stepping until its worst problem stops."""
         best, since = torch.inf, 0
         while self.n_iter < max_iter:
             residual, Rd = self.residual()
@@ -408,16 +421,24 @@ def crammer_singer_solve(
     diagonal (a = s a', s_i = K_ii^-1/2: a unit diagonal, the rows' constraints unchanged). Projected
     gradient (:func:`_projected_gradient`, compiled on the CPU: ``projected_gradient_cpu``; up to
     ``_PG_STEPS`` steps, fewer when its rate says they will not do) gives an active set that is solved
-    exactly (:func:`_polish`). The problems left above
+    exactly (:func:`_polish`) where it converged. The problems it gave up on and those left above
     ``tol`` (ill-conditioned or singular K: near-duplicate embeddings) go to the interior point
-    (:func:`_interior_point_solve`), up to ``max_iter`` of its steps (default 100); running out warns.
+    (:func:`_interior_point_solve`, compiled on the CPU too: ``interior_point_cpu``), up to ``max_iter``
+    of its steps (default 100); running out warns.
     """
     max_iter = 100 if max_iter is None else max_iter
     Ks, lin, Us, _ = _rescaled(K, onehot, U)
     L = torch.linalg.eigvalsh(Ks)[:, -1]
     projected_gradient = projected_gradient_cpu if Ks.device.type == "cpu" else _projected_gradient
-    active, n_pg = projected_gradient(Ks, lin, Us, L, max(tol, 1e-3), _PG_STEPS)
-    best = _polish(K, onehot, U, active, tol)
+    active, n_pg, pg_done = projected_gradient(Ks, lin, Us, L, max(tol, 1e-3), _PG_STEPS)
+    easy = pg_done.nonzero().squeeze(1)
+    if easy.numel() == K.shape[0]:
+        best = _polish(K, onehot, U, active, tol)
+    else:  # the problems the projected gradient gave up on go to the interior point without a polish first
+        inf = torch.full_like(K[:, 0, 0], torch.inf)
+        best = (torch.zeros_like(onehot), torch.zeros_like(K[:, 0]), active, inf, None)
+        if easy.numel():
+            best = _place(best, easy, _polish(K[easy], onehot[easy], U[easy], active[easy], tol))
     n_ipm = 0
     hard = (best[3] > tol).nonzero().squeeze(1)
     if hard.numel():
