@@ -86,6 +86,15 @@ class ActiveSetSystem:
             A, beta = A.index_copy(0, self.fallback, A_c), beta.index_copy(0, self.fallback, beta_c)
         return A, beta
 
+    @classmethod
+    def placeholder(cls, K: Tensor, M: int) -> ActiveSetSystem:
+        """A system of ``K``'s shape with no factors yet (zeros), to take each problem's from :meth:`replaced`."""
+        B, N, _ = K.shape
+        empty = object.__new__(cls)
+        empty.f, empty.L, empty.Ls = K.new_zeros(B, M, N), K.new_zeros(B, M, N, N), K.new_zeros(B, N, N)
+        empty.fallback, empty.compact = K.new_zeros(0, dtype=torch.long), None
+        return empty
+
     def replaced(self, index: Tensor, other: ActiveSetSystem) -> ActiveSetSystem | None:
         """This system with the problems ``index`` taken from ``other`` (their factors only: ``None``
         where either system solves a problem through :class:`_CompactSystem`, rare enough to refactor)."""
@@ -435,12 +444,14 @@ def crammer_singer_solve(
     if easy.numel() == K.shape[0]:
         best = _polish(K, onehot, U, active, tol)
     else:  # the problems the projected gradient gave up on go to the interior point without a polish first
-        inf = torch.full_like(K[:, 0, 0], torch.inf)
-        best = (torch.zeros_like(onehot), torch.zeros_like(K[:, 0]), active, inf, None)
+        # a placeholder for every problem (violation unknown: NaN), placed by the polish or the interior point
+        unknown = torch.full_like(K[:, 0, 0], torch.nan)
+        best = (torch.zeros_like(onehot), torch.zeros_like(K[:, 0]), active, unknown,
+                ActiveSetSystem.placeholder(K, onehot.shape[2]))
         if easy.numel():
             best = _place(best, easy, _polish(K[easy], onehot[easy], U[easy], active[easy], tol))
     n_ipm = 0
-    hard = (best[3] > tol).nonzero().squeeze(1)
+    hard = (~(best[3] <= tol)).nonzero().squeeze(1)  # NaN too
     if hard.numel():
         part, n_ipm = _interior_point_solve(K[hard], onehot[hard], U[hard], tol, max_iter)
         best = _place(best, hard, part)
