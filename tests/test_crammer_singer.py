@@ -371,3 +371,25 @@ def test_batch_of_easy_and_hard_problems_solves_each_as_alone():
     for got, want in zip(res.system.solve(R, R[..., 0]), ActiveSetSystem(K, res.info.active).solve(R, R[..., 0]),
                          strict=True):
         torch.testing.assert_close(got, want, rtol=1e-8, atol=1e-10)
+
+
+@pytest.mark.parametrize("kind", ["random", "singular"])
+def test_compiled_active_set_factors_equal_the_torch_ones(kind):
+    """On the CPU the active-set system's factors are compiled; they equal the torch ones (which CUDA
+    computes), and the same problems go to the compact system (``singular``: more free variables of a class
+    than K's rank)."""
+    from torchsvm.solvers._multiclass_numba import active_set_factors_cpu
+    from torchsvm.solvers.multiclass import ActiveSetSystem
+
+    g = torch.Generator().manual_seed(6)
+    X = torch.randn(5, 20, 30 if kind == "random" else 3, dtype=torch.float64, generator=g)
+    K = X @ X.mT
+    active = torch.rand(5, 20, 4, generator=g) < 0.6
+    active[..., 0] = False  # every sample has a free variable (else the Schur complement is singular)
+    system = ActiveSetSystem(K, active)
+    L, Ls, ok = active_set_factors_cpu(K, system.f)
+    L_t, Ls_t, ok_t = system._factors(K)
+    assert torch.equal(ok, ok_t)
+    assert bool(ok.all()) == (kind == "random")
+    torch.testing.assert_close(L[ok], L_t[ok], rtol=1e-9, atol=1e-12)
+    torch.testing.assert_close(Ls[ok], Ls_t[ok], rtol=1e-9, atol=1e-12)

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["interior_point_cpu", "projected_gradient_cpu"]
+__all__ = ["active_set_factors_cpu", "interior_point_cpu", "projected_gradient_cpu"]
 
 
 @numba.njit(inline="always")
@@ -319,3 +319,64 @@ def interior_point_cpu(Ks: Tensor, lin: Tensor, Us: Tensor, A: Tensor, S: Tensor
     K_np, lin_np, U_np = (np.ascontiguousarray(T.detach().numpy()) for T in (Ks, lin, Us))
     _interior_point(K_np, lin_np, U_np, A.numpy(), S.numpy(), Z.numpy(), beta.numpy(), float(level),
                     int(max_iter), int(patience), steps.numpy())
+
+
+# -- the active-set system's factors ----------------------------------------------------------------
+
+
+@numba.njit(cache=True)
+def _well_conditioned(L):
+    """The pivots within 1e5 of each other (:func:`torchsvm.solvers.multiclass._well_conditioned`)."""
+    lo, hi = np.inf, 0.0
+    for i in range(L.shape[0]):
+        d = abs(L[i, i])
+        lo, hi = min(lo, d), max(hi, d)
+    return lo > 1e-5 * hi
+
+
+@numba.njit(cache=True)
+def _identity(L):
+    L[:] = 0.0
+    for i in range(L.shape[0]):
+        L[i, i] = 1.0
+
+
+@numba.njit(parallel=True, cache=True)
+def _active_set_factors(K, free, L, Ls, ok):
+    B, M, N = free.shape
+    for b in numba.prange(B):
+        H, W, Sb, Sm = np.empty((N, N)), np.empty((N, N)), np.zeros((N, N)), np.zeros((N, N))
+        good = True
+        for m in range(M):
+            f = free[b, m]
+            for i in range(N):
+                for j in range(N):
+                    H[i, j] = K[b, i, j] * f[i] * f[j]
+                H[i, i] += 1.0 - f[i]
+            if _cholesky(H, L[b, m]):
+                good = good and _well_conditioned(L[b, m])
+            else:  # a placeholder; the problem is solved by the compact system
+                _identity(L[b, m])
+                good = False
+            Sm[:] = 0.0
+            _add_inverse(L[b, m], W, Sm)
+            for i in range(N):
+                for j in range(N):
+                    Sb[i, j] += f[i] * Sm[i, j] * f[j]
+        if _cholesky(Sb, Ls[b]):
+            good = good and _well_conditioned(Ls[b])
+        else:
+            _identity(Ls[b])
+            good = False
+        ok[b] = good
+
+
+def active_set_factors_cpu(K: Tensor, free: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """:class:`torchsvm.solvers.multiclass.ActiveSetSystem`'s factors for float64 CPU tensors, compiled:
+    ``K`` ``(B, N, N)``, ``free`` ``(B, M, N)`` (1.0 where free). Returns ``(L, Ls, ok)``: the class blocks'
+    Cholesky factors ``(B, M, N, N)``, the Schur complement's ``(B, N, N)`` (identity where a factor
+    failed) and whether each problem's are usable ``(B,)``."""
+    B, M, N = free.shape
+    L, Ls, ok = np.empty((B, M, N, N)), np.empty((B, N, N)), np.empty(B, dtype=np.bool_)
+    _active_set_factors(np.ascontiguousarray(K.detach().numpy()), np.ascontiguousarray(free.numpy()), L, Ls, ok)
+    return torch.from_numpy(L), torch.from_numpy(Ls), torch.from_numpy(ok)

@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 from torchsvm._warnings import warn_convergence
-from torchsvm.solvers._multiclass_numba import interior_point_cpu, projected_gradient_cpu
+from torchsvm.solvers._multiclass_numba import active_set_factors_cpu, interior_point_cpu, projected_gradient_cpu
 
 __all__ = [
     "ActiveSetSystem",
@@ -60,18 +60,26 @@ class ActiveSetSystem:
     def __init__(self, K: Tensor, active: Tensor) -> None:
         B, N, M = active.shape
         self.f = (~active).permute(0, 2, 1).to(K.dtype)  # (B, M, N): free in class m
-        f = self.f
-        H = K.unsqueeze(1) * f.unsqueeze(-1) * f.unsqueeze(-2)  # (B, M, N, N)
-        H.diagonal(dim1=-2, dim2=-1).add_(1 - f)
-        self.L, info = torch.linalg.cholesky_ex(H)
-        eye = torch.eye(N, dtype=K.dtype, device=K.device)
-        self.L = torch.where((info > 0)[..., None, None], eye, self.L)  # failed blocks: placeholders, solved below
-        S = (f.unsqueeze(-1) * torch.cholesky_inverse(self.L) * f.unsqueeze(-2)).sum(1)  # (B, N, N)
-        self.Ls, info_s = torch.linalg.cholesky_ex(S)
-        self.Ls = torch.where((info_s > 0)[..., None, None], eye, self.Ls)
-        ok = (info == 0).all(1) & (info_s == 0) & _well_conditioned(self.L).all(1) & _well_conditioned(self.Ls)
+        if K.device.type == "cpu" and K.dtype == torch.float64:  # compiled: small factors cost per call in torch
+            self.L, self.Ls, ok = active_set_factors_cpu(K, self.f)
+        else:
+            self.L, self.Ls, ok = self._factors(K)
         self.fallback = (~ok).nonzero().squeeze(1)
         self.compact = _CompactSystem(K[self.fallback], active[self.fallback]) if self.fallback.numel() else None
+
+    def _factors(self, K: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """``(L, Ls, ok)``: the class blocks' and the Schur complement's Cholesky factors (identity where
+        one failed) and whether each problem's are usable."""
+        f, N = self.f, K.shape[-1]
+        H = K.unsqueeze(1) * f.unsqueeze(-1) * f.unsqueeze(-2)  # (B, M, N, N)
+        H.diagonal(dim1=-2, dim2=-1).add_(1 - f)
+        L, info = torch.linalg.cholesky_ex(H)
+        eye = torch.eye(N, dtype=K.dtype, device=K.device)
+        L = torch.where((info > 0)[..., None, None], eye, L)  # failed blocks: placeholders, solved below
+        S = (f.unsqueeze(-1) * torch.cholesky_inverse(L) * f.unsqueeze(-2)).sum(1)  # (B, N, N)
+        Ls, info_s = torch.linalg.cholesky_ex(S)
+        Ls = torch.where((info_s > 0)[..., None, None], eye, Ls)
+        return L, Ls, (info == 0).all(1) & (info_s == 0) & _well_conditioned(L).all(1) & _well_conditioned(Ls)
 
     def solve(self, R: Tensor, s: Tensor) -> tuple[Tensor, Tensor]:
         """``(A, beta)``: the free variables' values ``(B, N, M)`` (0 on the bound ones) and the
