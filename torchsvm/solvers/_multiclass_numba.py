@@ -174,23 +174,26 @@ def _cholesky_solve(L, b, x):
 @numba.njit(cache=True)
 def _add_inverse(L, W, total):
     """total += (L L^T)^-1 = W^T W with W = L^-1 (a triangular inverse and half a product: a quarter of the
-    work of N solves)."""
+    work of N solves), row by row so that the inner loops run along contiguous rows."""
     n = L.shape[0]
-    for j in range(n):
-        W[j, j] = 1.0 / L[j, j]
-        for i in range(j + 1, n):
-            v = 0.0
-            for k in range(j, i):
-                v -= L[i, k] * W[k, j]
-            W[i, j] = v / L[i, i]
+    W[:] = 0.0
+    for i in range(n):  # row i of W: (e_i - sum_{k < i} L_ik W_k) / L_ii
+        W[i, i] = 1.0
+        for k in range(i):
+            c = L[i, k]
+            for j in range(k + 1):
+                W[i, j] -= c * W[k, j]
+        d = 1.0 / L[i, i]
+        for j in range(i + 1):
+            W[i, j] *= d
+    for m in range(n):  # the upper triangle of sum_m W_m^T W_m, then its mirror
+        for i in range(m + 1):
+            c = W[m, i]
+            for k in range(i, m + 1):
+                total[i, k] += c * W[m, k]
     for i in range(n):
-        for k in range(i, n):
-            v = 0.0
-            for m in range(k, n):
-                v += W[m, i] * W[m, k]
-            total[i, k] += v
-            if k != i:
-                total[k, i] += v
+        for k in range(i + 1, n):
+            total[k, i] = total[i, k]
 
 
 @numba.njit(cache=True)
