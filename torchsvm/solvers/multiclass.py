@@ -58,7 +58,6 @@ class ActiveSetSystem:
     """
 
     def __init__(self, K: Tensor, active: Tensor) -> None:
-        B, N, M = active.shape
         self.f = (~active).permute(0, 2, 1).to(K.dtype)  # (B, M, N): free in class m
         if K.device.type == "cpu" and K.dtype == torch.float64:  # compiled: small factors cost per call in torch
             self.L, self.Ls, ok = active_set_factors_cpu(K, self.f)
