@@ -141,6 +141,7 @@ def gram_blocks(X: Matrix, K: Tensor | None, kernel: Any, signed: Tensor, cache:
             out[u, :, m:] = pad.T
     return out
 
+
 def _copy_transposed(dst: Tensor, src: Tensor, strip: int = 256) -> None:
     """``dst[:] = src.T`` by strips of ``src``'s rows: a whole-matrix transposed copy reads or writes
     one element per cache line (~3x slower on a 4,000-row block)."""
