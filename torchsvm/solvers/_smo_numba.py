@@ -66,6 +66,17 @@ def _extremes(s_b, up_b, low_b, p_b, N, K_i, K_j, step, update):
             M_n = min(M_n, lo)
     return m_p, i_p, M_p, m_n, i_n, M_n
 
+@numba.njit(inline="always")
+def _violation(nu, m_p, i_p, M_p, m_n, i_n, M_n):
+    """The KKT violation and the extremes the step uses: per sign under nu (Solver_NU: one i per sign),
+    else one i over both signs (the first index on ties), given to both."""
+    if nu:
+        return max(m_p - M_p, m_n - M_n), m_p, i_p, M_p, m_n, i_n, M_n
+    if m_n > m_p or (m_n == m_p and i_n < i_p):
+        m_p, i_p = m_n, i_n
+    M = min(M_p, M_n)
+    return m_p - M, m_p, i_p, M, m_p, i_p, M
+
 @numba.njit(parallel=True, cache=True)
 def _smo_kernel(K, kmap, C, alpha, score, pos, movable, tol, counts, gap, max_steps, nu):
     B, N = alpha.shape
@@ -84,14 +95,7 @@ def _smo_kernel(K, kmap, C, alpha, score, pos, movable, tol, counts, gap, max_st
         m_p, i_p, M_p, m_n, i_n, M_n = _extremes(s_b, up_b, low_b, p_b, N, K_i, K_j, 0.0, False)
         g = np.inf
         for _ in range(max_steps):
-            if nu:  # Solver_NU: one i per sign
-                g = max(m_p - M_p, m_n - M_n)
-            else:  # one i over both signs, the first index on ties
-                if m_n > m_p or (m_n == m_p and i_n < i_p):
-                    m_p, i_p = m_n, i_n
-                m_n, i_n = m_p, i_p
-                M_p = M_n = min(M_p, M_n)
-                g = m_p - M_p
+            g, m_p, i_p, M_p, m_n, i_n, M_n = _violation(nu, m_p, i_p, M_p, m_n, i_n, M_n)
             if not g > tol[b]:
                 break
             counts[b] += 1
@@ -130,12 +134,7 @@ def _smo_kernel(K, kmap, C, alpha, score, pos, movable, tol, counts, gap, max_st
             # the scores' update and the next step's extremes (those of the final iterate when out of steps)
             m_p, i_p, M_p, m_n, i_n, M_n = _extremes(s_b, up_b, low_b, p_b, N, K_b[i], K_b[j], step, True)
         else:  # out of steps: the violation of the final iterate
-            if nu:
-                g = max(m_p - M_p, m_n - M_n)
-            else:
-                if m_n > m_p or (m_n == m_p and i_n < i_p):
-                    m_p = m_n
-                g = m_p - min(M_p, M_n)
+            g = _violation(nu, m_p, i_p, M_p, m_n, i_n, M_n)[0]
         gap[b] = g
 
 
