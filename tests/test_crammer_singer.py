@@ -253,10 +253,11 @@ def test_block_solve_equals_the_whole_system():
 
 
 def test_polish_rounds_on_the_open_problems_keep_the_backward_factors(monkeypatch):
-    """Rounds after the first refactor only the problems still open; the merged system is the one of the
-    final active sets (what the backward solves with), problem by problem."""
+    """The torch polish's rounds after the first refactor only the problems still open; the merged system
+    is the one of the final active sets (what the backward solves with), problem by problem."""
     from torchsvm.solvers import multiclass
-    from torchsvm.solvers.multiclass import ActiveSetSystem, _polish
+    from torchsvm.solvers.multiclass import ActiveSetSystem
+    from torchsvm.solvers.multiclass import _polish_torch as _polish
 
     monkeypatch.setattr(multiclass, "_POLISH_ROUNDS", 10)
 
@@ -279,6 +280,42 @@ def test_polish_rounds_on_the_open_problems_keep_the_backward_factors(monkeypatc
     R, s = torch.randn(6, 15, 3, generator=g, dtype=torch.float64), torch.randn(6, 15, generator=g, dtype=torch.float64)
     for got, want in zip(system.solve(R, s), ActiveSetSystem(K, active).solve(R, s), strict=True):
         torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["random", "clustered", "singular"])
+def test_compiled_polish_equals_the_torch_one(kind):
+    """On the CPU the polish runs compiled, each problem on its own rounds: the same active sets, solution,
+    violation and backward factors as the torch rounds (CUDA's). ``singular`` (K of rank 3): the problems whose
+    blocks are singular are handed to the torch rounds (the compact system)."""
+    from torchsvm.solvers._multiclass_numba import polish_cpu
+    from torchsvm.solvers.multiclass import _POLISH_ROUNDS, ActiveSetSystem, _polish, _polish_torch
+
+    g = torch.Generator().manual_seed(8)
+    if kind == "clustered":
+        X, y = clustered(6, 5, rank=4)
+    else:
+        X = torch.randn(6, 20, 30 if kind == "random" else 3, dtype=torch.float64, generator=g)
+        y = torch.arange(20).remainder(4).repeat(6, 1)
+    K = X @ X.mT
+    onehot = torch.nn.functional.one_hot(y).double()
+    U = 0.5 * onehot
+    guess = crammer_singer_solve(K, onehot, U, tol=1e-9).info.active.clone()
+    flip = torch.rand(guess.shape, generator=g) < 0.05  # wrong guesses: some problems need several rounds
+    guess ^= flip
+    factored = polish_cpu(K, onehot, U, guess, 1e-8, _POLISH_ROUNDS)[-1]
+    if kind != "clustered":  # (clustered: K of rank 16 < 25, singular blocks for some guesses)
+        assert bool(factored.all()) == (kind == "random")
+    A, beta, active, viol, system = _polish(K, onehot, U, guess, 1e-8)
+    A_t, beta_t, active_t, viol_t, system_t = _polish_torch(K, onehot, U, guess, 1e-8)
+    assert torch.equal(active, active_t)
+    torch.testing.assert_close(A, A_t, rtol=1e-7, atol=1e-9)
+    torch.testing.assert_close(beta, beta_t, rtol=1e-7, atol=1e-9)
+    assert torch.equal(viol <= 1e-8, viol_t <= 1e-8)
+    torch.testing.assert_close(viol, viol_t, rtol=1e-3, atol=1e-9)
+    R = torch.randn(6, 20 if kind != "clustered" else 25, onehot.shape[2], dtype=torch.float64, generator=g)
+    mine, want = (found if found is not None else ActiveSetSystem(K, active) for found in (system, system_t))
+    for got, expected in zip(mine.solve(R, R[..., 0]), want.solve(R, R[..., 0]), strict=True):
+        torch.testing.assert_close(got, expected, rtol=1e-7, atol=1e-9)
 
 
 @pytest.mark.parametrize("kind", ["random", "clustered"])

@@ -23,7 +23,12 @@ import torch
 from torch import Tensor
 
 from torchsvm._warnings import warn_convergence
-from torchsvm.solvers._multiclass_numba import active_set_factors_cpu, interior_point_cpu, projected_gradient_cpu
+from torchsvm.solvers._multiclass_numba import (
+    active_set_factors_cpu,
+    interior_point_cpu,
+    polish_cpu,
+    projected_gradient_cpu,
+)
 
 __all__ = [
     "ActiveSetSystem",
@@ -94,24 +99,26 @@ class ActiveSetSystem:
         return A, beta
 
     @classmethod
+    def from_factors(cls, f: Tensor, L: Tensor, Ls: Tensor) -> ActiveSetSystem:
+        """The system of factors computed elsewhere (every problem's usable): ``f`` ``(B, M, N)``, ``L``, ``Ls``."""
+        system = object.__new__(cls)
+        system.f, system.L, system.Ls = f, L, Ls
+        system.fallback, system.compact = torch.zeros(0, dtype=torch.long, device=f.device), None
+        return system
+
+    @classmethod
     def placeholder(cls, K: Tensor, M: int) -> ActiveSetSystem:
         """A system of ``K``'s shape with no factors yet (zeros), to take each problem's from :meth:`replaced`."""
         B, N, _ = K.shape
-        empty = object.__new__(cls)
-        empty.f, empty.L, empty.Ls = K.new_zeros(B, M, N), K.new_zeros(B, M, N, N), K.new_zeros(B, N, N)
-        empty.fallback, empty.compact = K.new_zeros(0, dtype=torch.long), None
-        return empty
+        return cls.from_factors(K.new_zeros(B, M, N), K.new_zeros(B, M, N, N), K.new_zeros(B, N, N))
 
     def replaced(self, index: Tensor, other: ActiveSetSystem) -> ActiveSetSystem | None:
         """This system with the problems ``index`` taken from ``other`` (their factors only: ``None``
         where either system solves a problem through :class:`_CompactSystem`, rare enough to refactor)."""
         if self.compact is not None or other.compact is not None:
             return None
-        merged = object.__new__(ActiveSetSystem)
-        merged.f, merged.L, merged.Ls = (mine.index_copy(0, index, theirs) for mine, theirs in
-                                         ((self.f, other.f), (self.L, other.L), (self.Ls, other.Ls)))
-        merged.fallback, merged.compact = self.fallback, None
-        return merged
+        return ActiveSetSystem.from_factors(*(mine.index_copy(0, index, theirs) for mine, theirs in
+                                              ((self.f, other.f), (self.L, other.L), (self.Ls, other.Ls))))
 
 
 def _well_conditioned(L: Tensor) -> Tensor:
@@ -237,9 +244,24 @@ def _polish(K: Tensor, onehot: Tensor, U: Tensor, active: Tensor, tol: float):
     """Exact solutions of the KKT equations from a guessed active set, re-partitioned while violated.
 
     Returns ``(A, beta, active, violation, system)`` after up to ``_POLISH_ROUNDS`` rounds; the
-    problems whose violation is <= tol are solved exactly (to the linear solve's precision). Each round
-    after the first factors only the problems still open (the factorizations cost per problem).
+    problems whose violation is <= tol are solved exactly (to the linear solve's precision). On the CPU
+    (float64) the rounds run compiled (``polish_cpu``), each problem on its own; the problems a factor
+    fails on there (the compact system's case) are solved by the torch rounds (:func:`_polish_torch`).
     """
+    if K.device.type != "cpu" or K.dtype != torch.float64:
+        return _polish_torch(K, onehot, U, active, tol)
+    A, beta, act, viol, f, L, Ls, factored = polish_cpu(K, onehot, U, active, tol, _POLISH_ROUNDS)
+    best = (A, beta, act, viol, ActiveSetSystem.from_factors(f, L, Ls))
+    redo = (~factored).nonzero().squeeze(1)
+    if redo.numel():
+        best = _place(best, redo, _polish_torch(K[redo], onehot[redo], U[redo], active[redo], tol))
+    return best
+
+
+def _polish_torch(K: Tensor, onehot: Tensor, U: Tensor, active: Tensor, tol: float):
+    """:func:`_polish` as torch operations (CUDA's; on the CPU the problems the compiled rounds cannot
+    factor). Each round after the first factors only the problems still open (the factorizations cost
+    per problem)."""
     first = ActiveSetSystem(K, active)
     A, beta, viol = _solve_active_set(first, K, onehot, U, active)
     system: ActiveSetSystem | None = first
