@@ -28,6 +28,12 @@ __all__ = ["active_set_factors_cpu", "interior_point_cpu", "polish_cpu", "projec
 
 
 @numba.njit(inline="always")
+def _worse(worst, x):
+    """max(worst, x), NaN kept (as torch's amax): a NaN violation must not read as converged."""
+    return x if x > worst or x != x else worst
+
+
+@numba.njit(inline="always", fastmath=_FAST)
 def _gradient_step(K, lin, Z, L, V):
     """V = Z - (K Z - lin) / L."""
     N, M = Z.shape
@@ -43,7 +49,7 @@ def _gradient_step(K, lin, Z, L, V):
             V[i, m] = Z[i, m] - acc[m] / L
 
 
-@numba.njit(inline="always")
+@numba.njit(inline="always", fastmath=_FAST)
 def _project_rows(V, U, out, tau):
     """Each row of V projected onto {a <= u, sum a = 0}: ``project_rows``'s breakpoint rule."""
     N, M = V.shape
@@ -64,7 +70,7 @@ def _project_rows(V, U, out, tau):
             out[i, m] = min(V[i, m] - tau[i], U[i, m])
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, cache=True, fastmath=_FAST)
 def _fista(K, lin, U, L, level, max_iter, check_every, active, steps, converged):
     B, N, M = lin.shape
     for b in numba.prange(B):
@@ -239,21 +245,25 @@ def _longest(S, Z, dS, dZ):
     return t
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, fastmath=_FAST)
 def _residual(K, lin, U, A, S, Z, beta, Rd):
     """:meth:`_InteriorPoint.residual` of one problem; fills the stationarity residual Rd."""
     N, M = A.shape
     worst = 0.0
     for i in range(N):
+        for m in range(M):
+            Rd[i, m] = beta[i] + Z[i, m] - lin[i, m]
+        for j in range(N):  # + (K A)_i, along A's rows
+            k = K[i, j]
+            for m in range(M):
+                Rd[i, m] += k * A[j, m]
         total = 0.0
         for m in range(M):
-            v = -lin[i, m] + beta[i] + Z[i, m]
-            for j in range(N):
-                v += K[i, j] * A[j, m]
-            Rd[i, m] = v
             total += A[i, m]
-            worst = max(worst, abs(v), abs(A[i, m] + S[i, m] - U[i, m]), S[i, m] * Z[i, m])
-        worst = max(worst, abs(total))
+            worst = _worse(worst, abs(Rd[i, m]))
+            worst = _worse(worst, abs(A[i, m] + S[i, m] - U[i, m]))
+            worst = _worse(worst, S[i, m] * Z[i, m])
+        worst = _worse(worst, abs(total))
     return worst
 
 
@@ -400,12 +410,6 @@ def active_set_factors_cpu(K: Tensor, free: Tensor) -> tuple[Tensor, Tensor, Ten
 
 
 # -- the polish: the KKT equations of an active set, re-partitioned while violated --------------------
-
-
-@numba.njit(inline="always")
-def _worse(worst, x):
-    """max(worst, x), NaN kept (as torch's amax): a NaN violation must not read as converged."""
-    return x if x > worst or x != x else worst
 
 
 @numba.njit(cache=True)
