@@ -108,17 +108,20 @@ class ActiveSetSystem:
 
     @classmethod
     def placeholder(cls, K: Tensor, M: int) -> ActiveSetSystem:
-        """A system of ``K``'s shape with no factors yet (zeros), to take each problem's from :meth:`replaced`."""
+        """A system of ``K``'s shape with no factors yet (zeros), to take each problem's from :meth:`replace_`."""
         B, N, _ = K.shape
         return cls.from_factors(K.new_zeros(B, M, N), K.new_zeros(B, M, N, N), K.new_zeros(B, N, N))
 
-    def replaced(self, index: Tensor, other: ActiveSetSystem) -> ActiveSetSystem | None:
-        """This system with the problems ``index`` taken from ``other`` (their factors only: ``None``
-        where either system solves a problem through :class:`_CompactSystem`, rare enough to refactor)."""
+    def replace_(self, index: Tensor, other: ActiveSetSystem) -> ActiveSetSystem | None:
+        """This system with the problems ``index`` taken from ``other``, in place (their factors only: ``None``,
+        and nothing changed, where either system solves a problem through :class:`_CompactSystem`, rare enough
+        to refactor). In place: the factors are the largest tensors of a solve, and copying them costs more
+        than the small solves around them."""
         if self.compact is not None or other.compact is not None:
             return None
-        return ActiveSetSystem.from_factors(*(mine.index_copy(0, index, theirs) for mine, theirs in
-                                              ((self.f, other.f), (self.L, other.L), (self.Ls, other.Ls))))
+        for mine, theirs in ((self.f, other.f), (self.L, other.L), (self.Ls, other.Ls)):
+            mine.index_copy_(0, index, theirs)
+        return self
 
 
 def _well_conditioned(L: Tensor) -> Tensor:
@@ -278,7 +281,7 @@ def _polish_torch(K: Tensor, onehot: Tensor, U: Tensor, active: Tensor, tol: flo
         Ao, beta_o, viol_o = _solve_active_set(sub, Ko, oo, Uo, act)
         A, beta, active, viol = (T.index_copy(0, open_, T_o) for T, T_o in
                                  ((A, Ao), (beta, beta_o), (active, act), (viol, viol_o)))
-        system = system.replaced(open_, sub) if system is not None else None
+        system = system.replace_(open_, sub) if system is not None else None
         open_ = open_[viol_o > tol]
     return A, beta, active, viol, system
 
@@ -497,12 +500,14 @@ def crammer_singer_solve(
 
 
 def _place(best: tuple, index: Tensor, part: tuple) -> tuple:
-    """``best`` with the problems ``index`` replaced by ``part`` (same layout), systems merged where both have one."""
-    whole = index.numel() == best[0].shape[0]
-    system = part[4]
-    if not whole:  # merged where both stages kept their factors
-        system = best[4].replaced(index, part[4]) if best[4] is not None and part[4] is not None else None
-    return (*(b.index_copy(0, index, p) for b, p in zip(best[:4], part[:4], strict=True)), system)
+    """``best`` with the problems ``index`` replaced by ``part`` (same layout; in place: ``best``'s tensors are
+    the solver's own), systems merged where both have one."""
+    if index.numel() == best[0].shape[0]:
+        return part
+    for mine, theirs in zip(best[:4], part[:4], strict=True):
+        mine.index_copy_(0, index, theirs)
+    system = best[4].replace_(index, part[4]) if best[4] is not None and part[4] is not None else None
+    return (*best[:4], system)
 
 
 def _rescaled(K: Tensor, onehot: Tensor, U: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
