@@ -143,8 +143,11 @@ def cvxpylayers_head(N: int, D: int, C: float):
     return solve
 
 
-def measure(solve, S, y, W, sync, repeats: int, budget_s: float, C: float) -> dict:
-    def run():
+def measure(methods: dict, S, y, W, sync, repeats: int, budget_s: float, C: float) -> dict:
+    """Each method's forward + backward: median time, objective, largest violation. The methods run
+    interleaved, one run of each per round, so that all see the same machine (this CPU's speed drifts by
+    1.5x over minutes: timed one after the other, the ratios drifted with it)."""
+    def run(solve):
         Sr = S.clone().requires_grad_(True)
         sync()
         t0 = time.perf_counter()
@@ -153,17 +156,29 @@ def measure(solve, S, y, W, sync, repeats: int, budget_s: float, C: float) -> di
         sync()
         return alpha.detach(), time.perf_counter() - t0
 
+    results, alphas, times = {}, {}, {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        alpha, first = run()  # warm-up (and the only run when it is slow)
-        times = [first] if first > budget_s else [run()[1] for _ in range(repeats)]
+        for name, solve in methods.items():
+            try:
+                alphas[name], first = run(solve)  # warm-up (and the only run when it is slow)
+            except (RuntimeError, ValueError) as err:  # qpth's LU without the ridge, a solver failure
+                results[name] = {"error": f"{type(err).__name__}: {str(err)[:120]}"}
+                continue
+            times[name] = [first] if first > budget_s else []
+        timed = [name for name, seconds in times.items() if not seconds]
+        for _ in range(repeats):
+            for name in timed:
+                times[name].append(run(methods[name])[1])
     K = (S @ S.mT).double()
     onehot = torch.nn.functional.one_hot(y, N_WAY).double()
-    a = alpha.double()
-    violation = torch.maximum((a - C * onehot).clamp_min(0).amax((1, 2)), a.sum(-1).abs().amax(1))
-    return {"seconds": statistics.median(times), "runs": len(times),
-            "objective": float(crammer_singer_objective(K, onehot, a).mean()),
-            "max_violation": float(violation.max()), "finite": bool(torch.isfinite(a).all())}
+    for name, alpha in alphas.items():
+        a = alpha.double()
+        violation = torch.maximum((a - C * onehot).clamp_min(0).amax((1, 2)), a.sum(-1).abs().amax(1))
+        results[name] = {"seconds": statistics.median(times[name]), "runs": len(times[name]),
+                         "objective": float(crammer_singer_objective(K, onehot, a).mean()),
+                         "max_violation": float(violation.max()), "finite": bool(torch.isfinite(a).all())}
+    return results
 
 
 def bench_solvers(args, device, sync) -> list[dict]:
@@ -184,11 +199,7 @@ def bench_solvers(args, device, sync) -> list[dict]:
                         methods["cvxpylayers"] = cvxpylayers_head(N_WAY * shots, S.shape[-1], C)
                     row = {"embeddings": kind, "dim": S.shape[-1], "shots": shots, "batch": B, "C": C,
                            "condition_number": condition_number(S)}
-                    for name, solve in methods.items():
-                        try:
-                            row[name] = measure(solve, S, y, W, sync, args.repeats, args.budget_s, C)
-                        except (RuntimeError, ValueError) as err:  # qpth's LU without the ridge, a solver failure
-                            row[name] = {"error": f"{type(err).__name__}: {str(err)[:120]}"}
+                    row |= measure(methods, S, y, W, sync, args.repeats, args.budget_s, C)
                     if "seconds" in row.get("qpth ridge", {}):
                         row["speedup_vs_qpth_ridge"] = row["qpth ridge"]["seconds"] / row["torchsvm"]["seconds"]
                     rows.append(row)
@@ -235,7 +246,7 @@ def main(argv: list[str] | None = None) -> None:
         return f"{1e3 * v['seconds']:.1f} ms, obj {v['objective']:.5g}, viol {v['max_violation']:.0e}"
 
     lines = [f"# bench_svm_head: {record['device']}, {record['date']}", "",
-             "5-way episodes, linear kernel (float32 in); forward + backward, median of "
+             "5-way episodes, linear kernel (float32 in); forward + backward, the methods interleaved, median of "
              f"{args.repeats} after a warm-up (one run where the warm-up took > {args.budget_s} s); objective of "
              "the problem without ridge (lower is better) and largest constraint violation, averaged / maximized "
              f"over the batch. Clustered embeddings: rank {args.rank}, noise {args.noise}"
