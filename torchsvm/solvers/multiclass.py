@@ -474,10 +474,13 @@ def crammer_singer_solve(
     max_iter = 100 if max_iter is None else max_iter
     best, n_pg = _projected_gradient_stage(K, onehot, U, tol)
     n_ipm = 0
-    hard = torch.arange(K.shape[0], device=K.device) if best is None else (~(best[3] <= tol)).nonzero().squeeze(1)
-    if hard.numel():  # (a violation of NaN too: the problems the projected gradient did not solve)
-        part, n_ipm = _interior_point_solve(K[hard], onehot[hard], U[hard], tol, max_iter)
-        best = part if best is None else _place(best, hard, part)
+    if best is None:
+        best, n_ipm = _interior_point_solve(K, onehot, U, tol, max_iter)
+    else:
+        hard = (~(best[3] <= tol)).nonzero().squeeze(1)  # NaN too: the problems the projected gradient left
+        if hard.numel():
+            part, n_ipm = _interior_point_solve(K[hard], onehot[hard], U[hard], tol, max_iter)
+            best = _place(best, hard, part)
     A, beta, active, viol, system = best
     system = ActiveSetSystem(K, active) if system is None else system  # the backward's factors
     converged = bool((viol <= tol).all())
