@@ -1,12 +1,15 @@
-"""The Crammer-Singer solver's projected-gradient and interior-point stages as compiled CPU code (numba).
+"""The Crammer-Singer solver's stages as compiled CPU code (numba): projected gradient, interior point,
+the active-set system's factors and the polish.
 
 The same iterations as :func:`torchsvm.solvers.multiclass._projected_gradient` (FISTA with adaptive
-restart on the rescaled dual, exact row projections, the same stopping rules) and as
+restart on the rescaled dual, exact row projections, the same stopping rules), as
 :class:`torchsvm.solvers.multiclass._InteriorPoint` (Mehrotra's predictor-corrector, class-block
-Cholesky factors and their Schur complement, the same ridge on a failed factor), one problem per
-thread. The torch versions run a few-shot batch as some 30-70 small operations a step, and on the CPU
-their dispatch, not their arithmetic, is the cost: here a projected-gradient step of a 25 x 5 problem
-is some 4,000 floating-point operations and no dispatch, an interior-point step a few 25 x 25 factors.
+Cholesky factors and their Schur complement, the same ridge on a failed factor) and as
+:func:`torchsvm.solvers.multiclass._polish_torch` (the KKT equations of an active set, the primal-dual
+active-set rule between rounds), one problem per thread. The torch versions run a few-shot batch as
+some 30-70 small operations a step, and on the CPU their dispatch, not their arithmetic, is the cost:
+here a projected-gradient step of a 25 x 5 problem is some 4,000 floating-point operations and no
+dispatch, an interior-point step a few 25 x 25 factors.
 Each problem also stops on its own test (the torch versions step every problem until the batch's
 slowest one stops).
 """

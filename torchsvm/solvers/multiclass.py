@@ -6,7 +6,8 @@
 with ``A`` ``(N, M)`` (column a_m per class). The Hessian is I_M (x) K, so the gradient is one
 matrix product, ``K A - onehot(y)``. The solver runs accelerated projected gradient (FISTA with
 adaptive restart; each row's projection onto {a <= u, sum a = 0} exact) while its rate says it will
-get there within a budget: enough where K is well conditioned. The problems left (ill-conditioned or
+get there within a budget: enough where K is well conditioned (it is not tried past a condition number
+of 1e4). The problems left (ill-conditioned or
 singular K: near-duplicate embeddings) go to a primal-dual interior-point method (Mehrotra's
 predictor-corrector; some 10-20 steps whatever K's conditioning or rank). Either way the active set
 found is then solved exactly through the KKT equations, moving variables between the sets while a
