@@ -316,6 +316,10 @@ def test_compiled_polish_equals_the_torch_one(kind):
     mine, want = (found if found is not None else ActiveSetSystem(K, active) for found in (system, system_t))
     for got, expected in zip(mine.solve(R, R[..., 0]), want.solve(R, R[..., 0]), strict=True):
         torch.testing.assert_close(got, expected, rtol=1e-7, atol=1e-9)
+    # compact=False (the projected-gradient stage's guesses): the problems a factor failed on are left open
+    A_o, _, _, viol_o, _ = _polish(K, onehot, U, guess, 1e-8, compact=False)
+    assert not bool((viol_o[~factored] <= 1e-8).any())
+    torch.testing.assert_close(A_o[factored], A[factored], rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("kind", ["random", "clustered"])

@@ -247,20 +247,22 @@ def _kkt(K: Tensor, onehot: Tensor, U: Tensor, A: Tensor, beta: Tensor, active: 
     return viol.amax(0)
 
 
-def _polish(K: Tensor, onehot: Tensor, U: Tensor, active: Tensor, tol: float):
+def _polish(K: Tensor, onehot: Tensor, U: Tensor, active: Tensor, tol: float, compact: bool = True):
     """Exact solutions of the KKT equations from a guessed active set, re-partitioned while violated.
 
     Returns ``(A, beta, active, violation, system)`` after up to ``_POLISH_ROUNDS`` rounds; the
     problems whose violation is <= tol are solved exactly (to the linear solve's precision). On the CPU
     (float64) the rounds run compiled (``polish_cpu``), each problem on its own; the problems a factor
-    fails on there (the compact system's case) are solved by the torch rounds (:func:`_polish_torch`).
+    fails on there (the compact system's case) are solved by the torch rounds (:func:`_polish_torch`), or
+    with ``compact=False`` left open (violation above tol, placeholder factors): for guesses the interior
+    point is cheaper to follow than the compact system's (N M + N)^2 factors.
     """
     if K.device.type != "cpu" or K.dtype != torch.float64:
         return _polish_torch(K, onehot, U, active, tol)
     A, beta, act, viol, f, L, Ls, factored = polish_cpu(K, onehot, U, active, tol, _POLISH_ROUNDS)
     best = (A, beta, act, viol, ActiveSetSystem.from_factors(f, L, Ls))
     redo = (~factored).nonzero().squeeze(1)
-    if redo.numel():
+    if redo.numel() and compact:
         best = _place(best, redo, _polish_torch(K[redo], onehot[redo], U[redo], active[redo], tol))
     return best
 
@@ -497,12 +499,17 @@ def crammer_singer_solve(
 def _projected_gradient_stage(K: Tensor, onehot: Tensor, U: Tensor, tol: float) -> tuple[tuple | None, int]:
     """The projected gradient on the rescaled problems, and the polish of those it converged on: ``(best,
     steps)``, ``best`` as :func:`_polish`'s result with a violation of NaN for the problems not solved here
-    (``None`` where none was). Problems whose kernel's condition number is past ``_PG_CONDITION`` are not
-    tried: FISTA takes some sqrt(cond) steps per e-fold of its error, beyond its budget there."""
+    (``None`` where none was). Problems whose kernel's condition number (on its range) is past
+    ``_PG_CONDITION`` are not tried: FISTA takes some sqrt(cond) steps per e-fold of its error, beyond its
+    budget there."""
     B = K.shape[0]
     Ks, lin, Us, _ = _rescaled(K, onehot, U)
     eig = torch.linalg.eigvalsh(Ks)
-    tried = (eig[:, -1] <= _PG_CONDITION * eig[:, 0]).nonzero().squeeze(1)  # singular K (eig <= 0): not tried
+    # the condition on K's range: a singular K's null space is held by the constraints (measured: FISTA solves
+    # 64-d embeddings of 75 samples as fast as full-rank ones), and a float32 kernel's rounds to eigenvalues
+    # ~1e-8 of the largest
+    smallest = torch.where(eig > 1e-6 * eig[:, -1:], eig, torch.inf).amin(1)
+    tried = (eig[:, -1] <= _PG_CONDITION * smallest).nonzero().squeeze(1)
     if not tried.numel():
         return None, 0
     projected_gradient = projected_gradient_cpu if Ks.device.type == "cpu" else _projected_gradient
@@ -510,13 +517,13 @@ def _projected_gradient_stage(K: Tensor, onehot: Tensor, U: Tensor, tol: float) 
                                             _PG_STEPS)
     easy = tried[done]
     if easy.numel() == B:
-        return _polish(K, onehot, U, active, tol), n_pg
+        return _polish(K, onehot, U, active, tol, compact=False), n_pg
     if not easy.numel():
         return None, n_pg
     unknown = torch.full_like(K[:, 0, 0], torch.nan)  # a placeholder for every problem, placed by the polish
     best = (torch.zeros_like(onehot), torch.zeros_like(K[:, 0]), torch.zeros_like(onehot, dtype=torch.bool), unknown,
             ActiveSetSystem.placeholder(K, onehot.shape[2]))
-    return _place(best, easy, _polish(K[easy], onehot[easy], U[easy], active[done], tol)), n_pg
+    return _place(best, easy, _polish(K[easy], onehot[easy], U[easy], active[done], tol, compact=False)), n_pg
 
 
 def _place(best: tuple, index: Tensor, part: tuple) -> tuple:
