@@ -337,11 +337,21 @@ def test_compiled_projected_gradient_equals_the_torch_one(kind):
     onehot = torch.nn.functional.one_hot(y).double()
     Ks, lin, Us, _ = _rescaled(X @ X.mT, onehot, 0.5 * onehot)
     L = torch.linalg.eigvalsh(Ks)[:, -1]
-    active, steps, converged = projected_gradient_cpu(Ks, lin, Us, L, 1e-3, 100)
+    active, steps, converged, A = projected_gradient_cpu(Ks, lin, Us, L, 1e-3, 100)
     each = [_projected_gradient(Ks[b : b + 1], lin[b : b + 1], Us[b : b + 1], L[b : b + 1], 1e-3, 100) for b in range(4)]
-    assert torch.equal(active, torch.cat([a for a, _, _ in each]))
-    assert steps == max(n for _, n, _ in each)
-    assert torch.equal(converged, torch.cat([c for _, _, c in each]))
+    assert torch.equal(active, torch.cat([a for a, _, _, _ in each]))
+    assert steps == max(n for _, n, _, _ in each)
+    assert torch.equal(converged, torch.cat([c for _, _, c, _ in each]))
+    torch.testing.assert_close(A, torch.cat([a for _, _, _, a in each]), rtol=1e-9, atol=1e-12)
+    # going on from a start: the same in both versions, and the start left as it was
+    start = A.clone()
+    active2, _, _, A2 = projected_gradient_cpu(Ks, lin, Us, L, 1e-4, 50, start=start)
+    assert torch.equal(start, A)
+    for b in range(4):
+        active_b, _, _, A_b = _projected_gradient(Ks[b : b + 1], lin[b : b + 1], Us[b : b + 1], L[b : b + 1], 1e-4, 50,
+                                                  start=start[b : b + 1])
+        assert torch.equal(active2[b], active_b[0])
+        torch.testing.assert_close(A2[b], A_b[0], rtol=1e-9, atol=1e-12)
     assert bool(converged.all()) == (kind == "random")  # the clustered problems are given up on
 
 
@@ -434,3 +444,24 @@ def test_compiled_active_set_factors_equal_the_torch_ones(kind):
     assert bool(ok.all()) == (kind == "random")
     torch.testing.assert_close(L[ok], L_t[ok], rtol=1e-9, atol=1e-12)
     torch.testing.assert_close(Ls[ok], Ls_t[ok], rtol=1e-9, atol=1e-12)
+
+
+def test_projected_gradient_levels_go_on_from_their_iterates(monkeypatch):
+    """Problems whose active set at the first level the polish does not solve go on to the next level from
+    their iterate (not from 0), and end as solved as with the finer level alone."""
+    from torchsvm.solvers import multiclass
+
+    X = torch.randn(6, 40, 16, dtype=torch.float64, generator=torch.Generator().manual_seed(12))  # K singular
+    y = torch.arange(40).remainder(4).repeat(6, 1)
+    K, onehot = X @ X.mT, torch.nn.functional.one_hot(y).double()
+    U = 0.5 * onehot
+    monkeypatch.setattr(multiclass, "_PG_LEVELS", (1e-3,))
+    finer = crammer_singer_solve(K, onehot, U, tol=1e-9)
+    calls, compiled = [], multiclass.projected_gradient_cpu
+    monkeypatch.setattr(multiclass, "projected_gradient_cpu",
+                        lambda *args, start=None: (calls.append(start), compiled(*args, start=start))[1])
+    monkeypatch.setattr(multiclass, "_PG_LEVELS", (0.3, 1e-3))  # coarse: the polishes fail there
+    laddered = crammer_singer_solve(K, onehot, U, tol=1e-9)
+    assert len(calls) == 2 and calls[0] is None and len(calls[1]) > 0 and bool(calls[1].abs().sum() > 0)
+    assert laddered.info.converged and laddered.info.n_iter > 0
+    torch.testing.assert_close(laddered.alpha, finer.alpha, rtol=0, atol=1e-8)

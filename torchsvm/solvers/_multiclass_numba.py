@@ -79,11 +79,12 @@ def _project_rows(V, U, out, tau):
 
 
 @numba.njit(parallel=True, cache=True, fastmath=_FAST)
-def _fista(K, lin, U, L, level, max_iter, check_every, active, steps, converged):
+def _fista(K, lin, U, L, level, max_iter, check_every, A_all, active, steps, converged):
     B, M, N = lin.shape
     for b in numba.prange(B):
         Lb = max(L[b], 1e-300)
-        A, Z = np.zeros((M, N)), np.zeros((M, N))
+        A = A_all[b]  # the start, then the last iterate (in place)
+        Z = A.copy()
         V, A_new, P = np.empty((M, N)), np.empty((M, N)), np.empty((M, N))
         tau, acc = np.empty(N), np.empty(N)
         k, gap_before, n_iter = 0, np.inf, 0
@@ -125,7 +126,7 @@ def _fista(K, lin, U, L, level, max_iter, check_every, active, steps, converged)
 
 
 def projected_gradient_cpu(Ks: Tensor, lin: Tensor, Us: Tensor, L: Tensor, level: float, max_iter: int,
-                           check_every: int = 10) -> tuple[Tensor, int, Tensor]:
+                           check_every: int = 10, start: Tensor | None = None) -> tuple[Tensor, int, Tensor, Tensor]:
     """:func:`torchsvm.solvers.multiclass._projected_gradient` for float64 CPU tensors, compiled."""
     B, N, M = lin.shape
     active = np.empty((B, N, M), dtype=np.bool_)
@@ -133,8 +134,9 @@ def projected_gradient_cpu(Ks: Tensor, lin: Tensor, Us: Tensor, L: Tensor, level
     converged = np.zeros(B, dtype=np.bool_)
     K_np, L_np = (np.ascontiguousarray(T.detach().numpy()) for T in (Ks, L))
     lin_np, U_np = (np.ascontiguousarray(T.detach().mT.numpy()) for T in (lin, Us))  # class-major
-    _fista(K_np, lin_np, U_np, L_np, float(level), int(max_iter), int(check_every), active, steps, converged)
-    return torch.from_numpy(active), int(steps.max()) if B else 0, torch.from_numpy(converged)
+    A = np.zeros((B, M, N)) if start is None else np.array(start.detach().mT.numpy(), order="C")  # a copy
+    _fista(K_np, lin_np, U_np, L_np, float(level), int(max_iter), int(check_every), A, active, steps, converged)
+    return torch.from_numpy(active), int(steps.max()) if B else 0, torch.from_numpy(converged), torch.from_numpy(A).mT
 
 
 # -- the interior-point stage ----------------------------------------------------------------------
