@@ -7,7 +7,7 @@ with ``A`` ``(N, M)`` (column a_m per class). The Hessian is I_M (x) K, so the g
 matrix product, ``K A - onehot(y)``. The solver runs accelerated projected gradient (FISTA with
 adaptive restart; each row's projection onto {a <= u, sum a = 0} exact) while its rate says it will
 get there within a budget: enough where K is well conditioned (it is not tried past a condition number
-of 1e4). The problems left (ill-conditioned or
+of 1e4 on K's range). The problems left (ill-conditioned or
 singular K: near-duplicate embeddings) go to a primal-dual interior-point method (Mehrotra's
 predictor-corrector; some 10-20 steps whatever K's conditioning or rank). Either way the active set
 found is then solved exactly through the KKT equations, moving variables between the sets while a
@@ -49,8 +49,9 @@ _PG_STEPS = 100
 # polish does not solve go on to the next from their iterate. (Measured against 1e-3 alone: a trained few-shot
 # module's embeddings 14-16% faster at 5 and 15 shots, clustered and singular ones 10-18% slower.)
 _PG_LEVELS = (1e-2, 1e-3)
-# Kernels (rescaled to a unit diagonal) conditioned past this go to the interior point without projected-gradient
-# steps: on clustered embeddings of condition 1e4-1e6 it solved 12 of 192 five-shot problems in its 100 steps.
+# Kernels (rescaled to a unit diagonal) conditioned past this on their range go to the interior point without
+# projected-gradient steps: on clustered embeddings of condition 1e4-1e6 it solved 12 of 192 five-shot problems
+# in its 100 steps.
 _PG_CONDITION = 1e4
 
 
@@ -502,11 +503,11 @@ def crammer_singer_solve(
 
 
 def _projected_gradient_stage(K: Tensor, onehot: Tensor, U: Tensor, tol: float) -> tuple[tuple | None, int]:
-    """The projected gradient on the rescaled problems, and the polish of those it converged on: ``(best,
-    steps)``, ``best`` as :func:`_polish`'s result with a violation of NaN for the problems not solved here
-    (``None`` where none was). Problems whose kernel's condition number (on its range) is past
-    ``_PG_CONDITION`` are not tried: FISTA takes some sqrt(cond) steps per e-fold of its error, beyond its
-    budget there."""
+    """The projected gradient on the rescaled problems, and the polish of those it converged on (at each of
+    ``_PG_LEVELS``): ``(best, steps)``, ``best`` as :func:`_polish`'s result, its violation above tol or NaN
+    for the problems not solved here (``None`` where none was reached). Problems whose kernel's condition
+    number (on its range) is past ``_PG_CONDITION`` are not tried: FISTA takes some sqrt(cond) steps per
+    e-fold of its error, beyond its budget there."""
     B = K.shape[0]
     Ks, lin, Us, _ = _rescaled(K, onehot, U)
     eig = torch.linalg.eigvalsh(Ks)
