@@ -80,10 +80,10 @@ def test_grid_search_over_many_classes_equals_separate_fits():
 
 @pytest.mark.parametrize("kernel", ["rbf", "poly"])
 def test_large_pair_blocks_are_assembled_from_class_blocks(kernel):
-    """Pairs large enough (_by_segments) get their Gram blocks from the two classes' own blocks
+    """Pairs large enough (by_segments) get their Gram blocks from the two classes' own blocks
     (cached across pairs) and the cross block: equal to the whole block, padding included, and the fit
     equal to scikit-learn's."""
-    from torchsvm.svm._blocks import BlockCache, _by_segments, gram_blocks
+    from torchsvm.svm._blocks import BlockCache, by_segments, gram_blocks
 
     rng = np.random.default_rng(0)
     sizes = [300, 450, 520]  # unequal: the smaller pairs are padded to the largest
@@ -98,7 +98,7 @@ def test_large_pair_blocks_are_assembled_from_class_blocks(kernel):
     kernel_fn = est._resolve_kernel(Xt)
     valid = problems.C > 0
     signed = torch.where(valid, (problems.row_index + 1) * problems.Y.sign().long(), 0)
-    assert _by_segments(signed.shape[1], X.shape[1])
+    assert by_segments(signed.shape[1], X.shape[1])
     cache = BlockCache(2**30)
     blocks = gram_blocks(Xt, None, kernel_fn, signed, cache, torch.empty(3, signed.shape[1], signed.shape[1],
                                                                        dtype=Xt.dtype))

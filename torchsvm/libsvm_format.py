@@ -20,7 +20,6 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse
-import torch
 
 from torchsvm._sparse import as_sparse_rows
 
@@ -235,16 +234,13 @@ def load_model(path: str | Path, device: str = "auto", n_features: int | None = 
         est.n_support_ = n_sv[order].astype(np.int32)
         est.class_weight_ = np.ones(n_class)
         y_sv = np.repeat(np.arange(n_class), est.n_support_)
-        est._store(as_sparse_rows(sv, "support vectors", dev), y_sv, torch.as_tensor(coef_pairs, device=dev),
-                   torch.as_tensor(b, device=dev), kernel_fn)
+        est._store(as_sparse_rows(sv, "support vectors", dev), y_sv, coef_pairs, b, kernel_fn)
         est.n_iter_ = np.zeros(len(pairs), dtype=np.int64)
         est._probA, est._probB = probA_new, probB_new
         if probA.size:
             est.probability = True  # as fitted with it: predict_proba available
     else:
-        est._keep_support(as_sparse_rows(sv, "support vectors", dev), torch.as_tensor(coef, device=dev),
-                          torch.as_tensor(-rho, device=dev), kernel_fn,
-                          np.arange(len(rows)))
+        est._keep_support(as_sparse_rows(sv, "support vectors", dev), coef, -rho, kernel_fn, np.arange(len(rows)))
         est.dual_coef_ = coef
         est.n_support_ = np.array([len(rows)], dtype=np.int32)
         est.n_iter_ = 0

@@ -10,6 +10,7 @@ import math
 from collections.abc import Callable
 from typing import Literal
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -17,8 +18,9 @@ from torchsvm._warnings import warn_convergence
 from torchsvm.solvers import _smo_backends
 from torchsvm.solvers._dual_rules import DualInfo, DualResult, _masks, _result, _start
 from torchsvm.solvers._smo_common import TAU
+from torchsvm.solvers._smo_numba import smo_solve_host
 
-__all__ = ["smo_dual", "smo_steps"]
+__all__ = ["default_max_steps", "smo_dual", "smo_dual_host", "smo_steps"]
 
 
 def smo_dual(
@@ -82,7 +84,7 @@ def smo_dual(
         return (K @ v.to(K.dtype).unsqueeze(-1)).squeeze(-1)
 
     alpha, G = _start(Kv, Y, Cb, p, alpha0, dtype)
-    max_iter = max(1_000_000, 100 * N) if max_iter is None else max_iter
+    max_iter = default_max_steps(N) if max_iter is None else max_iter
     counts = torch.zeros(B, dtype=torch.long, device=K.device)
     n_iter, gap = smo_steps(K, Y, Cb, alpha, G, tol, max_iter, check_every, counts=counts, backend=backend, nu=nu,
                             kernel_index=kernel_index)
@@ -94,6 +96,46 @@ def smo_dual(
             stacklevel=2,
         )
     return _result(G, Y, alpha, Cb, DualInfo(converged, n_iter, gap, counts), nu)
+
+
+def default_max_steps(n: int) -> int:
+    """SMO's step budget for problems of ``n`` variables when ``max_iter`` is None."""
+    return max(1_000_000, 100 * n)
+
+
+def smo_dual_host(
+    K: np.ndarray,
+    Y: np.ndarray,
+    C: np.ndarray,
+    p: np.ndarray | None = None,
+    alpha0: np.ndarray | None = None,
+    tol: float = 1e-3,
+    max_iter: int | None = None,
+    nu: bool = False,
+    rows: np.ndarray | None = None,
+    parallel: bool = False,
+) -> DualResult:
+    """:func:`smo_dual` on the CPU from NumPy arrays: B problems ``(B, n)`` on one kernel ``K`` ``(N, N)``,
+    each solved by compiled code from its start to its bias, with no torch operation per problem or
+    step; one after the other on this thread, or with ``parallel`` in numba's threads. The same steps as
+    the numba backend of :func:`smo_dual`, the same bias.
+
+    ``rows`` ``(B, n)`` places problem b's variable t on row ``rows[b, t]`` of K, read in place (one-vs-one
+    pairs on their classes' rows of one Gram matrix, epsilon-SVR's two variables per sample); by default
+    variable t is row t. ``p`` defaults to -1, ``alpha0`` to 0. Does not warn: the caller reads
+    ``info.converged``.
+
+    Returns:
+        ``DualResult`` of CPU tensors sharing the solver's arrays.
+    """
+    B, n = Y.shape
+    p = -np.ones((B, n)) if p is None else p
+    max_steps = default_max_steps(n) if max_iter is None else max_iter
+    contiguous = lambda a: np.ascontiguousarray(a, dtype=np.float64)  # noqa: E731
+    alpha, b, r, counts, gap = smo_solve_host(np.ascontiguousarray(K), contiguous(Y), contiguous(C), contiguous(p), alpha0,
+                                              tol, max_steps, nu, rows, parallel)
+    info = DualInfo(bool((gap <= tol).all()), int(counts.max()), torch.from_numpy(gap), torch.from_numpy(counts))
+    return DualResult(torch.from_numpy(alpha), torch.from_numpy(b), info, torch.from_numpy(r) if nu else None)
 
 
 def smo_steps(

@@ -30,10 +30,12 @@ from torchsvm._warnings import warn_convergence
 from torchsvm.distributed import LOCAL, Collectives, ShardError, Shards, check_same
 from torchsvm.kernels import Kernel, KernelFn, _psd_report, kernel_function, kernel_row_blocks
 from torchsvm.solvers.dual import DualResult, decomposition_dual, device_memory_guard, smo_dual
-from torchsvm.svm._blocks import BlockSettings, solve_blocks
+from torchsvm.solvers.smo import smo_dual_host
+from torchsvm.svm._blocks import BlockSettings, by_segments, solve_blocks
 from torchsvm.svm._params import LIBSVM, Constrained, StrOptions
 
-__all__ = ["BaseLibSVM", "DualProblems", "fill_bounds", "ovo_pair_tensor", "ovo_pairs", "resolve_device"]
+__all__ = ["BaseLibSVM", "DualProblems", "ProblemArrays", "fill_bounds", "ovo_pair_array", "ovo_pair_tensor", "ovo_pairs",
+           "resolve_device"]
 
 
 
@@ -247,11 +249,11 @@ def shard_inputs(shards: Collectives, X: Any, device: torch.device, dtype: torch
     return Xt
 
 
-def fill_bounds(C: Tensor, total: Tensor) -> Tensor:
+def fill_bounds(C: np.ndarray, total: np.ndarray | float) -> np.ndarray:
     """LIBSVM's start of the nu and one-class problems: a_i = C_i in order until the sum reaches
     ``total`` (the next one takes the rest, the others stay 0). ``C`` ``(..., N)``, ``total`` ``(...)``."""
-    before = torch.cumsum(C, -1) - C  # sum of the bounds before i
-    return torch.minimum(C, (total.unsqueeze(-1) - before).clamp_min(0))
+    before = np.cumsum(C, -1) - C  # sum of the bounds before i
+    return np.minimum(C, np.maximum(np.expand_dims(total, -1) - before, 0.0))
 
 
 def ovo_pairs(n_classes: int) -> list[tuple[int, int]]:
@@ -263,6 +265,11 @@ def ovo_pair_tensor(n_classes: int, device: torch.device | str | None = None) ->
     """:func:`ovo_pairs` as a ``(P, 2)`` tensor on ``device``, in the same order (the upper triangle row by
     row), made without a Python list: 1,000 classes have 499,500 pairs."""
     return torch.triu_indices(n_classes, n_classes, 1, device=device).T
+
+
+def ovo_pair_array(n_classes: int) -> np.ndarray:
+    """:func:`ovo_pairs` as a ``(P, 2)`` NumPy array, in the same order (the upper triangle row by row)."""
+    return np.stack(np.triu_indices(n_classes, 1), 1)
 
 
 class _CheckedKernel:
@@ -335,6 +342,32 @@ class DualProblems(NamedTuple):
         return DualProblems(dense(self.Y, -1.0), dense(self.C, 0.0), None if self.p is None else dense(self.p, 0.0),
                             None if self.alpha0 is None else dense(self.alpha0, 0.0), self.rows, members, self.nu)
 
+
+class ProblemArrays(NamedTuple):
+    """:class:`DualProblems` as the estimators build them: float64 NumPy arrays on the host (the same fields,
+    ``rows`` and ``row_index`` as int64). :meth:`tensors` gives the solvers' tensors (shared, not copied, on
+    the CPU)."""
+
+    Y: np.ndarray
+    C: np.ndarray
+    p: np.ndarray | None = None
+    alpha0: np.ndarray | None = None
+    rows: np.ndarray | None = None
+    nu: bool = False
+    row_index: np.ndarray | None = None
+
+    def tensors(self, device: torch.device) -> DualProblems:
+        def to(a: np.ndarray | None) -> Tensor | None:
+            return None if a is None else torch.as_tensor(a, device=device)
+
+        Y, C = to(self.Y), to(self.C)
+        assert Y is not None and C is not None
+        return DualProblems(Y, C, to(self.p), to(self.alpha0), to(self.rows), None, self.nu, to(self.row_index))
+
+
+# BaseLibSVM._solve_on_host solves the problems one after the other on one thread up to this many training rows:
+# below it threads cost more than they save (benchmarks/bench_matrix.py), and a busy machine's cores are left alone.
+_SMALL_ROWS = 1000
 
 # kernel_dtype="auto": float64 kernel values on the CPU up to this many training rows (a float64 Gram
 # matrix of 128 MB), float32 above.
@@ -564,6 +597,8 @@ class BaseLibSVM(Constrained, BaseEstimator):
         its memory).
         """
         budget = math.inf if K is not None else self._memory_budget(Xk.device)
+        if self._on_host(Xk, problems, budget):
+            return self._solve_on_host(Xk, kernel, K, problems)
         rows = problems.rows  # (one-vs-one problems name their rows by index instead)
         Xr = Xk if rows is None else Xk[rows]
         n = Xr.shape[0]
@@ -571,10 +606,7 @@ class BaseLibSVM(Constrained, BaseEstimator):
         if K is not None and rows is not None:
             K = K[rows][:, rows]
         elif K is None and problems.row_index is None and full_bytes <= budget:
-            assert kernel is not None  # only a precomputed fit has none, and it has K
-            with device_memory_guard(f"the {n} x {n} Gram matrix",
-                                     "Use solver='decomposition', a smaller cache_size, or device='cpu'."):
-                K = kernel(Xr, Xr)
+            K = _gram(kernel, Xr)
             budget -= full_bytes
         self._check_psd(Xr, kernel, K)
         if problems.row_index is not None:
@@ -594,6 +626,31 @@ class BaseLibSVM(Constrained, BaseEstimator):
             q = self._working_set_size(Xr.shape[0], Xr.element_size(), Xr.device)
             return decomposition_dual(Xr, problems.Y, problems.C, kernel, working_set_size=q, **opts)
 
+    def _on_host(self, Xk: Matrix, problems: DualProblems, budget: float) -> bool:
+        """Whether the problems are solved on one Gram matrix of the training rows by compiled CPU code
+        (:meth:`_solve_on_host`): on the CPU, the Gram matrix within the memory budget, not
+        ``solver="decomposition"``, and not one-vs-one pairs whose blocks are built from their classes'
+        blocks (large pairs of many features: half the kernel work of the whole Gram matrix)."""
+        n = Xk.shape[0]
+        if Xk.device.type != "cpu" or self.solver == "decomposition" or n * n * Xk.element_size() > budget:
+            return False
+        return problems.row_index is None or not by_segments(problems.row_index.shape[1], Xk.shape[1])
+
+    def _solve_on_host(self, Xk: Matrix, kernel: KernelFn | None, K: Tensor | None,
+                       problems: DualProblems) -> DualResult:
+        """One Gram matrix of the training rows, then every problem solved by compiled code on its rows of it
+        (:func:`~torchsvm.solvers.smo.smo_dual_host`: one-vs-one pairs and epsilon-SVR's two variables per
+        sample read it in place), from the start to the bias: one thread up to ``_SMALL_ROWS`` rows (where
+        threads and the batched path's torch operations would cost more than the work), numba's threads above."""
+        K = _gram(kernel, Xk) if K is None else K
+        self._check_psd(Xk, kernel, K)
+        P, n = problems.Y.shape
+        rows = problems.row_index if problems.rows is None else problems.rows.expand(P, n)
+        host = lambda T: None if T is None else T.numpy()  # noqa: E731 (CPU tensors: shared, not copied)
+        return smo_dual_host(K.contiguous().numpy(), problems.Y.numpy(), problems.C.numpy(), host(problems.p),
+                             host(problems.alpha0), self.tol, self._max_iter(), problems.nu, host(rows),
+                             parallel=Xk.shape[0] > _SMALL_ROWS)
+
     def _check_psd(self, X: Matrix, kernel: KernelFn | None, K: Tensor | None) -> None:
         """Warn when the Gram matrix is not PSD. Skipped for the kernels PSD by construction (linear,
         RBF, polynomial with coef0 >= 0: Mercer kernels; a negative eigenvalue there is rounding),
@@ -609,25 +666,26 @@ class BaseLibSVM(Constrained, BaseEstimator):
                 warn_if_not_psd(kernel(X[sample], X[sample]), self.kernel)
 
 
-    def _keep_support(self, Xt: Matrix, coef: Tensor, b: Tensor, kernel: KernelFn | None, order: np.ndarray) -> np.ndarray:
+    def _keep_support(self, Xt: Matrix, coef: np.ndarray, b: np.ndarray, kernel: KernelFn | None,
+                      order: np.ndarray) -> np.ndarray:
         """Keep the rows with a nonzero coefficient in some problem, in ``order``; returns their indices.
 
         ``coef`` ``(m, N)`` holds each row's coefficients (for P problems: ``f = K(x, SV) coef_SV^T + b``;
         one-vs-one classifiers keep LIBSVM's k - 1 per row instead, see :meth:`_combine`).
         """
-        is_sv = (coef != 0).any(0).cpu().numpy()
+        is_sv = (coef != 0).any(0)
         support = order[is_sv[order]]
         self.support_ = support.astype(np.int32)
-        sv_index = torch.as_tensor(support, device=coef.device, dtype=torch.long)
-        self._coef = coef.t().index_select(0, sv_index)  # (n_SV, m)
-        self._b = b
+        self._coef = torch.as_tensor(coef.T[support], device=Xt.device)  # (n_SV, m)
+        self._b = torch.as_tensor(b, device=Xt.device)
         self._kernel = kernel
+        sv_index = torch.as_tensor(support, device=Xt.device, dtype=torch.long)
         self._sv = sv = Xt[sv_index].to(torch.float64) if kernel is not None else None  # float32 rows: exact
         if sv is None:
             self.support_vectors_ = np.empty((0, 0))
         else:  # sparse when X was (scikit-learn's convention)
             self.support_vectors_ = sv.scipy() if isinstance(sv, SparseRows) else sv.cpu().numpy()
-        self.intercept_ = b.cpu().numpy()
+        self.intercept_ = np.array(b, dtype=np.float64)
         return support
 
     def _decision(self, X: Any) -> Tensor:
@@ -674,6 +732,14 @@ class BaseLibSVM(Constrained, BaseEstimator):
 
 
 
+
+
+def _gram(kernel: KernelFn | None, X: Matrix) -> Tensor:
+    """The Gram matrix of the training rows, an allocation failure made a clear error."""
+    assert kernel is not None  # only a precomputed fit has none, and it has K
+    with device_memory_guard(f"the {X.shape[0]} x {X.shape[0]} Gram matrix",
+                             "Use solver='decomposition', a smaller cache_size, or device='cpu'."):
+        return kernel(X, X)
 
 
 def _takes_raw(kernel: Any, X: Any) -> bool:

@@ -19,7 +19,7 @@ from torchsvm.solvers.dual import DualInfo, DualResult, decomposition_dual, devi
 if TYPE_CHECKING:
     from torchsvm.svm._base import DualProblems
 
-__all__ = ["BlockCache", "BlockSettings", "gram_blocks", "pack_blocks", "solve_blocks"]
+__all__ = ["BlockCache", "BlockSettings", "by_segments", "gram_blocks", "pack_blocks", "solve_blocks"]
 
 
 class BlockSettings(NamedTuple):
@@ -98,7 +98,7 @@ def gram_blocks(X: Matrix, K: Tensor | None, kernel: Any, signed: Tensor, cache:
     padding). Gathered from K when given. Else a pair's block is four slices, its rows being its +1
     class's then its -1 class's: the two classes' own blocks (from ``cache``: a class's block serves
     its k - 1 pairs) and their cross block, computed once and mirrored. Rows in another layout are
-    computed whole, and so are small blocks (:func:`_by_segments`), batched when ``batched_kernel`` (the
+    computed whole, and so are small blocks (:func:`by_segments`), batched when ``batched_kernel`` (the
     kernel takes ``(B, n, D)`` row sets) on dense rows. Padding rows get row 0's values (their C is 0:
     they never move)."""
     U, n = signed.shape
@@ -109,7 +109,7 @@ def gram_blocks(X: Matrix, K: Tensor | None, kernel: Any, signed: Tensor, cache:
             I = index[start : start + chunk]
             out[start : start + chunk] = K[I.unsqueeze(2), I.unsqueeze(1)]
         return out
-    segments = _by_segments(n, X.shape[1])
+    segments = by_segments(n, X.shape[1])
 
     def block(rows: Tensor) -> Tensor:  # one class's own block
         return kernel(X[rows], X[rows])
@@ -158,7 +158,8 @@ def _copy_transposed(dst: Tensor, src: Tensor, strip: int = 256) -> None:
 _SEGMENTS_FROM = 2**24
 
 
-def _by_segments(n: int, n_features: int) -> bool:
+def by_segments(n: int, n_features: int) -> bool:
+    """Whether a one-vs-one block of ``n`` rows of ``n_features`` is built from its classes' blocks."""
     return n * n * n_features > _SEGMENTS_FROM
 
 

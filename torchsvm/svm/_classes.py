@@ -22,8 +22,10 @@ from torchsvm.solvers.dual import DualResult
 from torchsvm.svm._base import (
     BaseLibSVM,
     DualProblems,
+    ProblemArrays,
     classes_and_costs,
     fill_bounds,
+    ovo_pair_array,
     ovo_pair_tensor,
     ovo_pairs,
     resolve_device,
@@ -49,19 +51,18 @@ def _ovr_from_ovo(dec: Tensor, n_classes: int) -> Tensor:
     return votes + conf / (3 * (conf.abs() + 1))
 
 
-def _ovo_dual_rows(coef: Tensor, index: Tensor | None, y_idx: Tensor, n_classes: int, n_rows: int) -> Tensor:
+def _ovo_dual_rows(coef: np.ndarray, index: np.ndarray | None, y_idx: np.ndarray, n_classes: int,
+                   n_rows: int) -> np.ndarray:
     """LIBSVM's one-vs-one layout ``(k - 1, n_rows)`` from the pairs' coefficients ``coef`` ``(P, n)`` on
     the rows ``index`` (all rows without it): a row of class c has one coefficient per other class o,
     its coefficient in pair (c, o), in row o - 1 (o > c) or o (o < c)."""
-    P, n = coef.shape
-    index = torch.arange(n, device=coef.device).expand(P, n) if index is None else index
-    problem, at = (coef != 0).nonzero(as_tuple=True)
-    row = index[problem, at]
-    pairs = ovo_pair_tensor(n_classes, coef.device)[problem]  # (nnz, 2)
+    problem, at = np.nonzero(coef)
+    row = at if index is None else index[problem, at]
+    pairs = ovo_pair_array(n_classes)[problem]  # (nnz, 2)
     c = y_idx[row]
-    other = torch.where(c == pairs[:, 0], pairs[:, 1], pairs[:, 0])
-    out = coef.new_zeros(n_classes - 1, n_rows)
-    out[torch.where(other < c, other, other - 1), row] = coef[problem, at]
+    other = np.where(c == pairs[:, 0], pairs[:, 1], pairs[:, 0])
+    out = np.zeros((n_classes - 1, n_rows), dtype=coef.dtype)
+    out[np.where(other < c, other, other - 1), row] = coef[problem, at]
     return out
 
 
@@ -100,60 +101,60 @@ class BaseSVC(ClassifierMixin, BaseLibSVM):
             self._fit_probability(X, y, sample_weight)
         return self
 
-    def _problems(self, y_idx: np.ndarray, cost: np.ndarray, device: torch.device, dtype: torch.dtype) -> DualProblems:
+    def _problems(self, y_idx: np.ndarray, cost: np.ndarray) -> ProblemArrays:
         """The binary problems, ``(P, N)`` labels and costs (0: not in the problem); one-vs-one pairs
         list their own rows of positive cost."""
         n_classes = len(self.classes_)
-        y_t = torch.as_tensor(y_idx, device=device)
-        c_t = torch.as_tensor(cost, dtype=dtype, device=device)
+        cost = np.asarray(cost, dtype=np.float64)
         if n_classes == 2:  # one problem; +1 is classes_[1] (scikit-learn's sign)
-            return DualProblems(torch.where(y_t == 1, 1.0, -1.0).to(dtype).unsqueeze(0), c_t.unsqueeze(0))
+            return ProblemArrays(np.where(y_idx == 1, 1.0, -1.0)[None], cost[None])
         if self.multi_class == "ovr":
-            Y = torch.where(y_t.unsqueeze(0) == torch.arange(n_classes, device=device).unsqueeze(1), 1.0, -1.0)
-            return DualProblems(Y.to(dtype), c_t.expand(n_classes, -1))
+            Y = np.where(y_idx[None] == np.arange(n_classes)[:, None], 1.0, -1.0)
+            return ProblemArrays(Y, np.tile(cost, (n_classes, 1)))
         # One-vs-one: each pair on its own rows (those of positive cost of its two classes): the first
         # class's rows ascending, then the second's, then padding (its Gram block is then four slices).
         N = len(y_idx)
-        pairs = ovo_pair_tensor(n_classes, device)  # (P, 2)
-        kept = torch.nonzero(c_t > 0).squeeze(1)
-        by_class = kept[torch.argsort(y_t[kept], stable=True)]  # rows grouped by class, ascending within each
-        counts = torch.bincount(y_t[kept], minlength=n_classes)
-        starts = torch.cumsum(counts, 0) - counts
-        rows = torch.full((n_classes, max(1, int(counts.max()))), N, device=device)  # (k, m), padded with N
-        cls = y_t[by_class]
-        rows[cls, torch.arange(len(by_class), device=device) - starts[cls]] = by_class
+        pairs = ovo_pair_array(n_classes)  # (P, 2)
+        kept = np.flatnonzero(cost > 0)
+        by_class = kept[np.argsort(y_idx[kept], kind="stable")]  # rows grouped by class, ascending within each
+        counts = np.bincount(y_idx[kept], minlength=n_classes)
+        starts = np.cumsum(counts) - counts
+        rows = np.full((n_classes, max(1, int(counts.max()))), N)  # (k, m), padded with N
+        cls = y_idx[by_class]
+        rows[cls, np.arange(len(by_class)) - starts[cls]] = by_class
         width = max(1, int((counts[pairs[:, 0]] + counts[pairs[:, 1]]).max()))
-        both = torch.cat([rows[pairs[:, 0]], rows[pairs[:, 1]]], 1)  # (P, 2m), padding after each class
-        order = torch.argsort((both == N).to(torch.int8), dim=1, stable=True)  # the padding moved last
-        index = both.gather(1, order)[:, :width]
+        both = np.concatenate([rows[pairs[:, 0]], rows[pairs[:, 1]]], 1)  # (P, 2m), padding after each class
+        order = np.argsort(both == N, axis=1, kind="stable")  # the padding moved last
+        index = np.take_along_axis(both, order, 1)[:, :width]
         valid = index < N
-        index = torch.where(valid, index, 0)
-        Y = torch.where(valid & (y_t[index] == pairs[:, :1]), 1.0, -1.0).to(dtype)  # LIBSVM: the first class is +1
-        return DualProblems(Y, torch.where(valid, c_t[index], 0.0), row_index=index)
+        index = np.where(valid, index, 0)
+        Y = np.where(valid & (y_idx[index] == pairs[:, :1]), 1.0, -1.0)  # LIBSVM: the first class is +1
+        return ProblemArrays(Y, np.where(valid, cost[index], 0.0), row_index=index)
 
-    def _coefficients(self, res: DualResult, problems: DualProblems) -> tuple[Tensor, Tensor]:
+    def _coefficients(self, res: DualResult, problems: DualProblems) -> tuple[np.ndarray, np.ndarray]:
         """``(y * alpha (P, N), b (P,))``: what the decision function multiplies the kernel by."""
-        return res.alpha * problems.Y, res.b
+        return res.alpha.cpu().numpy() * problems.Y.cpu().numpy(), res.b.cpu().numpy()
 
     def _fit_problems(self, Xt: Matrix, y: Any, sample_weight: Any,
                       shards: Collectives = LOCAL) -> tuple[DualProblems, Any]:
         costs = classes_and_costs(self, Xt.shape[0], y, sample_weight, shards)
         cost = costs.per_sample() if self._class_weighted else costs.sample
-        return self._problems(costs.y_idx, cost, Xt.device, torch.float64), costs.y_idx
+        return self._problems(costs.y_idx, cost).tensors(Xt.device), costs.y_idx
 
     def _set_solution(self, Xt: Matrix, kernel: Any, res: DualResult, problems: DualProblems, y_idx: Any) -> None:
         coef, b = self._coefficients(res, problems)
-        self._store(Xt, y_idx, coef, b, kernel, problems.row_index)
+        index = None if problems.row_index is None else problems.row_index.cpu().numpy()
+        self._store(Xt, y_idx, coef, b, kernel, index)
         self.n_iter_ = res.info.problem_iters.cpu().numpy().astype(np.int64)
 
-    def _store(self, Xt: Matrix, y_idx: np.ndarray, coef: Tensor, b: Tensor, kernel: Any,
-               index: Tensor | None = None) -> None:
+    def _store(self, Xt: Matrix, y_idx: np.ndarray, coef: np.ndarray, b: np.ndarray, kernel: Any,
+               index: np.ndarray | None = None) -> None:
         """Keep the support vectors and set LIBSVM's attributes; ``coef`` is ``y * alpha`` ``(P, n)`` over
         the rows ``index`` ``(P, n)`` lists, or over all rows of Xt without it."""
         n_classes = len(self.classes_)
         order = np.lexsort((np.arange(len(y_idx)), y_idx))  # LIBSVM's order: by class, by index within one
         if self._one_vs_one_pairs():  # one-vs-one: LIBSVM's k - 1 coefficients per row, not one per pair
-            coef = _ovo_dual_rows(coef, index, torch.as_tensor(y_idx, device=coef.device), n_classes, len(y_idx))
+            coef = _ovo_dual_rows(coef, index, y_idx, n_classes, len(y_idx))
         support = self._keep_support(Xt, coef, b, kernel, order)
         self.n_support_ = np.bincount(y_idx[support], minlength=n_classes).astype(np.int32)
         self.dual_coef_ = self._coef.T.cpu().numpy()
@@ -453,11 +454,11 @@ class SVC(BaseSVC):
                              f"probability=False, got kernel={self.kernel!r}, solver={self.solver!r}, "
                              f"probability={self.probability!r}")
 
-    def _problems(self, y_idx: np.ndarray, cost: np.ndarray, device: torch.device, dtype: torch.dtype) -> DualProblems:
+    def _problems(self, y_idx: np.ndarray, cost: np.ndarray) -> ProblemArrays:
         """:meth:`BaseSVC._problems`; LIBSVM's error when the samples of positive weight are of one class."""
         if np.count_nonzero(np.bincount(y_idx, weights=cost) > 0) < 2:
             raise ValueError("Invalid input - all samples with positive weights belong to the same class.")
-        return super()._problems(y_idx, cost, device, dtype)
+        return super()._problems(y_idx, cost)
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> SVC:
         """Fit on ``X`` ``(n_samples, n_features)`` and ``y``; with ``distributed=True``, on this rank's rows
@@ -481,8 +482,9 @@ class SVC(BaseSVC):
                             q, self.tol, self._max_iter())
         self._finish(res)
         coef, b = self._coefficients(res, problems)
-        X_sv, y_sv, coef_sv, index = gather_support(shards, Xt, y_idx, coef, int(offsets[shards.rank]))
-        self._store(X_sv, y_sv, coef_sv, b, kernel)
+        X_sv, y_sv, coef_sv, index = gather_support(shards, Xt, y_idx, torch.as_tensor(coef, device=device),
+                                                    int(offsets[shards.rank]))
+        self._store(X_sv, y_sv, coef_sv.cpu().numpy(), b, kernel)
         self.support_ = index[self.support_].astype(np.int32)  # rows of the shards' concatenation
         self.n_iter_ = res.info.problem_iters.cpu().numpy().astype(np.int64)
         self._probA, self._probB = np.empty(0), np.empty(0)
@@ -556,24 +558,26 @@ class NuSVC(BaseSVC):
         self.break_ties = break_ties
         self.random_state = random_state
 
-    def _problems(self, y_idx: np.ndarray, cost: np.ndarray, device: torch.device, dtype: torch.dtype) -> DualProblems:
+    def _problems(self, y_idx: np.ndarray, cost: np.ndarray) -> ProblemArrays:
         """The C-SVC problems with the sample weights as bounds, p = 0 and LIBSVM's start: each
         sign's bounds filled in order up to nu sum(w) / 2 (a pair without samples of positive weight
         on one side is infeasible)."""
-        problems = super()._problems(y_idx, cost, device, dtype)
+        problems = super()._problems(y_idx, cost)
         pos = problems.Y > 0
-        C_pos, C_neg = torch.where(pos, problems.C, 0.0), torch.where(pos, 0.0, problems.C)
+        C_pos, C_neg = np.where(pos, problems.C, 0.0), np.where(pos, 0.0, problems.C)
         n_pos, n_neg = C_pos.sum(1), C_neg.sum(1)
         half = self.nu * (n_pos + n_neg) / 2
-        if bool((half > torch.minimum(n_pos, n_neg) * (1 + 1e-12)).any()):
+        if np.any(half > np.minimum(n_pos, n_neg) * (1 + 1e-12)):
             raise ValueError("specified nu is infeasible")
-        alpha0 = torch.where(pos, fill_bounds(C_pos, half), fill_bounds(C_neg, half))
-        return problems._replace(p=torch.zeros_like(problems.Y), alpha0=alpha0, nu=True)
+        alpha0 = np.where(pos, fill_bounds(C_pos, half), fill_bounds(C_neg, half))
+        return problems._replace(p=np.zeros_like(problems.Y), alpha0=alpha0, nu=True)
 
-    def _coefficients(self, res: DualResult, problems: DualProblems) -> tuple[Tensor, Tensor]:
+    def _coefficients(self, res: DualResult, problems: DualProblems) -> tuple[np.ndarray, np.ndarray]:
         """LIBSVM's rescaling by 1/r: ``(y * alpha / r, -rho / r)``."""
         assert res.r is not None  # a nu problem's solution carries r
-        return res.alpha * problems.Y / res.r.unsqueeze(1), res.b / res.r
+        coef, b = super()._coefficients(res, problems)
+        r = res.r.cpu().numpy()
+        return coef / r[:, None], b / r
 
 
 class BaseSVR(RegressorMixin, BaseLibSVM):
@@ -581,7 +585,7 @@ class BaseSVR(RegressorMixin, BaseLibSVM):
     (labels +1 for a, -1 for a*), reading the solution, the prediction. Subclasses check their parameters
     and set the linear term, start and constraints (:meth:`_problem`)."""
 
-    def _problem(self, Y: Tensor, y: Tensor, cost: Tensor) -> DualProblems:
+    def _problem(self, Y: np.ndarray, y: np.ndarray, cost: np.ndarray) -> ProblemArrays:
         """The problem on labels ``Y`` ``(1, 2N)``, for targets ``y`` and costs ``cost`` ``(N,)``."""
         raise NotImplementedError
 
@@ -589,17 +593,18 @@ class BaseSVR(RegressorMixin, BaseLibSVM):
                       shards: Collectives = LOCAL) -> tuple[DualProblems, Any]:
         N = Xt.shape[0]
         y_np = check_array(targets_1d(self, N, y), ensure_2d=False, dtype=np.float64, input_name="y")
-        y_t = torch.tensor(y_np, dtype=torch.float64, device=Xt.device)  # a copy: y may be read-only
-        cost = torch.as_tensor(sample_costs(self.C, N, sample_weight), dtype=torch.float64, device=Xt.device)
-        ones = torch.ones(N, dtype=torch.float64, device=Xt.device)
-        Y = torch.cat([ones, -ones]).unsqueeze(0)  # variables [a; a*] on the rows [X; X]
-        return self._problem(Y, y_t, cost)._replace(rows=torch.arange(N, device=Xt.device).repeat(2)), None
+        cost = sample_costs(self.C, N, sample_weight)
+        ones = np.ones(N)
+        Y = np.concatenate([ones, -ones])[None]  # variables [a; a*] on the rows [X; X]
+        problem = self._problem(Y, y_np, cost)._replace(rows=np.tile(np.arange(N), 2))
+        return problem.tensors(Xt.device), None
 
     def _set_solution(self, Xt: Matrix, kernel: Any, res: DualResult, problems: DualProblems, context: Any) -> None:
         N = Xt.shape[0]
-        coef = res.alpha[:, :N] - res.alpha[:, N:]  # (1, N): a - a*
-        support = self._keep_support(Xt, coef, res.b, kernel, np.arange(N))
-        self.dual_coef_ = coef[:, torch.as_tensor(support, device=coef.device, dtype=torch.long)].cpu().numpy()
+        alpha = res.alpha.cpu().numpy()
+        coef = alpha[:, :N] - alpha[:, N:]  # (1, N): a - a*
+        support = self._keep_support(Xt, coef, res.b.cpu().numpy(), kernel, np.arange(N))
+        self.dual_coef_ = coef[:, support]
         self.n_support_ = np.array([len(support)], dtype=np.int32)
         self.n_iter_ = int(res.info.problem_iters[0])
 
@@ -666,11 +671,11 @@ class SVR(BaseSVR):
 
     _problem_params = ("C", "epsilon")
 
-    def _problem(self, Y: Tensor, y: Tensor, cost: Tensor) -> DualProblems:
-        return DualProblems(
+    def _problem(self, Y: np.ndarray, y: np.ndarray, cost: np.ndarray) -> ProblemArrays:
+        return ProblemArrays(
             Y=Y,
-            C=torch.cat([cost, cost]).unsqueeze(0),
-            p=torch.cat([self.epsilon - y, self.epsilon + y]).unsqueeze(0),
+            C=np.concatenate([cost, cost])[None],
+            p=np.concatenate([self.epsilon - y, self.epsilon + y])[None],
         )
 
 
@@ -723,14 +728,14 @@ class NuSVR(BaseSVR):
 
     _problem_params = ("C", "nu")
 
-    def _problem(self, Y: Tensor, y: Tensor, cost: Tensor) -> DualProblems:
+    def _problem(self, Y: np.ndarray, y: np.ndarray, cost: np.ndarray) -> ProblemArrays:
         C = cost
         a0 = fill_bounds(C, self.nu * C.sum() / 2)  # LIBSVM's start: a = a*, filled in order
-        return DualProblems(
+        return ProblemArrays(
             Y=Y,
-            C=torch.cat([C, C]).unsqueeze(0),
-            p=torch.cat([-y, y]).unsqueeze(0),
-            alpha0=torch.cat([a0, a0]).unsqueeze(0),
+            C=np.concatenate([C, C])[None],
+            p=np.concatenate([-y, y])[None],
+            alpha0=np.concatenate([a0, a0])[None],
             nu=True,
         )
 
@@ -788,18 +793,19 @@ class OneClassSVM(OutlierMixin, BaseLibSVM):
 
     def _fit_problems(self, Xt: Matrix, y: Any, sample_weight: Any,
                       shards: Collectives = LOCAL) -> tuple[DualProblems, Any]:
-        N, dev = Xt.shape[0], Xt.device
-        w = torch.as_tensor(sample_costs(1.0, N, sample_weight), dtype=torch.float64, device=dev)
-        return DualProblems(
-            Y=torch.ones(1, N, dtype=torch.float64, device=dev),
-            C=w.unsqueeze(0),
-            p=torch.zeros(1, N, dtype=torch.float64, device=dev),
-            alpha0=fill_bounds(w, self.nu * w.sum()).unsqueeze(0),  # LIBSVM's start: sum a = nu sum w
-        ), None
+        N = Xt.shape[0]
+        w = sample_costs(1.0, N, sample_weight)
+        return ProblemArrays(
+            Y=np.ones((1, N)),
+            C=w[None],
+            p=np.zeros((1, N)),
+            alpha0=fill_bounds(w, self.nu * w.sum())[None],  # LIBSVM's start: sum a = nu sum w
+        ).tensors(Xt.device), None
 
     def _set_solution(self, Xt: Matrix, kernel: Any, res: DualResult, problems: DualProblems, context: Any) -> None:
-        support = self._keep_support(Xt, res.alpha, res.b, kernel, np.arange(Xt.shape[0]))
-        self.dual_coef_ = res.alpha[:, torch.as_tensor(support, device=Xt.device, dtype=torch.long)].cpu().numpy()
+        alpha = res.alpha.cpu().numpy()
+        support = self._keep_support(Xt, alpha, res.b.cpu().numpy(), kernel, np.arange(Xt.shape[0]))
+        self.dual_coef_ = alpha[:, support]
         self.n_support_ = np.array([len(support)], dtype=np.int32)
         self.offset_ = -self.intercept_
         self.n_iter_ = int(res.info.problem_iters[0])

@@ -1,0 +1,133 @@
+"""The kernel estimators' host path: one Gram matrix of the training rows, every problem solved on it by compiled
+CPU code (``smo_dual_host``) from the start to the bias. It must give the batched path's model (the same steps,
+the same bias) and scikit-learn's."""
+
+import numpy as np
+import pytest
+import sklearn.svm as sk
+import torch
+from sklearn.datasets import make_classification, make_friedman1
+
+import torchsvm as ts
+import torchsvm.svm._base as base
+from torchsvm.kernels import rbf_kernel
+from torchsvm.solvers.smo import smo_dual, smo_dual_host
+from torchsvm.svm._base import fill_bounds
+
+
+def _binary(n=120, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, 5))
+    y = np.where(X[:, 0] + 0.3 * rng.standard_normal(n) > 0, 1.0, -1.0)
+    return X, y, rbf_kernel(torch.from_numpy(X), gamma=0.2).numpy()
+
+
+def test_host_solver_equals_the_compiled_backend_step_for_step():
+    X, y, K = _binary()
+    ours = smo_dual_host(K, y[None], np.ones((1, len(y))), tol=1e-3)
+    ref = smo_dual(torch.from_numpy(K), torch.from_numpy(y), 1.0, tol=1e-3, backend="numba")
+    np.testing.assert_array_equal(ours.alpha.numpy(), ref.alpha.numpy())
+    assert ours.info.problem_iters.tolist() == ref.info.problem_iters.tolist()
+    np.testing.assert_allclose(ours.b.numpy(), ref.b.numpy(), rtol=1e-13)
+    assert ours.r is None and ours.info.converged
+
+
+def test_rows_of_a_larger_kernel_are_read_in_place():
+    """Problems on some rows of K (one-vs-one pairs) equal the same problems on their gathered blocks."""
+    X, y, K = _binary()
+    rows = np.stack([np.arange(0, 60), np.arange(60, 120)[::-1]])
+    ours = smo_dual_host(K, y[rows], np.full(rows.shape, 2.0), tol=1e-4, rows=rows)
+    for k in range(2):
+        block = torch.from_numpy(K[np.ix_(rows[k], rows[k])].copy())
+        ref = smo_dual(block, torch.from_numpy(y[rows[k]]), 2.0, tol=1e-4, backend="numba")
+        np.testing.assert_array_equal(ours.alpha[k].numpy(), ref.alpha[0].numpy())
+        np.testing.assert_allclose(ours.b[k].numpy(), ref.b.numpy()[0], rtol=1e-13)
+
+
+def test_nu_problem_from_a_start_equals_the_compiled_backend():
+    X, y, K = _binary()
+    pos = y > 0
+    C = np.ones(len(y))
+    half = 0.3 * len(y) / 2
+    alpha0 = np.where(pos, fill_bounds(np.where(pos, C, 0.0), half), fill_bounds(np.where(pos, 0.0, C), half))[None]
+    ours = smo_dual_host(K, y[None], C[None], p=np.zeros((1, len(y))), alpha0=alpha0, nu=True)
+    ref = smo_dual(torch.from_numpy(K), torch.from_numpy(y[None]), torch.from_numpy(C[None]), p=torch.zeros(1, len(y),
+                   dtype=torch.float64), alpha0=torch.from_numpy(alpha0), nu=True, backend="numba")
+    np.testing.assert_allclose(ours.alpha.numpy(), ref.alpha.numpy(), atol=1e-12)
+    np.testing.assert_allclose(ours.b.numpy(), ref.b.numpy(), atol=1e-12)
+    np.testing.assert_allclose(ours.r.numpy(), ref.r.numpy(), atol=1e-12)
+    assert ours.info.problem_iters.tolist() == ref.info.problem_iters.tolist()
+
+
+def test_parallel_and_serial_give_the_same_answers():
+    X, y, K = _binary()
+    rows = np.stack([np.arange(0, 60), np.arange(60, 120), np.arange(30, 90)])
+    serial = smo_dual_host(K, y[rows], np.ones(rows.shape), rows=rows)
+    parallel = smo_dual_host(K, y[rows], np.ones(rows.shape), rows=rows, parallel=True)
+    np.testing.assert_array_equal(serial.alpha.numpy(), parallel.alpha.numpy())
+    np.testing.assert_array_equal(serial.b.numpy(), parallel.b.numpy())
+
+
+def _classes(n, k):
+    X, y = make_classification(n, 8, n_informative=6, n_classes=k, n_clusters_per_class=1, random_state=0)
+    return X, y
+
+
+ESTIMATORS = [
+    ("SVC", dict(C=3.0), 2),
+    ("SVC", dict(C=3.0), 4),
+    ("SVC", dict(kernel="poly", degree=2, coef0=1.0), 3),
+    ("SVC", dict(multi_class="ovr"), 3),
+    ("NuSVC", dict(nu=0.3), 3),
+    ("SVR", dict(C=5.0, epsilon=0.2), 0),
+    ("NuSVR", dict(nu=0.4), 0),
+    ("OneClassSVM", dict(nu=0.2), 0),
+]
+
+
+@pytest.mark.parametrize("name,params,k", ESTIMATORS, ids=lambda v: str(v))
+def test_host_path_fits_the_batched_paths_model_and_scikit_learns(name, params, k, monkeypatch):
+    X, y = make_friedman1(150, random_state=0) if k == 0 else _classes(150, k)
+    fit = lambda: getattr(ts, name)(tol=1e-6, device="cpu", **params).fit(X, y)  # noqa: E731
+    calls = []
+    original = base.smo_dual_host
+    monkeypatch.setattr(base, "smo_dual_host", lambda *a, **kw: calls.append(kw["parallel"]) or original(*a, **kw))
+    host = fit()
+    assert calls == [False]  # 150 rows: the host path, on this thread
+    monkeypatch.setattr(base.BaseLibSVM, "_on_host", lambda *a: False)
+    batched = fit()
+    # Problems on all rows see the same Gram matrix both ways: the same steps. One-vs-one pairs' blocks are
+    # computed from the pair's rows in the batched path (the RBF centred on their mean), equal to the whole
+    # Gram matrix's to rounding: the steps may part at a near tie, each answer within tol.
+    exact = k <= 2 or params.get("multi_class") == "ovr"
+    atol = 1e-9 if exact else 1e-4
+    np.testing.assert_array_equal(host.support_, batched.support_)
+    np.testing.assert_allclose(host.dual_coef_, batched.dual_coef_, atol=atol)
+    np.testing.assert_allclose(host.intercept_, batched.intercept_, atol=atol)
+    np.testing.assert_allclose(_outputs(host, X), _outputs(batched, X), atol=atol)
+    if "multi_class" in params:  # scikit-learn's SVC is one-vs-one
+        return
+    ref = getattr(sk, name)(tol=1e-6, **params).fit(X, y)
+    np.testing.assert_array_equal(host.support_, ref.support_)
+    np.testing.assert_allclose(host.dual_coef_, ref.dual_coef_, atol=1e-4)  # LIBSVM's own stop, shrinking
+    np.testing.assert_allclose(_outputs(host, X), _outputs(ref, X), atol=1e-4)
+
+
+def _outputs(model, X):
+    return model.decision_function(X) if hasattr(model, "decision_function") else model.predict(X)
+
+
+def test_above_the_small_size_the_problems_run_in_threads(monkeypatch):
+    X, y = _classes(base._SMALL_ROWS + 10, 3)
+    calls = []
+    original = base.smo_dual_host
+    monkeypatch.setattr(base, "smo_dual_host", lambda *a, **kw: calls.append(kw["parallel"]) or original(*a, **kw))
+    ts.SVC(device="cpu").fit(X, y)
+    assert calls == [True]
+
+
+def test_decomposition_and_large_pair_blocks_keep_the_batched_path(monkeypatch):
+    monkeypatch.setattr(base, "smo_dual_host", lambda *a, **kw: pytest.fail("the host path ran"))
+    X, y = _classes(200, 3)
+    ts.SVC(solver="decomposition", device="cpu").fit(X, y)
+    ts.SVC(cache_size=0.01, device="cpu").fit(X, y)  # the Gram matrix over the memory budget
