@@ -265,3 +265,45 @@ def test_penalized_bias_and_offsets_equal_coordinate_descent(loss):
     np.testing.assert_allclose(newton.info.objective.numpy(), dcd.info.objective.numpy(), rtol=1e-8)
     np.testing.assert_allclose(newton.w.numpy(), dcd.w.numpy(), atol=1e-4)
     np.testing.assert_allclose(newton.b.numpy(), dcd.b.numpy(), atol=1e-4)
+
+
+@pytest.mark.parametrize("bias_penalty", [0.0, 1.0, float("inf")], ids=["free-bias", "penalized-bias", "no-bias"])
+@pytest.mark.parametrize("warm", [False, True])
+def test_host_newton_takes_the_torch_methods_steps(bias_penalty, warm):
+    """The compiled squared-hinge Newton method: the same steps, iterates and certificate as the torch method,
+    with offsets (LinearSVR's two rows per sample), per-class costs and a warm start."""
+    from torchsvm.solvers.primal import primal_newton_host
+
+    rng = np.random.default_rng(1)
+    X, y = blobs(N=90, D=4, shift=0.7)
+    Y = np.stack([y, -y, np.where(rng.random(90) < 0.5, 1.0, -1.0)], 1)
+    C = rng.uniform(0.5, 3.0, size=Y.shape)
+    O = rng.uniform(0.5, 1.5, size=Y.shape)
+    W0, b0 = (rng.normal(size=(4, 3)), rng.normal(size=3)) if warm else (None, None)
+    t = lambda a: None if a is None else torch.from_numpy(a)  # noqa: E731
+    ref = primal_newton(t(X), t(Y), t(C), loss="squared_hinge", tol=1e-8, offset=t(O), bias_penalty=bias_penalty,
+                        W0=t(W0), b0=t(b0))
+    ours = primal_newton_host(X, Y, C, tol=1e-8, offset=O, bias_penalty=bias_penalty, W0=W0, b0=b0)
+    assert ours.info.n_iter == ref.info.n_iter and ours.info.converged and ref.info.converged
+    np.testing.assert_allclose(ours.w.numpy(), ref.w.numpy(), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(ours.b.numpy(), ref.b.numpy(), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(ours.info.objective.numpy(), ref.info.objective.numpy(), rtol=1e-12)
+    if bias_penalty == float("inf"):
+        assert not ours.b.any()
+
+
+def test_small_linear_svc_runs_the_host_newton_method(monkeypatch):
+    """A small dense squared-hinge fit takes the compiled method (no torch step), a large one the torch method."""
+    import torchsvm.svm._linear as linear
+    from torchsvm import LinearSVC
+
+    calls = []
+    host = linear.primal_newton_host
+    monkeypatch.setattr(linear, "primal_newton_host", lambda *a, **kw: calls.append("host") or host(*a, **kw))
+    monkeypatch.setattr(linear, "primal_newton", lambda *a, **kw: pytest.fail("the torch Newton method ran"))
+    X, y = blobs(N=200, D=5)
+    LinearSVC(solver="newton", device="cpu").fit(X, y)
+    assert calls == ["host"]
+    monkeypatch.setattr(linear, "_HOST_NEWTON_WORK", 10)
+    with pytest.raises(pytest.fail.Exception, match="torch Newton"):
+        LinearSVC(solver="newton", device="cpu").fit(X, y)
