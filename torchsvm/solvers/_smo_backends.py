@@ -16,15 +16,17 @@ run (Triton cannot build the kernel on this GPU); a backend named explicitly run
 
 from __future__ import annotations
 
+import importlib
 import os
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import ModuleType
 
 import torch
 from torch import Tensor
 
-from torchsvm.solvers import _smo_numba, _smo_triton
+from torchsvm.solvers import _smo_numba
 
 __all__ = ["Backend", "BACKENDS", "choose", "warn_fallback"]
 
@@ -49,18 +51,24 @@ def _triton_runs_on(device: torch.device) -> bool:
     return device.type == "cuda" or (device.type == "cpu" and os.environ.get("TRITON_INTERPRET") == "1")
 
 
+def _smo_triton() -> ModuleType:
+    """The Triton kernel's module, imported when first asked for: importing Triton takes ~0.4 s, which a
+    CPU-only process (most fits) should not pay at ``import torchsvm``."""
+    return importlib.import_module("torchsvm.solvers._smo_triton")
+
+
 def _run_triton(K: Tensor, pos: Tensor, C: Tensor, alpha: Tensor, score: Tensor, tol: Tensor, max_steps: int,
                 movable: Tensor | None, counts: Tensor, nu: bool, kernel_index: Tensor | None) -> Tensor:
-    return _smo_triton.smo_steps_triton(K, pos, C.contiguous(), alpha, score, tol, max_steps, movable, counts, nu)
+    return _smo_triton().smo_steps_triton(K, pos, C.contiguous(), alpha, score, tol, max_steps, movable, counts, nu)
 
 
 # In "auto"'s order of preference; the torch step last, as it runs everywhere.
 BACKENDS: dict[str, Backend] = {
     backend.name: backend
     for backend in (
-        Backend("triton", ("cuda",), _triton_runs_on, lambda: _smo_triton.triton is not None,
+        Backend("triton", ("cuda",), _triton_runs_on, lambda: _smo_triton().triton is not None,
                 "Triton (it comes with torch's CUDA builds on Linux: pip install triton)", _run_triton,
-                _smo_triton.backend_errors),
+                lambda: _smo_triton().backend_errors()),
         Backend("numba", ("cpu",), lambda device: device.type == "cpu", lambda: True, "numba", _smo_numba.smo_steps_numba,
                 reads_kernel_index=True),
         Backend("torch", (), lambda device: True, lambda: True, "torch", None),

@@ -18,20 +18,8 @@ from torch import Tensor
 
 from torchsvm.solvers._smo_common import TAU
 
-__all__ = ["smo_solve_host", "smo_steps_numba", "warm_up"]
+__all__ = ["smo_solve_host", "smo_steps_numba"]
 
-
-def warm_up() -> None:
-    """Pay numba's one-time set-up in this process now (its CPU target loads its registries on the first
-    compiled call, cached or not), so that it does not land in the first fit. The estimators call it
-    when they are imported."""
-    _ready()
-
-
-
-@numba.njit(cache=True)
-def _ready():
-    return 0
 
 @numba.njit(inline="always")
 def _in_sets(a, c, p, mv):
