@@ -131,3 +131,30 @@ def test_decomposition_and_large_pair_blocks_keep_the_batched_path(monkeypatch):
     X, y = _classes(200, 3)
     ts.SVC(solver="decomposition", device="cpu").fit(X, y)
     ts.SVC(cache_size=0.01, device="cpu").fit(X, y)  # the Gram matrix over the memory budget
+
+
+@pytest.mark.filterwarnings("ignore:The kernel 'sigmoid' is not positive semidefinite")
+@pytest.mark.parametrize("kernel", ["linear", "poly", "rbf", "sigmoid"])
+@pytest.mark.parametrize("name,params,k", [("SVC", {}, 2), ("SVC", {}, 4), ("SVC", {"multi_class": "ovr"}, 3),
+                                           ("NuSVC", {"nu": 0.3}, 3), ("SVR", {}, 0), ("OneClassSVM", {}, 0)],
+                         ids=lambda v: str(v))
+def test_host_decision_values_equal_the_torch_path(name, params, k, kernel, monkeypatch):
+    """A few rows' decision values by compiled code equal the torch path's (kernel values against the support
+    vectors, one-vs-one sums per class, every built-in kernel), and so do the predictions."""
+    X, y = make_friedman1(120, random_state=0) if k == 0 else _classes(120, k)
+    model = getattr(ts, name)(kernel=kernel, gamma=0.1, coef0=0.5, degree=3, device="cpu", **params).fit(X, y)
+    rows = X[:7]
+    calls = []
+    original = base.host_decision_values
+    monkeypatch.setattr(base, "host_decision_values", lambda *a, **kw: calls.append(1) or original(*a, **kw))
+    host = (model._decision(rows).numpy(), model.predict(rows))
+    assert calls
+    monkeypatch.setattr(base, "_HOST_DECISION_WORK", 0)
+    calls.clear()
+    batched = (model._decision(rows).numpy(), model.predict(rows))
+    assert not calls
+    np.testing.assert_allclose(host[0], batched[0], rtol=1e-9, atol=1e-9)  # rounding: no BLAS in the loop
+    if k == 0:
+        np.testing.assert_allclose(host[1], batched[1], rtol=1e-9, atol=1e-9)
+    else:
+        np.testing.assert_array_equal(host[1], batched[1])

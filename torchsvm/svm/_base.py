@@ -8,6 +8,7 @@ support-vector bookkeeping and the decision values.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import time
@@ -32,6 +33,7 @@ from torchsvm.kernels import Kernel, KernelFn, _psd_report, kernel_function, ker
 from torchsvm.solvers.dual import DualResult, decomposition_dual, device_memory_guard, smo_dual
 from torchsvm.solvers.smo import smo_dual_host
 from torchsvm.svm._blocks import BlockSettings, by_segments, solve_blocks
+from torchsvm.svm._decision_numba import KERNEL_CODES, host_decision_values
 from torchsvm.svm._params import LIBSVM, Constrained, StrOptions
 
 __all__ = ["BaseLibSVM", "DualProblems", "ProblemArrays", "fill_bounds", "ovo_pair_array", "ovo_pair_tensor", "ovo_pairs",
@@ -85,13 +87,21 @@ def as_tensor_2d(X: Any, name: str, device: torch.device, dtype: torch.dtype | N
     else:
         from sklearn.utils.validation import check_array
 
-        # check_array raises for a wrong dimension, no samples and NaN/inf, naming them.
-        arr = np.ascontiguousarray(check_array(X, dtype=(np.float64, np.float32)))
+        # check_array raises for a wrong dimension, no samples and NaN/inf, naming them; a plain finite float
+        # array it would pass unchanged skips its ~0.15 ms of probing.
+        arr = np.ascontiguousarray(X if _plain_rows(X) else check_array(X, dtype=(np.float64, np.float32)))
         # torch wants writable memory (a read-only memmap is copied, not shared).
         T = torch.from_numpy(arr if arr.flags.writeable else arr.copy())
     dtype = dtype or T.dtype
     with device_memory_guard(f"{name} ({T.shape[0]} x {T.shape[1]}, {dtype}) on {device}", _X_ADVICE):
         return T.to(device=device, dtype=dtype)
+
+
+def _plain_rows(X: Any) -> bool:
+    """Whether X is a NumPy array check_array accepts unchanged: 2-D float64 or float32, at least one row and
+    feature, finite (anything else goes through check_array, for its conversions and its error messages)."""
+    return (type(X) is np.ndarray and X.dtype in (np.float64, np.float32) and X.ndim == 2 and X.shape[0] > 0
+            and X.shape[1] > 0 and bool(np.isfinite(X).all()))
 
 
 def _training_rows(X: Any, device: torch.device) -> Matrix:
@@ -267,9 +277,13 @@ def ovo_pair_tensor(n_classes: int, device: torch.device | str | None = None) ->
     return torch.triu_indices(n_classes, n_classes, 1, device=device).T
 
 
+@functools.lru_cache(maxsize=16)
 def ovo_pair_array(n_classes: int) -> np.ndarray:
-    """:func:`ovo_pairs` as a ``(P, 2)`` NumPy array, in the same order (the upper triangle row by row)."""
-    return np.stack(np.triu_indices(n_classes, 1), 1)
+    """:func:`ovo_pairs` as a ``(P, 2)`` NumPy array, in the same order (the upper triangle row by row); read-only,
+    made once per class count (each fit and predict of a one-vs-one model reads it)."""
+    pairs = np.stack(np.triu_indices(n_classes, 1), 1)
+    pairs.flags.writeable = False
+    return pairs
 
 
 class _CheckedKernel:
@@ -368,6 +382,10 @@ class ProblemArrays(NamedTuple):
 # BaseLibSVM._solve_on_host solves the problems one after the other on one thread up to this many training rows:
 # below it threads cost more than they save (benchmarks/bench_matrix.py), and a busy machine's cores are left alone.
 _SMALL_ROWS = 1000
+
+# Decision values by compiled code (BaseLibSVM._host_decision) up to this many multiply-adds of kernel values
+# (n rows x n_SV x D): ~1 ms of arithmetic, where torch's ~30 operations per call cost ~0.5 ms.
+_HOST_DECISION_WORK = 1e6
 
 # kernel_dtype="auto": float64 kernel values on the CPU up to this many training rows (a float64 Gram
 # matrix of 128 MB), float32 above.
@@ -714,8 +732,33 @@ class BaseLibSVM(Constrained, BaseEstimator):
                 yield self._combine(Xt[start : start + rows][:, support]) + self._b
             return
         check_n_features(self, Xt)
+        if self._decides_on_host(Xt):
+            yield self._host_decision(Xt)
+            return
         for _, K_rows in kernel_row_blocks(self._kernel, Xt, self._sv, rows):
             yield self._combine(K_rows) + self._b
+
+    def _decides_on_host(self, Xt: Matrix) -> bool:
+        """Whether the decision values of ``Xt`` are computed by compiled code (:meth:`_host_decision`): a built-in
+        kernel, dense rows and support vectors on the CPU, and at most ``_HOST_DECISION_WORK`` multiply-adds of
+        kernel values (a few rows: there torch's operations cost more than the arithmetic)."""
+        sv = self._sv
+        return (isinstance(self.kernel, str) and self.kernel in KERNEL_CODES and isinstance(Xt, Tensor)
+                and isinstance(sv, Tensor) and Xt.device.type == "cpu" and sv.device.type == "cpu"
+                and Xt.shape[0] * sv.shape[0] * Xt.shape[1] <= _HOST_DECISION_WORK)
+
+    def _host_decision(self, Xt: Matrix) -> Tensor:
+        """The problems' decision values ``(n, P)`` of dense CPU rows by one compiled loop (the built-in kernel's
+        values against the support vectors, times their coefficients, plus the intercepts)."""
+        assert isinstance(Xt, Tensor) and isinstance(self._sv, Tensor)  # _decides_on_host checked them
+        ends, pairs = self._pair_layout()
+        return torch.from_numpy(host_decision_values(Xt.numpy(), self._sv.numpy(), self.kernel, self._gamma, self.coef0,
+                                                self.degree, self._coef.numpy(), self._b.numpy(), ends, pairs))
+
+    def _pair_layout(self) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """For a model with LIBSVM's one-vs-one layout, the end of each class's support vectors and the pairs
+        ``(P, 2)``; ``(None, None)`` where each problem has its own column of coefficients."""
+        return None, None
 
     def _feature_weights(self) -> Tensor:
         """``(P, D)``: each problem's w = sum over the support vectors of coef x (the linear kernel's)."""

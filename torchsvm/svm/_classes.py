@@ -172,6 +172,11 @@ class BaseSVC(ClassifierMixin, BaseLibSVM):
         flat = per_class.reshape(m, k * (k - 1))  # columns of a flat index: whole rows copied, not 2-D gathers
         return flat.index_select(1, i * (k - 1) + j - 1) + flat.index_select(1, j * (k - 1) + i)
 
+    def _pair_layout(self) -> tuple[np.ndarray | None, np.ndarray | None]:
+        if not self._one_vs_one_pairs():
+            return None, None
+        return np.cumsum(self.n_support_), ovo_pair_array(len(self.classes_))
+
     def _class_slices(self) -> list[slice]:
         ends = np.cumsum(self.n_support_)
         return [slice(int(e - n), int(e)) for e, n in zip(ends, self.n_support_, strict=True)]
