@@ -12,7 +12,7 @@ from sklearn.base import ClassifierMixin, OutlierMixin, RegressorMixin, clone
 from sklearn.exceptions import NotFittedError
 from sklearn.utils import check_random_state, deprecated
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import check_array, check_is_fitted
+from sklearn.utils.validation import check_is_fitted
 from torch import Tensor
 
 from torchsvm._sparse import Matrix, xt_mm
@@ -25,6 +25,7 @@ from torchsvm.svm._base import (
     ProblemArrays,
     classes_and_costs,
     fill_bounds,
+    float_targets,
     ovo_pair_array,
     ovo_pair_tensor,
     ovo_pairs,
@@ -597,7 +598,7 @@ class BaseSVR(RegressorMixin, BaseLibSVM):
     def _fit_problems(self, Xt: Matrix, y: Any, sample_weight: Any,
                       shards: Collectives = LOCAL) -> tuple[DualProblems, Any]:
         N = Xt.shape[0]
-        y_np = check_array(targets_1d(self, N, y), ensure_2d=False, dtype=np.float64, input_name="y")
+        y_np = float_targets(self, N, y)
         cost = sample_costs(self.C, N, sample_weight)
         ones = np.ones(N)
         Y = np.concatenate([ones, -ones])[None]  # variables [a; a*] on the rows [X; X]

@@ -16,7 +16,7 @@ import scipy.sparse
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_array, check_is_fitted
+from sklearn.utils.validation import check_is_fitted
 from torch import Tensor
 
 from torchsvm._sparse import Matrix, SparseRows, addmm, row_norms_sq, vstack
@@ -30,12 +30,12 @@ from torchsvm.svm._base import (
     as_tensor_2d,
     check_n_features,
     classes_and_costs,
+    float_targets,
     report,
     resolve_device,
     sample_costs,
     shard_inputs,
     shards_of,
-    targets_1d,
 )
 from torchsvm.svm._params import LINEAR, Constrained, StrOptions
 
@@ -512,7 +512,7 @@ class LinearSVR(RegressorMixin, BaseLinear):
         Xt = as_tensor_2d(X, "X", device)
         N = Xt.shape[0]
         self.n_features_in_ = Xt.shape[1]
-        y_np = check_array(targets_1d(self, N, y), ensure_2d=False, dtype=np.float64, input_name="y")
+        y_np = float_targets(self, N, y)
         cost_np = sample_costs(self.C, N, sample_weight)
         keep = cost_np > 0
         if not keep.all():  # samples without weight do nothing: leave them out
