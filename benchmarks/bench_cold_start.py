@@ -3,8 +3,9 @@
 
     python benchmarks/bench_cold_start.py --repeats 5
 
-Each repeat starts a new Python process per library (interleaved) that times ``import torchsvm`` (or
-``import sklearn.svm``), importing the estimators, and three fits of the same estimator on the same data
+Each repeat starts a new Python process per library (interleaved) that times the imports (torchsvm: first
+``import torch, sklearn.svm``, its dependencies, then ``from torchsvm import <estimator>``; scikit-learn:
+``import sklearn``, then ``sklearn.svm``) and three fits of the same estimator on the same data
 one after the other: a 2,000 x 20 binary ``make_classification`` problem (SVC, RBF) and a 2,000 x 300
 problem with 90% zeros (LinearSVC). "cold - warm" is the first fit's time minus the median of the
 next two. Medians over the repeats. Results go to benchmarks/results/cold-start-cpu-<date>[-<tag>].{json,md}.
@@ -26,8 +27,9 @@ import json, sys, time
 library, name = sys.argv[1], sys.argv[2]
 t0 = time.perf_counter()
 if library == "torchsvm":
-    import torchsvm
+    import torch, sklearn.svm  # the estimators' dependencies, timed apart
     t1 = time.perf_counter()
+    import torchsvm
     est = getattr(torchsvm, name)
     make = lambda: est(device="cpu")
 else:
@@ -83,10 +85,12 @@ def main(argv: list[str] | None = None) -> None:
     if args.no_save:
         return
     lines = [f"# bench_cold_start: {label}, {record['date']}", "",
-             f"A fresh process per library and repeat (interleaved), medians of {args.repeats}. `import` is "
-             "`import torchsvm` / `import sklearn`; `estimators` the import of the estimator classes (torchsvm: "
-             "scikit-learn and numba's one-time set-up load here); cold - warm is the first fit minus the median "
-             "of the next two. SVC: 2,000 x 20 binary, RBF; LinearSVC: 2,000 x 300, 90% zeros, binary.", "",
+             f"A fresh process per library and repeat (interleaved), medians of {args.repeats}. torchsvm: `import` "
+             "is `import torch, sklearn.svm` (its dependencies), `estimators` what `from torchsvm import <estimator>` "
+             "adds; scikit-learn: `import sklearn`, then `sklearn.svm`. cold - warm is the first fit minus the "
+             "median of the next two (numba's cache already built by an earlier run: the first fit after an "
+             "installation compiles, which this does not measure). SVC: 2,000 x 20 binary, RBF; LinearSVC: "
+             "2,000 x 300, 90% zeros, binary.", "",
              "| library | estimator | import (s) | estimators (s) | first fit (s) | warm fit (s) | cold - warm (s) |",
              "| --- | --- | --- | --- | --- | --- | --- |"]
     lines += [f"| {r['library']} | {r['estimator']} | {r['import_s']:.2f} | {r['estimators_import_s']:.2f} | "
