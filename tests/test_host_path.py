@@ -118,7 +118,7 @@ def _outputs(model, X):
 
 
 def test_above_the_small_size_the_problems_run_in_threads(monkeypatch):
-    X, y = _classes(base._SMALL_ROWS + 10, 3)
+    X, y = _classes(base.SMALL_ROWS + 10, 3)
     calls = []
     original = base.smo_dual_host
     monkeypatch.setattr(base, "smo_dual_host", lambda *a, **kw: calls.append(kw["parallel"]) or original(*a, **kw))
@@ -158,3 +158,21 @@ def test_host_decision_values_equal_the_torch_path(name, params, k, kernel, monk
         np.testing.assert_allclose(host[1], batched[1], rtol=1e-9, atol=1e-9)
     else:
         np.testing.assert_array_equal(host[1], batched[1])
+
+
+def test_a_small_fit_runs_torch_on_one_thread_and_restores_the_setting(monkeypatch):
+    """torch's threads are held at one during a small fit (a busy machine's cores would stall its tiny parallel
+    regions) and given back after; a larger fit keeps them."""
+    import torchsvm._threads as threads
+
+    if torch.get_num_threads() < 2:
+        pytest.skip("one torch thread on this machine")
+    before = torch.get_num_threads()
+    seen = []
+    original = base.smo_dual_host
+    monkeypatch.setattr(base, "smo_dual_host", lambda *a, **kw: seen.append(torch.get_num_threads()) or original(*a, **kw))
+    X, y = _classes(200, 3)
+    ts.SVC(device="cpu").fit(X, y)
+    monkeypatch.setattr(threads, "SMALL_ROWS", 100)
+    ts.SVC(device="cpu").fit(X, y)
+    assert seen == [1, before] and torch.get_num_threads() == before

@@ -27,6 +27,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import Tensor
 
 from torchsvm._sparse import Matrix, SparseRows, as_sparse_rows, is_sparse, xt_mm
+from torchsvm._threads import SMALL_ROWS, small_fit_threads
 from torchsvm._warnings import warn_convergence
 from torchsvm.distributed import LOCAL, Collectives, ShardError, Shards, check_same
 from torchsvm.kernels import Kernel, KernelFn, _psd_report, kernel_function, kernel_row_blocks
@@ -390,10 +391,6 @@ class ProblemArrays(NamedTuple):
         return DualProblems(Y, C, to(self.p), to(self.alpha0), to(self.rows), None, self.nu, to(self.row_index))
 
 
-# BaseLibSVM._solve_on_host solves the problems one after the other on one thread up to this many training rows:
-# below it threads cost more than they save (benchmarks/bench_matrix.py), and a busy machine's cores are left alone.
-_SMALL_ROWS = 1000
-
 # Decision values by compiled code (BaseLibSVM._host_decision) up to this many multiply-adds of kernel values
 # (n rows x n_SV x D): ~1 ms of arithmetic, where torch's ~30 operations per call cost ~0.5 ms.
 _HOST_DECISION_WORK = 1e6
@@ -477,10 +474,11 @@ class BaseLibSVM(Constrained, BaseEstimator):
         from torchsvm.svm import problems as api  # the problem API's steps (that module imports this one)
 
         start = time.perf_counter()
-        prepared = api.prepare(self, X)
-        problems, context = api.make_problems(self, prepared.X, y, sample_weight)
-        res = api.solve(self, prepared, problems)
-        api.set_solution(self, prepared, res, problems, context)
+        with small_fit_threads(X):
+            prepared = api.prepare(self, X)
+            problems, context = api.make_problems(self, prepared.X, y, sample_weight)
+            res = api.solve(self, prepared, problems)
+            api.set_solution(self, prepared, res, problems, context)
         self._report(res, start)
         return self
 
@@ -671,8 +669,9 @@ class BaseLibSVM(Constrained, BaseEstimator):
                        problems: DualProblems) -> DualResult:
         """One Gram matrix of the training rows, then every problem solved by compiled code on its rows of it
         (:func:`~torchsvm.solvers.smo.smo_dual_host`: one-vs-one pairs and epsilon-SVR's two variables per
-        sample read it in place), from the start to the bias: one thread up to ``_SMALL_ROWS`` rows (where
-        threads and the batched path's torch operations would cost more than the work), numba's threads above."""
+        sample read it in place), from the start to the bias: one thread up to ``SMALL_ROWS`` rows (where threads
+        would cost more than the work, and a busy machine's other cores are left alone), numba's threads above
+        (as many as torch may use)."""
         K = _gram(kernel, Xk) if K is None else K
         self._check_psd(Xk, kernel, K)
         P, n = problems.Y.shape
@@ -680,7 +679,7 @@ class BaseLibSVM(Constrained, BaseEstimator):
         host = lambda T: None if T is None else T.numpy()  # noqa: E731 (CPU tensors: shared, not copied)
         return smo_dual_host(K.contiguous().numpy(), problems.Y.numpy(), problems.C.numpy(), host(problems.p),
                              host(problems.alpha0), self.tol, self._max_iter(), problems.nu, host(rows),
-                             parallel=Xk.shape[0] > _SMALL_ROWS)
+                             parallel=Xk.shape[0] > SMALL_ROWS and torch.get_num_threads() > 1)
 
     def _check_psd(self, X: Matrix, kernel: KernelFn | None, K: Tensor | None) -> None:
         """Warn when the Gram matrix is not PSD. Skipped for the kernels PSD by construction (linear,

@@ -20,6 +20,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import Tensor
 
 from torchsvm._sparse import Matrix, SparseRows, addmm, row_norms_sq, vstack
+from torchsvm._threads import small_fit_threads
 from torchsvm._warnings import warn_convergence
 from torchsvm.distributed import LOCAL, Collectives
 from torchsvm.solvers.crammer_singer_cd import crammer_singer_coordinate_descent
@@ -383,6 +384,10 @@ class LinearSVC(ClassifierMixin, BaseLinear):
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> LinearSVC:
         """Fit on ``X`` ``(n_samples, n_features)`` (array-like or tensor) and labels ``y`` of any values;
         samples of zero or negative ``sample_weight`` leave the problem."""
+        with small_fit_threads(X):
+            return self._fit(X, y, sample_weight)
+
+    def _fit(self, X: Any, y: Any, sample_weight: Any) -> LinearSVC:
         self._check_params()
         shards = shards_of(self)
         device = resolve_device(self.device)
@@ -507,6 +512,10 @@ class LinearSVR(RegressorMixin, BaseLinear):
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> LinearSVR:
         """Fit on ``X`` ``(n_samples, n_features)`` (array-like or tensor) and real targets ``y``."""
+        with small_fit_threads(X):
+            return self._fit(X, y, sample_weight)
+
+    def _fit(self, X: Any, y: Any, sample_weight: Any) -> LinearSVR:
         self._check_params()
         device = resolve_device(self.device)
         Xt = as_tensor_2d(X, "X", device)
