@@ -657,10 +657,12 @@ class BaseLibSVM(Constrained, BaseEstimator):
 
     def _on_host(self, Xk: Matrix, problems: DualProblems, budget: float) -> bool:
         """Whether the problems are solved on one Gram matrix of the training rows by compiled CPU code
-        (:meth:`_solve_on_host`): on the CPU, the Gram matrix within the memory budget, not
-        ``solver="decomposition"``, and not one-vs-one pairs whose blocks are built from their classes'
+        (:meth:`_solve_on_host`): on the CPU, where the batched path would solve them in memory (not
+        ``solver="decomposition"``), except one-vs-one pairs whose blocks are built from their classes'
         blocks (large pairs of many features: half the kernel work of the whole Gram matrix)."""
-        n = Xk.shape[0]
+        # The budget is the batched path's: a Gram matrix over the variables (epsilon-SVR: 2N of them on N rows)
+        # within it, else the decomposition solver (the host path would need only the rows' N x N).
+        n = Xk.shape[0] if problems.row_index is not None else problems.Y.shape[1]
         if Xk.device.type != "cpu" or self.solver == "decomposition" or n * n * Xk.element_size() > budget:
             return False
         return problems.row_index is None or not by_segments(problems.row_index.shape[1], Xk.shape[1])
