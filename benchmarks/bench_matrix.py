@@ -73,7 +73,7 @@ def _split(X: Any, y: Any, seed: int = 0) -> tuple:
 
 def classification(n: int, classes: int = 2, features: int = 20) -> Callable[[], tuple]:
     def make() -> tuple:
-        X, y = datasets.make_classification(int(n / 0.75), features, n_informative=min(features, max(10, classes)),
+        X, y = datasets.make_classification(int(n / 0.75), features, n_informative=min(features - 2, max(10, classes)),
                                             n_classes=classes, n_clusters_per_class=1, random_state=0)
         return _split(StandardScaler().fit_transform(X), y)
     return make
