@@ -7,7 +7,6 @@ from contextlib import contextmanager
 from typing import Any
 
 import torch
-from sklearn.utils.validation import _num_samples
 
 __all__ = ["SMALL_ROWS", "small_fit_threads"]
 
@@ -26,11 +25,7 @@ def small_fit_threads(X: Any) -> Iterator[None]:
     setting is the process's (torch has no per-call one): a concurrent fit in another thread of the same process
     runs on one thread meanwhile."""
     before = torch.get_num_threads()
-    try:
-        small = _num_samples(X) <= SMALL_ROWS
-    except TypeError:  # not array-like: the fit's own checks say so
-        small = False
-    if before == 1 or not small:
+    if before == 1 or not _rows(X) <= SMALL_ROWS:
         yield
         return
     torch.set_num_threads(1)
@@ -38,3 +33,13 @@ def small_fit_threads(X: Any) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def _rows(X: Any) -> float:
+    """The rows of an array-like (arrays, sparse matrices, tensors, data frames, lists); inf where there is no
+    telling (the fit's own checks say what is wrong with X)."""
+    shape = getattr(X, "shape", None)
+    try:
+        return float(shape[0]) if shape is not None and len(shape) > 0 else float(len(X))
+    except TypeError:
+        return float("inf")

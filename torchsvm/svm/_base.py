@@ -766,8 +766,9 @@ class BaseLibSVM(Constrained, BaseEstimator):
         values against the support vectors, times their coefficients, plus the intercepts)."""
         assert isinstance(Xt, Tensor) and isinstance(self._sv, Tensor)  # _decides_on_host checked them
         ends, pairs = self._pair_layout()
-        return torch.from_numpy(host_decision_values(Xt.numpy(), self._sv.numpy(), self.kernel, self._gamma, self.coef0,
-                                                self.degree, self._coef.numpy(), self._b.numpy(), ends, pairs))
+        values = host_decision_values(Xt.numpy(), self._sv.numpy(), self.kernel, self._gamma, self.coef0, self.degree,
+                                      self._coef.numpy(), self._b.numpy(), ends, pairs)
+        return torch.from_numpy(values)
 
     def _pair_layout(self) -> tuple[np.ndarray | None, np.ndarray | None]:
         """For a model with LIBSVM's one-vs-one layout, the end of each class's support vectors and the pairs
