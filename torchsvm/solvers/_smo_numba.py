@@ -7,6 +7,10 @@ per step one pass with row i of K choosing j, the pair update as scalars, one pa
 updating the scores that also chooses the next step's i (and M). Same working-set selection, clipping,
 stopping rule and arithmetic (the kernel values' dtype kept where the torch step keeps it) as
 :func:`torchsvm.solvers.smo._smo_step`, nu selection included; tests compare the two.
+
+One problem's loop (:func:`_solve_problem`) has three drivers: :func:`smo_steps_numba` (the SMO backend, from
+the caller's state), and the host path's serial and parallel drivers (:func:`smo_solve_host`), which also set
+up the start's gradient and end with LIBSVM's bias, and let a problem read its rows of a larger kernel in place.
 """
 
 from __future__ import annotations

@@ -283,19 +283,19 @@ def ovo_pairs(n_classes: int) -> list[tuple[int, int]]:
     return list(itertools.combinations(range(n_classes), 2))
 
 
-def ovo_pair_tensor(n_classes: int, device: torch.device | str | None = None) -> Tensor:
-    """:func:`ovo_pairs` as a ``(P, 2)`` tensor on ``device``, in the same order (the upper triangle row by
-    row), made without a Python list: 1,000 classes have 499,500 pairs."""
-    return torch.triu_indices(n_classes, n_classes, 1, device=device).T
-
-
 @functools.lru_cache(maxsize=16)
 def ovo_pair_array(n_classes: int) -> np.ndarray:
-    """:func:`ovo_pairs` as a ``(P, 2)`` NumPy array, in the same order (the upper triangle row by row); read-only,
-    made once per class count (each fit and predict of a one-vs-one model reads it)."""
+    """:func:`ovo_pairs` as a ``(P, 2)`` NumPy array, in the same order (the upper triangle row by row), made
+    without a Python list (1,000 classes have 499,500 pairs); read-only, made once per class count (each fit and
+    predict of a one-vs-one model reads it)."""
     pairs = np.stack(np.triu_indices(n_classes, 1), 1)
     pairs.flags.writeable = False
     return pairs
+
+
+def ovo_pair_tensor(n_classes: int, device: torch.device | str | None = None) -> Tensor:
+    """:func:`ovo_pair_array` as a tensor on ``device``."""
+    return torch.tensor(ovo_pair_array(n_classes), device=device)
 
 
 class _CheckedKernel:
