@@ -184,16 +184,14 @@ def compressed(X: Matrix, columns: bool = False) -> tuple[np.ndarray, np.ndarray
         m = X.to("cpu", values_dtype).scipy()
         m = m.tocsc() if columns else m
         m.sort_indices()
-    else:
-        dense = X.detach().to("cpu", values_dtype).numpy()
-        if columns:
-            dense = dense.T
-        # Row by row in NumPy (scipy's constructor costs more than the work on a small X).
-        rows, cols = np.nonzero(dense)
-        pointers = np.zeros(dense.shape[0] + 1, np.int64)
-        np.cumsum(np.bincount(rows, minlength=dense.shape[0]), out=pointers[1:])
-        return pointers, cols.astype(np.uint32), np.ascontiguousarray(dense[rows, cols])
-    return m.indptr.astype(np.int64), m.indices.astype(np.uint32), np.ascontiguousarray(m.data)
+        return m.indptr.astype(np.int64), m.indices.astype(np.uint32), np.ascontiguousarray(m.data)
+    dense = X.detach().to("cpu", values_dtype).numpy()
+    dense = dense.T if columns else dense
+    # The nonzeros in NumPy, row-major (scipy's constructor costs more than the work on a small X).
+    rows, cols = np.nonzero(dense)
+    pointers = np.zeros(dense.shape[0] + 1, np.int64)
+    np.cumsum(np.bincount(rows, minlength=dense.shape[0]), out=pointers[1:])
+    return pointers, cols.astype(np.uint32), np.ascontiguousarray(dense[rows, cols])
 
 
 def run_problems(solve: Callable[[int], T], K: int) -> list[T]:

@@ -26,7 +26,7 @@ from torchsvm.distributed import LOCAL, Collectives
 from torchsvm.solvers.crammer_singer_cd import crammer_singer_coordinate_descent
 from torchsvm.solvers.dcd import dual_coordinate_descent
 from torchsvm.solvers.l1_cd import l1_coordinate_descent
-from torchsvm.solvers.primal import PrimalResult, primal_newton, primal_newton_host
+from torchsvm.solvers.primal import Loss, PrimalResult, primal_newton, primal_newton_host
 from torchsvm.svm._base import (
     as_tensor_2d,
     check_n_features,
@@ -67,8 +67,8 @@ _DENSE_DCD_WIDTH = 500.0
 _HOST_NEWTON_WORK = 1e8
 
 
-def _newton(X: Matrix, Y: Tensor, C: Tensor, loss: str, offset: Tensor | None, shards: Collectives,
-            W0: Tensor | None = None, b0: Tensor | None = None, **options: Any) -> PrimalResult:
+def _newton(X: Matrix, Y: Tensor, C: Tensor, loss: Loss, tol: float, max_iter: int, offset: Tensor | None,
+            shards: Collectives, bias_penalty: float, W0: Tensor | None = None, b0: Tensor | None = None) -> PrimalResult:
     """The primal Newton method: compiled on the host for a small dense squared-hinge problem in one process,
     else the batched torch method (results on X's device either way)."""
     N, D = X.shape
@@ -78,10 +78,11 @@ def _newton(X: Matrix, Y: Tensor, C: Tensor, loss: str, offset: Tensor | None, s
             return None if T is None else T.detach().cpu().numpy()
 
         result = primal_newton_host(X.detach().numpy(), Y.detach().numpy(), C.detach().numpy(), W0=host(W0),
-                                    b0=host(b0), offset=host(offset), tol=options["tol"], max_iter=options["max_iter"],
-                                    bias_penalty=options["bias_penalty"])
+                                    b0=host(b0), offset=host(offset), tol=tol, max_iter=max_iter,
+                                    bias_penalty=bias_penalty)
         return result._replace(w=result.w.to(X.dtype), b=result.b.to(X.dtype))
-    return primal_newton(X, Y, C, loss=loss, offset=offset, shards=shards, W0=W0, b0=b0, **options)  # type: ignore[arg-type]
+    return primal_newton(X, Y, C, loss=loss, tol=tol, max_iter=max_iter, offset=offset, shards=shards,
+                         bias_penalty=bias_penalty, W0=W0, b0=b0)
 
 
 def _density(X: Matrix) -> float:
