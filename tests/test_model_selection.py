@@ -102,3 +102,43 @@ def test_cross_val_score_and_calibration():
     proba = calibrated.predict_proba(X)
     assert proba.shape == (150, 3) and np.allclose(proba.sum(1), 1.0)
     assert (calibrated.predict(X) == y).mean() > 0.8
+
+
+def test_cross_validate_times_are_measured_per_fold(monkeypatch):
+    """The batched path's fit and score times are each fold's own: a scoring step slowed by 50 ms on
+    fold 2 only shows in that fold's ``score_time``, and fit times are not one mean repeated."""
+    import time
+
+    from torchsvm import model_selection
+
+    X, y = data()
+    calls = []
+    original = model_selection._fold_decisions
+
+    def slow_on_fold_two(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            time.sleep(0.05)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(model_selection, "_fold_decisions", slow_on_fold_two)
+    out = model_selection.cross_validate(SVC(device="cpu"), X, y, cv=3)
+    assert len(calls) == 3  # the batched path ran
+    assert out["score_time"][1] >= 0.05 and out["score_time"][[0, 2]].max() < 0.05
+    assert (out["fit_time"] > 0).all() and len(set(out["fit_time"])) == 3
+    np.testing.assert_allclose(out["test_score"], sk_cross_val_score(SkSVC(), X, y, cv=3))
+
+
+def test_cross_validate_with_a_slow_scorer_reports_its_time():
+    """A scorer of the user's own runs scikit-learn's loop, whose score_time is measured."""
+    import time
+
+    from torchsvm.model_selection import cross_validate
+
+    def slow_accuracy(estimator, X, y):
+        time.sleep(0.03)
+        return float((estimator.predict(X) == y).mean())
+
+    X, y = data()
+    out = cross_validate(SVC(device="cpu"), X, y, cv=3, scoring=slow_accuracy)
+    assert (out["score_time"] >= 0.03).all()

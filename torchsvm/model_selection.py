@@ -38,7 +38,7 @@ _BATCHED = (SVC, NuSVC, SVR, NuSVR)  # estimators whose grids are solved batched
 
 __all__ = ["GridSearchCV", "cross_val_score", "cross_validate"]
 
-# SVC parameters that change the kernel; the grid's other varying parameter may only be C.
+# Parameters that change the kernel: a batched grid varies these and the estimator's batched_params.
 _KERNEL_PARAMS = ("kernel", "gamma", "degree", "coef0", "kernel_dtype")
 
 
@@ -47,7 +47,9 @@ class GridSearchCV(_SkGridSearchCV):
 
     Same arguments and attributes as :class:`sklearn.model_selection.GridSearchCV`; the folds
     are scikit-learn's (``check_cv``: stratified for classifiers), so are the scores.
-    ``mean_fit_time`` of a batched search is each batch's time shared evenly by its fits.
+    Times of a batched search are measured per fold and kernel setting: the one solve (and the one
+    scoring pass) of a fold's batch, shared evenly by the grid points in it, so ``mean_fit_time`` and
+    ``mean_score_time`` of those points are equal by construction.
     """
 
     def fit(self, X: Any, y: Any = None, **params: Any) -> GridSearchCV:
@@ -62,16 +64,10 @@ class GridSearchCV(_SkGridSearchCV):
         if not self._batchable(candidates, y, params):
             return super().fit(X, y, **params)
         X, y = indexable(X, y)
-        y_np = y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
-        cv = check_cv(self.cv, y_np, classifier=is_classifier(self.estimator))
-        splits = list(cv.split(X, y_np))
-        classes = np.unique(y_np)
-        if is_classifier(self.estimator) and any(len(np.unique(y_np[train])) != len(classes) for train, _ in splits):
-            return super().fit(X, y, **params)  # a fold lacks a class: scikit-learn's per-fit handling
-        try:
-            out = _batched_scores(self.estimator, candidates, X, y_np, splits)
-        except ValueError:  # e.g. a nu infeasible on some fold: scikit-learn's loop records it per fit
+        batched = _batched_search(self.estimator, candidates, X, y, self.cv)
+        if batched is None:  # scikit-learn's per-fit handling (a fold lacks a class, an infeasible nu)
             return super().fit(X, y, **params)
+        splits, out = batched
         self.multimetric_ = False
         self.n_splits_ = len(splits)
         self.scorer_ = check_scoring(self.estimator, self.scoring)
@@ -137,6 +133,20 @@ def _cv_results(candidates: list[dict], n_splits: int, out: list[dict]) -> dict[
         filled = np.where(np.isnan(means), np.nanmin(means) - 1, means)
         results["rank_test_score"] = (filled[None, :] > filled[:, None]).sum(1).astype(np.int32) + 1
     return results
+
+
+def _batched_search(estimator: BaseLibSVM, candidates: list[dict], X: Any, y: Any,
+                    cv: Any) -> tuple[list[tuple[np.ndarray, np.ndarray]], list[dict]] | None:
+    """scikit-learn's folds of ``cv`` and the batched scores and times of every (candidate, split), or
+    None where the search must run fit by fit (a training fold without some class, a ValueError)."""
+    y_np = y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
+    splits = list(check_cv(cv, y_np, classifier=is_classifier(estimator)).split(X, y_np))
+    if is_classifier(estimator) and any(len(np.unique(y_np[train])) != len(np.unique(y_np)) for train, _ in splits):
+        return None
+    try:
+        return splits, _batched_scores(estimator, candidates, X, y_np, splits)
+    except ValueError:  # e.g. a nu infeasible on some fold: scikit-learn's loop records it per fit
+        return None
 
 
 def _batched_scores(estimator: BaseLibSVM, candidates: list[dict], X: Any, y: np.ndarray,
@@ -208,15 +218,16 @@ def _fold_decisions(models: list[BaseLibSVM], fold: problems.Prepared, X_test: n
 
 
 def cross_validate(estimator: Any, X: Any, y: Any = None, *, cv: Any = 5, scoring: Any = None, **kwargs: Any) -> dict:
-    """scikit-learn's ``cross_validate``; a :class:`torchsvm.SVC` with default scoring runs batched
-    (its folds as one problem each, see :class:`GridSearchCV`). Returns ``test_score``,
-    ``fit_time``, ``score_time``."""
+    """scikit-learn's ``cross_validate``; an SVC / NuSVC / SVR / NuSVR with default scoring and no other
+    option runs on :class:`GridSearchCV`'s batched machinery, one solve per fold. Returns
+    ``test_score``, ``fit_time`` and ``score_time`` per fold, each time measured on its fold."""
     if type(estimator) in _BATCHED and scoring is None and not kwargs:
-        search = GridSearchCV(estimator, {"tol": [estimator.tol]}, cv=cv, refit=False).fit(X, y)
-        r = search.cv_results_
-        n = search.n_splits_
-        return {"fit_time": np.full(n, r["mean_fit_time"][0]), "score_time": np.zeros(n),
-                "test_score": np.array([r[f"split{k}_test_score"][0] for k in range(n)])}
+        X, y = indexable(X, y)
+        batched = _batched_search(estimator, [{}], X, y, cv)
+        if batched is not None:
+            _, out = batched
+            return {key: np.array([o[name] for o in out], dtype=np.float64)
+                    for key, name in (("fit_time", "fit_time"), ("score_time", "score_time"), ("test_score", "test_scores"))}
     return _sk_cross_validate(estimator, X, y, cv=cv, scoring=scoring, **kwargs)
 
 
