@@ -10,6 +10,8 @@ COPY lightning_modules ./lightning_modules
 COPY configs ./configs
 COPY scripts ./scripts
 RUN pip install --no-cache-dir ".[lightning]"
+# The compiled CPU loops built into the image (numba's cache; rebuilt on a CPU of another kind).
+RUN python -m torchsvm.precompile
 
 ENV TORCHSVM_DATA_DIR=/data
 # TensorBoard: docker run ... --entrypoint tensorboard torchsvm --logdir outputs --bind_all

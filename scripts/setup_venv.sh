@@ -10,3 +10,5 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e ".[${1:-all}]"
+# The compiled CPU loops, built once here rather than on the first fit (cached by numba; ~1 min).
+.venv/bin/python -m torchsvm.precompile

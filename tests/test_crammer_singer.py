@@ -457,8 +457,10 @@ def test_projected_gradient_levels_go_on_from_their_iterates(monkeypatch):
     U = 0.5 * onehot
     monkeypatch.setattr(multiclass, "_PG_LEVELS", (1e-3,))
     finer = crammer_singer_solve(K, onehot, U, tol=1e-9)
-    calls, compiled = [], multiclass.projected_gradient_cpu
-    monkeypatch.setattr(multiclass, "projected_gradient_cpu",
+    from torchsvm.solvers import _multiclass_numba
+
+    calls, compiled = [], _multiclass_numba.projected_gradient_cpu
+    monkeypatch.setattr(_multiclass_numba, "projected_gradient_cpu",
                         lambda *args, start=None: (calls.append(start), compiled(*args, start=start))[1])
     monkeypatch.setattr(multiclass, "_PG_LEVELS", (0.3, 1e-3))  # coarse: the polishes fail there
     laddered = crammer_singer_solve(K, onehot, U, tol=1e-9)

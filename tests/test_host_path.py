@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import sklearn.svm as sk
 import torch
-from sklearn.datasets import make_classification, make_friedman1
+from sklearn.datasets import load_iris, make_classification, make_friedman1
 
 import torchsvm as ts
 import torchsvm.svm._base as base
@@ -145,8 +145,10 @@ def test_host_decision_values_equal_the_torch_path(name, params, k, kernel, monk
     model = getattr(ts, name)(kernel=kernel, gamma=0.1, coef0=0.5, degree=3, device="cpu", **params).fit(X, y)
     rows = X[:7]
     calls = []
-    original = base.host_decision_values
-    monkeypatch.setattr(base, "host_decision_values", lambda *a, **kw: calls.append(1) or original(*a, **kw))
+    from torchsvm.svm import _decision_numba
+
+    original = _decision_numba.host_decision_values
+    monkeypatch.setattr(_decision_numba, "host_decision_values", lambda *a, **kw: calls.append(1) or original(*a, **kw))
     host = (model._decision(rows).numpy(), model.predict(rows))
     assert calls
     monkeypatch.setattr(base, "_HOST_DECISION_WORK", 0)
@@ -176,3 +178,39 @@ def test_a_small_fit_runs_torch_on_one_thread_and_restores_the_setting(monkeypat
     monkeypatch.setattr(threads, "SMALL_ROWS", 100)
     ts.SVC(device="cpu").fit(X, y)
     assert seen == [1, before] and torch.get_num_threads() == before
+
+
+def test_import_does_not_load_numba():
+    """Importing the package and its estimators loads no compiled-loop module (numba costs ~0.2 s at import;
+    the first fit loads it)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, torchsvm, torchsvm.model_selection; torchsvm.SVC; torchsvm.LinearSVC; "
+            "print(sorted(m for m in sys.modules if m == 'numba' or m.endswith('_numba')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_auto_device_keeps_small_fits_on_the_cpu(monkeypatch):
+    """With a GPU, device="auto" fits X of at most SMALL_ROWS rows (not already on CUDA) on the CPU and larger X
+    on CUDA; a sharded fit and an explicit device are as they say. CUDA's availability is mocked."""
+    from torchsvm._threads import SMALL_ROWS
+    from torchsvm.svm._base import fit_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    small, large = np.zeros((SMALL_ROWS, 3)), np.zeros((SMALL_ROWS + 1, 3))
+    assert fit_device("auto", small).type == "cpu"
+    assert fit_device("auto", [[0.0]] * 10).type == "cpu"
+    assert fit_device("auto", large).type == "cuda"
+    assert fit_device("auto", small, distributed=True).type == "cuda"
+    assert fit_device("cpu", large).type == "cpu"
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert fit_device("cuda", small).type == "cuda"
+    # The estimators fit a small problem on the CPU (no CUDA call is made here: there is none to make).
+    X, y = load_iris(return_X_y=True)
+    for model in (ts.SVC(), ts.LinearSVC(), ts.SVR()):
+        model.fit(X, y)
+        assert model.predict(X[:2]).shape == (2,)
+    assert ts.SVC().fit(X, y)._sv.device.type == "cpu"
+    assert ts.LinearSVC().fit(X, y)._device.type == "cpu"

@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["SMALL_ROWS", "small_fit_threads"]
+__all__ = ["SMALL_ROWS", "rows_of", "small_fit_threads"]
 
 # A fit of at most this many rows is small: its problems are solved one after the other on the calling thread
 # (torchsvm.svm.BaseLibSVM._solve_on_host) and torch's operations run on it too (small_fit_threads).
@@ -25,7 +25,7 @@ def small_fit_threads(X: Any) -> Iterator[None]:
     setting is the process's (torch has no per-call one): a concurrent fit in another thread of the same process
     runs on one thread meanwhile."""
     before = torch.get_num_threads()
-    if before == 1 or not _rows(X) <= SMALL_ROWS:
+    if before == 1 or not rows_of(X) <= SMALL_ROWS:
         yield
         return
     torch.set_num_threads(1)
@@ -35,7 +35,7 @@ def small_fit_threads(X: Any) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _rows(X: Any) -> float:
+def rows_of(X: Any) -> float:
     """The rows of an array-like (arrays, sparse matrices, tensors, data frames, lists); inf where there is no
     telling (the fit's own checks say what is wrong with X)."""
     shape = getattr(X, "shape", None)

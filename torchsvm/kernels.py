@@ -118,6 +118,9 @@ def sigmoid_kernel(
     return torch.tanh(_gamma(gamma, X) * inner(X, Z) + coef0)
 
 
+BUILTIN_KERNELS = ("linear", "poly", "rbf", "sigmoid")  # kernel_function's names
+
+
 def kernel_function(name: str, gamma: float, degree: int = 3, coef0: float = 0.0) -> KernelFn:
     """The built-in kernel ``name`` (``"linear"``, ``"poly"``, ``"rbf"``, ``"sigmoid"``) as ``k(A, Z)``
     with its parameters bound: the one dispatch the estimators and the Lightning modules share. A

@@ -23,6 +23,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from torchsvm import _jit  # noqa: F401  (registers the first-build notice before a loop here compiles)
+
 # Reassociation and contraction (no NaN / infinity assumptions: the pivot tests must see a NaN): lets the
 # small factors' dot products and row updates vectorize.
 _FAST = {"reassoc", "contract", "nsz", "arcp"}

@@ -14,6 +14,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from torchsvm import _jit  # noqa: F401  (registers the first-build notice before a loop here compiles)
+
 __all__ = ["newton_squared_hinge"]
 
 

@@ -26,8 +26,6 @@ from types import ModuleType
 import torch
 from torch import Tensor
 
-from torchsvm.solvers import _smo_numba
-
 __all__ = ["Backend", "BACKENDS", "choose", "warn_fallback"]
 
 # run(K, pos, C, alpha, score, tol (B,), max_steps, movable, counts, nu, kernel_index) -> final gap (B,),
@@ -62,6 +60,14 @@ def _run_triton(K: Tensor, pos: Tensor, C: Tensor, alpha: Tensor, score: Tensor,
     return _smo_triton().smo_steps_triton(K, pos, C.contiguous(), alpha, score, tol, max_steps, movable, counts, nu)
 
 
+def _run_numba(K: Tensor, pos: Tensor, C: Tensor, alpha: Tensor, score: Tensor, tol: Tensor, max_steps: int,
+               movable: Tensor | None, counts: Tensor, nu: bool, kernel_index: Tensor | None) -> Tensor:
+    # The compiled loop's module imports numba (~0.2 s): loaded on the first CPU solve, not at import.
+    from torchsvm.solvers._smo_numba import smo_steps_numba
+
+    return smo_steps_numba(K, pos, C, alpha, score, tol, max_steps, movable, counts, nu, kernel_index)
+
+
 # In "auto"'s order of preference; the torch step last, as it runs everywhere.
 BACKENDS: dict[str, Backend] = {
     backend.name: backend
@@ -69,7 +75,7 @@ BACKENDS: dict[str, Backend] = {
         Backend("triton", ("cuda",), _triton_runs_on, lambda: _smo_triton().triton is not None,
                 "Triton (it comes with torch's CUDA builds on Linux: pip install triton)", _run_triton,
                 lambda: _smo_triton().backend_errors()),
-        Backend("numba", ("cpu",), lambda device: device.type == "cpu", lambda: True, "numba", _smo_numba.smo_steps_numba,
+        Backend("numba", ("cpu",), lambda device: device.type == "cpu", lambda: True, "numba", _run_numba,
                 reads_kernel_index=True),
         Backend("torch", (), lambda device: True, lambda: True, "torch", None),
     )

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from torchsvm import _jit  # noqa: F401  (registers the first-build notice before a loop here compiles)
 from torchsvm.solvers._smo_common import TAU
 
 __all__ = ["smo_solve_host", "smo_steps_numba"]

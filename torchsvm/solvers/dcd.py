@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from torchsvm import _jit  # noqa: F401  (registers the first-build notice before a loop here compiles)
 from torchsvm._sparse import Matrix, SparseRows
 from torchsvm.solvers.primal import PrimalResult, SolverInfo
 

@@ -23,6 +23,7 @@ import scipy.sparse
 import torch
 from torch import Tensor
 
+from torchsvm import _jit  # noqa: F401  (registers the first-build notice before a loop here compiles)
 from torchsvm._sparse import Matrix
 from torchsvm.solvers.dcd import _shuffle, compressed, run_problems
 from torchsvm.solvers.primal import PrimalResult, SolverInfo

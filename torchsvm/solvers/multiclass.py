@@ -24,12 +24,6 @@ import torch
 from torch import Tensor
 
 from torchsvm._warnings import warn_convergence
-from torchsvm.solvers._multiclass_numba import (
-    active_set_factors_cpu,
-    interior_point_cpu,
-    polish_cpu,
-    projected_gradient_cpu,
-)
 
 __all__ = [
     "ActiveSetSystem",
@@ -74,6 +68,8 @@ class ActiveSetSystem:
     def __init__(self, K: Tensor, active: Tensor) -> None:
         self.f = (~active).permute(0, 2, 1).to(K.dtype)  # (B, M, N): free in class m
         if K.device.type == "cpu" and K.dtype == torch.float64:  # compiled: small factors cost per call in torch
+            from torchsvm.solvers._multiclass_numba import active_set_factors_cpu  # numba: loaded on first use
+
             self.L, self.Ls, ok = active_set_factors_cpu(K, self.f)
         else:
             self.L, self.Ls, ok = self._factors(K)
@@ -264,6 +260,8 @@ def _polish(K: Tensor, onehot: Tensor, U: Tensor, active: Tensor, tol: float, co
     """
     if K.device.type != "cpu" or K.dtype != torch.float64:
         return _polish_torch(K, onehot, U, active, tol)
+    from torchsvm.solvers._multiclass_numba import polish_cpu  # numba: loaded on first use
+
     A, beta, act, viol, f, L, Ls, factored = polish_cpu(K, onehot, U, active, tol, _POLISH_ROUNDS)
     best = (A, beta, act, viol, ActiveSetSystem.from_factors(f, L, Ls))
     redo = (~factored).nonzero().squeeze(1)
@@ -387,6 +385,8 @@ class _InteriorPoint:
         ``patience`` steps without the largest residual halving (rounding: a singular K). On the CPU
         the same steps as compiled code (``interior_point_cpu``), each problem stopping on its own."""
         if self.K.device.type == "cpu":
+            from torchsvm.solvers._multiclass_numba import interior_point_cpu  # numba: loaded on first use
+
             interior_point_cpu(self.K, self.lin, self.U, self.A, self.S, self.Z, self.beta, self.steps, level,
                                max_iter, patience)
             self.n_iter = int(self.steps.max()) if self.steps.numel() else 0
@@ -518,6 +518,8 @@ def _projected_gradient_stage(K: Tensor, onehot: Tensor, U: Tensor, tol: float) 
     tried = (eig[:, -1] <= _PG_CONDITION * smallest).nonzero().squeeze(1)
     if not tried.numel():
         return None, 0
+    from torchsvm.solvers._multiclass_numba import projected_gradient_cpu  # numba: loaded on first use
+
     projected_gradient = projected_gradient_cpu if Ks.device.type == "cpu" else _projected_gradient
     best, n_pg, start = None, 0, None
     for level in _PG_LEVELS:

@@ -22,7 +22,6 @@ from torchsvm.solvers._hinge_stopping import GradientStopping, HingeStopping
 from torchsvm.solvers._line_search import exact_line_search
 from torchsvm.solvers._losses import loss_terms
 from torchsvm.solvers._newton import NewtonDirections
-from torchsvm.solvers._primal_numba import newton_squared_hinge
 
 __all__ = ["SolverInfo", "PrimalResult", "primal_gd", "primal_newton", "primal_newton_host", "primal_objective", "loss_terms"]
 
@@ -289,6 +288,8 @@ def primal_newton_host(
     Returns:
         ``PrimalResult(w (D, K), b (K,), info)`` of float64 CPU tensors.
     """
+    from torchsvm.solvers._primal_numba import newton_squared_hinge  # numba loads on first use, not at import
+
     N, D = X.shape
     K = Y.shape[1]
     no_bias = math.isinf(bias_penalty)

@@ -18,7 +18,6 @@ from torchsvm._warnings import warn_convergence
 from torchsvm.solvers import _smo_backends
 from torchsvm.solvers._dual_rules import DualInfo, DualResult, _masks, _result, _start
 from torchsvm.solvers._smo_common import TAU
-from torchsvm.solvers._smo_numba import smo_solve_host
 
 __all__ = ["default_max_steps", "smo_dual", "smo_dual_host", "smo_steps"]
 
@@ -128,6 +127,8 @@ def smo_dual_host(
     Returns:
         ``DualResult`` of CPU tensors sharing the solver's arrays.
     """
+    from torchsvm.solvers._smo_numba import smo_solve_host  # numba loads on first use, not at import
+
     B, n = Y.shape
     p = -np.ones((B, n)) if p is None else p
     max_steps = default_max_steps(n) if max_iter is None else max_iter

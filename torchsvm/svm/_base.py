@@ -27,14 +27,13 @@ from sklearn.utils.validation import check_is_fitted
 from torch import Tensor
 
 from torchsvm._sparse import Matrix, SparseRows, as_sparse_rows, is_sparse, xt_mm
-from torchsvm._threads import SMALL_ROWS, small_fit_threads
+from torchsvm._threads import SMALL_ROWS, rows_of, small_fit_threads
 from torchsvm._warnings import warn_convergence
 from torchsvm.distributed import LOCAL, Collectives, ShardError, Shards, check_same
-from torchsvm.kernels import Kernel, KernelFn, _psd_report, kernel_function, kernel_row_blocks
+from torchsvm.kernels import BUILTIN_KERNELS, Kernel, KernelFn, _psd_report, kernel_function, kernel_row_blocks
 from torchsvm.solvers.dual import DualResult, decomposition_dual, device_memory_guard, smo_dual
 from torchsvm.solvers.smo import smo_dual_host
 from torchsvm.svm._blocks import BlockSettings, by_segments, solve_blocks
-from torchsvm.svm._decision_numba import KERNEL_CODES, host_decision_values
 from torchsvm.svm._params import LIBSVM, Constrained, StrOptions
 
 __all__ = ["BaseLibSVM", "DualProblems", "ProblemArrays", "fill_bounds", "ovo_pair_array", "ovo_pair_tensor", "ovo_pairs",
@@ -58,6 +57,18 @@ def resolve_device(device: str | torch.device) -> torch.device:
                              f"{count} CUDA device(s) (torch.cuda.is_available() is {torch.cuda.is_available()}); "
                              "use device='auto' (CUDA when there is one) or device='cpu'")
     return resolved
+
+
+def fit_device(device: str | torch.device, X: Any, distributed: bool = False) -> torch.device:
+    """Where a fit on ``X`` runs: :func:`resolve_device`, except that ``"auto"`` keeps a small fit on the CPU
+    even with a GPU: X of at most ``SMALL_ROWS`` rows not already on CUDA (there the CPU's compiled path
+    solves in milliseconds, less than a GPU's transfers, launches and first-use start-up). A sharded fit
+    resolves as its device says, so every rank lands on the same kind of device."""
+    if str(device) == "auto" and not distributed and torch.cuda.is_available():
+        on_cuda = isinstance(X, Tensor) and X.device.type == "cuda"
+        if not on_cuda and rows_of(X) <= SMALL_ROWS:
+            return torch.device("cpu")
+    return resolve_device(device)
 
 
 def report(est: BaseEstimator, text: str) -> None:
@@ -535,7 +546,7 @@ class BaseLibSVM(Constrained, BaseEstimator):
 
         A callable kernel on X that is not numbers (strings, graphs, ...) gets X as it is, as scikit-learn
         does: its Gram matrix is then solved as a precomputed one, and X is kept for prediction."""
-        device = resolve_device(self.device)
+        device = fit_device(self.device, X)
         self._raw_fit = X if _takes_raw(self.kernel, X) else None
         Xt = self._raw_gram(X) if self._raw_fit is not None else _training_rows(X, device)
         self.n_features_in_ = Xt.shape[1]
@@ -757,13 +768,15 @@ class BaseLibSVM(Constrained, BaseEstimator):
         kernel, dense rows and support vectors on the CPU, and at most ``_HOST_DECISION_WORK`` multiply-adds of
         kernel values (a few rows: there torch's operations cost more than the arithmetic)."""
         sv = self._sv
-        return (isinstance(self.kernel, str) and self.kernel in KERNEL_CODES and isinstance(Xt, Tensor)
+        return (isinstance(self.kernel, str) and self.kernel in BUILTIN_KERNELS and isinstance(Xt, Tensor)
                 and isinstance(sv, Tensor) and Xt.device.type == "cpu" and sv.device.type == "cpu"
                 and Xt.shape[0] * sv.shape[0] * Xt.shape[1] <= _HOST_DECISION_WORK)
 
     def _host_decision(self, Xt: Matrix) -> Tensor:
         """The problems' decision values ``(n, P)`` of dense CPU rows by one compiled loop (the built-in kernel's
         values against the support vectors, times their coefficients, plus the intercepts)."""
+        from torchsvm.svm._decision_numba import host_decision_values  # numba loads on first use, not at import
+
         assert isinstance(Xt, Tensor) and isinstance(self._sv, Tensor)  # _decides_on_host checked them
         ends, pairs = self._pair_layout()
         values = host_decision_values(Xt.numpy(), self._sv.numpy(), self.kernel, self._gamma, self.coef0, self.degree,

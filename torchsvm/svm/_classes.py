@@ -383,7 +383,8 @@ class SVC(BaseSVC):
             float64's by about 1e-3 relative in ``dual_coef_``) or ``"auto"`` (float64 on the CPU up
             to 4,096 training rows, float32 above and on a GPU). The solver's state (alpha, gradient)
             and prediction are float64 either way.
-        device: ``"auto"`` (CUDA if available), ``"cpu"``, ``"cuda"``, ...
+        device: ``"auto"`` (CUDA if available, except that X of at most 1,000 rows not already on CUDA is fitted
+            on the CPU, where the compiled path takes milliseconds), ``"cpu"``, ``"cuda"``, ...
         distributed: fit over rows sharded across the ranks of an initialized ``torch.distributed``
             process group: every rank calls ``fit`` with its own rows and ends with the same model,
             the single-process fit on the ranks' rows concatenated in rank order, to ``tol``

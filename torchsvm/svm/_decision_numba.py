@@ -13,9 +13,12 @@ import math
 import numba
 import numpy as np
 
+from torchsvm import _jit  # noqa: F401  (registers the first-build notice before a loop here compiles)
+from torchsvm.kernels import BUILTIN_KERNELS
+
 __all__ = ["KERNEL_CODES", "host_decision_values"]
 
-KERNEL_CODES = {"linear": 0, "poly": 1, "rbf": 2, "sigmoid": 3}
+KERNEL_CODES = {name: code for code, name in enumerate(BUILTIN_KERNELS)}  # as _decision reads them
 
 
 @numba.njit(inline="always")

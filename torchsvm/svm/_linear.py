@@ -23,17 +23,14 @@ from torchsvm._sparse import Matrix, SparseRows, addmm, row_norms_sq, vstack
 from torchsvm._threads import small_fit_threads
 from torchsvm._warnings import warn_convergence
 from torchsvm.distributed import LOCAL, Collectives
-from torchsvm.solvers.crammer_singer_cd import crammer_singer_coordinate_descent
-from torchsvm.solvers.dcd import dual_coordinate_descent
-from torchsvm.solvers.l1_cd import l1_coordinate_descent
 from torchsvm.solvers.primal import Loss, PrimalResult, primal_newton, primal_newton_host
 from torchsvm.svm._base import (
     as_tensor_2d,
     check_n_features,
     classes_and_costs,
+    fit_device,
     float_targets,
     report,
-    resolve_device,
     sample_costs,
     shard_inputs,
     shards_of,
@@ -228,6 +225,10 @@ class BaseLinear(Constrained, BaseEstimator):
 
         ``solver="auto"`` on the CPU runs coordinate descent and, where it stops before its certified
         gap reaches ``tol`` (large C), the Newton method from its iterate, which certifies the answer."""
+        # The compiled solvers' modules import numba: loaded on the first fit, not at import.
+        from torchsvm.solvers.dcd import dual_coordinate_descent
+        from torchsvm.solvers.l1_cd import l1_coordinate_descent
+
         start = time.perf_counter()
         device, lam, loss = X.device, self._bias_penalty(), self._hinge()
         solver = self._solver(X)
@@ -330,7 +331,8 @@ class LinearSVC(ClassifierMixin, BaseLinear):
         max_iter: iterations: sweeps over the data (coordinate descent), Newton steps.
         penalize_intercept: False: the intercept is not penalized (the textbook SVM; Newton).
         solver: ``"auto"``, ``"dcd"`` or ``"newton"`` (see above).
-        device: ``"auto"`` (CUDA if available), ``"cpu"``, ``"cuda"``, ...
+        device: ``"auto"`` (CUDA if available, except that X of at most 1,000 rows not already on CUDA is fitted
+            on the CPU, where the compiled path takes milliseconds), ``"cpu"``, ``"cuda"``, ...
         distributed: fit over rows sharded across the ranks of an initialized ``torch.distributed``
             process group (data-parallel Newton: gradients, Hessian Gram parts and line-search sums
             are all-reduced); every rank calls ``fit`` with its own rows and ends with the same model.
@@ -391,7 +393,7 @@ class LinearSVC(ClassifierMixin, BaseLinear):
     def _fit(self, X: Any, y: Any, sample_weight: Any) -> LinearSVC:
         self._check_params()
         shards = shards_of(self)
-        device = resolve_device(self.device)
+        device = fit_device(self.device, X, self.distributed)
         Xt = shard_inputs(shards, X, device)
         costs = classes_and_costs(self, Xt.shape[0], y, sample_weight, shards, weighted_balance=True)
         self.n_features_in_ = Xt.shape[1]
@@ -420,6 +422,8 @@ class LinearSVC(ClassifierMixin, BaseLinear):
     def _fit_crammer_singer(self, X: Matrix, y: Tensor, C: Tensor) -> None:
         """One joint problem over the classes (on the CPU whatever the device); for two classes
         scikit-learn keeps the difference of the two weight vectors, as here."""
+        from torchsvm.solvers.crammer_singer_cd import crammer_singer_coordinate_descent  # numba: loaded on first use
+
         start = time.perf_counter()
         result = crammer_singer_coordinate_descent(X, y, C, len(self.classes_), self.tol, self.max_iter,
                                                    self._intercept_scaling(), seed=self._seed())
@@ -518,7 +522,7 @@ class LinearSVR(RegressorMixin, BaseLinear):
 
     def _fit(self, X: Any, y: Any, sample_weight: Any) -> LinearSVR:
         self._check_params()
-        device = resolve_device(self.device)
+        device = fit_device(self.device, X)
         Xt = as_tensor_2d(X, "X", device)
         N = Xt.shape[0]
         self.n_features_in_ = Xt.shape[1]
