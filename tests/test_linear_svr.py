@@ -78,3 +78,57 @@ def test_tensor_in_tensor_out_and_bad_input():
         LinearSVR().fit(X, np.where(np.arange(60) == 3, np.nan, y))
     with pytest.warns(ConvergenceWarning, match=r"Liblinear failed to converge.*\(LinearSVR: "):
         LinearSVR(max_iter=1, C=100.0, device="cpu").fit(X, y)
+
+
+@pytest.mark.parametrize("squared", [False, True])
+@pytest.mark.parametrize("C,epsilon", [(0.05, 0.0), (1.0, 5.0), (30.0, 1.0)])
+def test_svr_coordinate_descent_solves_the_two_row_problem(squared, C, epsilon):
+    """One variable per sample (LIBLINEAR's SVR) reaches the optimum of the hinge form on two copies of each
+    sample (dual coordinate descent there): the same weights, bias and primal objective; its certified gap is
+    the hinge form's gap at its answer; float32 values give the same answer."""
+    from torchsvm.solvers.dcd import dual_coordinate_descent
+    from torchsvm.solvers.svr_cd import svr_coordinate_descent
+
+    X, y = data(200, seed=1)
+    Xt, t = torch.from_numpy(X), torch.from_numpy(y)
+    cost = torch.from_numpy(np.random.default_rng(2).uniform(0.5, 2.0, 200)) * C
+    ours = svr_coordinate_descent(Xt, t, cost, epsilon, squared, tol=1e-12, max_iter=100_000, intercept_scaling=2.0)
+    ones = torch.ones(200, dtype=torch.float64)
+    two_rows = dual_coordinate_descent(torch.cat([Xt, Xt]), torch.cat([ones, -ones]).unsqueeze(1),
+                                       torch.cat([cost, cost]).unsqueeze(1), "squared_hinge" if squared else "hinge",
+                                       tol=1e-12, max_iter=100_000, intercept_scaling=2.0,
+                                       offset=torch.cat([t - epsilon, -t - epsilon]).unsqueeze(1))
+    assert ours.info.converged and ours.info.gap <= 1e-12
+    scale = float(two_rows.w.abs().max())
+    torch.testing.assert_close(ours.w, two_rows.w, rtol=0, atol=1e-6 * scale)
+    torch.testing.assert_close(ours.b, two_rows.b, rtol=0, atol=1e-6 * max(scale, 1.0))
+    torch.testing.assert_close(ours.info.objective, two_rows.info.objective, rtol=1e-9, atol=0)
+    # The objective is the primal at the returned model, computed here from scratch.
+    residual = (t - (Xt @ ours.w[:, 0] + ours.b[0])).abs() - epsilon
+    loss = residual.clamp_min(0) ** (2 if squared else 1)
+    direct = 0.5 * float(ours.w.square().sum()) + 0.5 * float(ours.b[0] / 2.0) ** 2 + float((cost * loss).sum())
+    assert float(ours.info.objective[0]) == pytest.approx(direct, rel=1e-9)
+    single = svr_coordinate_descent(Xt.float(), t, cost, epsilon, squared, tol=1e-10, max_iter=100_000,
+                                    intercept_scaling=2.0)
+    torch.testing.assert_close(single.w.double(), ours.w, rtol=0, atol=1e-4 * scale)
+
+
+def test_linear_svr_takes_the_one_variable_descent_and_matches_liblinear(monkeypatch):
+    """With scikit-learn's defaults LinearSVR (L1 loss, penalized intercept) runs the SVR coordinate descent and
+    predicts as LIBLINEAR does at a tight tolerance; errors name the bad argument."""
+    from torchsvm.solvers import svr_cd
+    from torchsvm.solvers.svr_cd import svr_coordinate_descent
+
+    calls = []
+    monkeypatch.setattr(svr_cd, "svr_coordinate_descent", lambda *a, **kw: calls.append(1) or svr_coordinate_descent(*a, **kw))
+    X, y = data(400, seed=3)
+    ours = LinearSVR(C=1.0, epsilon=2.0, tol=1e-8, max_iter=100_000, device="cpu").fit(X, y)
+    ref = SkLinearSVR(C=1.0, epsilon=2.0, tol=1e-10, max_iter=1_000_000, random_state=0).fit(X, y)
+    np.testing.assert_allclose(ours.coef_, ref.coef_, rtol=1e-5, atol=1e-5 * np.abs(ref.coef_).max())
+    np.testing.assert_allclose(ours.intercept_, ref.intercept_, rtol=1e-5, atol=1e-4)
+    assert calls and ours.n_iter_ > 1 and ours.duality_gap_ <= 1e-8
+    Xt, t = torch.from_numpy(X), torch.from_numpy(y)
+    with pytest.raises(ValueError, match="Expected epsilon >= 0"):
+        svr_coordinate_descent(Xt, t, torch.ones(400, dtype=torch.float64), -1.0)
+    with pytest.raises(ValueError, match="Expected intercept_scaling >= 0"):
+        svr_coordinate_descent(Xt, t, torch.ones(400, dtype=torch.float64), 1.0, intercept_scaling=-1.0)

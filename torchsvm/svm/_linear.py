@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from typing import Any, Literal
 
 import numpy as np
@@ -220,11 +221,13 @@ class BaseLinear(Constrained, BaseEstimator):
         return "dcd"
 
     def _fit_primal(self, X: Matrix, Y: Tensor, C: Tensor, offset: Tensor | None = None,
-                    shards: Collectives = LOCAL) -> None:
+                    shards: Collectives = LOCAL, descend: Callable[[int, float], PrimalResult] | None = None) -> None:
         """Solve the K problems of ``Y`` ``(N, K)`` and set the fitted attributes.
 
         ``solver="auto"`` on the CPU runs coordinate descent and, where it stops before its certified
-        gap reaches ``tol`` (large C), the Newton method from its iterate, which certifies the answer."""
+        gap reaches ``tol`` (large C), the Newton method from its iterate, which certifies the answer.
+        ``descend(check_every, stall)``, where given, is the coordinate descent of the same problem in another
+        form (LinearSVR's one variable per sample); by default LIBLINEAR's on the rows of X."""
         # The compiled solvers' modules import numba: loaded on the first fit, not at import.
         from torchsvm.solvers.dcd import dual_coordinate_descent
         from torchsvm.solvers.l1_cd import l1_coordinate_descent
@@ -243,8 +246,11 @@ class BaseLinear(Constrained, BaseEstimator):
             # slow regime (50 sweeps; 200 on a small problem, whose sweeps cost less than Newton's steps).
             stall = _STALL if self.solver == "auto" else 0.0
             window = 50 if X.shape[0] * Y.shape[1] > _STALL_ROWS else 200
-            result = dual_coordinate_descent(X, Y, C, loss, self.tol, self.max_iter, self._intercept_scaling(),
-                                             check_every=window, seed=self._seed(), offset=offset, stall=stall)
+            if descend is None:
+                result = dual_coordinate_descent(X, Y, C, loss, self.tol, self.max_iter, self._intercept_scaling(),
+                                                 check_every=window, seed=self._seed(), offset=offset, stall=stall)
+            else:
+                result = descend(window, stall)
             result = result._replace(w=result.w.to(device), b=result.b.to(device))
             if not result.info.converged and self.solver == "auto":
                 polished = _newton(X, Y, C, W0=result.w, b0=result.b, **newton)
@@ -537,7 +543,15 @@ class LinearSVR(RegressorMixin, BaseLinear):
         # Two hinge rows per sample: y = +1 must reach f >= t - epsilon, y = -1 must reach -f >= -t - epsilon.
         X2, Y2 = vstack([Xt, Xt]), torch.cat([ones, -ones]).unsqueeze(1)
         offset = torch.cat([t - self.epsilon, -t - self.epsilon]).unsqueeze(1)
-        self._fit_primal(X2, Y2, torch.cat([cost, cost]).unsqueeze(1), offset)
+
+        def descend(check_every: int, stall: float) -> PrimalResult:  # one variable per sample (LIBLINEAR's SVR)
+            from torchsvm.solvers.svr_cd import svr_coordinate_descent  # numba: loaded on first use
+
+            return svr_coordinate_descent(Xt, t, cost, float(self.epsilon), self.loss == "squared_epsilon_insensitive",
+                                          self.tol, self.max_iter, self._intercept_scaling(), check_every=check_every,
+                                          seed=self._seed(), stall=stall)
+
+        self._fit_primal(X2, Y2, torch.cat([cost, cost]).unsqueeze(1), offset, descend=descend)
         self.coef_ = self.coef_[0]
         return self
 
