@@ -214,3 +214,29 @@ def test_auto_device_keeps_small_fits_on_the_cpu(monkeypatch):
         assert model.predict(X[:2]).shape == (2,)
     assert ts.SVC().fit(X, y)._sv.device.type == "cpu"
     assert ts.LinearSVC().fit(X, y)._device.type == "cpu"
+
+
+def test_one_large_problem_goes_to_decomposition_on_the_cpu(monkeypatch):
+    """Binary SVC and SVR over more variables than ``_in_memory_variables`` are solved from kernel rows
+    (decomposition) on the CPU, to the same model; OneClassSVM and a multi-class SVC keep the Gram matrix."""
+    X, y = _classes(300, 2)
+    ran = []
+    original = base.decomposition_dual
+    monkeypatch.setattr(base, "decomposition_dual", lambda *a, **kw: ran.append(1) or original(*a, **kw))
+    in_memory = ts.SVC(tol=1e-6, device="cpu").fit(X, y)
+    assert not ran
+    monkeypatch.setattr(ts.SVC, "_in_memory_variables", 100)
+    monkeypatch.setattr(ts.SVR, "_in_memory_variables", 100)
+    by_rows = ts.SVC(tol=1e-6, device="cpu").fit(X, y)
+    assert ran
+    np.testing.assert_array_equal(by_rows.support_, in_memory.support_)
+    np.testing.assert_allclose(by_rows.dual_coef_, in_memory.dual_coef_, atol=1e-4)
+    np.testing.assert_allclose(by_rows.decision_function(X), in_memory.decision_function(X), atol=1e-4)
+    ran.clear()
+    Xr, yr = make_friedman1(120, random_state=0)
+    ts.SVR(device="cpu").fit(Xr, yr)  # 240 variables
+    assert ran
+    ran.clear()
+    ts.OneClassSVM(device="cpu").fit(X)
+    ts.SVC(device="cpu").fit(*_classes(300, 3))
+    assert not ran

@@ -78,6 +78,12 @@ def report(est: BaseEstimator, text: str) -> None:
         print(f"[torchsvm {type(est).__name__}] {text}", flush=True)
 
 
+# On the CPU one problem of more variables than this (binary SVC, epsilon-SVR's 2N) is solved from kernel rows
+# (decomposition) rather than on the whole Gram matrix, whose N^2 D cost then exceeds the rows the solver reads
+# (bench_matrix.py, matrix-cpu-2026-12-07-2). NuSVC, NuSVR and OneClassSVM measured faster in memory at every
+# size run (their budget rule alone decides).
+IN_MEMORY_VARIABLES = 8000
+
 _X_ADVICE = "Fit on fewer rows, on device='cpu', or sharded over several GPUs (distributed=True)."
 
 
@@ -423,6 +429,7 @@ class BaseLibSVM(Constrained, BaseEstimator):
     _family = LIBSVM
     _own_constraints = {"solver": [StrOptions({"auto", "smo", "decomposition"})]}
     _problem_params: tuple[str, ...] = ()  # parameters that change only the problems, not the kernel
+    _in_memory_variables = math.inf  # one problem of more variables goes to decomposition on the CPU (SVC, SVR)
 
     def __init__(
         self,
@@ -637,6 +644,9 @@ class BaseLibSVM(Constrained, BaseEstimator):
         its memory).
         """
         budget = math.inf if K is not None else self._memory_budget(Xk.device)
+        if (K is None and self.solver == "auto" and Xk.device.type == "cpu" and problems.row_index is None
+                and problems.Y.shape[0] == 1 and problems.Y.shape[1] > self._in_memory_variables):
+            budget = 0.0  # one large problem on the CPU: kernel rows cost less than the whole Gram matrix
         if self._on_host(Xk, problems, budget):
             return self._solve_on_host(Xk, kernel, K, problems)
         rows = problems.rows  # (one-vs-one problems name their rows by index instead)

@@ -20,6 +20,7 @@ from torchsvm.distributed import LOCAL, Collectives, row_offsets
 from torchsvm.kernels import Kernel
 from torchsvm.solvers.dual import DualResult
 from torchsvm.svm._base import (
+    IN_MEMORY_VARIABLES,
     BaseLibSVM,
     DualProblems,
     ProblemArrays,
@@ -412,6 +413,8 @@ class SVC(BaseSVC):
 
     _own_constraints = {**BaseLibSVM._own_constraints, "multi_class": [StrOptions({"ovo", "ovr"})]}
 
+    _in_memory_variables = IN_MEMORY_VARIABLES
+
     def __init__(
         self,
         C: float = 1.0,
@@ -677,6 +680,7 @@ class SVR(BaseSVR):
         self.epsilon = epsilon
 
     _problem_params = ("C", "epsilon")
+    _in_memory_variables = IN_MEMORY_VARIABLES
 
     def _problem(self, Y: np.ndarray, y: np.ndarray, cost: np.ndarray) -> ProblemArrays:
         return ProblemArrays(
