@@ -240,3 +240,33 @@ def test_one_large_problem_goes_to_decomposition_on_the_cpu(monkeypatch):
     ts.OneClassSVM(device="cpu").fit(X)
     ts.SVC(device="cpu").fit(*_classes(300, 3))
     assert not ran
+
+
+def test_small_torch_work_in_predict_and_newton_runs_on_one_thread(monkeypatch):
+    """Decision values of a few blocks of kernel rows and the torch Newton method on a small problem run on one
+    torch thread (restored after); above their work limits they keep torch's threads."""
+    import torchsvm._threads as threads
+    import torchsvm.svm._linear as linear
+
+    if torch.get_num_threads() < 2:
+        pytest.skip("one torch thread on this machine")
+    before = torch.get_num_threads()
+    monkeypatch.setattr(threads, "SMALL_ROWS", 10)  # the fits themselves keep torch's threads
+    X, y = _classes(200, 3)
+    model = ts.SVC(device="cpu").fit(X, y)
+    seen = []
+    blocks = base.kernel_row_blocks
+    monkeypatch.setattr(base, "kernel_row_blocks",
+                        lambda *a, **kw: (seen.append(torch.get_num_threads()), blocks(*a, **kw))[1])
+    monkeypatch.setattr(base, "_HOST_DECISION_WORK", 0)  # the torch path, not the compiled few-row loop
+    model.predict(X)
+    monkeypatch.setattr(base, "_ONE_THREAD_DECISION_WORK", 0)
+    model.predict(X)
+    assert seen == [1, before] and torch.get_num_threads() == before
+    seen.clear()
+    newton = linear.primal_newton
+    monkeypatch.setattr(linear, "primal_newton", lambda *a, **kw: seen.append(torch.get_num_threads()) or newton(*a, **kw))
+    ts.LinearSVC(loss="hinge", solver="newton", device="cpu").fit(X, y)
+    monkeypatch.setattr(linear, "_ONE_THREAD_NEWTON_WORK", 0)
+    ts.LinearSVC(loss="hinge", solver="newton", device="cpu").fit(X, y)
+    assert seen == [1, before] and torch.get_num_threads() == before

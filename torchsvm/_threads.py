@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import torch
 
-__all__ = ["SMALL_ROWS", "rows_of", "small_fit_threads"]
+__all__ = ["SMALL_ROWS", "one_thread_up_to", "rows_of", "small_fit_threads"]
 
 # A fit of at most this many rows is small: its problems are solved one after the other on the calling thread
 # (torchsvm.svm.BaseLibSVM._solve_on_host) and torch's operations run on it too (small_fit_threads).
@@ -16,16 +16,12 @@ SMALL_ROWS = 1000
 
 
 @contextmanager
-def small_fit_threads(X: Any) -> Iterator[None]:
-    """Hold torch's intra-op threads at one while a fit on ``X`` of at most ``SMALL_ROWS`` rows runs (restored after).
-
-    torch spreads an operation on a few thousand numbers over its OpenMP threads; on a machine whose other cores
-    are busy, each such region waits for a thread the OS has descheduled (an iris fit took 3.5x its time beside one
-    CPU-bound process, and 1.05x on one thread), and the work is too small to gain from threads anyway. The
-    setting is the process's (torch has no per-call one): a concurrent fit in another thread of the same process
-    runs on one thread meanwhile."""
+def one_thread_up_to(work: float, limit: float) -> Iterator[None]:
+    """Hold torch's intra-op threads at one while ``work`` is at most ``limit`` (restored after); see
+    :func:`small_fit_threads` for why. The setting is the process's: a concurrent call in another thread of the
+    same process runs on one thread meanwhile."""
     before = torch.get_num_threads()
-    if before == 1 or not rows_of(X) <= SMALL_ROWS:
+    if before == 1 or not work <= limit:
         yield
         return
     torch.set_num_threads(1)
@@ -33,6 +29,15 @@ def small_fit_threads(X: Any) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def small_fit_threads(X: Any) -> AbstractContextManager[None]:
+    """Hold torch's intra-op threads at one while a fit on ``X`` of at most ``SMALL_ROWS`` rows runs (restored after).
+
+    torch spreads an operation on a few thousand numbers over its OpenMP threads; on a machine whose other cores
+    are busy, each such region waits for a thread the OS has descheduled (an iris fit took 3.5x its time beside one
+    CPU-bound process, and 1.05x on one thread), and the work is too small to gain from threads anyway."""
+    return one_thread_up_to(rows_of(X), SMALL_ROWS)
 
 
 def rows_of(X: Any) -> float:

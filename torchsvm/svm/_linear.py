@@ -21,7 +21,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import Tensor
 
 from torchsvm._sparse import Matrix, SparseRows, addmm, row_norms_sq, vstack
-from torchsvm._threads import small_fit_threads
+from torchsvm._threads import one_thread_up_to, small_fit_threads
 from torchsvm._warnings import warn_convergence
 from torchsvm.distributed import LOCAL, Collectives
 from torchsvm.solvers.primal import Loss, PrimalResult, primal_newton, primal_newton_host
@@ -47,6 +47,8 @@ _STALL = 0.5
 # ... over 200 sweeps on at most this many rows (times problems), where a sweep costs microseconds and the torch
 # Newton method's steps milliseconds.
 _STALL_ROWS = 20000
+# ... and a hinge problem on at most this many rows (times problems) is not handed over before max_iter sweeps.
+_HINGE_SWEEPS_ROWS = 5000
 # solver="auto", squared hinge: the Newton method when D / (fraction of nonzeros in X) is below this. Measured
 # (bench_primal.py): mnist-10k (D / density 4,100) is faster by coordinate descent at every C, Fashion-MNIST
 # (1,600) by Newton from C = 0.1; a low-dimensional dense X (D / density = D) always by Newton.
@@ -63,6 +65,9 @@ _DENSE_DCD_WIDTH = 500.0
 # N (D + 1)^2 K = this: below it torch's operations per step cost more than the arithmetic, above it the batched
 # torch method's threads and BLAS win (N = 20,000, D = 64, 10 classes: 0.60 s against 0.55 s).
 _HOST_NEWTON_WORK = 1e8
+# The torch Newton method runs on one torch thread for N D K up to this (alone on this CPU it was as fast or faster
+# there: digits' hinge 0.75 s on one thread against 0.95 s on two, 20,000 x 20 at C = 100 1.24 s against 1.28 s).
+_ONE_THREAD_NEWTON_WORK = 1e7
 
 
 def _newton(X: Matrix, Y: Tensor, C: Tensor, loss: Loss, tol: float, max_iter: int, offset: Tensor | None,
@@ -79,8 +84,11 @@ def _newton(X: Matrix, Y: Tensor, C: Tensor, loss: Loss, tol: float, max_iter: i
                                     b0=host(b0), offset=host(offset), tol=tol, max_iter=max_iter,
                                     bias_penalty=bias_penalty)
         return result._replace(w=result.w.to(X.dtype), b=result.b.to(X.dtype))
-    return primal_newton(X, Y, C, loss=loss, tol=tol, max_iter=max_iter, offset=offset, shards=shards,
-                         bias_penalty=bias_penalty, W0=W0, b0=b0)
+    # Its steps are many small torch operations: on one thread up to _ONE_THREAD_NEWTON_WORK (a busy machine's
+    # descheduled threads stall every parallel region; digits' hinge took 18x its time beside two processes).
+    with one_thread_up_to(N * D * Y.shape[1], _ONE_THREAD_NEWTON_WORK if not shards.distributed else 0.0):
+        return primal_newton(X, Y, C, loss=loss, tol=tol, max_iter=max_iter, offset=offset, shards=shards,
+                             bias_penalty=bias_penalty, W0=W0, b0=b0)
 
 
 def _density(X: Matrix) -> float:
@@ -243,9 +251,14 @@ class BaseLinear(Constrained, BaseEstimator):
             result = result._replace(w=result.w.to(device), b=result.b.to(device))
         elif solver == "dcd":
             # "auto" hands over to Newton once the gap stops halving over a window of sweeps: coordinate descent's
-            # slow regime (50 sweeps; 200 on a small problem, whose sweeps cost less than Newton's steps).
-            stall = _STALL if self.solver == "auto" else 0.0
-            window = 50 if X.shape[0] * Y.shape[1] > _STALL_ROWS else 200
+            # slow regime (50 sweeps; 200 on a small problem, whose sweeps cost less than Newton's steps). A very
+            # small hinge problem runs its max_iter sweeps first: there a sweep costs microseconds and the hinge's
+            # Newton method (smoothing stages) thousands of sweeps' time, while a gap that plateaus for 200 sweeps
+            # often falls after (1,000 rows: one random order in eight handed over at C = 1, 40x the time).
+            rows = X.shape[0] * Y.shape[1]
+            tiny_hinge = loss == "hinge" and rows <= _HINGE_SWEEPS_ROWS
+            stall = _STALL if self.solver == "auto" and not tiny_hinge else 0.0
+            window = 200 if rows <= _STALL_ROWS else 50
             if descend is None:
                 result = dual_coordinate_descent(X, Y, C, loss, self.tol, self.max_iter, self._intercept_scaling(),
                                                  check_every=window, seed=self._seed(), offset=offset, stall=stall)
