@@ -774,7 +774,7 @@ class BaseLibSVM(Constrained, BaseEstimator):
             yield self._host_decision(Xt)
             return
         # A few blocks of work on one thread: on a busy machine each of torch's parallel regions waits for a
-        # descheduled thread (1,000 rows against digits' support vectors took 35x its time beside two processes).
+        # descheduled thread (benchmarks/results/busy-cpu-2026-12-07 against -2).
         with one_thread_up_to(Xt.shape[0] * n_sv * Xt.shape[1], _ONE_THREAD_DECISION_WORK):
             for _, K_rows in kernel_row_blocks(self._kernel, Xt, self._sv, rows):
                 yield self._combine(K_rows) + self._b

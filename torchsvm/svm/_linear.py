@@ -65,8 +65,8 @@ _DENSE_DCD_WIDTH = 500.0
 # N (D + 1)^2 K = this: below it torch's operations per step cost more than the arithmetic, above it the batched
 # torch method's threads and BLAS win (N = 20,000, D = 64, 10 classes: 0.60 s against 0.55 s).
 _HOST_NEWTON_WORK = 1e8
-# The torch Newton method runs on one torch thread for N D K up to this (alone on this CPU it was as fast or faster
-# there: digits' hinge 0.75 s on one thread against 0.95 s on two, 20,000 x 20 at C = 100 1.24 s against 1.28 s).
+# The torch Newton method runs on one torch thread for N D K up to this: alone, one thread was as fast there, and on
+# a busy machine many small parallel regions stall (benchmarks/results/busy-cpu-2026-12-07 against -2).
 _ONE_THREAD_NEWTON_WORK = 1e7
 
 
@@ -85,7 +85,7 @@ def _newton(X: Matrix, Y: Tensor, C: Tensor, loss: Loss, tol: float, max_iter: i
                                     bias_penalty=bias_penalty)
         return result._replace(w=result.w.to(X.dtype), b=result.b.to(X.dtype))
     # Its steps are many small torch operations: on one thread up to _ONE_THREAD_NEWTON_WORK (a busy machine's
-    # descheduled threads stall every parallel region; digits' hinge took 18x its time beside two processes).
+    # descheduled threads stall every parallel region).
     with one_thread_up_to(N * D * Y.shape[1], _ONE_THREAD_NEWTON_WORK if not shards.distributed else 0.0):
         return primal_newton(X, Y, C, loss=loss, tol=tol, max_iter=max_iter, offset=offset, shards=shards,
                              bias_penalty=bias_penalty, W0=W0, b0=b0)
@@ -254,7 +254,7 @@ class BaseLinear(Constrained, BaseEstimator):
             # slow regime (50 sweeps; 200 on a small problem, whose sweeps cost less than Newton's steps). A very
             # small hinge problem runs its max_iter sweeps first: there a sweep costs microseconds and the hinge's
             # Newton method (smoothing stages) thousands of sweeps' time, while a gap that plateaus for 200 sweeps
-            # often falls after (1,000 rows: one random order in eight handed over at C = 1, 40x the time).
+            # often falls after (a hand-over that is not needed costs 40x: benchmarks/results/busy-cpu-2026-12-07).
             rows = X.shape[0] * Y.shape[1]
             tiny_hinge = loss == "hinge" and rows <= _HINGE_SWEEPS_ROWS
             stall = _STALL if self.solver == "auto" and not tiny_hinge else 0.0
