@@ -248,10 +248,23 @@ def _kkt(K: Tensor, onehot: Tensor, U: Tensor, A: Tensor, beta: Tensor, active: 
     return viol.amax(0)
 
 
-def _polish(K: Tensor, onehot: Tensor, U: Tensor, active: Tensor, tol: float, compact: bool = True):
+class Candidate(NamedTuple):
+    """A solution of each of B problems as the stages hand it on: the variables ``A`` ``(B, N, M)``, the
+    multipliers ``beta`` ``(B, N)``, the ``active`` set ``(B, N, M)`` (variables at their bound), the KKT
+    ``violation`` ``(B,)`` (NaN: not solved yet), and the factors of the active set's equations (the
+    backward's), ``None`` where candidates were merged from systems that cannot be."""
+
+    A: Tensor
+    beta: Tensor
+    active: Tensor
+    violation: Tensor
+    system: ActiveSetSystem | None
+
+
+def _polish(K: Tensor, onehot: Tensor, U: Tensor, active: Tensor, tol: float, compact: bool = True) -> Candidate:
     """Exact solutions of the KKT equations from a guessed active set, re-partitioned while violated.
 
-    Returns ``(A, beta, active, violation, system)`` after up to ``_POLISH_ROUNDS`` rounds; the
+    Returns a :class:`Candidate` after up to ``_POLISH_ROUNDS`` rounds; the
     problems whose violation is <= tol are solved exactly (to the linear solve's precision). On the CPU
     (float64) the rounds run compiled (``polish_cpu``), each problem on its own; the problems a factor
     fails on there (the compact system's case) are solved by the torch rounds (:func:`_polish_torch`), or
@@ -263,14 +276,14 @@ def _polish(K: Tensor, onehot: Tensor, U: Tensor, active: Tensor, tol: float, co
     from torchsvm.solvers._multiclass_numba import polish_cpu  # numba: loaded on first use
 
     A, beta, act, viol, f, L, Ls, factored = polish_cpu(K, onehot, U, active, tol, _POLISH_ROUNDS)
-    best = (A, beta, act, viol, ActiveSetSystem.from_factors(f, L, Ls))
+    best = Candidate(A, beta, act, viol, ActiveSetSystem.from_factors(f, L, Ls))
     redo = (~factored).nonzero().squeeze(1)
     if redo.numel() and compact:
         best = _place(best, redo, _polish_torch(K[redo], onehot[redo], U[redo], active[redo], tol))
     return best
 
 
-def _polish_torch(K: Tensor, onehot: Tensor, U: Tensor, active: Tensor, tol: float):
+def _polish_torch(K: Tensor, onehot: Tensor, U: Tensor, active: Tensor, tol: float) -> Candidate:
     """:func:`_polish` as torch operations (CUDA's; on the CPU the problems the compiled rounds cannot
     factor). Each round after the first factors only the problems still open (the factorizations cost
     per problem)."""
@@ -292,7 +305,7 @@ def _polish_torch(K: Tensor, onehot: Tensor, U: Tensor, active: Tensor, tol: flo
                                  ((A, Ao), (beta, beta_o), (active, act), (viol, viol_o)))
         system = system.replace_(open_, sub) if system is not None else None
         open_ = open_[viol_o > tol]
-    return A, beta, active, viol, system
+    return Candidate(A, beta, active, viol, system)
 
 
 def _solve_active_set(system: ActiveSetSystem, K: Tensor, onehot: Tensor, U: Tensor,
@@ -448,16 +461,16 @@ class _InteriorPoint:
         self.beta = beta + t.view(-1, 1) * db
 
 
-def _better(new: tuple, old: tuple | None, tol: float) -> tuple:
-    """Per problem, the candidate ``(A, beta, active, violation, system)`` to keep: ``new`` where it
-    is within tol or below ``old``'s violation (the system only where one candidate wins every problem)."""
+def _better(new: Candidate, old: Candidate | None, tol: float) -> Candidate:
+    """Per problem, the candidate to keep: ``new`` where it is within tol or below ``old``'s violation
+    (the system only where one candidate wins every problem)."""
     if old is None:
         return new
-    take = (new[3] <= tol) | (new[3] < old[3])
+    take = (new.violation <= tol) | (new.violation < old.violation)
     t3 = take.view(-1, 1, 1)
-    return (torch.where(t3, new[0], old[0]), torch.where(take.view(-1, 1), new[1], old[1]),
-            torch.where(t3, new[2], old[2]), torch.where(take, new[3], old[3]),
-            new[4] if bool(take.all()) else old[4] if not bool(take.any()) else None)
+    system = new.system if bool(take.all()) else old.system if not bool(take.any()) else None
+    return Candidate(torch.where(t3, new.A, old.A), torch.where(take.view(-1, 1), new.beta, old.beta),
+                     torch.where(t3, new.active, old.active), torch.where(take, new.violation, old.violation), system)
 
 
 def crammer_singer_solve(
@@ -486,7 +499,7 @@ def crammer_singer_solve(
     if best is None:
         best, n_ipm = _interior_point_solve(K, onehot, U, tol, max_iter)
     else:
-        hard = (~(best[3] <= tol)).nonzero().squeeze(1)  # NaN too: the problems the projected gradient left
+        hard = (~(best.violation <= tol)).nonzero().squeeze(1)  # NaN too: the problems the projected gradient left
         if hard.numel():
             part, n_ipm = _interior_point_solve(K[hard], onehot[hard], U[hard], tol, max_iter)
             best = _place(best, hard, part)
@@ -502,7 +515,7 @@ def crammer_singer_solve(
     return CrammerSingerResult(A, CrammerSingerInfo(converged, n_pg + n_ipm, viol, active, beta), system)
 
 
-def _projected_gradient_stage(K: Tensor, onehot: Tensor, U: Tensor, tol: float) -> tuple[tuple | None, int]:
+def _projected_gradient_stage(K: Tensor, onehot: Tensor, U: Tensor, tol: float) -> tuple[Candidate | None, int]:
     """The projected gradient on the rescaled problems, and the polish of those it converged on (at each of
     ``_PG_LEVELS``): ``(best, steps)``, ``best`` as :func:`_polish`'s result, its violation above tol or NaN
     for the problems not solved here (``None`` where none was reached). Problems whose kernel's condition
@@ -534,26 +547,27 @@ def _projected_gradient_stage(K: Tensor, onehot: Tensor, U: Tensor, tol: float) 
             best = part
         else:
             if best is None:  # a placeholder for every problem (violation unknown: NaN), placed by the polishes
-                best = (torch.zeros_like(onehot), torch.zeros_like(K[:, 0]), torch.zeros_like(onehot, dtype=torch.bool),
-                        torch.full_like(K[:, 0, 0], torch.nan), ActiveSetSystem.placeholder(K, onehot.shape[2]))
+                best = Candidate(torch.zeros_like(onehot), torch.zeros_like(K[:, 0]),
+                                 torch.zeros_like(onehot, dtype=torch.bool), torch.full_like(K[:, 0, 0], torch.nan),
+                                 ActiveSetSystem.placeholder(K, onehot.shape[2]))
             best = _place(best, easy, part)
         # the next level goes on from the iterates whose active set the polish did not solve
-        failed = ~(part[3] <= tol)
+        failed = ~(part.violation <= tol)
         tried, start = easy[failed], A[done][failed]
         if not tried.numel():
             break
     return best, n_pg
 
 
-def _place(best: tuple, index: Tensor, part: tuple) -> tuple:
-    """``best`` with the problems ``index`` replaced by ``part`` (same layout; in place: ``best``'s tensors are
-    the solver's own), systems merged where both have one."""
-    if index.numel() == best[0].shape[0]:
+def _place(best: Candidate, index: Tensor, part: Candidate) -> Candidate:
+    """``best`` with the problems ``index`` replaced by ``part`` (in place: ``best``'s tensors are the
+    solver's own), systems merged where both have one."""
+    if index.numel() == best.A.shape[0]:
         return part
-    for mine, theirs in zip(best[:4], part[:4], strict=True):
+    for mine, theirs in zip(best[:4], part[:4], strict=True):  # A, beta, active, violation
         mine.index_copy_(0, index, theirs)
-    system = best[4].replace_(index, part[4]) if best[4] is not None and part[4] is not None else None
-    return (*best[:4], system)
+    system = best.system.replace_(index, part.system) if best.system is not None and part.system is not None else None
+    return best._replace(system=system)
 
 
 def _rescaled(K: Tensor, onehot: Tensor, U: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -563,13 +577,13 @@ def _rescaled(K: Tensor, onehot: Tensor, U: Tensor) -> tuple[Tensor, Tensor, Ten
     return s * K * s.mT, onehot * s, U / s, s
 
 
-def _interior_point_solve(K: Tensor, onehot: Tensor, U: Tensor, tol: float, max_iter: int) -> tuple[tuple, int]:
+def _interior_point_solve(K: Tensor, onehot: Tensor, U: Tensor, tol: float, max_iter: int) -> tuple[Candidate, int]:
     """The interior-point stage of :func:`crammer_singer_solve` (its arguments), on the rescaled problem:
     steps until the residuals are 1e-3 tol; the active set the iterate shows is solved exactly, and per
     problem the exact solution within tol, else the better of it and the iterate itself (bound
     variables set to their bound: the answer where K is singular and the exact equations are not) is
     kept; problems still above ``tol`` go on with residuals a hundred times smaller. Returns
-    ``((A, beta, active, violation, system), steps)``."""
+    ``(Candidate, steps)``."""
     Ks, lin, Us, s = _rescaled(K, onehot, U)
     ipm = _InteriorPoint(Ks, lin, Us)
     level, best = 1e-3 * tol, None
@@ -577,8 +591,8 @@ def _interior_point_solve(K: Tensor, onehot: Tensor, U: Tensor, tol: float, max_
         ipm.run(level, max_iter)
         active = ipm.S < ipm.Z
         A_ipm, beta_ipm = torch.where(active, U, ipm.A * s), ipm.beta / s.squeeze(2)
-        best = _better((A_ipm, beta_ipm, active, _kkt(K, onehot, U, A_ipm, beta_ipm, active), None), best, tol)
+        best = _better(Candidate(A_ipm, beta_ipm, active, _kkt(K, onehot, U, A_ipm, beta_ipm, active), None), best, tol)
         best = _better(_polish(K, onehot, U, active, tol), best, tol)  # the exact solution where it is within tol
-        if bool((best[3] <= tol).all()) or ipm.n_iter >= max_iter or level < 1e-6 * tol:
+        if bool((best.violation <= tol).all()) or ipm.n_iter >= max_iter or level < 1e-6 * tol:
             return best, ipm.n_iter
         level /= 100
