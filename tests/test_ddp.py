@@ -31,6 +31,7 @@ def _trainer(devices: int, root, **kwargs) -> pl.Trainer:
                       enable_checkpointing=False, default_root_dir=root, **kwargs)
 
 
+@pytest.mark.slow
 def test_classifier_and_linear_svm_test_metrics_on_one_and_two_processes(data, tmp_path):
     dm = MNISTDataModule(data_dir=str(data), batch_size=16, download=False)
     for model in (ClassifierModule(hidden_features=8), LinearSVMModule(lr=0.05)):
@@ -42,6 +43,7 @@ def test_classifier_and_linear_svm_test_metrics_on_one_and_two_processes(data, t
             assert two[key] == pytest.approx(one[key], rel=1e-5, abs=1e-6), key
 
 
+@pytest.mark.slow
 def test_linear_svm_training_set_statistics_are_sums_over_ranks(data, tmp_path):
     dm = MNISTDataModule(data_dir=str(data), batch_size=16, download=False, train_subset=103)  # 93 train rows
     results = []
@@ -55,6 +57,7 @@ def test_linear_svm_training_set_statistics_are_sums_over_ranks(data, tmp_path):
     assert results[0]["train_acc"] == pytest.approx(results[1]["train_acc"])
 
 
+@pytest.mark.slow
 def test_few_shot_episode_accuracy_on_one_and_two_processes(data, tmp_path):
     dm = EpisodeDataModule(data_dir=str(data), download=False, n_way=3, k_shot=2, n_query=2,
                            train_classes=[0, 1, 2, 3], test_classes=[5, 6, 7], episodes_per_batch=2,
@@ -82,6 +85,7 @@ def _fit_to_checkpoint(model, dm, devices: int, root) -> tuple[pl.LightningModul
         k: float(v) for k, v in trainer.callback_metrics.items()}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("module", ["svm", "svr"])
 def test_kernel_modules_solve_one_dual_over_two_processes(module, data, tmp_path):
     """Each rank owns half of the training rows; the sharded solve equals the one-process solve to
@@ -112,6 +116,7 @@ def test_kernel_modules_solve_one_dual_over_two_processes(module, data, tmp_path
         assert single[key] == pytest.approx(reference[key], abs=2e-3), key  # the two fits agree to tol
 
 
+@pytest.mark.slow
 def test_process_group_destroyed_at_exit(tmp_path):
     """A gloo group alive at interpreter exit aborts the process now and then (SIGABRT, about once in 20
     two-process runs here): importing lightning_modules registers its destruction. A handler registered

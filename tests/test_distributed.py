@@ -40,6 +40,7 @@ def _fit_sharded(rank, world, X, y, X_test, svc_params, linear_params):
     }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("n_classes, multi_class", [(2, "ovo"), (3, "ovo"), (3, "ovr")])
 def test_sharded_fits_equal_the_single_process_fit(n_classes, multi_class):
     X, y, X_test = _data(n_classes)
@@ -128,6 +129,7 @@ def _one_rank_dies(rank, world, X, y):
     return None, time.monotonic() - start
 
 
+@pytest.mark.slow
 def test_a_rank_that_dies_makes_the_others_fail_fast():
     X, y, _ = _data(2)
     ranks = run_local(_one_rank_dies, X, y, timeout_s=20)

@@ -59,6 +59,7 @@ def test_nu_problem_from_a_start_equals_the_compiled_backend():
     assert ours.info.problem_iters.tolist() == ref.info.problem_iters.tolist()
 
 
+@pytest.mark.slow
 def test_parallel_and_serial_give_the_same_answers():
     X, y, K = _binary()
     rows = np.stack([np.arange(0, 60), np.arange(60, 120), np.arange(30, 90)])

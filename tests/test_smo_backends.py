@@ -66,7 +66,8 @@ def tables(tmp_path_factory):
 
 
 @pytest.mark.parametrize("case", sorted(smo_cases.CASES))
-@pytest.mark.parametrize("backend", COMPILED)
+@pytest.mark.parametrize("backend", [pytest.param(b, marks=pytest.mark.slow) if b == "triton" else b
+                                     for b in COMPILED])  # Triton's interpreter: ~1 minute on its first case
 def test_backend_takes_the_torch_path(backend, case, tables):
     """The same steps per problem and the same solution as the torch step (Triton under its interpreter on
     the CPU; on CUDA, ties at the first step break elsewhere, see test_svm_dual_solver's CUDA test)."""
@@ -89,6 +90,7 @@ def test_backend_takes_the_torch_path(backend, case, tables):
         assert float(out["gap"].max()) <= float(out["tol"])
 
 
+@pytest.mark.slow  # Triton's interpreter: ~1 minute on its first kernel
 def test_triton_loop_is_one_launch(tables):
     """The ops dispatched around the Triton loop do not grow with the steps run."""
     _, launches = tables("triton")

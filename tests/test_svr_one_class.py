@@ -42,7 +42,8 @@ def test_svr_decomposition_and_weights():
     assert isinstance(t, torch.Tensor) and t.shape == (150,)
 
 
-@pytest.mark.parametrize("params", [{}, {"nu": 0.1}, {"nu": 0.9, "gamma": 0.5}, {"kernel": "linear", "nu": 0.3}])
+@pytest.mark.parametrize("params", [{}, {"nu": 0.1}, {"nu": 0.9, "gamma": 0.5},
+                                    pytest.param({"kernel": "linear", "nu": 0.3}, marks=pytest.mark.slow)])
 def test_one_class_matches_libsvm(device, params):
     X, _ = regression()
     ref = SkOneClassSVM(tol=1e-6, **params).fit(X)

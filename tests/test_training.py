@@ -106,7 +106,8 @@ def test_module_errors():
         ClassifierModule(lr=0)
 
 
-@pytest.mark.parametrize("config", sorted((ROOT / "configs").glob("*.yaml")), ids=lambda p: p.name)
+@pytest.mark.parametrize("config", [pytest.param(p, marks=pytest.mark.slow) if p.name == "svm_head.yaml" else p
+                                    for p in sorted((ROOT / "configs").glob("*.yaml"))], ids=lambda p: p.name)
 def test_every_config_fits_one_batch(config, tiny_data, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # configs write under ./outputs
     monkeypatch.setattr(sys, "argv", ["torchsvm"])  # the command line is args=, not pytest's own
@@ -189,6 +190,7 @@ def test_config_names_resolve_to_the_shipped_configs():
         resolve_config_names(["fit", "--config", "two_layer"])
 
 
+@pytest.mark.slow
 def test_console_script_exits_zero(tmp_path):
     exe = Path(sys.executable).with_name("torchsvm")
     if not exe.exists():
@@ -419,6 +421,7 @@ def test_lightning_adverts_and_a_third_party_deprecation_are_silenced(tiny_data,
         warnings.warn("still shown", UserWarning, stacklevel=1)
 
 
+@pytest.mark.slow
 def test_sigterm_stops_the_whole_test_run(tmp_path):
     """conftest's handler: a SIGTERM inside a Lightning fit ends the run (exit status 143), later tests do not run."""
     (tmp_path / "conftest.py").write_text((ROOT / "tests" / "conftest.py").read_text())
