@@ -347,10 +347,10 @@ def is_psd(K: Tensor, tol: float | None = None) -> bool:
 
     ``tol=None`` scales with the size and precision: ``10 * N * eps(dtype)``.
     """
-    return _psd_report(K, tol)[0]
+    return psd_report(K, tol)[0]
 
 
-def _psd_report(K: Tensor, tol: float | None) -> tuple[bool, str]:
+def psd_report(K: Tensor, tol: float | None) -> tuple[bool, str]:
     if K.ndim != 2 or K.shape[0] != K.shape[1]:
         return False, f"Expected a square (N, N) Gram matrix, got shape {tuple(K.shape)}"
     if not bool(torch.isfinite(K).all()):
@@ -377,7 +377,7 @@ def check_kernel(kernel: Callable[..., Tensor] | Kernel, X: Tensor, tol: float |
     fails on these points) or the asymmetry.
     """
     K = _as_kernel(kernel)(X, None)
-    ok, why = _psd_report(K.detach(), tol)
+    ok, why = psd_report(K.detach(), tol)
     if not ok:
         raise ValueError(f"{why}: {kernel!r} is not a valid kernel on these {X.shape[0]} points")
     return K

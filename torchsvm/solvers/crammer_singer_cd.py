@@ -23,7 +23,7 @@ from torch import Tensor
 
 from torchsvm import _jit  # noqa: F401  (registers the first-build notice before a loop here compiles)
 from torchsvm._sparse import Matrix
-from torchsvm.solvers.dcd import _shuffle, compressed
+from torchsvm.solvers.dcd import compressed, shuffle_active
 from torchsvm.solvers.primal import PrimalResult, SolverInfo
 
 __all__ = ["crammer_singer_coordinate_descent"]
@@ -102,7 +102,7 @@ def _cs_solve(ptr, idx, val, y, C, a, W, B, tol, max_sweeps, check_every, seed):
     sweep, next_check = 0, check_every
     while sweep < max_sweeps:
         sweep += 1
-        state = _shuffle(index, active, state)
+        state = shuffle_active(index, active, state)
         stopping = -np.inf
         s = 0
         while s < active:

@@ -48,7 +48,7 @@ def _next(state):
     return state
 
 @numba.njit(inline="always")
-def _shuffle(index, active, state):
+def shuffle_active(index, active, state):
     """A random order of ``index[:active]`` (Fisher-Yates on the problem's stream); the new state."""
     for s in range(active - 1):
         state = _next(state)
@@ -57,7 +57,7 @@ def _shuffle(index, active, state):
     return state
 
 @numba.njit(inline="always")
-def _margin(ptr, idx, val, i, w, B):
+def row_margin(ptr, idx, val, i, w, B):
     """w~ . x~_i over the nonzeros of row i (CSR: images are mostly zeros, as LIBLINEAR's sparse rows).
 
     Two partial sums: the additions of one chain wait on each other, two chains overlap.
@@ -81,7 +81,7 @@ def _gap(ptr, idx, val, y, C, o, a, w, B, squared):
         ww += w[d] * w[d]
     loss, dual = 0.0, 0.0
     for i in range(N):
-        xi = max(0.0, o[i] - y[i] * _margin(ptr, idx, val, i, w, B))
+        xi = max(0.0, o[i] - y[i] * row_margin(ptr, idx, val, i, w, B))
         if squared:
             loss += C[i] * xi * xi
             dual += a[i] * o[i] - a[i] * a[i] / (4.0 * C[i])
@@ -118,12 +118,12 @@ def _dcd_problem(ptr, idx, val, y, Ck, o, a, w, B, tol, max_sweeps, check_every,
     last_gap, last_sweep = np.inf, 0
     while sweep < max_sweeps:
         sweep += 1
-        state = _shuffle(index, active, state)  # random order of the active variables
+        state = shuffle_active(index, active, state)  # random order of the active variables
         pg_max, pg_min = -np.inf, np.inf
         s = 0
         while s < active:
             i = index[s]
-            G = y[i] * _margin(ptr, idx, val, i, w, B) - o[i] + Dii[i] * a[i]
+            G = y[i] * row_margin(ptr, idx, val, i, w, B) - o[i] + Dii[i] * a[i]
             PG = 0.0
             if a[i] == 0.0:
                 if G > pg_max_old:  # at its bound and likely to stay: shrink

@@ -21,12 +21,12 @@ from torchsvm.solvers._dual_rules import (
     device_memory_guard,
     dual_bias,
 )
-from torchsvm.solvers.smo import _extremes, smo_steps
+from torchsvm.solvers.smo import extremes, smo_steps
 
 __all__ = ["DecompositionSolver", "decomposition_dual"]
 
 
-def _kept(T: Tensor | None, keep: int) -> Tensor:
+def kept_columns(T: Tensor | None, keep: int) -> Tensor:
     """The first ``keep`` working-set entries of the last iteration's ``T`` (there is one after the first)."""
     assert T is not None, "kept rows come from an earlier iteration"
     return T[:, :keep]
@@ -130,7 +130,7 @@ class DecompositionSolver:
         score = -self.Y * self.G
         gaps = []
         for g in self._groups():
-            m, _, M = _extremes(score, up if g is None else up & g, low if g is None else low & g)
+            m, _, M = extremes(score, up if g is None else up & g, low if g is None else low & g)
             gaps.append(m - M)
         return torch.stack(gaps).amax(0).nan_to_num(nan=-math.inf)
 

@@ -25,7 +25,7 @@ from torch import Tensor
 
 from torchsvm import _jit  # noqa: F401  (registers the first-build notice before a loop here compiles)
 from torchsvm._sparse import Matrix
-from torchsvm.solvers.dcd import _shuffle, compressed, run_problems
+from torchsvm.solvers.dcd import compressed, run_problems, shuffle_active
 from torchsvm.solvers.primal import PrimalResult, SolverInfo
 
 __all__ = ["l1_coordinate_descent"]
@@ -75,7 +75,7 @@ def _l1_problem(cptr, cidx, cval, y, C, w, tol, max_sweeps, check_every, seed):
     sweep, next_check = 0, check_every
     while sweep < max_sweeps:
         sweep += 1
-        state = _shuffle(index, active, state)
+        state = shuffle_active(index, active, state)
         g_max_new, g_norm1_new = 0.0, 0.0
         s = 0
         while s < active:

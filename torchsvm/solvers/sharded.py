@@ -28,8 +28,8 @@ from torch import Tensor
 from torchsvm.distributed import Collectives, row_offsets
 from torchsvm.kernels import KernelFn
 from torchsvm.solvers._dual_rules import DualInfo, DualResult, _masks, dual_bias
-from torchsvm.solvers.decomposition import DecompositionSolver, _kept
-from torchsvm.solvers.smo import _extremes
+from torchsvm.solvers.decomposition import DecompositionSolver, kept_columns
+from torchsvm.solvers.smo import extremes
 
 __all__ = ["ShardedDecompositionSolver"]
 
@@ -71,7 +71,7 @@ class ShardedDecompositionSolver(DecompositionSolver):
 
     def kkt_violation(self) -> Tensor:
         up, low = _masks(self.alpha, self.Y > 0, self.C)
-        m, _, M = _extremes(-self.Y * self.G, up, low)
+        m, _, M = extremes(-self.Y * self.G, up, low)
         m, neg_M = self.shards.max(torch.stack([m, -M]))
         return (m + neg_M).nan_to_num(nan=-math.inf)
 
@@ -139,8 +139,8 @@ class ShardedDecompositionSolver(DecompositionSolver):
         X_new, state = self._share(W, W_new)
         rows = self.kernel(X_new.reshape(-1, X_new.shape[2]), self.X).reshape(B, W_new.shape[1], -1)
         if keep:
-            rows = torch.cat([rows, _kept(self._rows, keep)], 1)  # (B, q, N_r): local columns
-            X_new = torch.cat([X_new, _kept(self._XW, keep)], 1)
+            rows = torch.cat([rows, kept_columns(self._rows, keep)], 1)  # (B, q, N_r): local columns
+            X_new = torch.cat([X_new, kept_columns(self._XW, keep)], 1)
         self._K_WW = self._block(X_new, W_new.shape[1])  # reads the last block before replacing it
         self._XW = X_new  # (B, q, D)
         return (rows, self._K_WW, *(t.to(self.Y.dtype) for t in state))

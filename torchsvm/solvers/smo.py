@@ -287,13 +287,13 @@ def _smo_step(
         return K[i] if K.ndim == 2 else K[rows_b, i]
 
     if not nu:
-        m, i, M = _extremes(score, up, low)
+        m, i, M = extremes(score, up, low)
         gap = m - M
         m_t, Ki, Kii = m.unsqueeze(1), row(i), diag_b.gather(1, i.unsqueeze(1))
     else:
         # Solver_NU: one i per sign; candidate j pairs with the i of its own sign.
-        m_p, i_p, M_p = _extremes(score, up & pos, low & pos)
-        m_n, i_n, M_n = _extremes(score, up & ~pos, low & ~pos)
+        m_p, i_p, M_p = extremes(score, up & pos, low & pos)
+        m_n, i_n, M_n = extremes(score, up & ~pos, low & ~pos)
         gap = torch.maximum(m_p - M_p, m_n - M_n)
         Ki_p, Ki_n = row(i_p), row(i_n)
         m_t = torch.where(pos, m_p.unsqueeze(1), m_n.unsqueeze(1))  # (B, N)
@@ -327,7 +327,7 @@ def _smo_step(
     return gap, active
 
 
-def _extremes(score: Tensor, up: Tensor, low: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+def extremes(score: Tensor, up: Tensor, low: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """``(m, i, M)``: m = max of score over ``up`` (at index i), M = min over ``low``; ``(B,)`` each."""
     m, i = torch.where(up, score, -math.inf).max(-1)
     M = torch.where(low, score, math.inf).amin(-1)

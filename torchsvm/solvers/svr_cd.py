@@ -30,7 +30,7 @@ from torch import Tensor
 
 from torchsvm import _jit  # noqa: F401  (registers the first-build notice before a loop here compiles)
 from torchsvm._sparse import Matrix
-from torchsvm.solvers.dcd import _margin, _shuffle, compressed
+from torchsvm.solvers.dcd import compressed, row_margin, shuffle_active
 from torchsvm.solvers.primal import PrimalResult, SolverInfo
 
 __all__ = ["svr_coordinate_descent"]
@@ -44,7 +44,7 @@ def _gap(ptr, idx, val, t, C, eps, beta, w, B, squared):
         ww += w[d] * w[d]
     loss, dual = 0.0, 0.0
     for i in range(t.shape[0]):
-        xi = max(0.0, abs(t[i] - _margin(ptr, idx, val, i, w, B)) - eps)
+        xi = max(0.0, abs(t[i] - row_margin(ptr, idx, val, i, w, B)) - eps)
         dual += t[i] * beta[i] - eps * abs(beta[i])
         if squared:
             loss += C[i] * xi * xi
@@ -83,13 +83,13 @@ def _svr_problem(ptr, idx, val, t, C, eps, beta, w, B, tol, max_sweeps, check_ev
     last_gap, last_sweep = np.inf, 0
     while sweep < max_sweeps:
         sweep += 1
-        state = _shuffle(index, active, state)
+        state = shuffle_active(index, active, state)
         g_max, norm1 = 0.0, 0.0
         s = 0
         while s < active:
             i = index[s]
             b_i = beta[i]
-            G = _margin(ptr, idx, val, i, w, B) - t[i] + lam[i] * b_i
+            G = row_margin(ptr, idx, val, i, w, B) - t[i] + lam[i] * b_i
             Gp, Gn = G + eps, G - eps
             violation = 0.0
             shrink = False

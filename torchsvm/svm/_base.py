@@ -30,7 +30,7 @@ from torchsvm._sparse import Matrix, SparseRows, as_sparse_rows, is_sparse, xt_m
 from torchsvm._threads import SMALL_ROWS, one_thread_up_to, rows_of, small_fit_threads
 from torchsvm._warnings import warn_convergence
 from torchsvm.distributed import LOCAL, Collectives, ShardError, Shards, check_same
-from torchsvm.kernels import BUILTIN_KERNELS, Kernel, KernelFn, _psd_report, kernel_function, kernel_row_blocks
+from torchsvm.kernels import BUILTIN_KERNELS, Kernel, KernelFn, kernel_function, kernel_row_blocks, psd_report
 from torchsvm.solvers.dual import DualResult, decomposition_dual, device_memory_guard, smo_dual
 from torchsvm.solvers.smo import smo_dual_host
 from torchsvm.svm._blocks import BlockSettings, by_segments, solve_blocks
@@ -340,7 +340,7 @@ def warn_if_not_psd(K: Tensor, kernel: Any, n_check: int = 512) -> None:
     """Warn, naming the smallest eigenvalue, when (a sample of) the Gram matrix is not PSD."""
     n = min(K.shape[0], n_check)
     idx = torch.linspace(0, K.shape[0] - 1, n, device=K.device).long()
-    ok, message = _psd_report(K[idx][:, idx], None)
+    ok, message = psd_report(K[idx][:, idx], None)
     if not ok:
         warnings.warn(
             f"The kernel {kernel!r} is not positive semidefinite on the training data ({message}); "
