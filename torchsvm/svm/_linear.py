@@ -254,7 +254,8 @@ class BaseLinear(Constrained, BaseEstimator):
             # slow regime (50 sweeps; 200 on a small problem, whose sweeps cost less than Newton's steps). A very
             # small hinge problem runs its max_iter sweeps first: there a sweep costs microseconds and the hinge's
             # Newton method (smoothing stages) thousands of sweeps' time, while a gap that plateaus for 200 sweeps
-            # often falls after (a hand-over that is not needed costs 40x: benchmarks/results/busy-cpu-2026-12-07).
+            # often falls after (an unneeded hand-over multiplies such a fit's time: the 1,000-row hinge cases of
+            # benchmarks/results/busy-cpu-2026-12-07 against -2).
             rows = X.shape[0] * Y.shape[1]
             tiny_hinge = loss == "hinge" and rows <= _HINGE_SWEEPS_ROWS
             stall = _STALL if self.solver == "auto" and not tiny_hinge else 0.0
