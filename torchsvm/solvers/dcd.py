@@ -73,6 +73,42 @@ def row_margin(ptr, idx, val, i, w, B):
     return s0 + s1
 
 @numba.njit
+def dual_diagonal(ptr, idx, val, B, C, squared):
+    """Per row of the dual: ``(Q_ii + D_ii, U_i, D_ii)`` with Q_ii = ||x~_i||^2, and U_i = C_i, D_ii = 0 (the
+    hinge's L1 loss) or U_i = inf, D_ii = 1 / (2 C_i) (its square); float32 values squared in float64."""
+    N = ptr.shape[0] - 1
+    QD = np.empty(N)
+    U = np.empty(N)
+    Dii = np.empty(N)
+    for i in range(N):
+        sq = B * B
+        for t in range(ptr[i], ptr[i + 1]):
+            v = np.float64(val[t])
+            sq += v * v
+        Dii[i] = 0.5 / C[i] if squared else 0.0
+        U[i] = np.inf if squared else C[i]
+        QD[i] = sq + Dii[i]
+    return QD, U, Dii
+
+@numba.njit(inline="always")
+def stalled(gap, sweep, last_gap, last_sweep, window, stall):
+    """The stall rule at a gap check: ``(stop, last_gap, last_sweep)``; stop once the gap shrank by less than the
+    factor ``stall`` (> 0) over ``window`` sweeps (the window's start moves on each time it is judged)."""
+    if sweep - last_sweep < window:
+        return False, last_gap, last_sweep
+    return stall > 0 and gap > stall * last_gap, gap, sweep
+
+@numba.njit(inline="always")
+def soft_newton_step(Gp, Gn, H, x):
+    """The exact minimizer d of G d + H d^2 / 2 + p (|x + d| - |x|) given Gp = G + p and Gn = G - p: a Newton step
+    on the side of 0 that x + d ends on, or d = -x where neither side's step stays on its side."""
+    if Gp < H * x:
+        return -Gp / H
+    if Gn > H * x:
+        return -Gn / H
+    return -x
+
+@numba.njit
 def _gap(ptr, idx, val, y, C, o, a, w, B, squared):
     """Relative duality gap (P - D) / P of the problem at w~ (kept equal to sum a y x~) and a."""
     N = y.shape[0]
@@ -97,17 +133,7 @@ def _dcd_problem(ptr, idx, val, y, Ck, o, a, w, B, tol, max_sweeps, check_every,
     With ``stall`` > 0 it also stops once the gap shrinks by less than that factor over ``check_every`` sweeps."""
     N = y.shape[0]
     D = w.shape[0] - 1
-    QD = np.empty(N)
-    U = np.empty(N)
-    Dii = np.empty(N)
-    for i in range(N):
-        sq = B * B
-        for t in range(ptr[i], ptr[i + 1]):
-            v = np.float64(val[t])  # float32 values are squared in float64
-            sq += v * v
-        Dii[i] = 0.5 / Ck[i] if squared else 0.0
-        U[i] = np.inf if squared else Ck[i]
-        QD[i] = sq + Dii[i]
+    QD, U, Dii = dual_diagonal(ptr, idx, val, B, Ck, squared)
     index = np.arange(N)
     active = N
     pg_max_old, pg_min_old = np.inf, -np.inf
@@ -158,10 +184,9 @@ def _dcd_problem(ptr, idx, val, y, Ck, o, a, w, B, tol, max_sweeps, check_every,
             gap, objective = _gap(ptr, idx, val, y, Ck, o, a, w, B, squared)
             if gap <= tol:
                 break
-            if sweep - last_sweep >= check_every:  # the gap's rate over a window
-                if stall > 0 and gap > stall * last_gap:
-                    break
-                last_gap, last_sweep = gap, sweep
+            stop, last_gap, last_sweep = stalled(gap, sweep, last_gap, last_sweep, check_every, stall)
+            if stop:
+                break
             if settled and active < N:  # shrunk variables may have moved off their bounds: unshrink
                 active = N
                 pg_max_old, pg_min_old = np.inf, -np.inf

@@ -25,7 +25,7 @@ from torch import Tensor
 
 from torchsvm import _jit  # noqa: F401  (registers the first-build notice before a loop here compiles)
 from torchsvm._sparse import Matrix
-from torchsvm.solvers.dcd import compressed, run_problems, shuffle_active
+from torchsvm.solvers.dcd import compressed, run_problems, shuffle_active, soft_newton_step
 from torchsvm.solvers.primal import PrimalResult, SolverInfo
 
 __all__ = ["l1_coordinate_descent"]
@@ -108,12 +108,7 @@ def _l1_problem(cptr, cidx, cval, y, C, w, tol, max_sweeps, check_every, seed):
                 violation = abs(Gn)
             g_max_new = max(g_max_new, violation)
             g_norm1_new += violation
-            if Gp < H * w[j]:  # the Newton step with the soft threshold
-                d = -Gp / H
-            elif Gn > H * w[j]:
-                d = -Gn / H
-            else:
-                d = -w[j]
+            d = soft_newton_step(Gp, Gn, H, w[j])  # the Newton step with the soft threshold
             if abs(d) < 1e-12:
                 s += 1
                 continue

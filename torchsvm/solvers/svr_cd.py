@@ -30,7 +30,7 @@ from torch import Tensor
 
 from torchsvm import _jit  # noqa: F401  (registers the first-build notice before a loop here compiles)
 from torchsvm._sparse import Matrix
-from torchsvm.solvers.dcd import compressed, row_margin, shuffle_active
+from torchsvm.solvers.dcd import compressed, dual_diagonal, row_margin, shuffle_active, soft_newton_step, stalled
 from torchsvm.solvers.primal import PrimalResult, SolverInfo
 
 __all__ = ["svr_coordinate_descent"]
@@ -61,17 +61,7 @@ def _svr_problem(ptr, idx, val, t, C, eps, beta, w, B, tol, max_sweeps, check_ev
     With ``stall`` > 0 it also stops once the gap shrinks by less than that factor over ``check_every`` sweeps."""
     N = t.shape[0]
     D = w.shape[0] - 1
-    H = np.empty(N)
-    U = np.empty(N)
-    lam = np.empty(N)
-    for i in range(N):
-        sq = B * B
-        for k in range(ptr[i], ptr[i + 1]):
-            v = np.float64(val[k])  # float32 values are squared in float64
-            sq += v * v
-        lam[i] = 0.5 / C[i] if squared else 0.0
-        U[i] = np.inf if squared else C[i]
-        H[i] = sq + lam[i]
+    H, U, lam = dual_diagonal(ptr, idx, val, B, C, squared)  # the hinge's bounds and diagonal, as dcd's
     index = np.arange(N)
     active = N
     g_max_old = np.inf
@@ -118,12 +108,7 @@ def _svr_problem(ptr, idx, val, t, C, eps, beta, w, B, tol, max_sweeps, check_ev
                 continue
             g_max = max(g_max, violation)
             norm1 += violation
-            if Gp < H[i] * b_i:
-                d = -Gp / H[i]
-            elif Gn > H[i] * b_i:
-                d = -Gn / H[i]
-            else:
-                d = -b_i
+            d = soft_newton_step(Gp, Gn, H[i], b_i)
             if abs(d) >= 1e-12:
                 beta[i] = min(max(b_i + d, -U[i]), U[i])
                 step = beta[i] - b_i
@@ -141,10 +126,9 @@ def _svr_problem(ptr, idx, val, t, C, eps, beta, w, B, tol, max_sweeps, check_ev
             gap, objective = _gap(ptr, idx, val, t, C, eps, beta, w, B, squared)
             if gap <= tol:
                 break
-            if sweep - last_sweep >= check_every:  # the gap's rate over a window
-                if stall > 0 and gap > stall * last_gap:
-                    break
-                last_gap, last_sweep = gap, sweep
+            stop, last_gap, last_sweep = stalled(gap, sweep, last_gap, last_sweep, check_every, stall)
+            if stop:
+                break
             if settled and active < N:  # shrunk variables may have moved off their bounds: unshrink
                 active = N
                 g_max_old = np.inf
