@@ -75,7 +75,7 @@ def checkpoint_embedder(path: str, data_root: str):
     module = FewShotModule.load_from_checkpoint(path, map_location="cpu").eval()
     dm = EpisodeDataModule(data_dir=str(Path(data_root) / "mnist-10k"), download=False)
     dm.setup("test")
-    X, y = dm._tensors("test")
+    X, y = dm.tensors("test")
     members = [torch.nonzero(y == c).squeeze(1) for c in dm.hparams.test_classes]
 
     def embed(B: int, shots: int, g: torch.Generator) -> torch.Tensor:

@@ -8,7 +8,7 @@ try:
     import tensorboard  # noqa: F401
     import torchmetrics  # noqa: F401
 except ImportError as err:
-    from torchsvm._optional import require
+    from torchsvm.optional import require
 
     require(err.name or "pytorch_lightning", "lightning", "lightning_modules (the LightningModules and the torchsvm command)")
 

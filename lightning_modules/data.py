@@ -86,7 +86,7 @@ class InMemoryLoaders:
 
 
 # Per-dataset pixel mean and std of the training set, on the [0, 1] scale.
-_STATS = {"mnist": (0.1307, 0.3081), "fashion-mnist": (0.2860, 0.3530)}
+NORMALIZATION = {"mnist": (0.1307, 0.3081), "fashion-mnist": (0.2860, 0.3530)}
 
 
 class MNISTDataModule(InMemoryLoaders, pl.LightningDataModule):
@@ -122,8 +122,8 @@ class MNISTDataModule(InMemoryLoaders, pl.LightningDataModule):
         train_subset: int | None = None,
     ) -> None:
         super().__init__()
-        if dataset not in _STATS:
-            raise ValueError(f"Expected dataset to be one of {sorted(_STATS)}, got {dataset!r}")
+        if dataset not in NORMALIZATION:
+            raise ValueError(f"Expected dataset to be one of {sorted(NORMALIZATION)}, got {dataset!r}")
         if not 0.0 < val_split < 1.0:
             raise ValueError(f"Expected val_split in (0, 1), got {val_split}")
         if batch_size < 1:
@@ -140,17 +140,18 @@ class MNISTDataModule(InMemoryLoaders, pl.LightningDataModule):
         if self.hparams.download:
             load_images(self.hparams.dataset, "test", self.hparams.data_dir, download=True)
 
-    def _tensors(self, split: Literal["train", "test"]) -> tuple[torch.Tensor, torch.Tensor]:
+    def tensors(self, split: Literal["train", "test"]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The split's images ``(N, 1, 28, 28)`` as the modules see them (on [0, 1], normalized if asked) and labels."""
         images, labels = load_images(self.hparams.dataset, split, self.hparams.data_dir, self.hparams.download)
         X = images.unsqueeze(1).float().div_(255.0)  # (N, 1, 28, 28)
         if self.hparams.normalize:
-            mean, std = _STATS[self.hparams.dataset]
+            mean, std = NORMALIZATION[self.hparams.dataset]
             X.sub_(mean).div_(std)
         return X, labels
 
     def setup(self, stage: str | None = None) -> None:
         if stage in (None, "fit", "validate") and self.train_set is None:
-            X, y = self._tensors("train")
+            X, y = self.tensors("train")
             if self.hparams.train_subset is not None:
                 X, y = X[: self.hparams.train_subset], y[: self.hparams.train_subset]
             n_val = max(1, round(len(y) * self.hparams.val_split))
@@ -159,7 +160,7 @@ class MNISTDataModule(InMemoryLoaders, pl.LightningDataModule):
             self.train_set = TensorDataset(X[train_idx], y[train_idx])
             self.val_set = TensorDataset(X[val_idx], y[val_idx])
         if stage in (None, "test", "predict") and self.test_set is None:
-            self.test_set = TensorDataset(*self._tensors("test"))
+            self.test_set = TensorDataset(*self.tensors("test"))
 
 
 

@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from lightning_modules._evaluation import StageMeans, log_hp_metric
 from lightning_modules._guards import FiniteLossGuard
-from lightning_modules.data import _STATS, MNISTDataModule, shard_loader
+from lightning_modules.data import NORMALIZATION, MNISTDataModule, shard_loader
 from torchsvm.deform import deform
 from torchsvm.functional import cross_entropy
 from torchsvm.nn import ConvEmbedding, SVMHead
@@ -142,13 +142,13 @@ class EpisodeDataModule(MNISTDataModule):
         h = self.hparams
         episodes = dict(n_way=h.n_way, n_query=h.n_query)
         if stage in (None, "fit", "validate") and self.train_set is None:
-            X, y = self._tensors("train")
+            X, y = self.tensors("train")
             self.train_set = EpisodeDataset(X, y, h.train_classes, k_shot=h.k_shot, n_episodes=h.train_episodes,
                                             seed=h.seed, **episodes)
             self.val_set = EpisodeDataset(X, y, h.test_classes, k_shot=h.k_shot, n_episodes=h.val_episodes,
                                           seed=h.seed + 1, **episodes)
         if stage in (None, "test", "predict") and not self.test_sets:
-            X, y = self._tensors("test")
+            X, y = self.tensors("test")
             self.test_sets = [EpisodeDataset(X, y, h.test_classes, k_shot=k, n_episodes=h.test_episodes,
                                              seed=h.seed + 2, **episodes) for k in h.test_shots]
 
@@ -161,7 +161,7 @@ class EpisodeDataModule(MNISTDataModule):
 
     def _augment(self, images: Tensor) -> Tensor:
         """Deformed copies of ``(..., 1, H, W)`` images; standardized ones are warped about their background."""
-        mean, std = _STATS[self.hparams.dataset] if self.hparams.normalize else (0.0, 1.0)
+        mean, std = NORMALIZATION[self.hparams.dataset] if self.hparams.normalize else (0.0, 1.0)
         background = -mean / std  # a blank pixel's value; the warp pads with 0
         flat = images.reshape(-1, *images.shape[-2:]) - background
         return (deform(flat) + background).reshape(images.shape)

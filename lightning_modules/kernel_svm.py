@@ -14,12 +14,12 @@ from torchmetrics import MeanAbsoluteError, R2Score
 
 from lightning_modules._evaluation import ArgmaxEvaluation, log_hp_metric
 from torchsvm import SVC, SVR
-from torchsvm._validation import check_positive
 from torchsvm.distributed import LOCAL, Collectives, Shards, block_of, gather_rows
 from torchsvm.kernels import kernel_function
 from torchsvm.solvers.stepped import DecompositionProblems
 from torchsvm.svm import problems as svm_problems
 from torchsvm.svm.problems import BaseLibSVM
+from torchsvm.validation import check_positive
 
 __all__ = ["DualSolverModule", "KernelSVMModule", "KernelSVRModule"]
 
@@ -106,15 +106,10 @@ class DualSolverModule(pl.LightningModule):
         self.target = target[rows].to(self.device)
         est = self._estimator()
         problems, _ = svm_problems.make_problems(est, self.X_train, self.target.cpu().numpy(), None, self.shards)
-        problems = problems.expanded(len(self.X_train))  # one-vs-one pairs over every row, members listed
         self.problem_rows = problems.rows  # which row of X each variable sits on (epsilon-SVR: 2 per row)
         Xk = self.X_train.to(svm_problems.kernel_dtype(est, self.device, n))
-        # Variables on shared samples (epsilon-SVR's two per row): kernel rows against the samples, in one process.
-        shared = problems.rows is not None and problems.members is None and not self.shards.distributed
-        self.solver = DecompositionProblems(
-            Xk if problems.rows is None or shared else Xk[problems.rows], problems.Y, problems.C, self.kernel,
-            p=problems.p, members=problems.members, working_set_size=self.hparams.working_set_size,
-            tol=self.hparams.tol, shards=self.shards, row_of=problems.rows if shared else None)
+        # The estimators' own translation into the stepping solver (their working-set rule and tol).
+        self.solver = svm_problems.stepped(est, Xk, self.kernel, problems, self.shards)
 
     def training_step(self, batch: Any, batch_idx: int) -> None:
         s = self.solver

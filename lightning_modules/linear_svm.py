@@ -12,8 +12,8 @@ from torch.utils.data import DataLoader
 from lightning_modules._evaluation import ArgmaxEvaluation
 from lightning_modules._guards import FiniteLossGuard
 from lightning_modules.data import shard_loader
-from torchsvm._validation import check_positive
 from torchsvm.functional import hinge_objective
+from torchsvm.validation import check_positive
 
 __all__ = ["LinearSVMModule"]
 

@@ -12,6 +12,7 @@ import torchsvm as ts
 import torchsvm.svm._base as base
 from torchsvm.kernels import rbf_kernel
 from torchsvm.solvers.smo import smo_dual, smo_dual_host
+from torchsvm.solvers.stepped import DecompositionProblems
 from torchsvm.svm._base import fill_bounds
 
 
@@ -222,8 +223,8 @@ def test_one_large_problem_goes_to_decomposition_on_the_cpu(monkeypatch):
     (decomposition) on the CPU, to the same model; OneClassSVM and a multi-class SVC keep the Gram matrix."""
     X, y = _classes(300, 2)
     ran = []
-    original = base.decomposition_dual
-    monkeypatch.setattr(base, "decomposition_dual", lambda *a, **kw: ran.append(1) or original(*a, **kw))
+    original = DecompositionProblems.run
+    monkeypatch.setattr(DecompositionProblems, "run", lambda *a, **kw: ran.append(1) or original(*a, **kw))
     in_memory = ts.SVC(tol=1e-6, device="cpu").fit(X, y)
     assert not ran
     monkeypatch.setattr(ts.SVC, "_in_memory_variables", 100)

@@ -12,6 +12,7 @@ from sklearn.preprocessing import StandardScaler
 from torchsvm import LinearSVC
 from torchsvm.data import load_images
 from torchsvm.solvers.reference import cvxpy_primal
+from torchsvm.svm._linear import choose_solver
 
 
 def three_blobs(n=60, seed=0):
@@ -262,8 +263,11 @@ def test_auto_solver_choice_on_the_cpu():
     wide = torch.rand(50, 600, dtype=torch.float64, generator=g)  # ||x||^2 ~ 200
     narrow = torch.rand(50, 20, dtype=torch.float64, generator=g)
     sparse = wide * (torch.rand(50, 600, dtype=torch.float64, generator=g) < 0.1)
-    assert LinearSVC(C=0.001)._solver(wide) == "dcd"
-    assert LinearSVC(C=0.1)._solver(wide) == "newton"
-    assert LinearSVC(C=0.001)._solver(narrow) == "newton"
-    assert LinearSVC(C=10.0)._solver(sparse) == "dcd"
-    assert LinearSVC(C=0.001, loss="hinge")._solver(wide) == "dcd"
+    def solver(X, **params):  # the choice as a plain function of X and the parameters
+        return choose_solver(X, LinearSVC(**params)._settings())
+
+    assert solver(wide, C=0.001) == "dcd"
+    assert solver(wide, C=0.1) == "newton"
+    assert solver(narrow, C=0.001) == "newton"
+    assert solver(sparse, C=10.0) == "dcd"
+    assert solver(wide, C=0.001, loss="hinge") == "dcd"

@@ -35,8 +35,8 @@ def small_fit_threads(X: Any) -> AbstractContextManager[None]:
     """Hold torch's intra-op threads at one while a fit on ``X`` of at most ``SMALL_ROWS`` rows runs (restored after).
 
     torch spreads an operation on a few thousand numbers over its OpenMP threads; on a machine whose other cores
-    are busy, each such region waits for a thread the OS has descheduled (an iris fit took 3.5x its time beside one
-    CPU-bound process, and 1.05x on one thread), and the work is too small to gain from threads anyway."""
+    are busy, each such region waits for a thread the OS has descheduled (benchmarks/results/busy-cpu-*), and the
+    work is too small to gain from threads anyway."""
     return one_thread_up_to(rows_of(X), SMALL_ROWS)
 
 

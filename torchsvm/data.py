@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from torchsvm._optional import require
+from torchsvm.optional import require
 
 __all__ = [
     "DATASETS",

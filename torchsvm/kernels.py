@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from torchsvm._sparse import Matrix, SparseRows, inner, row_norms_sq
-from torchsvm._validation import check_positive_int
+from torchsvm.validation import check_positive_int
 
 # k(A, Z) -> (n_A, n_Z): the built-in kernels take dense tensors and SparseRows alike.
 KernelFn = Callable[[Any, Any], Tensor]

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import scipy.sparse
 
-from torchsvm._sparse import as_sparse_rows
+from torchsvm.svm.problems import BaseLibSVM, Solution, pair_coefficients
 
 __all__ = ["load_data", "load_model", "save_model"]
 
@@ -64,7 +64,7 @@ def _number(value: float) -> str:
     return repr(float(value)) if not float(value).is_integer() else str(int(value))
 
 
-def save_model(est: Any, path: str | Path, serial_numbers: Any = None) -> None:
+def save_model(est: BaseLibSVM, path: str | Path, serial_numbers: Any = None) -> None:
     """Write a fitted SVC / NuSVC / SVR / NuSVR / OneClassSVM in LIBSVM's model format.
 
     A ``kernel="precomputed"`` model is written as LIBSVM writes one (``-t 4``): each support vector as
@@ -81,6 +81,7 @@ def save_model(est: Any, path: str | Path, serial_numbers: Any = None) -> None:
         raise ValueError(f"Expected a kernel LIBSVM names ({sorted(_KERNELS)}), got {est.kernel!r}")
     if getattr(est, "multi_class", "ovo") != "ovo":
         raise ValueError("LIBSVM's models are one-vs-one: fit with multi_class='ovo'")
+    solution = est.to_solution()
     precomputed = est.kernel == "precomputed"
     if precomputed:  # a support vector is its training row's serial number
         ids = np.arange(1, est.shape_fit_[0] + 1) if serial_numbers is None else np.asarray(serial_numbers)
@@ -100,7 +101,7 @@ def save_model(est: Any, path: str | Path, serial_numbers: Any = None) -> None:
     if est.kernel == "poly":
         lines.append(f"degree {int(est.degree)}")
     if est.kernel in ("poly", "rbf", "sigmoid"):
-        lines.append(f"gamma {float(est._gamma)!r}")
+        lines.append(f"gamma {solution.gamma!r}")
     if est.kernel in ("poly", "sigmoid"):
         lines.append(f"coef0 {float(est.coef0)!r}")
     lines += [f"nr_class {len(est.classes_) if classifier else 2}", f"total_sv {sv.shape[0]}",
@@ -110,9 +111,10 @@ def save_model(est: Any, path: str | Path, serial_numbers: Any = None) -> None:
         if not (np.issubdtype(labels.dtype, np.number) and np.all(labels == np.round(labels))):
             raise ValueError(f"Expected integer class labels for a LIBSVM model, got {labels.tolist()[:6]}")
         lines.append("label " + " ".join(str(int(c)) for c in labels))
-        if getattr(est, "_probA", np.empty(0)).size:  # Platt's sigmoids, fitted on LIBSVM's sign already
-            lines += ["probA " + " ".join(repr(float(a)) for a in est._probA),
-                      "probB " + " ".join(repr(float(b)) for b in est._probB)]
+        probA, probB = solution.probA, solution.probB
+        if probA is not None and probB is not None and probA.size:  # Platt's sigmoids, on LIBSVM's sign already
+            lines += ["probA " + " ".join(repr(float(a)) for a in probA),
+                      "probB " + " ".join(repr(float(b)) for b in probB)]
         lines.append("nr_sv " + " ".join(str(int(n)) for n in est.n_support_))
     lines.append("SV")
     for k in range(sv.shape[0]):
@@ -134,16 +136,40 @@ def load_model(path: str | Path, device: str = "auto", n_features: int | None = 
     number: ``support_`` is each support vector's serial number - 1, and ``predict`` takes ``(n, L)``
     values, column j - 1 for serial number j (L: ``n_features``, at least the largest serial number).
 
+    The file is read into a plain :class:`~torchsvm.svm._base.Solution`, which the estimator's own
+    :meth:`~torchsvm.svm._base.BaseLibSVM.from_solution` turns into a fitted estimator.
+
     Raises:
         FileNotFoundError: no such file.
         ValueError: a file that is not a LIBSVM model, or a model of a kind not supported here, with the
             offending line.
     """
-    from torchsvm.kernels import kernel_function
     from torchsvm.svm import SVC, SVR, NuSVC, NuSVR, OneClassSVM
-    from torchsvm.svm._base import resolve_device
 
-    path = Path(path)
+    model = _read_model(Path(path))
+    kind, kernel, header = model.kind, model.kernel, model.header
+    params = dict(kernel=kernel, degree=int(header.get("degree", ["3"])[0]),
+                  coef0=float(header.get("coef0", ["0"])[0]), device=device)
+    solution = _solution(model, n_features)
+    params["gamma"] = solution.gamma
+    classes: dict[str, type[BaseLibSVM]] = {"SVC": SVC, "NuSVC": NuSVC, "SVR": SVR, "NuSVR": NuSVR,
+                                             "OneClassSVM": OneClassSVM}
+    return classes[kind].from_solution(solution, **params)
+
+
+class _ModelFile(NamedTuple):
+    """A LIBSVM model file as read: its header, and per support vector its coefficients and features."""
+
+    path: Path
+    kind: str  # the estimator's name
+    kernel: str
+    header: dict[str, list[str]]
+    coef: np.ndarray  # (n_coef, n_SV): LIBSVM's sv_coef
+    rows: list[dict[int, float]]  # each support vector's index: value pairs
+
+
+def _read_model(path: Path) -> _ModelFile:
+    """Parse ``path``: header lines up to ``SV``, then one support vector per line."""
     if not path.is_file():
         raise FileNotFoundError(f"Expected a LIBSVM model file, got {str(path)!r}: no such file")
     text = path.read_text().splitlines()
@@ -162,9 +188,7 @@ def load_model(path: str | Path, device: str = "auto", n_features: int | None = 
     if kind is None or kernel is None:
         raise ValueError(f"{path}: expected svm_type one of {sorted(kinds)} and kernel_type one of "
                          f"{sorted(_KERNELS.values())}, got {header.get('svm_type')} / {header.get('kernel_type')}")
-    classifier = kind in ("SVC", "NuSVC")
-    n_class = int(header["nr_class"][0]) if classifier else 2
-    n_coef = n_class - 1 if classifier else 1
+    n_coef = int(header["nr_class"][0]) - 1 if kind in ("SVC", "NuSVC") else 1
     rows: list[dict[int, float]] = []
     coefs = []
     for number, line in enumerate(body, len(text) - len(body) + 1):
@@ -177,11 +201,19 @@ def load_model(path: str | Path, device: str = "auto", n_features: int | None = 
         except ValueError as err:
             raise ValueError(f"{path}, line {number}: expected {n_coef} coefficient(s) then index:value pairs, "
                              f"got {line[:80]!r}") from err
-    precomputed = kernel == "precomputed"
-    if precomputed:
-        if any(list(r) != [0] or r[0] < 1 or r[0] != int(r[0]) for r in rows):
+    coef = np.asarray(coefs, dtype=np.float64).T.reshape(n_coef, len(rows))
+    return _ModelFile(path, kind, kernel, header, coef, rows)
+
+
+def _support_vectors(model: _ModelFile, n_features: int | None) -> tuple[scipy.sparse.csr_matrix, np.ndarray | None]:
+    """The support vectors as LIBSVM keeps them (sparse rows: a text model's are mostly zeros), ``n_features``
+    wide (default: the largest index used), and a precomputed model's serial numbers."""
+    path, rows, serial = model.path, model.rows, None
+    if model.kernel == "precomputed":
+        bad = [r for r in rows if list(r) != [0] or r[0] < 1 or r[0] != int(r[0])]
+        if bad:
             raise ValueError(f"{path}: expected each support vector of a precomputed-kernel model as 0:serial number, "
-                             f"got {next(r for r in rows if list(r) != [0] or r[0] < 1 or r[0] != int(r[0]))}")
+                             f"got {bad[0]}")
         serial = np.asarray([int(r[0]) for r in rows], dtype=np.int64)
         rows = [{} for _ in rows]  # no features: the kernel values come with the data
         used = int(serial.max(initial=0))
@@ -192,79 +224,45 @@ def load_model(path: str | Path, device: str = "auto", n_features: int | None = 
         used = max((max(r) for r in rows if r), default=0)
     if n_features is not None and n_features < used:
         raise ValueError(f"{path}: its support vectors use feature {used}, more than n_features={n_features}")
-    n_features = used if n_features is None else n_features
-    # The support vectors as LIBSVM keeps them: sparse rows (a text model's are mostly zeros).
+    width = used if n_features is None else n_features
     sv = scipy.sparse.csr_matrix((np.asarray([v for r in rows for v in r.values()], dtype=np.float64),
                                   np.asarray([j - 1 for r in rows for j in r], dtype=np.int64),
-                                  np.concatenate([[0], np.cumsum([len(r) for r in rows])])), shape=(len(rows), n_features))
-    coef = np.asarray(coefs, dtype=np.float64).T.reshape(n_coef, len(rows))  # (n_coef, n_SV)
+                                  np.concatenate([[0], np.cumsum([len(r) for r in rows])])), shape=(len(rows), width))
+    return sv, serial
+
+
+def _solution(model: _ModelFile, n_features: int | None) -> Solution:
+    """The model in the estimators' layout (classes sorted, a two-class model positive for ``classes_[1]``)."""
+    header = model.header
+    sv, serial = _support_vectors(model, n_features)
+    n_sv_total, width = sv.shape
     rho = np.asarray([float(r) for r in header["rho"]])
     gamma = float(header["gamma"][0]) if "gamma" in header else 1.0
-    params = dict(kernel=kernel, gamma=gamma, degree=int(header.get("degree", ["3"])[0]),
-                  coef0=float(header.get("coef0", ["0"])[0]), device=device)
-    est = {"SVC": SVC, "NuSVC": NuSVC, "SVR": SVR, "NuSVR": NuSVR, "OneClassSVM": OneClassSVM}[kind](**params)
-    dev = resolve_device(device)
-    kernel_fn = None if precomputed else kernel_function(kernel, gamma, est.degree, est.coef0)
-    if classifier:
-        labels = np.asarray([int(v) for v in header["label"]])
-        n_sv = np.asarray([int(v) for v in header["nr_sv"]])
-        order = np.argsort(labels, kind="stable")  # ours are sorted: reorder classes, their SVs, the pairs
-        P = _ovo_coefficients(coef, n_sv)  # (P, n_SV) in LIBSVM's label order
-        pairs = [(i, j) for i in range(n_class) for j in range(i + 1, n_class)]
-        rank = np.empty(n_class, dtype=int)
-        rank[order] = np.arange(n_class)
-        new_pairs = [(i, j) for i in range(n_class) for j in range(i + 1, n_class)]
-        coef_pairs = np.zeros((len(pairs), len(rows)))
-        b = np.zeros(len(pairs))
-        probA, probB = (np.asarray([float(v) for v in header.get(key, [])]) for key in ("probA", "probB"))
-        probA_new, probB_new = probA.copy(), probB.copy()
-        for p, (i, j) in enumerate(pairs):
-            a, c = rank[i], rank[j]
-            q = new_pairs.index((min(a, c), max(a, c)))
-            sign = 1.0 if a < c else -1.0  # the pair's first class flips when the order does
-            coef_pairs[q], b[q] = sign * P[p], sign * -rho[p]
-            if probA.size:  # P(first | f) = 1 / (1 + exp(A f + B)): a flipped pair keeps A and negates B
-                probA_new[q], probB_new[q] = probA[p], sign * probB[p]
-        starts = np.concatenate([[0], np.cumsum(n_sv)])
-        sv_order = np.concatenate([np.arange(starts[k], starts[k + 1]) for k in order])
-        sv, coef_pairs = sv[sv_order], coef_pairs[:, sv_order]
-        if n_class == 2:  # ours: positive for classes_[1]
-            coef_pairs, b = -coef_pairs, -b
-        est.classes_ = labels[order]
-        est.n_support_ = n_sv[order].astype(np.int32)
-        est.class_weight_ = np.ones(n_class)
-        y_sv = np.repeat(np.arange(n_class), est.n_support_)
-        est._store(as_sparse_rows(sv, "support vectors", dev), y_sv, coef_pairs, b, kernel_fn)
-        est.n_iter_ = np.zeros(len(pairs), dtype=np.int64)
-        est._probA, est._probB = probA_new, probB_new
-        if probA.size:
-            est.probability = True  # as fitted with it: predict_proba available
-    else:
-        est._keep_support(as_sparse_rows(sv, "support vectors", dev), coef, -rho, kernel_fn, np.arange(len(rows)))
-        est.dual_coef_ = coef
-        est.n_support_ = np.array([len(rows)], dtype=np.int32)
-        est.n_iter_ = 0
-        if kind == "OneClassSVM":
-            est.offset_ = -est.intercept_
-    est.support_ = np.arange(len(rows), dtype=np.int32)
-    est.n_features_in_, est.shape_fit_ = n_features, (len(rows), n_features)
-    if precomputed:  # the training rows by serial number: Gram matrices (n, n_features) come in
-        est.support_ = (serial[sv_order] if classifier else serial).astype(np.int32) - 1
-        est.shape_fit_ = (n_features, n_features)
-    est._gamma, est.fit_status_, est._raw_fit = gamma, 0, None
-    return est
-
-
-def _ovo_coefficients(coef: np.ndarray, n_sv: np.ndarray) -> np.ndarray:
-    """Per pair (i, j) the coefficient of every SV: LIBSVM's ``sv_coef[j - 1]`` for class i's SVs,
-    ``sv_coef[i]`` for class j's, zero for the others. ``(n_pairs, n_SV)``."""
-    k = len(n_sv)
+    support = np.arange(n_sv_total) if serial is None else serial - 1
+    shape_fit = (width, width) if serial is not None else None  # precomputed: Gram matrices (n, width) come in
+    if model.kind not in ("SVC", "NuSVC"):
+        return Solution(sv, model.coef, -rho, support, width, gamma, shape_fit)
+    labels = np.asarray([int(v) for v in header["label"]])
+    n_sv = np.asarray([int(v) for v in header["nr_sv"]])
+    n_class = len(labels)
+    order = np.argsort(labels, kind="stable")  # ours are sorted: reorder classes, their SVs, the pairs
+    rank = np.empty(n_class, dtype=int)
+    rank[order] = np.arange(n_class)
+    pairs = [(i, j) for i in range(n_class) for j in range(i + 1, n_class)]
+    P = pair_coefficients(model.coef, n_sv)  # (P, n_SV) in LIBSVM's label order
+    coef, b = np.zeros((len(pairs), n_sv_total)), np.zeros(len(pairs))
+    probA, probB = (np.asarray([float(v) for v in header.get(key, [])]) for key in ("probA", "probB"))
+    probA_new, probB_new = probA.copy(), probB.copy()
+    for p, (i, j) in enumerate(pairs):
+        a, c = rank[i], rank[j]
+        q = pairs.index((min(a, c), max(a, c)))
+        sign = 1.0 if a < c else -1.0  # the pair's first class flips when the order does
+        coef[q], b[q] = sign * P[p], sign * -rho[p]
+        if probA.size:  # P(first | f) = 1 / (1 + exp(A f + B)): a flipped pair keeps A and negates B
+            probA_new[q], probB_new[q] = probA[p], sign * probB[p]
     starts = np.concatenate([[0], np.cumsum(n_sv)])
-    out = []
-    for i in range(k):
-        for j in range(i + 1, k):
-            row = np.zeros(coef.shape[1])
-            row[starts[i]:starts[i + 1]] = coef[j - 1, starts[i]:starts[i + 1]]
-            row[starts[j]:starts[j + 1]] = coef[i, starts[j]:starts[j + 1]]
-            out.append(row)
-    return np.asarray(out)
+    sv_order = np.concatenate([np.arange(starts[k], starts[k + 1]) for k in order])
+    if n_class == 2:  # ours: positive for classes_[1]
+        coef, b = -coef, -b
+    return Solution(sv[sv_order], coef[:, sv_order], b, support[sv_order], width, gamma, shape_fit,
+                    labels[order], n_sv[order], probA_new, probB_new)

@@ -9,8 +9,8 @@ import torch
 from torch import Tensor
 
 from torchsvm import functional as F
-from torchsvm._validation import check_finite, check_positive, check_positive_int, check_tensor
 from torchsvm.kernels import linear_kernel
+from torchsvm.validation import check_finite, check_positive, check_positive_int, check_tensor
 
 __all__ = ["ConvEmbedding", "Linear", "ReLU", "SVMHead", "TwoLayerNet"]
 

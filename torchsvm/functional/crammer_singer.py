@@ -8,14 +8,14 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from torchsvm._validation import (
+from torchsvm.solvers.multiclass import ActiveSetSystem, crammer_singer_solve
+from torchsvm.validation import (
     check_finite,
     check_gram_and_labels,
     check_positive,
     check_same_device,
     check_symmetric,
 )
-from torchsvm.solvers.multiclass import ActiveSetSystem, crammer_singer_solve
 
 __all__ = ["CrammerSingerFunction", "crammer_singer_dual"]
 

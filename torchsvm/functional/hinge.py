@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from torchsvm._validation import (
+from torchsvm.validation import (
     check_finite,
     check_floating,
     check_ndim,

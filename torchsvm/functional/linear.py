@@ -8,8 +8,8 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from torchsvm._validation import check_floating, check_ndim, check_same_device, check_same_dtype, check_tensor
 from torchsvm.functional._amp import autocast_dtype, cast_floating
+from torchsvm.validation import check_floating, check_ndim, check_same_device, check_same_dtype, check_tensor
 
 __all__ = ["LinearFunction", "linear"]
 

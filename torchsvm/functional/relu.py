@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from torchsvm._validation import check_floating, check_tensor
+from torchsvm.validation import check_floating, check_tensor
 
 __all__ = ["ReLUFunction", "relu"]
 

@@ -8,7 +8,8 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from torchsvm._validation import (
+from torchsvm.solvers.dual import smo_dual
+from torchsvm.validation import (
     check_finite,
     check_gram_and_labels,
     check_pm1_labels,
@@ -16,7 +17,6 @@ from torchsvm._validation import (
     check_same_device,
     check_symmetric,
 )
-from torchsvm.solvers.dual import smo_dual
 
 __all__ = ["SVMDualFunction", "svm_dual"]
 

@@ -15,7 +15,8 @@ from torchsvm._sparse import Matrix
 from torchsvm.distributed import LOCAL, Collectives
 from torchsvm.kernels import KernelFn
 
-__all__ = ["DualInfo", "DualResult", "device_memory_guard", "dual_bias", "dual_objective", "kernel_diagonal", "nu_bias"]
+__all__ = ["DualInfo", "DualResult", "device_memory_guard", "dual_bias", "dual_objective", "dual_result", "dual_start",
+           "index_sets", "kernel_diagonal", "nu_bias"]
 
 
 class DualInfo(NamedTuple):
@@ -39,7 +40,7 @@ def dual_objective(K: Tensor, y: Tensor, alpha: Tensor) -> Tensor:
     return alpha.sum(-1) - 0.5 * (v * Kv).sum(-1)
 
 
-def _masks(alpha: Tensor, pos: Tensor, C: Tensor, movable: Tensor | None = None) -> tuple[Tensor, Tensor]:
+def index_sets(alpha: Tensor, pos: Tensor, C: Tensor, movable: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """I_up (a_t can move along +y_t) and I_low (along -y_t); ``pos`` is ``y > 0``."""
     below_C, above_0 = alpha < C, alpha > 0
     up = torch.where(pos, below_C, above_0)
@@ -85,14 +86,14 @@ def nu_bias(G: Tensor, y: Tensor, alpha: Tensor, C: Tensor) -> tuple[Tensor, Ten
     return -(r1 - r2) / 2, (r1 + r2) / 2
 
 
-def _result(G: Tensor, Y: Tensor, alpha: Tensor, C: Tensor, info: DualInfo, nu: bool) -> DualResult:
+def dual_result(G: Tensor, Y: Tensor, alpha: Tensor, C: Tensor, info: DualInfo, nu: bool) -> DualResult:
     if nu:
         b, r = nu_bias(G, Y, alpha, C)
         return DualResult(alpha, b, info, r)
     return DualResult(alpha, dual_bias(G, Y, alpha, C), info)
 
 
-def _start(Kv: Callable[[Tensor], Tensor], Y: Tensor, C: Tensor, p: Tensor | None, alpha0: Tensor | None,
+def dual_start(Kv: Callable[[Tensor], Tensor], Y: Tensor, C: Tensor, p: Tensor | None, alpha0: Tensor | None,
            dtype: torch.dtype) -> tuple[Tensor, Tensor]:
     """The start ``(alpha, G = Q alpha + p)`` of B problems, ``(B, N)`` each; ``Kv(v)`` is ``K v``
     for ``v`` ``(B, N)`` (each solver's own way to multiply by its kernel)."""

@@ -24,6 +24,7 @@ import torch
 from torch import Tensor
 
 from torchsvm import _jit  # noqa: F401  (registers the first-build notice before a loop here compiles)
+from torchsvm.solvers._multiclass_common import PIVOT_RATIO, RATE_BOUNDS, RIDGES
 
 # Reassociation and contraction (no NaN / infinity assumptions: the pivot tests must see a NaN): lets the
 # small factors' dot products and row updates vectorize.
@@ -40,7 +41,7 @@ def _worse(worst, x):
 
 # The projected gradient runs on class-major arrays, (M, N) per problem (column a_m of A as a row): the gradient
 # K a_m - e_m is then built from contiguous rows of K (K symmetric), which vectorizes; the sample-major layout's
-# inner loop ran over the M classes (~2x slower, measured).
+# inner loop ran over the M classes (slower; docs/benchmarks.md, "The thresholds in the code").
 
 
 @numba.njit(inline="always", fastmath=_FAST)
@@ -115,7 +116,7 @@ def _fista(K, lin, U, L, level, max_iter, check_every, A_all, active, steps, con
                     converged[b] = True
                     break
                 if n_iter > check_every:  # give up when this rate would not get there within max_iter
-                    rate = min(max(gap / gap_before, 1e-12), 1 - 1e-6)
+                    rate = min(max(gap / gap_before, RATE_BOUNDS[0]), RATE_BOUNDS[1])
                     if check_every * math.log(level / gap) / math.log(rate) > max_iter - n_iter:
                         break
                 gap_before = gap
@@ -171,7 +172,7 @@ def _factor(H, L):
     if _cholesky(H, L):
         return
     n = H.shape[0]
-    for ridge in (1e-12, 1e-8, 1e-4):
+    for ridge in RIDGES:
         Hr = H.copy()
         for i in range(n):
             Hr[i, i] += ridge
@@ -200,7 +201,7 @@ def _cholesky_solve(L, b, x):
 def _add_inverse(L, W, total):
     """total += (L L^T)^-1 = W^T W with W = L^-1 (a triangular inverse and a product: a fraction of the work
     of N solves). Every inner loop runs along contiguous rows; row i of W is accumulated apart from W (its
-    source rows) and the product runs over whole rows (W's zeros included): both vectorize (measured ~2x)."""
+    source rows) and the product runs over whole rows (W's zeros included): both vectorize."""
     n = L.shape[0]
     acc = np.empty(n)
     for i in range(n):  # row i of W: (e_i - sum_{k < i} L_ik W_k) / L_ii
@@ -357,12 +358,12 @@ def interior_point_cpu(Ks: Tensor, lin: Tensor, Us: Tensor, A: Tensor, S: Tensor
 
 @numba.njit(cache=True)
 def _well_conditioned(L):
-    """The pivots within 1e5 of each other (:func:`torchsvm.solvers.multiclass._well_conditioned`)."""
+    """The pivots within 1 / PIVOT_RATIO of each other (the torch stages' ``_well_conditioned``)."""
     lo, hi = np.inf, 0.0
     for i in range(L.shape[0]):
         d = abs(L[i, i])
         lo, hi = min(lo, d), max(hi, d)
-    return lo > 1e-5 * hi
+    return lo > PIVOT_RATIO * hi
 
 
 @numba.njit(cache=True)

@@ -50,8 +50,8 @@ def _triton_runs_on(device: torch.device) -> bool:
 
 
 def _smo_triton() -> ModuleType:
-    """The Triton kernel's module, imported when first asked for: importing Triton takes ~0.4 s, which a
-    CPU-only process (most fits) should not pay at ``import torchsvm``."""
+    """The Triton kernel's module, imported when first asked for: importing Triton takes a good part of a
+    second, which a CPU-only process (most fits) should not pay at ``import torchsvm``."""
     return importlib.import_module("torchsvm.solvers._smo_triton")
 
 
@@ -62,7 +62,7 @@ def _run_triton(K: Tensor, pos: Tensor, C: Tensor, alpha: Tensor, score: Tensor,
 
 def _run_numba(K: Tensor, pos: Tensor, C: Tensor, alpha: Tensor, score: Tensor, tol: Tensor, max_steps: int,
                movable: Tensor | None, counts: Tensor, nu: bool, kernel_index: Tensor | None) -> Tensor:
-    # The compiled loop's module imports numba (~0.2 s): loaded on the first CPU solve, not at import.
+    # The compiled loop's module imports numba (a fraction of a second): loaded on the first CPU solve, not at import.
     from torchsvm.solvers._smo_numba import smo_steps_numba
 
     return smo_steps_numba(K, pos, C, alpha, score, tol, max_steps, movable, counts, nu, kernel_index)

@@ -9,19 +9,19 @@ import torch
 from torch import Tensor
 
 from torchsvm._sparse import Matrix
-from torchsvm._validation import check_positive_int
 from torchsvm._warnings import warn_convergence
 from torchsvm.kernels import KernelFn, kernel_row_blocks
 from torchsvm.solvers._dual_rules import (
     DualInfo,
     DualResult,
-    _masks,
-    _result,
-    _start,
     device_memory_guard,
     dual_bias,
+    dual_result,
+    dual_start,
+    index_sets,
 )
 from torchsvm.solvers.smo import extremes, smo_steps
+from torchsvm.validation import check_positive_int
 
 __all__ = ["DecompositionSolver", "decomposition_dual"]
 
@@ -90,7 +90,7 @@ class DecompositionSolver:
             return self._to_variables(
                 torch.cat([v.to(rows.dtype) @ rows.T for _, rows in kernel_row_blocks(kernel, X, X, 1024)], 1))
 
-        self.alpha, self.G = _start(Kv, self.Y, self.C, self.p, alpha0, dtype)
+        self.alpha, self.G = dual_start(Kv, self.Y, self.C, self.p, alpha0, dtype)
         self.gap = torch.full((B,), math.inf, dtype=dtype, device=X.device)
         self.n_iter = 0
         self.n_inner = 0
@@ -126,7 +126,7 @@ class DecompositionSolver:
     def kkt_violation(self) -> Tensor:
         """``m(a) - M(a)`` per problem ``(B,)`` (nu: the larger of the two signs'): 0 at the optimum,
         <= tol at convergence."""
-        up, low = _masks(self.alpha, self.Y > 0, self.C)
+        up, low = index_sets(self.alpha, self.Y > 0, self.C)
         score = -self.Y * self.G
         gaps = []
         for g in self._groups():
@@ -138,7 +138,7 @@ class DecompositionSolver:
         """n new working-set indices per problem ``(B, n)`` and whether each is a real violator;
         the top violators from each end (nu: of each sign, so each sign's worst pair is in)."""
         B, N = self.Y.shape
-        up, low = _masks(self.alpha, self.Y > 0, self.C)
+        up, low = index_sets(self.alpha, self.Y > 0, self.C)
         if exclude is not None:
             up, low = up & ~exclude, low & ~exclude
         score = -self.Y * self.G
@@ -257,7 +257,7 @@ class DecompositionSolver:
 
     def result(self) -> DualResult:
         converged = bool((self.gap <= self.tol).all())
-        return _result(self.G, self.Y, self.alpha, self.C, DualInfo(converged, self.n_iter, self.gap, self.problem_iters),
+        return dual_result(self.G, self.Y, self.alpha, self.C, DualInfo(converged, self.n_iter, self.gap, self.problem_iters),
                        self.nu)
 
 

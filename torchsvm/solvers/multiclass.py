@@ -24,6 +24,7 @@ import torch
 from torch import Tensor
 
 from torchsvm._warnings import warn_convergence
+from torchsvm.solvers._multiclass_common import PIVOT_RATIO, RATE_BOUNDS, RIDGES
 
 __all__ = [
     "ActiveSetSystem",
@@ -40,12 +41,12 @@ _POLISH_ROUNDS = 3  # primal-dual active-set rounds per polish (the guesses are 
 # (the steps stop early when the slowest problem's rate says it would not converge within them).
 _PG_STEPS = 100
 # The projected gradient's levels (on the gradient mapping): its active set is polished at the first; those the
-# polish does not solve go on to the next from their iterate. (Measured against 1e-3 alone: a trained few-shot
-# module's embeddings 14-16% faster at 5 and 15 shots, clustered and singular ones 10-18% slower.)
+# polish does not solve go on to the next from their iterate (against 1e-3 alone: faster on trained embeddings,
+# slower on clustered ones; the figures: docs/benchmarks.md, "The thresholds in the code").
 _PG_LEVELS = (1e-2, 1e-3)
 # Kernels (rescaled to a unit diagonal) conditioned past this on their range go to the interior point without
-# projected-gradient steps: on clustered embeddings of condition 1e4-1e6 it solved 12 of 192 five-shot problems
-# in its 100 steps.
+# projected-gradient steps: on clustered embeddings of condition 1e4-1e6 it solved few problems in its
+# _PG_STEPS (docs/benchmarks.md, "The thresholds in the code").
 _PG_CONDITION = 1e4
 
 
@@ -130,9 +131,10 @@ class ActiveSetSystem:
 
 
 def _well_conditioned(L: Tensor) -> Tensor:
-    """Cholesky factors whose pivots stay within 1e5 of each other (the matrix's conditioning within ~1e10)."""
+    """Cholesky factors whose pivots stay within 1 / PIVOT_RATIO of each other (the matrix's conditioning within
+    its square)."""
     d = L.diagonal(dim1=-2, dim2=-1).abs()
-    return d.amin(-1) > 1e-5 * d.amax(-1)
+    return d.amin(-1) > PIVOT_RATIO * d.amax(-1)
 
 
 class _CompactSystem:
@@ -352,7 +354,7 @@ def _projected_gradient(Ks: Tensor, lin: Tensor, Us: Tensor, L: Tensor, level: f
                 break
             # Stop early when the slowest problem, at its rate since the last check, would not get there
             # within max_iter (ill-conditioned K: hundreds of steps; the interior point takes a dozen).
-            rate = (gap / gap_before).clamp(1e-12, 1 - 1e-6)
+            rate = (gap / gap_before).clamp(*RATE_BOUNDS)
             needed = check_every * torch.log(level / gap) / torch.log(rate)
             if n_iter > check_every and float(torch.where(gap > level, needed, 0).amax()) > max_iter - n_iter:
                 break
@@ -422,7 +424,7 @@ class _InteriorPoint:
         # K may be singular and rounded slightly indefinite: a failed factor gets a small ridge (the
         # step is then inexact Newton; the residuals are always computed exactly).
         L, info = torch.linalg.cholesky_ex(H)
-        for ridge in (1e-12, 1e-8, 1e-4):
+        for ridge in RIDGES:
             if not bool((info > 0).any()):
                 break
             L2, info = torch.linalg.cholesky_ex(H + ridge * self.eye)

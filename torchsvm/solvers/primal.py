@@ -16,12 +16,12 @@ import torch
 from torch import Tensor
 
 from torchsvm._sparse import Matrix, SparseRows, addmm, xt_mm
-from torchsvm._validation import check_finite, check_pm1_labels, per_sample_costs
 from torchsvm.distributed import LOCAL, Collectives
 from torchsvm.solvers._hinge_stopping import GradientStopping, HingeStopping
 from torchsvm.solvers._line_search import exact_line_search
 from torchsvm.solvers._losses import loss_terms
 from torchsvm.solvers._newton import NewtonDirections
+from torchsvm.validation import check_finite, check_pm1_labels, per_sample_costs
 
 __all__ = ["SolverInfo", "PrimalResult", "primal_gd", "primal_newton", "primal_newton_host", "primal_objective", "loss_terms"]
 

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from torchsvm._optional import require
+from torchsvm.optional import require
 
 __all__ = ["cvxpy_primal", "cvxpy_dual", "cvxpylayers_dual", "dual_intercept"]
 

@@ -27,7 +27,7 @@ from torch import Tensor
 
 from torchsvm.distributed import Collectives, row_offsets
 from torchsvm.kernels import KernelFn
-from torchsvm.solvers._dual_rules import DualInfo, DualResult, _masks, dual_bias
+from torchsvm.solvers._dual_rules import DualInfo, DualResult, dual_bias, index_sets
 from torchsvm.solvers.decomposition import DecompositionSolver, kept_columns
 from torchsvm.solvers.smo import extremes
 
@@ -70,7 +70,7 @@ class ShardedDecompositionSolver(DecompositionSolver):
         return owned, local.clamp(0, self.X.shape[0] - 1)
 
     def kkt_violation(self) -> Tensor:
-        up, low = _masks(self.alpha, self.Y > 0, self.C)
+        up, low = index_sets(self.alpha, self.Y > 0, self.C)
         m, _, M = extremes(-self.Y * self.G, up, low)
         m, neg_M = self.shards.max(torch.stack([m, -M]))
         return (m + neg_M).nan_to_num(nan=-math.inf)
@@ -78,7 +78,7 @@ class ShardedDecompositionSolver(DecompositionSolver):
     def _select(self, n: int, exclude: Tensor | None) -> tuple[Tensor, Tensor]:
         """The global top violators from each end, ``(B, n)`` global row indices and whether each is real."""
         B, N = self.Y.shape
-        up, low = _masks(self.alpha, self.Y > 0, self.C)
+        up, low = index_sets(self.alpha, self.Y > 0, self.C)
         if exclude is not None:
             up, low = up & ~exclude, low & ~exclude
         score = -self.Y * self.G

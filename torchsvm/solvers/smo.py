@@ -16,7 +16,7 @@ from torch import Tensor
 
 from torchsvm._warnings import warn_convergence
 from torchsvm.solvers import _smo_backends
-from torchsvm.solvers._dual_rules import DualInfo, DualResult, _masks, _result, _start
+from torchsvm.solvers._dual_rules import DualInfo, DualResult, dual_result, dual_start, index_sets
 from torchsvm.solvers._smo_common import TAU
 
 __all__ = ["default_max_steps", "smo_dual", "smo_dual_host", "smo_steps"]
@@ -82,7 +82,7 @@ def smo_dual(
             return torch.stack([K[k] @ v[b].to(K.dtype) for b, k in enumerate(kernel_index.tolist())])
         return (K @ v.to(K.dtype).unsqueeze(-1)).squeeze(-1)
 
-    alpha, G = _start(Kv, Y, Cb, p, alpha0, dtype)
+    alpha, G = dual_start(Kv, Y, Cb, p, alpha0, dtype)
     max_iter = default_max_steps(N) if max_iter is None else max_iter
     counts = torch.zeros(B, dtype=torch.long, device=K.device)
     n_iter, gap = smo_steps(K, Y, Cb, alpha, G, tol, max_iter, check_every, counts=counts, backend=backend, nu=nu,
@@ -94,7 +94,7 @@ def smo_dual(
             f"{float(gap.max()):.3g} > tol={tol}). Increase max_iter or tol, or scale the kernel.",
             stacklevel=2,
         )
-    return _result(G, Y, alpha, Cb, DualInfo(converged, n_iter, gap, counts), nu)
+    return dual_result(G, Y, alpha, Cb, DualInfo(converged, n_iter, gap, counts), nu)
 
 
 def default_max_steps(n: int) -> int:
@@ -281,7 +281,7 @@ def _smo_step(
 ) -> tuple[Tensor, Tensor]:
     """One SMO step of every problem still above tol; updates ``alpha``, ``score`` and ``counts`` in
     place and returns the KKT violation before the step and which problems moved, both ``(B,)``."""
-    up, low = _masks(alpha, pos, C, movable)
+    up, low = index_sets(alpha, pos, C, movable)
 
     def row(i: Tensor) -> Tensor:  # (B, N): row i of each problem's K
         return K[i] if K.ndim == 2 else K[rows_b, i]

@@ -32,6 +32,8 @@ class DecompositionProblems:
     Args:
         X: ``(n, D)`` rows, in the dtype kernel values are computed in.
         Y, C: ``(P, n)`` labels in {-1, +1} and costs; p: ``(P, n)`` linear term (default -1).
+        alpha0, nu: a feasible start ``(P, n)`` and the nu formulation (see
+            :func:`~torchsvm.solvers.dual.smo_dual`); one process.
         kernel: ``kernel(A, Z) -> (n_A, n_Z)``.
         members: None, or one tensor of row indices per problem.
         working_set_size, tol: of each solver; dtype: of the solvers' state (alpha, G).
@@ -42,25 +44,31 @@ class DecompositionProblems:
     """
 
     def __init__(self, X: Matrix, Y: Tensor, C: Tensor, kernel: KernelFn, *, p: Tensor | None = None,
-                 members: list[Tensor] | None = None, working_set_size: int = 1024, tol: float = 1e-3,
-                 dtype: torch.dtype = torch.float64, shards: Collectives = LOCAL, row_of: Tensor | None = None) -> None:
+                 alpha0: Tensor | None = None, nu: bool = False, members: list[Tensor] | None = None,
+                 working_set_size: int = 1024, tol: float = 1e-3, dtype: torch.dtype = torch.float64,
+                 shards: Collectives = LOCAL, row_of: Tensor | None = None) -> None:
         if row_of is not None and (shards.distributed or members is not None):
             raise ValueError("Expected row_of only for one process and problems over every row")
+        if shards.distributed and (alpha0 is not None or nu):
+            raise ValueError("Expected no alpha0 and nu=False for sharded problems (the sharded solver starts at 0)")
 
-        def solver(rows: Tensor | None, Y: Tensor, C: Tensor, p: Tensor | None) -> DecompositionSolver:
+        def solver(rows: Tensor | None, Y: Tensor, C: Tensor, p: Tensor | None, a0: Tensor | None) -> DecompositionSolver:
             Xs = X if rows is None else X[rows]
             if shards.distributed:
                 assert isinstance(Xs, Tensor)  # sharded fits take dense rows
                 return ShardedDecompositionSolver(Xs, Y, C, kernel, shards, working_set_size, tol, dtype, p)
-            return DecompositionSolver(Xs, Y, C, kernel, working_set_size, tol, dtype, p, row_of=row_of)
+            return DecompositionSolver(Xs, Y, C, kernel, working_set_size, tol, dtype, p, a0, nu, row_of)
+
+        def own(T: Tensor | None, k: int, m: Tensor) -> Tensor | None:  # problem k's values on its rows m
+            return None if T is None else T[k : k + 1, m]
 
         self.shape, self.tol = Y.shape, tol
         self.parts: list[tuple[slice, Tensor | None, DecompositionSolver]]
         if members is None:
-            self.parts = [(slice(None), None, solver(None, Y, C, p))]
+            self.parts = [(slice(None), None, solver(None, Y, C, p, alpha0))]
         else:
-            self.parts = [(slice(k, k + 1), m, solver(m, Y[k : k + 1, m], C[k : k + 1, m],
-                                                      None if p is None else p[k : k + 1, m]))
+            self.parts = [(slice(k, k + 1), m, solver(m, Y[k : k + 1, m], C[k : k + 1, m], own(p, k, m),
+                                                      own(alpha0, k, m)))
                           for k, m in enumerate(members)]
 
     def step(self) -> bool:
@@ -107,14 +115,26 @@ class DecompositionProblems:
         return coef
 
     def result(self) -> DualResult:
-        """``alpha`` ``(P, n)`` (this process's rows), biases and ``info``, KKT violations refreshed."""
-        _, _, first = self.parts[0]
-        alpha = first.alpha.new_zeros(self.shape)
-        for at, rows, s in self.parts:
+        """``alpha`` ``(P, n)`` (this process's rows), biases (and nu's ``r``) and ``info``, KKT violations
+        refreshed."""
+        results = []
+        for _, _, s in self.parts:
             s.gap = s.kkt_violation()
-            if rows is None:
-                alpha[at] = s.alpha
-            else:
-                alpha[at, rows] = s.alpha
+            results.append(s.result())
+        if self.parts[0][1] is None:  # one solver over every row
+            return results[0]
+        alpha = results[0].alpha.new_zeros(self.shape)
+        for (at, rows, _), res in zip(self.parts, results, strict=True):
+            alpha[at, rows] = res.alpha
+        r = None if results[0].r is None else torch.cat([res.r for res in results if res.r is not None])
         gap, iters = self.gap, self._each(lambda s: s.problem_iters)
-        return DualResult(alpha, self.bias(), DualInfo(bool((gap <= self.tol).all()), int(iters.max()), gap, iters))
+        return DualResult(alpha, torch.cat([res.b for res in results]),
+                          DualInfo(bool((gap <= self.tol).all()), int(iters.max()), gap, iters), r)
+
+    def run(self, max_iter: int | None = None) -> DualResult:
+        """Step until every problem is within tol or ``max_iter`` outer iterations (default
+        :meth:`default_max_iter`) have run, then :meth:`result`; the caller warns on non-convergence."""
+        for _ in range(self.default_max_iter() if max_iter is None else max_iter):
+            if self.step():
+                break
+        return self.result()

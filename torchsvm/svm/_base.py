@@ -29,15 +29,16 @@ from torch import Tensor
 from torchsvm._sparse import Matrix, SparseRows, as_sparse_rows, is_sparse, xt_mm
 from torchsvm._threads import SMALL_ROWS, one_thread_up_to, rows_of, small_fit_threads
 from torchsvm._warnings import warn_convergence
-from torchsvm.distributed import LOCAL, Collectives, ShardError, Shards, check_same
+from torchsvm.distributed import LOCAL, Collectives, ShardError, Shards, check_same, row_offsets
 from torchsvm.kernels import BUILTIN_KERNELS, Kernel, KernelFn, kernel_function, kernel_row_blocks, psd_report
-from torchsvm.solvers.dual import DualResult, decomposition_dual, device_memory_guard, smo_dual
+from torchsvm.solvers.dual import DualResult, device_memory_guard, smo_dual
 from torchsvm.solvers.smo import smo_dual_host
+from torchsvm.solvers.stepped import DecompositionProblems
 from torchsvm.svm._blocks import BlockSettings, by_segments, solve_blocks
 from torchsvm.svm._params import LIBSVM, Constrained, StrOptions
 
-__all__ = ["BaseLibSVM", "DualProblems", "ProblemArrays", "fill_bounds", "ovo_pair_array", "ovo_pair_tensor", "ovo_pairs",
-           "resolve_device"]
+__all__ = ["BaseLibSVM", "DualProblems", "Prepared", "ProblemArrays", "Solution", "fill_bounds", "ovo_pair_array",
+           "ovo_pair_tensor", "ovo_pairs", "resolve_device"]
 
 
 
@@ -83,8 +84,8 @@ _ONE_THREAD_DECISION_WORK = 1e8
 
 # On the CPU one problem of more variables than this (binary SVC, epsilon-SVR's 2N) is solved from kernel rows
 # (decomposition) rather than on the whole Gram matrix, whose N^2 D cost then exceeds the rows the solver reads
-# (bench_matrix.py, matrix-cpu-2026-12-07-2). NuSVC, NuSVR and OneClassSVM measured faster in memory at every
-# size run (their budget rule alone decides).
+# (docs/benchmarks.md, "The thresholds in the code"). NuSVC, NuSVR and OneClassSVM keep the Gram matrix (their
+# budget rule alone decides): they were faster in memory at every size run.
 IN_MEMORY_VARIABLES = 8000
 
 _X_ADVICE = "Fit on fewer rows, on device='cpu', or sharded over several GPUs (distributed=True)."
@@ -109,7 +110,7 @@ def as_tensor_2d(X: Any, name: str, device: torch.device, dtype: torch.dtype | N
         from sklearn.utils.validation import check_array
 
         # check_array raises for a wrong dimension, no samples and NaN/inf, naming them; a plain finite float
-        # array it would pass unchanged skips its ~0.15 ms of probing.
+        # array it would pass unchanged skips its probing (a large share of a small fit's time).
         arr = np.ascontiguousarray(X if _plain_array(X, 2) else check_array(X, dtype=(np.float64, np.float32)))
         # torch wants writable memory (a read-only memmap is copied, not shared).
         T = torch.from_numpy(arr if arr.flags.writeable else arr.copy())
@@ -128,7 +129,7 @@ def _plain_array(A: Any, ndim: int) -> bool:
 def float_targets(est: BaseEstimator, n_samples: int, y: Any) -> np.ndarray:
     """A regressor's ``y``: :func:`targets_1d` as finite float64 values (check_array's checks and messages)."""
     y_np = targets_1d(est, n_samples, y)
-    if _plain_array(y_np, 1):  # check_array would pass it as it is, after ~0.4 ms of probing
+    if _plain_array(y_np, 1):  # check_array would pass it as it is, after its probing
         return y_np.astype(np.float64, copy=False)
     from sklearn.utils.validation import check_array
 
@@ -201,7 +202,7 @@ def sample_costs(C: float, n_samples: int, sample_weight: Any) -> np.ndarray:
 
 def _class_targets(est: BaseEstimator, n_samples: int, y: Any) -> np.ndarray:
     y_np = targets_1d(est, n_samples, y)
-    if y_np.dtype.kind not in "iub":  # integer and boolean labels are classes as they are (type_of_target: ~0.4 ms)
+    if y_np.dtype.kind not in "iub":  # integer and boolean labels are classes as they are (type_of_target probes at length)
         check_classification_targets(y_np)
     return y_np
 
@@ -411,8 +412,38 @@ class ProblemArrays(NamedTuple):
         return DualProblems(Y, C, to(self.p), to(self.alpha0), to(self.rows), None, self.nu, to(self.row_index))
 
 
+class Prepared(NamedTuple):
+    """A fit's input as the solve steps take it (:func:`torchsvm.svm.problems.prepare`)."""
+
+    X: Matrix  # the training rows (float32 if X was, else float64; the Gram matrix when precomputed)
+    kernel: KernelFn | None  # k(A, Z) with gamma resolved on X; None for a precomputed kernel
+    X_kernel: Matrix  # X in the kernel's dtype (the solvers' input)
+    gram: Tensor | None  # the Gram matrix when precomputed
+    first_row: int = 0  # a sharded fit: this rank's first row in the concatenation of the shards
+
+
+class Solution(NamedTuple):
+    """A fitted kernel model as plain data (what a LIBSVM model file holds): the support vectors and, for each
+    binary problem p, ``f_p(x) = sum_i coef[p, i] k(sv_i, x) + intercept[p]``. A classifier's problems are
+    its one-vs-one pairs in scikit-learn's order, each positive for the pair's first class, except that a
+    two-class model's one problem is positive for ``classes[1]``; its support vectors come grouped by
+    class, ``n_support[c]`` of class c. :meth:`BaseLibSVM.from_solution` builds the estimator."""
+
+    support_vectors: np.ndarray | scipy.sparse.spmatrix  # (n_SV, n_features); no columns for "precomputed"
+    coef: np.ndarray  # (P, n_SV)
+    intercept: np.ndarray  # (P,)
+    support: np.ndarray  # (n_SV,) the support vectors' training-row indices (serial numbers - 1 if precomputed)
+    n_features: int
+    gamma: float  # the kernel's, resolved (0 for kernels without one)
+    shape_fit: tuple[int, int] | None = None  # default (n_SV, n_features)
+    classes: np.ndarray | None = None  # classifiers: the sorted labels
+    n_support: np.ndarray | None = None  # classifiers: support vectors per class
+    probA: np.ndarray | None = None  # classifiers fitted with probability=True: Platt's sigmoid per pair
+    probB: np.ndarray | None = None
+
+
 # Decision values by compiled code (BaseLibSVM._host_decision) up to this many multiply-adds of kernel values
-# (n rows x n_SV x D): ~1 ms of arithmetic, where torch's ~30 operations per call cost ~0.5 ms.
+# (n rows x n_SV x D): there the arithmetic costs about what torch's operations per call cost.
 _HOST_DECISION_WORK = 1e6
 
 # kernel_dtype="auto": float64 kernel values on the CPU up to this many training rows (a float64 Gram
@@ -433,6 +464,7 @@ class BaseLibSVM(Constrained, BaseEstimator):
     _own_constraints = {"solver": [StrOptions({"auto", "smo", "decomposition"})]}
     _problem_params: tuple[str, ...] = ()  # parameters that change only the problems, not the kernel
     _in_memory_variables = math.inf  # one problem of more variables goes to decomposition on the CPU (SVC, SVR)
+    n_iter_: int | np.ndarray  # fitted: steps per problem (an array for the classifiers' several problems)
 
     def __init__(
         self,
@@ -485,21 +517,77 @@ class BaseLibSVM(Constrained, BaseEstimator):
         and what :meth:`_set_solution` needs beside them."""
         raise NotImplementedError
 
-    def _set_solution(self, Xt: Matrix, kernel: KernelFn | None, res: DualResult, problems: DualProblems,
-                      context: Any) -> None:
-        """Set the fitted attributes from the solved problems."""
+    def _set_solution(self, prepared: Prepared, res: DualResult, problems: DualProblems, context: Any,
+                      shards: Collectives = LOCAL) -> None:
+        """Set the fitted attributes from the solved problems (every rank the same model, for ``shards``)."""
         raise NotImplementedError
 
+    @classmethod
+    def from_solution(cls, solution: Solution, **params: Any) -> BaseLibSVM:
+        """A fitted estimator from ``solution``, made with the constructor's ``params`` (kernel, degree,
+        coef0, device, ...: the kernel's must be those the solution was found with). The fitted
+        attributes are those fit sets (``n_iter_`` 0, ``fit_status_`` 0); the one way a model that was
+        not fitted here (a LIBSVM model file: :func:`torchsvm.libsvm_format.load_model`) becomes an estimator."""
+        est = cls(**params)
+        est._set_fitted(solution)
+        return est
+
+    def _set_fitted(self, solution: Solution) -> None:
+        """:meth:`from_solution`'s fitted attributes."""
+        device = resolve_device(self.device)
+        sv = solution.support_vectors
+        if scipy.sparse.issparse(sv):
+            rows: Matrix = as_sparse_rows(sv, "support vectors", device)
+        elif sv.shape[1] == 0:  # a precomputed kernel's model: the rows have no features
+            rows = torch.zeros(sv.shape, dtype=torch.float64, device=device)
+        else:
+            rows = as_tensor_2d(sv, "support vectors", device, torch.float64)
+        precomputed = self.kernel == "precomputed"
+        kernel = None if precomputed else kernel_function(self.kernel, float(solution.gamma), self.degree, self.coef0)
+        self._gamma, self._raw_fit, self.fit_status_ = float(solution.gamma), None, 0
+        self._set_support(rows, solution, kernel)
+        self.support_ = np.asarray(solution.support, dtype=np.int32)
+        self.n_features_in_ = solution.n_features
+        self.shape_fit_ = solution.shape_fit or (len(self.support_), solution.n_features)
+
+    def to_solution(self) -> Solution:
+        """The fitted model as plain data, :meth:`from_solution`'s inverse (``from_solution(est.to_solution(),
+        **est.get_params())`` decides as ``est`` does)."""
+        check_is_fitted(self, "_coef")
+        n_sv = len(self.support_)
+        sv = self.support_vectors_ if self._kernel is not None else np.zeros((n_sv, 0))  # precomputed: no features
+        rows, columns = self.shape_fit_
+        return Solution(sv, np.array(self.dual_coef_, dtype=np.float64), np.array(self.intercept_, dtype=np.float64),
+                        np.array(self.support_), int(self.n_features_in_), float(self._gamma), (int(rows), int(columns)))
+
+    def _set_support(self, sv: Matrix, solution: Solution, kernel: KernelFn | None) -> None:
+        """:meth:`from_solution`'s fitted attributes of the support vectors ``sv`` and their coefficients."""
+        self._keep_support(sv, solution.coef, solution.intercept, kernel, np.arange(sv.shape[0]))
+        self.dual_coef_ = solution.coef
+        self.n_support_ = np.array([sv.shape[0]], dtype=np.int32)
+        self.n_iter_ = 0
+
+    def _shards(self) -> Collectives:
+        """The ranks this estimator's fit runs over (one process here; ``SVC(distributed=True)``: its group)."""
+        return LOCAL
+
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> BaseLibSVM:
-        """Fit on ``X`` ``(n_samples, n_features)`` (or a Gram matrix for ``"precomputed"``) and ``y``."""
+        """Fit on ``X`` ``(n_samples, n_features)`` (or a Gram matrix for ``"precomputed"``) and ``y``.
+
+        The one fit path, in one process or sharded (the four steps of :mod:`torchsvm.svm.problems`)."""
         from torchsvm.svm import problems as api  # the problem API's steps (that module imports this one)
 
         start = time.perf_counter()
+        api.check_params(self)  # first: the parameters say whether the fit is sharded
+        shards = self._shards()
+        sent = shards.bytes_sent
         with small_fit_threads(X):
-            prepared = api.prepare(self, X)
-            problems, context = api.make_problems(self, prepared.X, y, sample_weight)
-            res = api.solve(self, prepared, problems)
-            api.set_solution(self, prepared, res, problems, context)
+            prepared = self._prepare(X, shards)  # api.prepare without checking the parameters again
+            problems, context = api.make_problems(self, prepared.X, y, sample_weight, shards)
+            res = api.solve(self, prepared, problems, shards)
+            api.set_solution(self, prepared, res, problems, context, shards)
+        if shards.distributed:
+            self.bytes_sent_ = shards.bytes_sent - sent
         self._report(res, start)
         return self
 
@@ -549,18 +637,23 @@ class BaseLibSVM(Constrained, BaseEstimator):
         return coef
 
     # -- data and kernel -------------------------------------------------------------------
-    def _prepare(self, X: Any) -> tuple[Matrix, KernelFn | None, Matrix, Tensor | None]:
+    def _prepare(self, X: Any, shards: Collectives = LOCAL) -> Prepared:
         """``(Xt, kernel or None, Xk in kernel_dtype, K if precomputed)``; sets the input attributes. Xt is
         float32 for float32 X (no float64 copy beside the kernel's; support vectors are kept in float64,
         exactly), float64 otherwise; Xk is Xt itself when the dtypes agree.
 
         A callable kernel on X that is not numbers (strings, graphs, ...) gets X as it is, as scikit-learn
-        does: its Gram matrix is then solved as a precomputed one, and X is kept for prediction."""
-        device = fit_device(self.device, X)
+        does: its Gram matrix is then solved as a precomputed one, and X is kept for prediction.
+
+        With ``shards``, X is this rank's rows (float64); ``shape_fit_`` and gamma are of all ranks' rows."""
+        device = fit_device(self.device, X, shards.distributed)
+        self._gamma = 0.0  # kernels without a gamma (callables, precomputed) keep this; _resolve_kernel sets the rest
+        if shards.distributed:
+            return self._prepare_shard(X, shards, device)
         self._raw_fit = X if _takes_raw(self.kernel, X) else None
         Xt = self._raw_gram(X) if self._raw_fit is not None else _training_rows(X, device)
         self.n_features_in_ = Xt.shape[1]
-        self.shape_fit_ = tuple(Xt.shape)
+        self.shape_fit_ = (int(Xt.shape[0]), int(Xt.shape[1]))
         kernel = None if self._raw_fit is not None else self._resolve_kernel(Xt)
         if kernel is None:  # precomputed: the user's Gram matrix, as given
             if isinstance(Xt, SparseRows):
@@ -570,10 +663,22 @@ class BaseLibSVM(Constrained, BaseEstimator):
             asym = float((Xt - Xt.T).abs().max())
             if asym > 1e-6 * max(1.0, float(Xt.abs().max())):
                 raise ValueError(f"Expected a symmetric Gram matrix for kernel='precomputed', got max |K - K^T| = {asym:.3g}")
-            return Xt, None, Xt, Xt
+            return Prepared(Xt, None, Xt, Xt)
         kernel_dtype = self._kernel_dtype(device, Xt.shape[0])
         with device_memory_guard(f"X in kernel_dtype ({Xt.shape[0]} x {Xt.shape[1]}, {kernel_dtype}) on {device}", _X_ADVICE):
-            return Xt, kernel, Xt.to(kernel_dtype), None
+            return Prepared(Xt, kernel, Xt.to(kernel_dtype), None)
+
+    def _prepare_shard(self, X: Any, shards: Collectives, device: torch.device) -> Prepared:
+        """:meth:`_prepare` of this rank's rows of a sharded fit (features, not a Gram matrix)."""
+        Xt = shard_inputs(shards, X, device, torch.float64)
+        assert isinstance(Xt, Tensor)  # shard_inputs refuses sparse X for a sharded fit
+        offsets = row_offsets(shards, Xt.shape[0], device)
+        self._raw_fit = None
+        self.n_features_in_, self.shape_fit_ = Xt.shape[1], (int(offsets[-1]), Xt.shape[1])
+        kernel = self._resolve_kernel(Xt, shards)
+        assert kernel is not None  # a precomputed kernel cannot be sharded (checked with the parameters)
+        return Prepared(Xt, kernel, Xt.to(self._kernel_dtype(device, self.shape_fit_[0])), None,
+                        int(offsets[shards.rank]))
 
     def _raw_gram(self, X: Any) -> Tensor:
         """``kernel(X, X_fit)`` (X_fit = X during fit) for a callable kernel on non-numeric X, ``(n, n_fit)`` float64."""
@@ -620,14 +725,16 @@ class BaseLibSVM(Constrained, BaseEstimator):
             return 0.5 * free
         return 2048 * 2**20
 
-    def _working_set_size(self, n_columns: int, itemsize: int, device: torch.device) -> int:
+    def _working_set_size(self, n_columns: int, itemsize: int, device: torch.device,
+                          shards: Collectives = LOCAL) -> int:
         """``working_set_size``; ``"auto"`` is 2048 on the CPU while the two buffers of its kernel rows
-        (``2 q n_columns`` values) fit in ``cache_size`` (2 GiB for ``"auto"``), else 1024, and 1024 on a GPU.
+        (``2 q n_columns`` values) fit in ``cache_size`` (2 GiB for ``"auto"``), else 1024, and 1024 on a GPU
+        and for a sharded fit (whose cost model, in docs/guide/distributed.md, is for that q).
         On the CPU a larger working set means fewer outer iterations for the same kernel work (measured in
         benchmarks/results/working-set-*)."""
         if self.working_set_size != "auto":
             return int(self.working_set_size)
-        if device.type == "cuda":
+        if device.type == "cuda" or shards.distributed:
             return 1024
         budget = 2.0**31 if self.cache_size == "auto" else float(self.cache_size) * 2**20
         return 2048 if 2 * 2048 * n_columns * itemsize <= budget else 1024
@@ -636,7 +743,8 @@ class BaseLibSVM(Constrained, BaseEstimator):
         return None if self.max_iter == -1 else self.max_iter
 
     # -- the one solve path ----------------------------------------------------------------
-    def _solve(self, Xk: Matrix, kernel: KernelFn | None, K: Tensor | None, problems: DualProblems) -> DualResult:
+    def _solve(self, Xk: Matrix, kernel: KernelFn | None, K: Tensor | None, problems: DualProblems,
+               shards: Collectives = LOCAL) -> DualResult:
         """Solve the P problems: ``alpha (P, n)``, ``b (P,)``, ``r`` (nu), per-problem steps and KKT
         violations in ``info``.
 
@@ -644,8 +752,11 @@ class BaseLibSVM(Constrained, BaseEstimator):
         values fit in the budget, else the decomposition solver works from kernel rows. One-vs-one
         problems (``row_index``) are solved on their own rows (:func:`~torchsvm.svm._blocks.solve_blocks`),
         each Gram block computed from its two classes' rows (half the work of the full Gram matrix, none of
-        its memory).
+        its memory). Sharded problems (``shards``) go to the decomposition solver over every rank's rows.
         """
+        if shards.distributed:
+            assert kernel is not None  # sharded fits take features (checked with the parameters)
+            return self._stepped(Xk, kernel, problems, shards).run(self._max_iter())
         budget = math.inf if K is not None else self._memory_budget(Xk.device)
         if (K is None and self.solver == "auto" and Xk.device.type == "cpu" and problems.row_index is None
                 and problems.Y.shape[0] == 1 and problems.Y.shape[1] > self._in_memory_variables):
@@ -673,11 +784,23 @@ class BaseLibSVM(Constrained, BaseEstimator):
             if K is not None:
                 return smo_dual(K, problems.Y, problems.C, **opts)
             assert kernel is not None
-            if rows is not None and rows.numel() > Xk.shape[0]:  # several variables per sample (SVR's two)
-                q = self._working_set_size(Xk.shape[0], Xk.element_size(), Xk.device)
-                return decomposition_dual(Xk, problems.Y, problems.C, kernel, working_set_size=q, row_of=rows, **opts)
-            q = self._working_set_size(Xr.shape[0], Xr.element_size(), Xr.device)
-            return decomposition_dual(Xr, problems.Y, problems.C, kernel, working_set_size=q, **opts)
+            return self._stepped(Xk, kernel, problems).run(self._max_iter())
+
+    def _stepped(self, Xk: Matrix, kernel: KernelFn, problems: DualProblems,
+                 shards: Collectives = LOCAL) -> DecompositionProblems:
+        """The problems as the decomposition solver takes them, to be stepped (the one translation, used by
+        fit, sharded fits and the kernel LightningModules): over every row of ``Xk`` (one-vs-one pairs
+        list their rows as ``members``), several variables on one sample (epsilon-SVR's two) read that
+        sample's kernel row (one process), and the working set is :meth:`_working_set_size`'s."""
+        problems = problems.expanded(Xk.shape[0])
+        rows = problems.rows
+        shared = (rows is not None and problems.members is None and not shards.distributed
+                  and rows.numel() > Xk.shape[0])
+        X = Xk if rows is None or shared else Xk[rows]
+        q = self._working_set_size(X.shape[0], X.element_size(), X.device, shards)
+        return DecompositionProblems(X, problems.Y, problems.C, kernel, p=problems.p, alpha0=problems.alpha0,
+                                     nu=problems.nu, members=problems.members, working_set_size=q, tol=self.tol,
+                                     dtype=problems.Y.dtype, shards=shards, row_of=rows if shared else None)
 
     def _on_host(self, Xk: Matrix, problems: DualProblems, budget: float) -> bool:
         """Whether the problems are solved on one Gram matrix of the training rows by compiled CPU code

@@ -16,34 +16,47 @@ from sklearn.utils.validation import check_is_fitted
 from torch import Tensor
 
 from torchsvm._sparse import Matrix, xt_mm
-from torchsvm.distributed import LOCAL, Collectives, row_offsets
-from torchsvm.kernels import Kernel
+from torchsvm.distributed import LOCAL, Collectives
+from torchsvm.kernels import Kernel, KernelFn
 from torchsvm.solvers.dual import DualResult
 from torchsvm.svm._base import (
     IN_MEMORY_VARIABLES,
     BaseLibSVM,
     DualProblems,
+    Prepared,
     ProblemArrays,
+    Solution,
     classes_and_costs,
     fill_bounds,
     float_targets,
     ovo_pair_array,
     ovo_pair_tensor,
     ovo_pairs,
-    resolve_device,
     sample_costs,
-    shard_inputs,
     shards_of,
     targets_1d,
 )
 from torchsvm.svm._params import StrOptions
 from torchsvm.svm._probability import couple, sigmoid_predict, sigmoid_train
-from torchsvm.svm._sharded import gather_support, solve_sharded
+from torchsvm.svm._sharded import gather_support
 
 __all__ = ["NuSVC", "NuSVR", "OneClassSVM", "SVC", "SVR"]
 
 
-def _ovr_from_ovo(dec: Tensor, n_classes: int) -> Tensor:
+def pair_coefficients(dual_coef: np.ndarray, n_support: np.ndarray) -> np.ndarray:
+    """LIBSVM's ``k - 1`` coefficients per support vector (``dual_coef_``, support vectors grouped by class,
+    ``n_support`` per class) as one row per one-vs-one pair (i, j): ``dual_coef[j - 1]`` on class i's support
+    vectors, ``dual_coef[i]`` on class j's, zero elsewhere. ``(k (k - 1) / 2, n_SV)``."""
+    k = len(n_support)
+    starts = np.concatenate([[0], np.cumsum(n_support)])
+    out = np.zeros((k * (k - 1) // 2, dual_coef.shape[1]))
+    for p, (i, j) in enumerate(ovo_pairs(k)):
+        out[p, starts[i] : starts[i + 1]] = dual_coef[j - 1, starts[i] : starts[i + 1]]
+        out[p, starts[j] : starts[j + 1]] = dual_coef[i, starts[j] : starts[j + 1]]
+    return out
+
+
+def ovr_from_ovo(dec: Tensor, n_classes: int) -> Tensor:
     """scikit-learn's one-vs-one -> one-vs-rest decision shape: votes plus confidences squashed to (-1/3, 1/3)."""
     pairs = ovo_pair_tensor(n_classes, dec.device)
     i, j = pairs[:, 0], pairs[:, 1]
@@ -75,6 +88,7 @@ class BaseSVC(ClassifierMixin, BaseLibSVM):
     rewrite the problems (:meth:`_problems`) and read the solution (:meth:`_coefficients`)."""
 
     multi_class: str
+    probability: bool | Literal["deprecated"]
     _class_weighted = True  # class_weight scales the costs (LIBSVM's nu-SVC ignores it)
     _problem_params: tuple[str, ...] = ("C", "class_weight")  # what GridSearchCV may vary within one batched solve
 
@@ -143,10 +157,19 @@ class BaseSVC(ClassifierMixin, BaseLibSVM):
         cost = costs.per_sample() if self._class_weighted else costs.sample
         return self._problems(costs.y_idx, cost).tensors(Xt.device), costs.y_idx
 
-    def _set_solution(self, Xt: Matrix, kernel: Any, res: DualResult, problems: DualProblems, y_idx: Any) -> None:
+    def _set_solution(self, prepared: Prepared, res: DualResult, problems: DualProblems, y_idx: Any,
+                      shards: Collectives = LOCAL) -> None:
         coef, b = self._coefficients(res, problems)
-        index = None if problems.row_index is None else problems.row_index.cpu().numpy()
-        self._store(Xt, y_idx, coef, b, kernel, index)
+        if shards.distributed:  # every rank's support vectors, in rank order: the same model on every rank
+            assert isinstance(prepared.X, Tensor)  # sharded fits take dense rows
+            X_sv, y_sv, coef_sv, index = gather_support(shards, prepared.X, y_idx,
+                                                        torch.as_tensor(coef, device=prepared.X.device),
+                                                        prepared.first_row)
+            self._store(X_sv, y_sv, coef_sv.cpu().numpy(), b, prepared.kernel)
+            self.support_ = index[self.support_].astype(np.int32)  # rows of the shards' concatenation
+        else:
+            rows = None if problems.row_index is None else problems.row_index.cpu().numpy()
+            self._store(prepared.X, y_idx, coef, b, prepared.kernel, rows)
         self.n_iter_ = res.info.problem_iters.cpu().numpy().astype(np.int64)
 
     def _store(self, Xt: Matrix, y_idx: np.ndarray, coef: np.ndarray, b: np.ndarray, kernel: Any,
@@ -160,6 +183,25 @@ class BaseSVC(ClassifierMixin, BaseLibSVM):
         support = self._keep_support(Xt, coef, b, kernel, order)
         self.n_support_ = np.bincount(y_idx[support], minlength=n_classes).astype(np.int32)
         self.dual_coef_ = self._coef.T.cpu().numpy()
+
+    def to_solution(self) -> Solution:
+        solution = super().to_solution()
+        n_support = np.array(self.n_support_)
+        coef = solution.coef if len(self.classes_) == 2 else pair_coefficients(solution.coef, n_support)
+        return solution._replace(coef=coef, classes=np.array(self.classes_), n_support=n_support,
+                                 probA=np.array(self._probA), probB=np.array(self._probB))
+
+    def _set_support(self, sv: Matrix, solution: Solution, kernel: KernelFn | None) -> None:
+        assert solution.classes is not None and solution.n_support is not None  # a classifier's solution
+        self.classes_ = np.asarray(solution.classes)
+        self.class_weight_ = np.ones(len(self.classes_))
+        y_sv = np.repeat(np.arange(len(self.classes_)), solution.n_support)
+        self._store(sv, y_sv, solution.coef, solution.intercept, kernel)
+        self.n_iter_ = np.zeros(solution.coef.shape[0], dtype=np.int64)
+        self._probA, self._probB = (np.empty(0) if v is None else np.asarray(v, dtype=np.float64)
+                                    for v in (solution.probA, solution.probB))
+        if self._probA.size:
+            self.probability = True  # as fitted with it: predict_proba available
 
     def _one_vs_one_pairs(self) -> bool:
         """One-vs-one over more than two classes: the model keeps LIBSVM's per-row layout."""
@@ -211,7 +253,7 @@ class BaseSVC(ClassifierMixin, BaseLibSVM):
         if n_classes == 2:
             return dec[:, 0]
         if self.multi_class == "ovo" and self.decision_function_shape == "ovr":
-            return _ovr_from_ovo(dec, n_classes)
+            return ovr_from_ovo(dec, n_classes)
         return dec
 
     def predict(self, X: Any) -> np.ndarray:
@@ -251,7 +293,7 @@ class BaseSVC(ClassifierMixin, BaseLibSVM):
         """``probA_``, ``probB_`` per pair: Platt's sigmoid on held-out decision values of a 5-fold
         cross-validation (LIBSVM's ``svm_binary_svc_probability``; one shuffled split of all rows, each
         pair using its own rows of it), shuffled by ``random_state``."""
-        Xt, _, _, _ = self._prepare(X)  # the training rows as fit saw them (sets nothing new)
+        Xt = self._prepare(X).X  # the training rows as fit saw them (sets nothing new)
         y_idx = np.searchsorted(self.classes_, targets_1d(self, Xt.shape[0], y))
         weights = None if sample_weight is None else sample_costs(1.0, len(y_idx), sample_weight)
         n, n_classes = len(y_idx), len(self.classes_)
@@ -473,33 +515,10 @@ class SVC(BaseSVC):
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> SVC:
         """Fit on ``X`` ``(n_samples, n_features)`` and ``y``; with ``distributed=True``, on this rank's rows
         (every rank calls fit with its own shard and ends with the same model)."""
-        if not self.distributed:
-            return super().fit(X, y, sample_weight)
-        self._check_params()
-        shards = shards_of(self)
-        device = resolve_device(self.device)
-        Xt = shard_inputs(shards, X, device, torch.float64)
-        assert isinstance(Xt, Tensor)  # shard_inputs refuses sparse X for a sharded fit
-        problems, y_idx = self._fit_problems(Xt, y, sample_weight, shards)
-        problems = problems.expanded(Xt.shape[0])  # the sharded solvers' form: every row, members listed
-        offsets = row_offsets(shards, Xt.shape[0], device)
-        self.n_features_in_, self.shape_fit_ = Xt.shape[1], (int(offsets[-1]), Xt.shape[1])
-        kernel = self._resolve_kernel(Xt, shards)
-        assert kernel is not None  # a precomputed kernel cannot be sharded (checked with the parameters)
-        sent = shards.bytes_sent
-        q = 1024 if self.working_set_size == "auto" else int(self.working_set_size)  # the cost model's q
-        res = solve_sharded(Xt.to(self._kernel_dtype(device, self.shape_fit_[0])), kernel, problems, shards,
-                            q, self.tol, self._max_iter())
-        self._finish(res)
-        coef, b = self._coefficients(res, problems)
-        X_sv, y_sv, coef_sv, index = gather_support(shards, Xt, y_idx, torch.as_tensor(coef, device=device),
-                                                    int(offsets[shards.rank]))
-        self._store(X_sv, y_sv, coef_sv.cpu().numpy(), b, kernel)
-        self.support_ = index[self.support_].astype(np.int32)  # rows of the shards' concatenation
-        self.n_iter_ = res.info.problem_iters.cpu().numpy().astype(np.int64)
-        self._probA, self._probB = np.empty(0), np.empty(0)
-        self.bytes_sent_ = shards.bytes_sent - sent
-        return self
+        return super().fit(X, y, sample_weight)
+
+    def _shards(self) -> Collectives:
+        return shards_of(self)
 
 
 class NuSVC(BaseSVC):
@@ -609,11 +628,12 @@ class BaseSVR(RegressorMixin, BaseLibSVM):
         problem = self._problem(Y, y_np, cost)._replace(rows=np.tile(np.arange(N), 2))
         return problem.tensors(Xt.device), None
 
-    def _set_solution(self, Xt: Matrix, kernel: Any, res: DualResult, problems: DualProblems, context: Any) -> None:
-        N = Xt.shape[0]
+    def _set_solution(self, prepared: Prepared, res: DualResult, problems: DualProblems, context: Any,
+                      shards: Collectives = LOCAL) -> None:
+        N = prepared.X.shape[0]
         alpha = res.alpha.cpu().numpy()
         coef = alpha[:, :N] - alpha[:, N:]  # (1, N): a - a*
-        support = self._keep_support(Xt, coef, res.b.cpu().numpy(), kernel, np.arange(N))
+        support = self._keep_support(prepared.X, coef, res.b.cpu().numpy(), prepared.kernel, np.arange(N))
         self.dual_coef_ = coef[:, support]
         self.n_support_ = np.array([len(support)], dtype=np.int32)
         self.n_iter_ = int(res.info.problem_iters[0])
@@ -813,13 +833,19 @@ class OneClassSVM(OutlierMixin, BaseLibSVM):
             alpha0=fill_bounds(w, self.nu * w.sum())[None],  # LIBSVM's start: sum a = nu sum w
         ).tensors(Xt.device), None
 
-    def _set_solution(self, Xt: Matrix, kernel: Any, res: DualResult, problems: DualProblems, context: Any) -> None:
+    def _set_solution(self, prepared: Prepared, res: DualResult, problems: DualProblems, context: Any,
+                      shards: Collectives = LOCAL) -> None:
         alpha = res.alpha.cpu().numpy()
-        support = self._keep_support(Xt, alpha, res.b.cpu().numpy(), kernel, np.arange(Xt.shape[0]))
+        support = self._keep_support(prepared.X, alpha, res.b.cpu().numpy(), prepared.kernel,
+                                     np.arange(prepared.X.shape[0]))
         self.dual_coef_ = alpha[:, support]
         self.n_support_ = np.array([len(support)], dtype=np.int32)
         self.offset_ = -self.intercept_
         self.n_iter_ = int(res.info.problem_iters[0])
+
+    def _set_support(self, sv: Matrix, solution: Solution, kernel: KernelFn | None) -> None:
+        super()._set_support(sv, solution, kernel)
+        self.offset_ = -self.intercept_
 
     def decision_function(self, X: Any) -> np.ndarray | Tensor:
         """``sum_i a_i K(x_i, x) - rho``, ``(n_samples,)``: positive for inliers."""

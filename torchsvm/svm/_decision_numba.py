@@ -1,7 +1,7 @@
 """The kernel estimators' decision values for a few rows as compiled CPU code (numba).
 
 A fitted model's ``predict`` on one row is ~30 torch operations (the kernel against the support
-vectors, the one-vs-one sums per class, the pairs): ~0.5 ms where the arithmetic costs microseconds.
+vectors, the one-vs-one sums per class, the pairs), each costing more than the arithmetic, which costs microseconds.
 Here the kernel values and the problems' expansions are one compiled loop over NumPy arrays, for the
 built-in kernels (scikit-learn's formulas, as :mod:`torchsvm.kernels`); tests compare the two paths.
 """

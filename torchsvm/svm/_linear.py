@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import scipy.sparse
@@ -40,33 +40,32 @@ from torchsvm.svm._params import LINEAR, Constrained, StrOptions
 
 __all__ = ["LinearSVC", "LinearSVR"]
 
+# The thresholds below are rules; the measurements behind them are in docs/benchmarks.md ("The thresholds
+# in the code").
 # solver="auto": coordinate descent hands a problem to the Newton method once its duality gap shrinks by
-# less than this factor over 50 sweeps: past that point the Newton method from its iterate finished
-# sooner in the benchmarks (bench_primal.py).
+# less than this factor over 50 sweeps: past that point the Newton method from its iterate finishes sooner.
 _STALL = 0.5
 # ... over 200 sweeps on at most this many rows (times problems), where a sweep costs microseconds and the torch
 # Newton method's steps milliseconds.
 _STALL_ROWS = 20000
 # ... and a hinge problem on at most this many rows (times problems) is not handed over before max_iter sweeps.
 _HINGE_SWEEPS_ROWS = 5000
-# solver="auto", squared hinge: the Newton method when D / (fraction of nonzeros in X) is below this. Measured
-# (bench_primal.py): mnist-10k (D / density 4,100) is faster by coordinate descent at every C, Fashion-MNIST
-# (1,600) by Newton from C = 0.1; a low-dimensional dense X (D / density = D) always by Newton.
+# solver="auto", squared hinge: the Newton method when D / (fraction of nonzeros in X) is below this: a sweep of
+# coordinate descent costs the nonzeros, a Newton step dense products.
 _DENSE_NEWTON = 2500.0
 # ... except where C ||x||^2 (mean over rows, the intercept's column included) is at most this: the dual's
-# diagonal 1 / (2C) then dominates and coordinate descent converges in a few dozen sweeps (Fashion-MNIST
-# at C = 0.01: C ||x||^2 = 1.6, 34 sweeps, half Newton's time; at C = 0.1: 16, 296 sweeps, 2.5x Newton's),
-# and X is wide enough that a Newton step is not cheap (a dense X of 20 features: Newton 5x faster even there).
+# diagonal 1 / (2C) then dominates and coordinate descent converges in a few dozen sweeps, and X is wide enough
+# (D / density at least _DENSE_DCD_WIDTH) that a Newton step is not cheap.
 _DENSE_DCD_SCALE = 3.0
 _DENSE_DCD_WIDTH = 500.0
 
 
 # The squared hinge's Newton method runs as compiled code on this thread (primal_newton_host) on a dense CPU X up to
 # N (D + 1)^2 K = this: below it torch's operations per step cost more than the arithmetic, above it the batched
-# torch method's threads and BLAS win (N = 20,000, D = 64, 10 classes: 0.60 s against 0.55 s).
+# torch method's threads and BLAS win.
 _HOST_NEWTON_WORK = 1e8
-# The torch Newton method runs on one torch thread for N D K up to this: alone, one thread was as fast there, and on
-# a busy machine many small parallel regions stall (benchmarks/results/busy-cpu-2026-12-07 against -2).
+# The torch Newton method runs on one torch thread for N D K up to this: alone, one thread is as fast there, and on
+# a busy machine many small parallel regions stall.
 _ONE_THREAD_NEWTON_WORK = 1e7
 
 
@@ -122,10 +121,144 @@ def _check_combination(penalty: str, loss: str, dual: bool | str) -> None:
                      f"dual={dual!r}")
 
 
+class LinearSettings(NamedTuple):
+    """A linear fit's parameters as the solvers read them (scikit-learn's ``_fit_liblinear`` takes its
+    parameters so): the estimators' own, and ``penalty``, ``multi_class`` and ``distributed``, which
+    only :class:`LinearSVC` has."""
+
+    loss: str  # the estimator's: hinge, squared_hinge, epsilon_insensitive, squared_epsilon_insensitive, logistic
+    dual: bool | str
+    C: float
+    tol: float
+    max_iter: int
+    solver: str  # "auto", "newton" or "dcd"
+    fit_intercept: bool
+    intercept_scaling: float
+    penalize_intercept: bool
+    random_state: Any
+    penalty: str = "l2"
+    multi_class: str = "ovr"
+    distributed: bool = False
+
+    @property
+    def hinge(self) -> str:
+        """The loss as the primal solvers name it (epsilon-insensitive losses are hinges on two copies of each sample)."""
+        names = {"epsilon_insensitive": "hinge", "squared_epsilon_insensitive": "squared_hinge"}
+        return names.get(self.loss, self.loss)
+
+    @property
+    def bias_penalty(self) -> float:
+        """lam of 1/2 lam b^2: inf without an intercept, 1 / intercept_scaling^2 for LIBLINEAR's, 0 if free."""
+        if not self.fit_intercept:
+            return math.inf
+        return 1.0 / float(self.intercept_scaling) ** 2 if self.penalize_intercept else 0.0
+
+    @property
+    def constant_feature(self) -> float:
+        """The constant feature's value B for coordinate descent: 0 without an intercept."""
+        return float(self.intercept_scaling) if self.fit_intercept else 0.0
+
+    @property
+    def coordinate_only(self) -> bool:
+        """Problems only coordinate descent solves here: L1 penalty, Crammer-Singer."""
+        return self.penalty == "l1" or self.multi_class == "crammer_singer"
+
+    @property
+    def dcd_solves(self) -> bool:
+        """Whether LIBLINEAR's dual coordinate descent solves the problem (a penalized intercept or none, one process)."""
+        return self.hinge in ("hinge", "squared_hinge") and self.bias_penalty != 0 and not self.distributed
+
+    def seed(self) -> int:
+        """Coordinate descent's seed from ``random_state``, drawn as scikit-learn draws LIBLINEAR's."""
+        return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+
+
+def check_settings(s: LinearSettings) -> None:
+    """The combinations of parameters the linear solvers refuse, in scikit-learn's words where it has them."""
+    if s.multi_class != "crammer_singer":  # scikit-learn ignores loss and penalty there
+        _check_combination(s.penalty, s.loss, s.dual)
+    if s.coordinate_only and (s.solver == "newton" or not s.bias_penalty or s.distributed):
+        raise ValueError(
+            "penalty='l1' and multi_class='crammer_singer' are solved by LIBLINEAR's coordinate descent, one "
+            "process, intercept penalized (or none); got "
+            f"solver={s.solver!r}, penalize_intercept={s.penalize_intercept!r}, distributed={s.distributed!r}")
+    if s.solver == "dcd" and not s.dcd_solves:
+        raise ValueError(
+            "solver='dcd' solves the hinge and squared hinge with a penalized intercept (or none) in one process; "
+            f"got loss={s.loss!r}, penalize_intercept={s.penalize_intercept!r}, distributed={s.distributed!r} "
+            "(use solver='newton')"
+        )
+
+
+def choose_solver(X: Matrix, s: LinearSettings) -> str:
+    """``"dcd"`` or ``"newton"``: ``"auto"`` picks coordinate descent on the CPU where it solves the
+    problem, the Newton method otherwise (on a GPU, and for a free intercept or the logistic loss),
+    and for the squared hinge on dense enough X: a sweep of coordinate descent costs the nonzeros,
+    a Newton step dense products, so Newton wins once D / density is small (see _DENSE_NEWTON), unless
+    C ||x||^2 is small enough for coordinate descent to converge in a few dozen sweeps."""
+    if s.solver != "auto":
+        return s.solver
+    if X.device.type != "cpu" or not s.dcd_solves:
+        return "newton"
+    width = X.shape[1] / max(_density(X), 1e-12)
+    if s.hinge == "squared_hinge" and width < _DENSE_NEWTON:
+        if width < _DENSE_DCD_WIDTH:
+            return "newton"
+        scale = float(s.C) * (float(row_norms_sq(X).mean()) + s.constant_feature ** 2)
+        return "dcd" if scale <= _DENSE_DCD_SCALE else "newton"
+    return "dcd"
+
+
+def fit_primal(X: Matrix, Y: Tensor, C: Tensor, s: LinearSettings, offset: Tensor | None = None,
+               shards: Collectives = LOCAL,
+               descend: Callable[[int, float], PrimalResult] | None = None) -> tuple[PrimalResult, str]:
+    """Solve the K problems of ``Y`` ``(N, K)`` with costs ``C`` ``(N, K)`` (and hinge offsets ``offset``):
+    the solution on X's device and the solver that found it, in words.
+
+    ``solver="auto"`` on the CPU runs coordinate descent and, where it stops before its certified
+    gap reaches ``tol`` (large C), the Newton method from its iterate, which certifies the answer.
+    ``descend(check_every, stall)``, where given, is the coordinate descent of the same problem in another
+    form (LinearSVR's one variable per sample); by default LIBLINEAR's on the rows of X."""
+    # The compiled solvers' modules import numba: loaded on the first fit, not at import.
+    from torchsvm.solvers.dcd import dual_coordinate_descent
+    from torchsvm.solvers.l1_cd import l1_coordinate_descent
+
+    device, loss = X.device, s.hinge
+    newton: dict[str, Any] = dict(loss=loss, tol=s.tol, max_iter=s.max_iter, offset=offset, shards=shards,
+                                  bias_penalty=s.bias_penalty)
+    if s.penalty == "l1":  # on the CPU whatever the device
+        result = l1_coordinate_descent(X, Y, C, s.tol, s.max_iter, s.constant_feature, seed=s.seed())
+        return result._replace(w=result.w.to(device), b=result.b.to(device)), "l1 coordinate descent"
+    if choose_solver(X, s) == "newton":
+        return _newton(X, Y, C, **newton), "newton"
+    # "auto" hands over to Newton once the gap stops halving over a window of sweeps: coordinate descent's
+    # slow regime (50 sweeps; 200 on a small problem, whose sweeps cost less than Newton's steps). A very
+    # small hinge problem runs its max_iter sweeps first: there a sweep costs microseconds and the hinge's
+    # Newton method (smoothing stages) thousands of sweeps' time, while a gap that plateaus for 200 sweeps
+    # often falls after (an unneeded hand-over multiplies such a fit's time: the 1,000-row hinge cases of
+    # benchmarks/results/busy-cpu-2026-12-07 against -2).
+    rows = X.shape[0] * Y.shape[1]
+    tiny_hinge = loss == "hinge" and rows <= _HINGE_SWEEPS_ROWS
+    stall = _STALL if s.solver == "auto" and not tiny_hinge else 0.0
+    window = 200 if rows <= _STALL_ROWS else 50
+    if descend is None:
+        result = dual_coordinate_descent(X, Y, C, loss, s.tol, s.max_iter, s.constant_feature,
+                                         check_every=window, seed=s.seed(), offset=offset, stall=stall)
+    else:
+        result = descend(window, stall)
+    result = result._replace(w=result.w.to(device), b=result.b.to(device))
+    if result.info.converged or s.solver != "auto":
+        return result, "dcd"
+    polished = _newton(X, Y, C, W0=result.w, b0=result.b, **newton)
+    return polished._replace(info=polished.info._replace(n_iter=result.info.n_iter + polished.info.n_iter)), \
+        "dcd, then newton"
+
+
 class BaseLinear(Constrained, BaseEstimator):
-    """What :class:`LinearSVC` and :class:`LinearSVR` share: the bias's handling, the choice and run
-    of the solver, the fitted attributes (``coef_`` and ``intercept_`` are the model: prediction
-    reads them, as scikit-learn's), the convergence warning, and the linear decision values."""
+    """What :class:`LinearSVC` and :class:`LinearSVR` share: the bias's handling, the run of the solver
+    (:func:`fit_primal` on the estimator's :class:`LinearSettings`), the fitted attributes (``coef_`` and
+    ``intercept_`` are the model: prediction reads them, as scikit-learn's), the convergence warning,
+    and the linear decision values."""
 
     _family = LINEAR
     _own_constraints = {"solver": [StrOptions({"auto", "newton", "dcd"})]}
@@ -165,114 +298,22 @@ class BaseLinear(Constrained, BaseEstimator):
         tags.input_tags.sparse = True
         return tags
 
+    def _settings(self) -> LinearSettings:
+        """The parameters as the solvers read them (a subclass adds its own)."""
+        return LinearSettings(str(self.loss), self.dual, float(self.C), float(self.tol), int(self.max_iter),
+                              str(self.solver), bool(self.fit_intercept), float(self.intercept_scaling),
+                              bool(self.penalize_intercept), self.random_state)
+
     def _check_params(self) -> None:
         self._validate_params()
-        if getattr(self, "multi_class", "ovr") != "crammer_singer":  # scikit-learn ignores loss and penalty there
-            _check_combination(getattr(self, "penalty", "l2"), self.loss, self.dual)
-        if self._coordinate_only() and (self.solver == "newton" or not self._bias_penalty()
-                                        or getattr(self, "distributed", False)):
-            raise ValueError(
-                "penalty='l1' and multi_class='crammer_singer' are solved by LIBLINEAR's coordinate descent, one "
-                "process, intercept penalized (or none); got "
-                f"solver={self.solver!r}, penalize_intercept={self.penalize_intercept!r}, "
-                f"distributed={getattr(self, 'distributed', False)!r}")
-        if self.solver == "dcd" and not self._dcd_solves():
-            raise ValueError(
-                "solver='dcd' solves the hinge and squared hinge with a penalized intercept (or none) in one process; "
-                f"got loss={self.loss!r}, penalize_intercept={self.penalize_intercept!r}, "
-                f"distributed={getattr(self, 'distributed', False)!r} (use solver='newton')"
-            )
-
-    def _hinge(self) -> str:
-        """The loss as the primal solvers name it (epsilon-insensitive losses are hinges on two copies of each sample)."""
-        names = {"epsilon_insensitive": "hinge", "squared_epsilon_insensitive": "squared_hinge"}
-        return names.get(str(self.loss), str(self.loss))
-
-    def _bias_penalty(self) -> float:
-        """lam of 1/2 lam b^2: inf without an intercept, 1 / intercept_scaling^2 for LIBLINEAR's, 0 if free."""
-        if not self.fit_intercept:
-            return math.inf
-        return 1.0 / float(self.intercept_scaling) ** 2 if self.penalize_intercept else 0.0
-
-    def _coordinate_only(self) -> bool:
-        """Problems only coordinate descent solves here: L1 penalty, Crammer-Singer."""
-        return getattr(self, "penalty", "l2") == "l1" or getattr(self, "multi_class", "ovr") == "crammer_singer"
-
-    def _seed(self) -> int:
-        """Coordinate descent's seed from ``random_state``, drawn as scikit-learn draws LIBLINEAR's."""
-        return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-
-    def _intercept_scaling(self) -> float:
-        """The constant feature's value B for coordinate descent: 0 without an intercept."""
-        return float(self.intercept_scaling) if self.fit_intercept else 0.0
-
-    def _dcd_solves(self) -> bool:
-        return (self._hinge() in ("hinge", "squared_hinge") and self._bias_penalty() != 0
-                and not getattr(self, "distributed", False))
-
-    def _solver(self, X: Matrix) -> str:
-        """``"dcd"`` or ``"newton"``: ``"auto"`` picks coordinate descent on the CPU where it solves the
-        problem, the Newton method otherwise (on a GPU, and for a free intercept or the logistic loss),
-        and for the squared hinge on dense enough X: a sweep of coordinate descent costs the nonzeros,
-        a Newton step dense products, so Newton wins once D / density is small (see _DENSE_NEWTON), unless
-        C ||x||^2 is small enough for coordinate descent to converge in a few dozen sweeps."""
-        if self.solver != "auto":
-            return self.solver
-        if X.device.type != "cpu" or not self._dcd_solves():
-            return "newton"
-        width = X.shape[1] / max(_density(X), 1e-12)
-        if self._hinge() == "squared_hinge" and width < _DENSE_NEWTON:
-            if width < _DENSE_DCD_WIDTH:
-                return "newton"
-            scale = float(self.C) * (float(row_norms_sq(X).mean()) + self._intercept_scaling() ** 2)
-            return "dcd" if scale <= _DENSE_DCD_SCALE else "newton"
-        return "dcd"
+        check_settings(self._settings())
 
     def _fit_primal(self, X: Matrix, Y: Tensor, C: Tensor, offset: Tensor | None = None,
                     shards: Collectives = LOCAL, descend: Callable[[int, float], PrimalResult] | None = None) -> None:
-        """Solve the K problems of ``Y`` ``(N, K)`` and set the fitted attributes.
-
-        ``solver="auto"`` on the CPU runs coordinate descent and, where it stops before its certified
-        gap reaches ``tol`` (large C), the Newton method from its iterate, which certifies the answer.
-        ``descend(check_every, stall)``, where given, is the coordinate descent of the same problem in another
-        form (LinearSVR's one variable per sample); by default LIBLINEAR's on the rows of X."""
-        # The compiled solvers' modules import numba: loaded on the first fit, not at import.
-        from torchsvm.solvers.dcd import dual_coordinate_descent
-        from torchsvm.solvers.l1_cd import l1_coordinate_descent
-
+        """:func:`fit_primal`, then the fitted attributes and the verbose report."""
         start = time.perf_counter()
-        device, lam, loss = X.device, self._bias_penalty(), self._hinge()
-        solver = self._solver(X)
-        newton: dict[str, Any] = dict(loss=loss, tol=self.tol, max_iter=self.max_iter, offset=offset, shards=shards,
-                                      bias_penalty=lam)
-        if getattr(self, "penalty", "l2") == "l1":  # on the CPU whatever the device
-            solver = "l1 coordinate descent"
-            result = l1_coordinate_descent(X, Y, C, self.tol, self.max_iter, self._intercept_scaling(), seed=self._seed())
-            result = result._replace(w=result.w.to(device), b=result.b.to(device))
-        elif solver == "dcd":
-            # "auto" hands over to Newton once the gap stops halving over a window of sweeps: coordinate descent's
-            # slow regime (50 sweeps; 200 on a small problem, whose sweeps cost less than Newton's steps). A very
-            # small hinge problem runs its max_iter sweeps first: there a sweep costs microseconds and the hinge's
-            # Newton method (smoothing stages) thousands of sweeps' time, while a gap that plateaus for 200 sweeps
-            # often falls after (an unneeded hand-over multiplies such a fit's time: the 1,000-row hinge cases of
-            # benchmarks/results/busy-cpu-2026-12-07 against -2).
-            rows = X.shape[0] * Y.shape[1]
-            tiny_hinge = loss == "hinge" and rows <= _HINGE_SWEEPS_ROWS
-            stall = _STALL if self.solver == "auto" and not tiny_hinge else 0.0
-            window = 200 if rows <= _STALL_ROWS else 50
-            if descend is None:
-                result = dual_coordinate_descent(X, Y, C, loss, self.tol, self.max_iter, self._intercept_scaling(),
-                                                 check_every=window, seed=self._seed(), offset=offset, stall=stall)
-            else:
-                result = descend(window, stall)
-            result = result._replace(w=result.w.to(device), b=result.b.to(device))
-            if not result.info.converged and self.solver == "auto":
-                polished = _newton(X, Y, C, W0=result.w, b0=result.b, **newton)
-                result = polished._replace(info=polished.info._replace(n_iter=result.info.n_iter + polished.info.n_iter))
-                solver = "dcd, then newton"
-        else:
-            result = _newton(X, Y, C, **newton)
-        measure = "gradient norm" if solver == "newton" and loss != "hinge" else "duality gap"
+        result, solver = fit_primal(X, Y, C, self._settings(), offset, shards, descend)
+        measure = "gradient norm" if solver == "newton" and self._settings().hinge != "hinge" else "duality gap"
         self._set_model(result, measure)
         report(self, f"{solver}: {result.info.n_iter} iterations, {measure} {result.info.gap:.3g} (tol={self.tol}), "
                      f"{time.perf_counter() - start:.3f} s")
@@ -404,6 +445,10 @@ class LinearSVC(ClassifierMixin, BaseLinear):
         self.distributed = distributed
         self.process_group = process_group
 
+    def _settings(self) -> LinearSettings:
+        return super()._settings()._replace(penalty=str(self.penalty), multi_class=str(self.multi_class),
+                                            distributed=self.distributed is True)
+
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> LinearSVC:
         """Fit on ``X`` ``(n_samples, n_features)`` (array-like or tensor) and labels ``y`` of any values;
         samples of zero or negative ``sample_weight`` leave the problem."""
@@ -445,8 +490,9 @@ class LinearSVC(ClassifierMixin, BaseLinear):
         from torchsvm.solvers.crammer_singer_cd import crammer_singer_coordinate_descent  # numba: loaded on first use
 
         start = time.perf_counter()
-        result = crammer_singer_coordinate_descent(X, y, C, len(self.classes_), self.tol, self.max_iter,
-                                                   self._intercept_scaling(), seed=self._seed())
+        s = self._settings()
+        result = crammer_singer_coordinate_descent(X, y, C, len(self.classes_), s.tol, s.max_iter, s.constant_feature,
+                                                   seed=s.seed())
         if len(self.classes_) == 2:
             result = result._replace(w=result.w[:, 1:] - result.w[:, :1], b=result.b[1:] - result.b[:1])
         self._set_model(result._replace(w=result.w.to(X.device), b=result.b.to(X.device)), "duality gap")
@@ -561,9 +607,10 @@ class LinearSVR(RegressorMixin, BaseLinear):
         def descend(check_every: int, stall: float) -> PrimalResult:  # one variable per sample (LIBLINEAR's SVR)
             from torchsvm.solvers.svr_cd import svr_coordinate_descent  # numba: loaded on first use
 
-            return svr_coordinate_descent(Xt, t, cost, float(self.epsilon), self.loss == "squared_epsilon_insensitive",
-                                          self.tol, self.max_iter, self._intercept_scaling(), check_every=check_every,
-                                          seed=self._seed(), stall=stall)
+            s = self._settings()
+            return svr_coordinate_descent(Xt, t, cost, float(self.epsilon), s.loss == "squared_epsilon_insensitive",
+                                          s.tol, s.max_iter, s.constant_feature, check_every=check_every,
+                                          seed=s.seed(), stall=stall)
 
         self._fit_primal(X2, Y2, torch.cat([cost, cost]).unsqueeze(1), offset, descend=descend)
         self.coef_ = self.coef_[0]

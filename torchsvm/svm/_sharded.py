@@ -1,10 +1,11 @@
-"""A kernel SVC fit over rows sharded across the ranks of a process group (``SVC(distributed=True)``).
+"""The end of a kernel SVC fit over rows sharded across the ranks of a process group
+(``SVC(distributed=True)``): the support vectors gathered, so that every rank holds the same fitted model.
 
-Each rank brings its own rows; the problems are solved by
+The fit itself is the estimators' one path (:meth:`torchsvm.svm._base.BaseLibSVM.fit` with the
+group's shards): each rank brings its own rows, and the problems are solved by
 :class:`torchsvm.solvers.sharded.ShardedDecompositionSolver` through
 :class:`torchsvm.solvers.stepped.DecompositionProblems` (binary and one-vs-rest: one batched solve
-over all rows; one-vs-one: a solver per pair, each on its two classes' rows of every rank), and
-the support vectors are gathered so that every rank holds the same fitted model.
+over all rows; one-vs-one: a solver per pair, each on its two classes' rows of every rank).
 """
 
 from __future__ import annotations
@@ -14,22 +15,8 @@ import torch
 from torch import Tensor
 
 from torchsvm.distributed import Collectives, gather_rows
-from torchsvm.solvers.dual import DualResult, KernelFn
-from torchsvm.solvers.stepped import DecompositionProblems
-from torchsvm.svm._base import DualProblems
 
-__all__ = ["solve_sharded", "gather_support"]
-
-
-def solve_sharded(Xk: Tensor, kernel: KernelFn, problems: DualProblems, shards: Collectives,
-                  working_set_size: int, tol: float, max_iter: int | None) -> DualResult:
-    """Solve the problems over every rank's rows; ``alpha`` ``(P, N_r)`` is this rank's, the rest global."""
-    steps = DecompositionProblems(Xk, problems.Y, problems.C, kernel, p=problems.p, members=problems.members,
-                                  working_set_size=working_set_size, tol=tol, dtype=problems.Y.dtype, shards=shards)
-    for _ in range(steps.default_max_iter() if max_iter is None else max_iter):
-        if steps.step():
-            break
-    return steps.result()
+__all__ = ["gather_support"]
 
 
 def gather_support(shards: Collectives, X: Tensor, y_idx: np.ndarray, coef: Tensor,

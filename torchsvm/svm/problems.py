@@ -1,24 +1,29 @@
 """The problem API: a LIBSVM-family fit as batched binary-form dual problems, step by step.
 
-Every kernel estimator (``SVC``, ``NuSVC``, ``SVR``, ``NuSVR``, ``OneClassSVM``) fits in four steps,
-and code that needs to take a fit apart calls them here rather than the estimators' own methods:
-``GridSearchCV`` (many estimators' problems on one fold solved as one batch), the kernel
-LightningModules (the problems stepped by the decomposition solver, one outer iteration per
-training step, over several processes) and sharded fits::
+Every kernel estimator (``SVC``, ``NuSVC``, ``SVR``, ``NuSVR``, ``OneClassSVM``) fits in four steps
+(its ``fit`` is these calls, in one process or sharded: ``shards``), and code that needs to take a fit
+apart calls them here rather than the estimators' own methods: ``GridSearchCV`` (many estimators'
+problems on one fold solved as one batch) and the kernel LightningModules (the problems stepped by
+the decomposition solver, one outer iteration per training step, over several processes)::
 
     prepared = prepare(est, X)                                       # checks; kernel; X in its dtype
     problems, context = make_problems(est, prepared.X, y, sample_weight)
     result = solve(est, prepared, problems)                          # one-vs-one blocks, memory plan
     set_solution(est, prepared, result, problems, context)           # fitted attributes, fit_status_
 
-``stack`` joins several estimators' problems over the same rows into one batch; ``decisions``
-gives fitted estimators' decision values from one kernel block against their support vectors,
-``decision_values`` those of a set of support vectors and coefficients.
+``stepped`` gives the problems to a stepping decomposition solver instead of ``solve`` (one outer
+iteration per call of its ``step``).
+
+``as_tensor_2d`` converts X as the estimators' own ``fit`` and ``decision_function`` do. ``stack`` joins
+several estimators' problems over the same rows into one batch; ``decisions`` gives fitted estimators'
+decision values from one kernel block against their support vectors, ``decision_values`` those of a
+set of support vectors and coefficients. A fitted model as plain data is a :class:`Solution`
+(``est.to_solution()``, ``type(est).from_solution(solution, **params)``).
 """
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import torch
@@ -28,19 +33,13 @@ from torchsvm._sparse import Matrix
 from torchsvm.distributed import LOCAL, Collectives
 from torchsvm.kernels import KernelFn
 from torchsvm.solvers.dual import DualResult
-from torchsvm.svm._base import BaseLibSVM, DualProblems, decision_values
-from torchsvm.svm._classes import _ovr_from_ovo
+from torchsvm.solvers.stepped import DecompositionProblems
+from torchsvm.svm._base import BaseLibSVM, DualProblems, Prepared, Solution, as_tensor_2d, decision_values
+from torchsvm.svm._classes import ovr_from_ovo, pair_coefficients
 
-__all__ = ["BaseLibSVM", "DualProblems", "Prepared", "batched_params", "check_params", "decision_values", "decisions",
-           "kernel_dtype", "make_problems", "ovr_from_ovo", "predict_from_decision", "prepare", "set_solution", "solve",
-           "stack"]
-
-
-class Prepared(NamedTuple):
-    X: Matrix  # the training rows (float32 if X was, else float64; the Gram matrix when precomputed)
-    kernel: KernelFn | None  # k(A, Z) with gamma resolved on X; None for a precomputed kernel
-    X_kernel: Matrix  # X in the kernel's dtype (the solvers' input)
-    gram: Tensor | None  # the Gram matrix when precomputed
+__all__ = ["BaseLibSVM", "DualProblems", "Prepared", "Solution", "as_tensor_2d", "batched_params", "check_params",
+           "decision_values", "decisions", "kernel_dtype", "make_problems", "ovr_from_ovo", "pair_coefficients",
+           "predict_from_decision", "prepare", "set_solution", "solve", "stack", "stepped"]
 
 
 def check_params(est: BaseLibSVM) -> None:
@@ -48,31 +47,43 @@ def check_params(est: BaseLibSVM) -> None:
     est._check_params()
 
 
-def prepare(est: BaseLibSVM, X: Any) -> Prepared:
+def prepare(est: BaseLibSVM, X: Any, shards: Collectives = LOCAL) -> Prepared:
     """Check ``est``'s parameters and ``X``, resolve the kernel on ``X``; sets the input attributes
-    (``n_features_in_``, ``shape_fit_``, ``_gamma``)."""
+    (``n_features_in_``, ``shape_fit_``, ``_gamma``). With ``shards``, ``X`` is this rank's rows and
+    the attributes are of all ranks' rows."""
     check_params(est)
-    return Prepared(*est._prepare(X))
+    return est._prepare(X, shards)
 
 
 def make_problems(est: BaseLibSVM, X: Matrix, y: Any, sample_weight: Any = None,
                   shards: Collectives = LOCAL) -> tuple[DualProblems, Any]:
-    """``est``'s binary-form problems on the rows ``X`` (this rank's, with ``shards``) and what
-    :func:`set_solution` needs back (class indices for the classifiers)."""
-    return est._fit_problems(X, y, sample_weight, shards)
+    """``est``'s binary-form problems on the rows ``X`` (this rank's, with ``shards``: then over every
+    row, each problem's rows listed in ``members``) and what :func:`set_solution` needs back (class
+    indices for the classifiers)."""
+    problems, context = est._fit_problems(X, y, sample_weight, shards)
+    return (problems.expanded(X.shape[0]) if shards.distributed else problems), context
 
 
-def solve(est: BaseLibSVM, prepared: Prepared, problems: DualProblems) -> DualResult:
+def solve(est: BaseLibSVM, prepared: Prepared, problems: DualProblems, shards: Collectives = LOCAL) -> DualResult:
     """Solve ``problems`` with ``est``'s solver settings (SMO on Gram blocks within the memory budget,
-    else the decomposition solver; one-vs-one pairs on their own rows)."""
-    return est._solve(prepared.X_kernel, prepared.kernel, prepared.gram, problems)
+    else the decomposition solver; one-vs-one pairs on their own rows; over every rank's rows with
+    ``shards``)."""
+    return est._solve(prepared.X_kernel, prepared.kernel, prepared.gram, problems, shards)
+
+
+def stepped(est: BaseLibSVM, X_kernel: Matrix, kernel: KernelFn, problems: DualProblems,
+            shards: Collectives = LOCAL) -> DecompositionProblems:
+    """``problems`` given to the decomposition solver as ``est``'s fit gives them (its working-set rule
+    and tol), to be advanced one outer iteration per :meth:`~DecompositionProblems.step`."""
+    return est._stepped(X_kernel, kernel, problems, shards)
 
 
 def set_solution(est: BaseLibSVM, prepared: Prepared, result: DualResult, problems: DualProblems,
-                 context: Any) -> None:
-    """The fitted attributes from ``result``; ``fit_status_`` and the non-convergence warning."""
+                 context: Any, shards: Collectives = LOCAL) -> None:
+    """The fitted attributes from ``result``; ``fit_status_`` and the non-convergence warning. With
+    ``shards``, the support vectors are gathered, so that every rank holds the same model."""
     est._finish(result, stacklevel=4)  # the warning points at the caller of fit (or of this function's caller)
-    est._set_solution(prepared.X, prepared.kernel, result, problems, context)
+    est._set_solution(prepared, result, problems, context, shards)
 
 
 def batched_params(est: BaseLibSVM) -> tuple[str, ...]:
@@ -113,9 +124,3 @@ def decisions(models: list[BaseLibSVM], K: Tensor, support_rows: np.ndarray) -> 
 def predict_from_decision(est: BaseLibSVM, decision: Tensor) -> Any:
     """``est.predict``'s output from its decision values (labels for the classifiers)."""
     return est._predict_from_decision(decision)
-
-
-def ovr_from_ovo(decision: Tensor, n_classes: int) -> Tensor:
-    """One-vs-one decision values ``(n, k (k - 1) / 2)`` in scikit-learn's one-vs-rest shape ``(n, k)``
-    (votes plus confidences squashed to (-1/3, 1/3))."""
-    return _ovr_from_ovo(decision, n_classes)

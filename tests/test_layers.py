@@ -1,0 +1,126 @@
+"""The layers meet at public seams: checked over the import graph and attribute access (Python's own parser,
+not a pattern over the source), so private modules, private names and private attributes are all caught.
+
+The rules (docs/development.md, "The layers"):
+
+- a private module or name (a dotted component with a leading underscore) is imported only from inside the
+  package that holds it: ``torchsvm.svm._base`` by ``torchsvm.svm``'s modules, ``torchsvm._sparse`` by
+  ``torchsvm``'s (its subpackages included); never by ``lightning_modules``, ``scripts`` or ``benchmarks``;
+- a private attribute of another object (``est._coef``, ``est._solve(...)``) is read only inside the
+  estimators' package ``torchsvm.svm`` (whose ``problems`` module is the seam for everyone else);
+- a private attribute is assigned only on ``self``: no code sets another object's private state.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PRODUCT = ("torchsvm", "lightning_modules", "scripts", "benchmarks")
+OWN_PACKAGES = ("torchsvm", "lightning_modules")
+ESTIMATORS = "torchsvm.svm"
+NAMEDTUPLE_API = {"_replace", "_asdict", "_fields", "_make"}  # public despite the underscore
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _package_of(module: str, path: Path) -> str:
+    return module if path.name == "__init__.py" else module.rpartition(".")[0]
+
+
+def _is_package(dotted: str) -> bool:
+    return (ROOT / dotted.replace(".", "/") / "__init__.py").is_file()
+
+
+def _owner(dotted: str) -> str | None:
+    """The package that holds the first private component of ``dotted`` (None: all public)."""
+    parts = dotted.split(".")
+    for i, part in enumerate(parts):
+        if _private(part):
+            holder = ".".join(parts[:i])
+            return holder if _is_package(holder) else holder.rpartition(".")[0]
+    return None
+
+
+def _imports(tree: ast.AST, package: str):
+    """``(line, dotted name)`` of every name and module imported from the project's own packages."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:  # relative: from the importing package upwards
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*anchor, base] if base else anchor)
+            if base.split(".")[0] in OWN_PACKAGES:
+                for alias in node.names:
+                    yield node.lineno, f"{base}.{alias.name}"
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] in OWN_PACKAGES:
+                    yield node.lineno, alias.name
+
+
+def _on_own_object(node: ast.Attribute) -> bool:
+    """``self.x``, ``cls.x`` or ``super().x``."""
+    value = node.value
+    if isinstance(value, ast.Name) and value.id in ("self", "cls"):
+        return True
+    return isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id == "super"
+
+
+def _violations(path: Path) -> list[str]:
+    module = _module_name(path)
+    package = _package_of(module, path)
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found = []
+    for line, dotted in _imports(tree, package):
+        owner = _owner(dotted)
+        if owner is not None and not (package == owner or package.startswith(owner + ".")):
+            found.append(f"{path.relative_to(ROOT)}:{line} imports {dotted} (private to {owner})")
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Attribute) and _private(node.attr)) or node.attr in NAMEDTUPLE_API:
+            continue
+        if _on_own_object(node):
+            continue
+        where = f"{path.relative_to(ROOT)}:{node.lineno}"
+        if isinstance(node.ctx, ast.Store | ast.Del):  # a target of =, +=, a for loop, a tuple on the left
+            found.append(f"{where} assigns {ast.unparse(node)} (another object's private state)")
+        elif not (package == ESTIMATORS or package.startswith(ESTIMATORS + ".")):
+            found.append(f"{where} reads {ast.unparse(node)} (private; use a public seam)")
+    return found
+
+
+def _product_files() -> list[Path]:
+    return [p for top in PRODUCT for p in sorted((ROOT / top).rglob("*.py"))]
+
+
+def test_layers_meet_at_public_seams():
+    files = _product_files()
+    assert len(files) > 50  # the whole product was read
+    offenders = [v for p in files for v in _violations(p)]
+    assert not offenders, "\n".join(offenders)
+
+
+def test_the_check_catches_what_it_should():
+    """The rules on a made-up module: a private import across packages, a private read outside the
+    estimators and a private assignment on another object are each reported; their public forms are not."""
+    bad = ROOT / "scripts" / "_layers_probe.py"  # a file in the product tree, removed after
+    bad.write_text("from torchsvm.svm._base import BaseLibSVM\nfrom torchsvm.svm import problems\n"
+                   "def f(est, other):\n    other._gamma = 1.0\n    est.coef_, other._b = 1, 2\n"
+                   "    return est._coef, problems.solve, est.coef_\n")
+    try:
+        found = _violations(bad)
+    finally:
+        bad.unlink()
+    assert any("imports torchsvm.svm._base.BaseLibSVM" in v for v in found), found
+    assert any("reads est._coef" in v for v in found), found
+    assert any("assigns other._gamma" in v for v in found), found
+    assert any("assigns other._b" in v for v in found), found
+    assert len(found) == 4, found
