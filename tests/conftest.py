@@ -68,3 +68,11 @@ def load_script(name: str):
     sys.modules[module_name] = module  # dataclasses look their module up while the script loads
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture
+def tiny_data(tmp_path) -> Path:
+    """A small IDX data set (200 training, 50 test images) in torchvision's layout."""
+    from tests.idx import write_dataset
+
+    return write_dataset(tmp_path / "data", n_train=200, n_test=50)
