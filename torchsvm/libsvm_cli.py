@@ -259,7 +259,8 @@ def _predict(argv: list[str]) -> int:
     lines = []
     pred = est.predict(X)
     if bool(_int(options, "-b", 0)):
-        if not getattr(est, "_probA", np.empty(0)).size:
+        probA = est.to_solution().probA  # Platt's sigmoids: a classifier fitted with probability estimates
+        if probA is None or not probA.size:
             raise UsageError("Model doesn't support probability estimates (train it with -b 1)")
         lines.append("labels " + " ".join(_label(c) for c in est.classes_))
         lines += [f"{_label(p)} " + " ".join(f"{q:g}" for q in row)

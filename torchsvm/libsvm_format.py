@@ -79,7 +79,7 @@ def save_model(est: BaseLibSVM, path: str | Path, serial_numbers: Any = None) ->
         raise ValueError(f"Expected an SVC, NuSVC, SVR, NuSVR or OneClassSVM, got {kind}")
     if not isinstance(est.kernel, str) or est.kernel not in _KERNELS:
         raise ValueError(f"Expected a kernel LIBSVM names ({sorted(_KERNELS)}), got {est.kernel!r}")
-    if getattr(est, "multi_class", "ovo") != "ovo":
+    if est.get_params().get("multi_class", "ovo") != "ovo":  # SVC's parameter; NuSVC is one-vs-one
         raise ValueError("LIBSVM's models are one-vs-one: fit with multi_class='ovo'")
     solution = est.to_solution()
     precomputed = est.kernel == "precomputed"

@@ -208,9 +208,11 @@ def _class_targets(est: BaseEstimator, n_samples: int, y: Any) -> np.ndarray:
 
 
 class ClassCosts(NamedTuple):
-    """A classifier's labels and costs: class indices ``(N,)``, ``C * sample weight`` ``(N,)`` (0 for
-    the samples that leave the problem) and the class weights ``(n_classes,)`` (``class_weight_``)."""
+    """A classifier's labels and costs: the sorted classes (``classes_``), class indices ``(N,)``,
+    ``C * sample weight`` ``(N,)`` (0 for the samples that leave the problem) and the class weights
+    ``(n_classes,)`` (``class_weight_``)."""
 
+    classes: np.ndarray
     y_idx: np.ndarray
     sample: np.ndarray
     class_weight: np.ndarray
@@ -220,34 +222,32 @@ class ClassCosts(NamedTuple):
         return self.sample * self.class_weight[self.y_idx]
 
 
-def classes_and_costs(est: BaseEstimator, n_samples: int, y: Any, sample_weight: Any,
+def classes_and_costs(est: BaseEstimator, n_samples: int, y: Any, sample_weight: Any, C: float, class_weight: Any,
                       shards: Collectives = LOCAL, weighted_balance: bool = False) -> ClassCosts:
-    """Set ``est.classes_`` and ``est.class_weight_``; return the labels and costs (an estimator
-    without ``C`` / ``class_weight``, as nu-SVC, counts 1 for them).
+    """The classes, labels and costs of a classifier's fit (``est`` names itself in the errors);
+    ``C`` and ``class_weight`` are its parameters (nu-SVC's C is 1).
 
     ``"balanced"`` weights are scikit-learn's n / (n_classes * count); with ``weighted_balance`` (its
     LinearSVC) the counts are sums of the sample weights. With ``shards`` (this rank's rows of a
     sharded fit) the classes are checked to agree across the ranks and the counts run over all ranks."""
     y_np = shards.agree("Checking y", lambda: _class_targets(est, n_samples, y))
-    est.classes_ = shard_classes(shards, y_np)
-    y_idx = np.searchsorted(est.classes_, y_np)
-    if len(est.classes_) < 2:
-        raise ValueError(f"Expected at least 2 classes in y, got 1 class: {est.classes_.tolist()}")
-    cost = shards.agree("Checking sample_weight", lambda: sample_costs(getattr(est, "C", 1.0), n_samples, sample_weight))
-    class_weight = getattr(est, "class_weight", None)
+    classes = shard_classes(shards, y_np)
+    y_idx = np.searchsorted(classes, y_np)
+    if len(classes) < 2:
+        raise ValueError(f"Expected at least 2 classes in y, got 1 class: {classes.tolist()}")
+    cost = shards.agree("Checking sample_weight", lambda: sample_costs(C, n_samples, sample_weight))
     if class_weight == "balanced":  # n / (n_classes * count), counted over every rank
         counted = cost if weighted_balance and sample_weight is not None else None
-        counts = shards.sum(torch.as_tensor(np.bincount(y_idx, weights=counted, minlength=len(est.classes_)),
+        counts = shards.sum(torch.as_tensor(np.bincount(y_idx, weights=counted, minlength=len(classes)),
                                             dtype=torch.float64, device="cpu"))
-        weights = (counts.sum() / (len(est.classes_) * counts)).numpy()
+        weights = (counts.sum() / (len(classes) * counts)).numpy()
     elif class_weight is not None:
-        weights = compute_class_weight(class_weight, classes=est.classes_, y=y_np)
+        weights = compute_class_weight(class_weight, classes=classes, y=y_np)
     else:
-        weights = np.ones(len(est.classes_))
+        weights = np.ones(len(classes))
     if np.any(weights < 0) or not np.all(np.isfinite(weights)):
-        raise ValueError(f"Expected non-negative class weights, got {dict(zip(est.classes_.tolist(), weights, strict=True))}")
-    est.class_weight_ = weights
-    return ClassCosts(y_idx, cost, weights)
+        raise ValueError(f"Expected non-negative class weights, got {dict(zip(classes.tolist(), weights, strict=True))}")
+    return ClassCosts(classes, y_idx, cost, weights)
 
 
 def shard_classes(shards: Collectives, y_np: np.ndarray) -> np.ndarray:

@@ -117,6 +117,10 @@ class BaseSVC(ClassifierMixin, BaseLibSVM):
             self._fit_probability(X, y, sample_weight)
         return self
 
+    def _cost(self) -> float:
+        """C of the costs ``C * sample_weight`` (nu-SVC has no C: 1)."""
+        return float(self.C)
+
     def _problems(self, y_idx: np.ndarray, cost: np.ndarray) -> ProblemArrays:
         """The binary problems, ``(P, N)`` labels and costs (0: not in the problem); one-vs-one pairs
         list their own rows of positive cost."""
@@ -153,7 +157,8 @@ class BaseSVC(ClassifierMixin, BaseLibSVM):
 
     def _fit_problems(self, Xt: Matrix, y: Any, sample_weight: Any,
                       shards: Collectives = LOCAL) -> tuple[DualProblems, Any]:
-        costs = classes_and_costs(self, Xt.shape[0], y, sample_weight, shards)
+        costs = classes_and_costs(self, Xt.shape[0], y, sample_weight, self._cost(), self.class_weight, shards)
+        self.classes_, self.class_weight_ = costs.classes, costs.class_weight
         cost = costs.per_sample() if self._class_weighted else costs.sample
         return self._problems(costs.y_idx, cost).tensors(Xt.device), costs.y_idx
 
@@ -551,6 +556,9 @@ class NuSVC(BaseSVC):
     multi_class = "ovo"  # LIBSVM's nu-SVC is one-vs-one; not a parameter
     _class_weighted = False
     _problem_params: tuple[str, ...] = ("nu",)
+
+    def _cost(self) -> float:
+        return 1.0  # the bounds are the sample weights; nu takes C's place
 
     def __init__(
         self,

@@ -460,7 +460,9 @@ class LinearSVC(ClassifierMixin, BaseLinear):
         shards = shards_of(self)
         device = fit_device(self.device, X, self.distributed)
         Xt = shard_inputs(shards, X, device)
-        costs = classes_and_costs(self, Xt.shape[0], y, sample_weight, shards, weighted_balance=True)
+        costs = classes_and_costs(self, Xt.shape[0], y, sample_weight, self.C, self.class_weight, shards,
+                                  weighted_balance=True)
+        self.classes_, self.class_weight_ = costs.classes, costs.class_weight
         self.n_features_in_ = Xt.shape[1]
         keep = costs.sample > 0
         y_t = torch.as_tensor(costs.y_idx[keep], device=device)
