@@ -95,7 +95,7 @@ def test_what_a_model_file_cannot_hold(tmp_path):
     with pytest.raises(ValueError, match="found no 'SV' line"):
         load_model(tmp_path / "bad.model")
     (tmp_path / "bad2.model").write_text("svm_type c_svc\nkernel_type quadratic\nnr_class 2\nSV\n")
-    with pytest.raises(ValueError, match="expected svm_type one of"):
+    with pytest.raises(ValueError, match="line 2: expected kernel_type one of"):
         load_model(tmp_path / "bad2.model")
     (tmp_path / "bad3.model").write_text("svm_type epsilon_svr\nkernel_type precomputed\nrho 0.5\nSV\n0.25 1:0.5\n")
     with pytest.raises(ValueError, match="expected each support vector of a precomputed-kernel model as 0:serial"):
@@ -111,7 +111,7 @@ def test_data_files_and_their_errors(tmp_path):
     np.testing.assert_allclose(X.toarray(), IRIS_X)
     np.testing.assert_array_equal(y, IRIS_Y)
     (tmp_path / "bad.txt").write_text("1 1:0.5 2:1\n2 1:0.3 2 0.1\n")
-    with pytest.raises(ValueError, match=r"bad.txt: line 2: expected 'label index:value index:value ...', got '2 1:0.3 2 0.1'"):
+    with pytest.raises(ValueError, match=r"bad.txt: line 2: expected 'label index:value index:value ...' \(indices up to 2147483647\), got '2 1:0.3 2 0.1'"):
         load_data(tmp_path / "bad.txt")
     with pytest.raises(FileNotFoundError, match="no such file"):
         load_data(tmp_path / "none.txt")

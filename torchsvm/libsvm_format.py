@@ -45,7 +45,7 @@ def load_data(path: str | Path, n_features: int | None = None) -> tuple[scipy.sp
         raise FileNotFoundError(f"Expected a LIBSVM-format data file, got {str(path)!r}: no such file")
     try:
         X, y = load_svmlight_file(str(path), n_features=n_features, dtype=np.float64)
-    except ValueError as err:
+    except (ValueError, OverflowError) as err:  # OverflowError: an index past a C int
         raise ValueError(f"{path}: {_first_malformed(path) or err}") from err
     if not np.all(np.isfinite(X.data)):
         raise ValueError(f"{path}: expected finite values, got NaN or infinity")
@@ -53,10 +53,12 @@ def load_data(path: str | Path, n_features: int | None = None) -> tuple[scipy.sp
 
 
 def _first_malformed(path: Path) -> str | None:
-    with path.open() as f:
+    with path.open(errors="replace") as f:
         for number, line in enumerate(f, 1):
-            if line.strip() and not _LINE.match(line.rstrip("\n")):
-                return f"line {number}: expected 'label index:value index:value ...', got {line.rstrip()[:80]!r}"
+            malformed = line.strip() and not _LINE.match(line.rstrip("\n"))
+            if malformed or any(int(j) > _MAX_INDEX for j in re.findall(r"\s(-?[0-9]+):", line)):
+                return (f"line {number}: expected 'label index:value index:value ...' (indices up to {_MAX_INDEX}), "
+                        f"got {line.rstrip()[:80]!r}")
     return None
 
 
@@ -147,62 +149,154 @@ def load_model(path: str | Path, device: str = "auto", n_features: int | None = 
     from torchsvm.svm import SVC, SVR, NuSVC, NuSVR, OneClassSVM
 
     model = _read_model(Path(path))
-    kind, kernel, header = model.kind, model.kernel, model.header
-    params = dict(kernel=kernel, degree=int(header.get("degree", ["3"])[0]),
-                  coef0=float(header.get("coef0", ["0"])[0]), device=device)
     solution = _solution(model, n_features)
-    params["gamma"] = solution.gamma
     classes: dict[str, type[BaseLibSVM]] = {"SVC": SVC, "NuSVC": NuSVC, "SVR": SVR, "NuSVR": NuSVR,
                                              "OneClassSVM": OneClassSVM}
-    return classes[kind].from_solution(solution, **params)
+    try:  # the estimator's own checks of its parameters (a negative gamma, say), with the file named
+        return classes[model.kind].from_solution(solution, kernel=model.kernel, gamma=model.gamma, degree=model.degree,
+                                                 coef0=model.coef0, device=device)
+    except ValueError as err:
+        raise ValueError(f"{model.path}: {err}") from err
+
+
+_MAX_INDEX = 2**31 - 1  # LIBSVM's feature indices and counts are C ints
 
 
 class _ModelFile(NamedTuple):
-    """A LIBSVM model file as read: its header, and per support vector its coefficients and features."""
+    """A LIBSVM model file as read and checked: its parameters, and per support vector its coefficients and
+    features."""
 
     path: Path
     kind: str  # the estimator's name
     kernel: str
-    header: dict[str, list[str]]
+    gamma: float
+    degree: int
+    coef0: float
+    rho: np.ndarray  # (P,)
+    labels: np.ndarray | None  # classifiers: LIBSVM's label order
+    n_sv: np.ndarray | None  # classifiers: support vectors per label
+    probA: np.ndarray
+    probB: np.ndarray
     coef: np.ndarray  # (n_coef, n_SV): LIBSVM's sv_coef
     rows: list[dict[int, float]]  # each support vector's index: value pairs
 
 
+class _Header:
+    """The header lines up to ``SV``, each key's values with its line number, read with checks that name
+    the file and the line."""
+
+    def __init__(self, path: Path, lines: list[tuple[int, str]]) -> None:
+        self.path = path
+        self.lines: dict[str, tuple[int, list[str]]] = {}
+        for number, line in lines:
+            key, *values = line.split() or [""]
+            if key:
+                self.lines[key] = (number, values)
+
+    def word(self, key: str, choices: dict[str, str]) -> str:
+        """The one value of ``key``, one of ``choices`` (file word -> ours)."""
+        number, values = self._line(key)
+        if len(values) != 1 or values[0] not in choices:
+            raise ValueError(f"{self.path}, line {number}: expected {key} one of {sorted(choices)}, got {values}")
+        return choices[values[0]]
+
+    def numbers(self, key: str, kind: type, count: int | None = None, default: list | None = None) -> np.ndarray:
+        """``count`` finite numbers of ``kind`` (int or float) after ``key`` (``default`` when the line is absent)."""
+        if key not in self.lines and default is not None:
+            return np.asarray(default, dtype=kind)
+        number, values = self._line(key)
+        try:
+            out = np.asarray([kind(v) for v in values], dtype=np.float64)
+        except (ValueError, OverflowError):
+            out = np.asarray([np.nan])
+        if not np.all(np.isfinite(out)) or (kind is int and np.any(np.abs(out) > _MAX_INDEX)) or (
+                count is not None and len(out) != count):
+            expected = f"{count} " if count is not None else ""
+            raise ValueError(f"{self.path}, line {number}: expected {key} followed by {expected}finite "
+                             f"{'integers' if kind is int else 'numbers'}, got {values[:8]}")
+        return out.astype(np.int64 if kind is int else np.float64)
+
+    def _line(self, key: str) -> tuple[int, list[str]]:
+        if key not in self.lines:
+            raise ValueError(f"{self.path}: expected a '{key}' line in the model's header, found none")
+        return self.lines[key]
+
+
 def _read_model(path: Path) -> _ModelFile:
-    """Parse ``path``: header lines up to ``SV``, then one support vector per line."""
+    """Parse ``path``: header lines up to ``SV``, then one support vector per line; every count and value
+    is checked against the others before anything is built (a count with no lines behind it allocates nothing)."""
     if not path.is_file():
         raise FileNotFoundError(f"Expected a LIBSVM model file, got {str(path)!r}: no such file")
-    text = path.read_text().splitlines()
-    header: dict[str, list[str]] = {}
-    for number, line in enumerate(text, 1):
-        if line.strip() == "SV":
-            body = text[number:]
-            break
-        key, *values = line.split()
-        header[key] = values
-    else:
+    try:
+        text = path.read_text().splitlines()
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path}: expected a LIBSVM model file (text), got bytes that are not text") from err
+    cut = next((i for i, line in enumerate(text) if line.strip() == "SV"), None)
+    if cut is None:
         raise ValueError(f"{path}: expected LIBSVM's model format (a header, then 'SV'), found no 'SV' line")
-    kinds = {v: k for k, v in _SVM_TYPES.items()}
-    kind = kinds.get((header.get("svm_type") or ["?"])[0])
-    kernel = {v: k for k, v in _KERNELS.items()}.get((header.get("kernel_type") or ["?"])[0])
-    if kind is None or kernel is None:
-        raise ValueError(f"{path}: expected svm_type one of {sorted(kinds)} and kernel_type one of "
-                         f"{sorted(_KERNELS.values())}, got {header.get('svm_type')} / {header.get('kernel_type')}")
-    n_coef = int(header["nr_class"][0]) - 1 if kind in ("SVC", "NuSVC") else 1
+    header = _Header(path, list(enumerate(text[:cut], 1)))
+    kind = header.word("svm_type", {v: k for k, v in _SVM_TYPES.items()})
+    kernel = header.word("kernel_type", {v: k for k, v in _KERNELS.items()})
+    classifier = kind in ("SVC", "NuSVC")
+    labels = n_sv = None
+    if classifier:
+        n_class = int(header.numbers("nr_class", int, 1)[0])
+        if not 2 <= n_class <= 65536:
+            raise ValueError(f"{path}, line {header.lines['nr_class'][0]}: expected nr_class of 2 to 65536, "
+                             f"got {n_class}")
+        labels = header.numbers("label", int, n_class)
+        n_sv = header.numbers("nr_sv", int, n_class)
+        if np.any(n_sv < 0) or len(np.unique(labels)) != n_class:
+            raise ValueError(f"{path}: expected distinct labels and non-negative nr_sv, got labels {labels.tolist()} "
+                             f"and nr_sv {n_sv.tolist()}")
+    n_pairs = n_class * (n_class - 1) // 2 if classifier else 1
+    rho = header.numbers("rho", float, n_pairs)
+    probA = header.numbers("probA", float, n_pairs if classifier else None, default=[])
+    probB = header.numbers("probB", float, n_pairs if classifier else None, default=[])
+    if classifier and (probA.size == 0) != (probB.size == 0):
+        raise ValueError(f"{path}: expected both probA and probB or neither")
+    n_coef = n_class - 1 if classifier else 1
+    coef, rows = _support_vector_lines(path, text, cut + 1, n_coef, kernel == "precomputed")
+    total = header.numbers("total_sv", int, 1, default=[len(rows)])[0]
+    if total != len(rows) or (n_sv is not None and n_sv.sum() != len(rows)):
+        raise ValueError(f"{path}: expected total_sv and nr_sv to count the {len(rows)} support vector lines after "
+                         f"'SV', got total_sv {total}" + ("" if n_sv is None else f" and nr_sv {n_sv.tolist()}"))
+    gamma = float(header.numbers("gamma", float, 1, default=[1.0])[0])
+    degree = int(header.numbers("degree", int, 1, default=[3])[0])
+    coef0 = float(header.numbers("coef0", float, 1, default=[0.0])[0])
+    return _ModelFile(path, kind, kernel, gamma, degree, coef0, rho, labels, n_sv,
+                      probA if classifier else np.empty(0), probB if classifier else np.empty(0), coef, rows)
+
+
+def _support_vector_lines(path: Path, text: list[str], first: int, n_coef: int,
+                          precomputed: bool) -> tuple[np.ndarray, list[dict[int, float]]]:
+    """The support vectors after ``SV``: ``n_coef`` finite coefficients then ``index:value`` pairs (indices from
+    1, or ``0:serial number`` for a precomputed kernel), as ``(coef (n_coef, n_SV), rows)``."""
     rows: list[dict[int, float]] = []
     coefs = []
-    for number, line in enumerate(body, len(text) - len(body) + 1):
+    for number, line in enumerate(text[first:], first + 1):
         parts = line.split()
         if not parts:
             continue
         try:
+            if len(parts) < n_coef:
+                raise ValueError
             coefs.append([float(c) for c in parts[:n_coef]])
-            rows.append({int(k): float(v) for k, v in (p.split(":") for p in parts[n_coef:])})
+            row = {}
+            for pair in parts[n_coef:]:
+                index, value = pair.split(":")
+                row[int(index)] = float(value)
+            if not (np.all(np.isfinite(coefs[-1])) and np.all(np.isfinite(list(row.values())))):
+                raise ValueError
+            lowest = 0 if precomputed else 1
+            if any(not lowest <= j <= _MAX_INDEX for j in row):
+                raise ValueError
         except ValueError as err:
-            raise ValueError(f"{path}, line {number}: expected {n_coef} coefficient(s) then index:value pairs, "
+            raise ValueError(f"{path}, line {number}: expected {n_coef} finite coefficient(s) then index:value pairs "
+                             f"(finite values, indices from {0 if precomputed else 1} to {_MAX_INDEX}), "
                              f"got {line[:80]!r}") from err
-    coef = np.asarray(coefs, dtype=np.float64).T.reshape(n_coef, len(rows))
-    return _ModelFile(path, kind, kernel, header, coef, rows)
+        rows.append(row)
+    return np.asarray(coefs, dtype=np.float64).reshape(len(rows), n_coef).T, rows
 
 
 def _support_vectors(model: _ModelFile, n_features: int | None) -> tuple[scipy.sparse.csr_matrix, np.ndarray | None]:
@@ -210,7 +304,7 @@ def _support_vectors(model: _ModelFile, n_features: int | None) -> tuple[scipy.s
     wide (default: the largest index used), and a precomputed model's serial numbers."""
     path, rows, serial = model.path, model.rows, None
     if model.kernel == "precomputed":
-        bad = [r for r in rows if list(r) != [0] or r[0] < 1 or r[0] != int(r[0])]
+        bad = [r for r in rows if list(r) != [0] or not 1 <= r[0] <= _MAX_INDEX or r[0] != int(r[0])]
         if bad:
             raise ValueError(f"{path}: expected each support vector of a precomputed-kernel model as 0:serial number, "
                              f"got {bad[0]}")
@@ -233,17 +327,14 @@ def _support_vectors(model: _ModelFile, n_features: int | None) -> tuple[scipy.s
 
 def _solution(model: _ModelFile, n_features: int | None) -> Solution:
     """The model in the estimators' layout (classes sorted, a two-class model positive for ``classes_[1]``)."""
-    header = model.header
     sv, serial = _support_vectors(model, n_features)
     n_sv_total, width = sv.shape
-    rho = np.asarray([float(r) for r in header["rho"]])
-    gamma = float(header["gamma"][0]) if "gamma" in header else 1.0
+    rho, gamma = model.rho, model.gamma
     support = np.arange(n_sv_total) if serial is None else serial - 1
     shape_fit = (width, width) if serial is not None else None  # precomputed: Gram matrices (n, width) come in
-    if model.kind not in ("SVC", "NuSVC"):
+    if model.labels is None or model.n_sv is None:  # a regressor or one-class model
         return Solution(sv, model.coef, -rho, support, width, gamma, shape_fit)
-    labels = np.asarray([int(v) for v in header["label"]])
-    n_sv = np.asarray([int(v) for v in header["nr_sv"]])
+    labels, n_sv = model.labels, model.n_sv
     n_class = len(labels)
     order = np.argsort(labels, kind="stable")  # ours are sorted: reorder classes, their SVs, the pairs
     rank = np.empty(n_class, dtype=int)
@@ -251,7 +342,7 @@ def _solution(model: _ModelFile, n_features: int | None) -> Solution:
     pairs = [(i, j) for i in range(n_class) for j in range(i + 1, n_class)]
     P = pair_coefficients(model.coef, n_sv)  # (P, n_SV) in LIBSVM's label order
     coef, b = np.zeros((len(pairs), n_sv_total)), np.zeros(len(pairs))
-    probA, probB = (np.asarray([float(v) for v in header.get(key, [])]) for key in ("probA", "probB"))
+    probA, probB = model.probA, model.probB
     probA_new, probB_new = probA.copy(), probB.copy()
     for p, (i, j) in enumerate(pairs):
         a, c = rank[i], rank[j]

@@ -1,0 +1,121 @@
+"""LIBSVM files that are not quite right never crash the readers: a valid model written by LIBSVM itself and a
+valid data file, mutated (lines dropped, duplicated or cut, tokens replaced by garbage, NaN, infinity, huge or
+negative numbers), either load or raise a ValueError naming the file, in bounded time (hypothesis draws the
+mutants; a failure prints the mutant it found)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sklearn.datasets import load_iris
+
+from torchsvm.libsvm_format import load_data, load_model
+
+svmutil = pytest.importorskip("libsvm.svmutil")
+
+_X, _Y = load_iris(return_X_y=True)
+_TOKENS = ["nan", "-nan", "inf", "-inf", "1e308", "1e999", "-1", "0", "2147483648", "99999999999999999999", "abc",
+           "1:", ":1", "0:0", "-3:1", "1:nan", "1e9:1", "3.5", "", "SV", "rho", "nr_sv", "total_sv 1000000000",
+           "nr_class 1000000", "label", "1:2:3", "4294967297:1"]
+
+
+def _model_text(tmp: Path, kind: str) -> str:
+    """A model LIBSVM itself wrote: a three-class C-SVC with Platt's sigmoids, or an epsilon-SVR."""
+    options = "-s 0 -c 2 -g 0.4 -b 1 -q" if kind == "svc" else "-s 3 -c 2 -g 0.4 -q"
+    y = _Y if kind == "svc" else _X[:, 3]
+    path = tmp / f"{kind}.model"
+    svmutil.svm_save_model(str(path), svmutil.svm_train(list(map(float, y)), _X[:, :3].tolist(), options))
+    return path.read_text()
+
+
+_DATA_TEXT = "".join(f"{int(y)} " + " ".join(f"{j + 1}:{v:g}" for j, v in enumerate(x)) + "\n"
+                     for x, y in zip(_X[:60], _Y[:60], strict=True))
+
+
+@st.composite
+def _mutants(draw, text: str) -> str:
+    """``text`` with one to three edits of its lines and tokens."""
+    lines = text.splitlines()
+    for _ in range(draw(st.integers(1, 3))):
+        if not lines:
+            break
+        i = draw(st.integers(0, len(lines) - 1))
+        edit = draw(st.sampled_from(["drop", "duplicate", "cut", "token", "swap"]))
+        if edit == "drop":
+            del lines[i]
+        elif edit == "duplicate":
+            lines.insert(i, lines[i])
+        elif edit == "cut":
+            lines[i] = lines[i][: draw(st.integers(0, max(0, len(lines[i]) - 1)))]
+        elif edit == "swap":
+            j = draw(st.integers(0, len(lines) - 1))
+            lines[i], lines[j] = lines[j], lines[i]
+        else:
+            tokens = lines[i].split() or [""]
+            k = draw(st.integers(0, len(tokens) - 1))
+            tokens[k] = draw(st.sampled_from(_TOKENS))
+            lines[i] = " ".join(tokens)
+    return "\n".join(lines) + "\n"
+
+
+def _reads_or_refuses(read, path: Path) -> None:
+    start = time.perf_counter()
+    try:
+        read(path)
+    except ValueError as err:
+        assert str(path) in str(err), f"the message does not name the file: {err}"
+    elapsed = time.perf_counter() - start
+    assert elapsed < 1.0, f"{elapsed:.2f} s on {path.read_text()[:200]!r}"
+
+
+def _load_and_predict(path: Path) -> None:
+    """A model that loads also predicts (rows as wide as its support vectors, up to a hundred features)."""
+    est = load_model(path, device="cpu")
+    width = est.n_features_in_
+    if width <= 100:
+        X = np.zeros((5, width))
+        X[:, : min(3, width)] = _X[:5, : min(3, width)]
+        assert est.predict(X).shape == (5,)
+
+
+_SETTINGS = settings(max_examples=150, deadline=None, derandomize=True,
+                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+
+
+@pytest.mark.parametrize("kind", ["svc", "svr"])
+def test_mutated_model_files_load_or_raise_a_value_error(tmp_path, kind):
+    text = _model_text(tmp_path, kind)
+    path = tmp_path / "mutant.model"
+
+    @_SETTINGS
+    @given(_mutants(text))
+    def check(mutant: str) -> None:
+        path.write_text(mutant)
+        _reads_or_refuses(_load_and_predict, path)
+
+    check()
+
+
+def test_mutated_data_files_load_or_raise_a_value_error(tmp_path):
+    path = tmp_path / "mutant.libsvm"
+
+    @_SETTINGS
+    @given(_mutants(_DATA_TEXT))
+    def check(mutant: str) -> None:
+        path.write_text(mutant)
+        _reads_or_refuses(load_data, path)
+
+    check()
+
+
+def test_a_count_with_nothing_behind_it_is_refused_before_allocating(tmp_path):
+    text = _model_text(tmp_path, "svc")
+    path = tmp_path / "huge.model"
+    path.write_text(text.replace("total_sv", "total_sv 1000000000 #").replace("nr_sv", "nr_sv 999999990 5 5 #"))
+    with pytest.raises(ValueError, match=str(path)):
+        load_model(path, device="cpu")
