@@ -111,7 +111,8 @@ def test_data_files_and_their_errors(tmp_path):
     np.testing.assert_allclose(X.toarray(), IRIS_X)
     np.testing.assert_array_equal(y, IRIS_Y)
     (tmp_path / "bad.txt").write_text("1 1:0.5 2:1\n2 1:0.3 2 0.1\n")
-    with pytest.raises(ValueError, match=r"bad.txt: line 2: expected 'label index:value index:value ...' \(indices up to 2147483647\), got '2 1:0.3 2 0.1'"):
+    with pytest.raises(ValueError, match=r"bad.txt: line 2: expected 'label index:value index:value ...' "
+                                         r"\(indices up to 2147483647\), got '2 1:0.3 2 0.1'"):
         load_data(tmp_path / "bad.txt")
     with pytest.raises(FileNotFoundError, match="no such file"):
         load_data(tmp_path / "none.txt")
