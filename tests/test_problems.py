@@ -43,9 +43,10 @@ def test_stacked_problems_solve_as_each_alone():
 
 @pytest.mark.parametrize("make, n_classes, sparse", [
     (lambda: SVC(C=2.0, gamma=0.5), 3, False), (lambda: SVC(kernel="poly", degree=2, coef0=1.0), 2, False),
+    (lambda: SVC(multi_class="ovr", kernel="sigmoid", gamma=0.01), 3, False),
     (lambda: NuSVC(nu=0.3, gamma="scale"), 4, True), (lambda: SVR(C=3.0), 0, False), (lambda: NuSVR(), 0, True),
     (lambda: OneClassSVM(nu=0.2), 0, False), (lambda: SVC(kernel="precomputed"), 3, False),
-], ids=["svc-3", "svc-poly-2", "nu_svc-4-sparse", "svr", "nu_svr-sparse", "one_class", "precomputed-3"])
+], ids=["svc-3", "svc-poly-2", "svc-ovr-3", "nu_svc-4-sparse", "svr", "nu_svr-sparse", "one_class", "precomputed-3"])
 def test_solution_round_trip(make, n_classes, sparse):
     """``from_solution(est.to_solution())`` is the fitted model again: the same attributes and decisions."""
     rng = np.random.default_rng(2)

@@ -36,6 +36,7 @@ from torchsvm.solvers.smo import smo_dual_host
 from torchsvm.solvers.stepped import DecompositionProblems
 from torchsvm.svm._blocks import BlockSettings, by_segments, solve_blocks
 from torchsvm.svm._params import LIBSVM, Constrained, StrOptions
+from torchsvm.svm.modules import DecisionHead, SVMModule
 
 __all__ = ["BaseLibSVM", "DualProblems", "Prepared", "ProblemArrays", "Solution", "fill_bounds", "ovo_pair_array",
            "ovo_pair_tensor", "ovo_pairs", "resolve_device"]
@@ -425,9 +426,10 @@ class Prepared(NamedTuple):
 class Solution(NamedTuple):
     """A fitted kernel model as plain data (what a LIBSVM model file holds): the support vectors and, for each
     binary problem p, ``f_p(x) = sum_i coef[p, i] k(sv_i, x) + intercept[p]``. A classifier's problems are
-    its one-vs-one pairs in scikit-learn's order, each positive for the pair's first class, except that a
-    two-class model's one problem is positive for ``classes[1]``; its support vectors come grouped by
-    class, ``n_support[c]`` of class c. :meth:`BaseLibSVM.from_solution` builds the estimator."""
+    its one-vs-one pairs in scikit-learn's order, each positive for the pair's first class (one-vs-rest: one
+    per class, positive for it), except that a two-class model's one problem is positive for ``classes[1]``;
+    its support vectors come grouped by class, ``n_support[c]`` of class c. :meth:`BaseLibSVM.from_solution` builds
+    the estimator."""
 
     support_vectors: np.ndarray | scipy.sparse.spmatrix  # (n_SV, n_features); no columns for "precomputed"
     coef: np.ndarray  # (P, n_SV)
@@ -559,6 +561,35 @@ class BaseLibSVM(Constrained, BaseEstimator):
         rows, columns = self.shape_fit_
         return Solution(sv, np.array(self.dual_coef_, dtype=np.float64), np.array(self.intercept_, dtype=np.float64),
                         np.array(self.support_), int(self.n_features_in_), float(self._gamma), (int(rows), int(columns)))
+
+    def to_module(self, output: str = "decision_function") -> SVMModule:
+        """The fitted model as a torch module (:class:`~torchsvm.svm.modules.SVMModule`) on the model's device:
+        ``forward(X)`` gives ``output`` (``"decision_function"``, ``"predict"``, ``"score_samples"`` for
+        OneClassSVM) as this estimator does, in float64 (``.to(torch.float32)`` for float32). It moves with
+        ``.to``, composes with other modules, compiles and exports (``torch.export``, ONNX).
+
+        Raises:
+            ValueError: a precomputed or callable kernel (the module computes kernel values from the support
+                vectors with a built-in kernel), or an ``output`` this estimator does not give.
+        """
+        check_is_fitted(self, "_coef")
+        if not isinstance(self.kernel, str) or self.kernel not in BUILTIN_KERNELS:
+            raise ValueError(f"Expected a built-in kernel {BUILTIN_KERNELS} for to_module (the module computes kernel "
+                             f"values from the support vectors), got kernel={self.kernel!r}")
+        solution = self.to_solution()
+        sv: Any = solution.support_vectors
+        dense = np.asarray(sv.toarray() if scipy.sparse.issparse(sv) else sv, dtype=np.float64)
+        device = self._coef.device
+
+        def tensor(a: np.ndarray) -> Tensor:
+            return torch.as_tensor(np.asarray(a, dtype=np.float64), device=device)
+
+        return SVMModule(tensor(dense), tensor(solution.coef), tensor(solution.intercept), kernel=self.kernel,
+                         gamma=solution.gamma, degree=self.degree, coef0=self.coef0, head=self._head(output))
+
+    def _head(self, output: str) -> DecisionHead:
+        """How :meth:`to_module`'s problems become its output (a regressor's here)."""
+        return DecisionHead("regressor", output)
 
     def _set_support(self, sv: Matrix, solution: Solution, kernel: KernelFn | None) -> None:
         """:meth:`from_solution`'s fitted attributes of the support vectors ``sv`` and their coefficients."""

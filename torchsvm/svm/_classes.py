@@ -39,6 +39,7 @@ from torchsvm.svm._base import (
 from torchsvm.svm._params import StrOptions
 from torchsvm.svm._probability import couple, sigmoid_predict, sigmoid_train
 from torchsvm.svm._sharded import gather_support
+from torchsvm.svm.modules import DecisionHead
 
 __all__ = ["NuSVC", "NuSVR", "OneClassSVM", "SVC", "SVR"]
 
@@ -192,9 +193,16 @@ class BaseSVC(ClassifierMixin, BaseLibSVM):
     def to_solution(self) -> Solution:
         solution = super().to_solution()
         n_support = np.array(self.n_support_)
-        coef = solution.coef if len(self.classes_) == 2 else pair_coefficients(solution.coef, n_support)
+        coef = pair_coefficients(solution.coef, n_support) if self._one_vs_one_pairs() else solution.coef
         return solution._replace(coef=coef, classes=np.array(self.classes_), n_support=n_support,
                                  probA=np.array(self._probA), probB=np.array(self._probB))
+
+    def _head(self, output: str) -> DecisionHead:
+        if output == "predict" and self.break_ties and self.decision_function_shape == "ovo":
+            raise ValueError("break_ties must be False when decision_function_shape is 'ovo'")
+        pairs = ovo_pair_tensor(len(self.classes_), self._coef.device) if self._one_vs_one_pairs() else None
+        return DecisionHead("classifier", output, self.classes_, pairs, ovr_shape=self.decision_function_shape == "ovr",
+                            break_ties=bool(self.break_ties))
 
     def _set_support(self, sv: Matrix, solution: Solution, kernel: KernelFn | None) -> None:
         assert solution.classes is not None and solution.n_support is not None  # a classifier's solution
@@ -854,6 +862,9 @@ class OneClassSVM(OutlierMixin, BaseLibSVM):
     def _set_support(self, sv: Matrix, solution: Solution, kernel: KernelFn | None) -> None:
         super()._set_support(sv, solution, kernel)
         self.offset_ = -self.intercept_
+
+    def _head(self, output: str) -> DecisionHead:
+        return DecisionHead("outlier", output, offset=float(self.offset_[0]))
 
     def decision_function(self, X: Any) -> np.ndarray | Tensor:
         """``sum_i a_i K(x_i, x) - rho``, ``(n_samples,)``: positive for inliers."""

@@ -37,6 +37,7 @@ from torchsvm.svm._base import (
     shards_of,
 )
 from torchsvm.svm._params import LINEAR, Constrained, StrOptions
+from torchsvm.svm.modules import DecisionHead, LinearSVMModule
 
 __all__ = ["LinearSVC", "LinearSVR"]
 
@@ -333,6 +334,21 @@ class BaseLinear(Constrained, BaseEstimator):
                 stacklevel=4,
             )
 
+    def to_module(self, output: str = "decision_function") -> LinearSVMModule:
+        """The fitted model as a torch module (:class:`~torchsvm.svm.modules.LinearSVMModule`) on the model's
+        device, in the model's dtype: ``forward(X)`` gives ``output`` (``"decision_function"`` or
+        ``"predict"``) as this estimator does. It moves with ``.to``, composes, compiles and exports."""
+        check_is_fitted(self, "coef_")
+        coef: Any = self.coef_
+        coef = coef.toarray() if scipy.sparse.issparse(coef) else coef  # after sparsify()
+        W = torch.as_tensor(np.atleast_2d(coef), dtype=self._dtype, device=self._device)
+        b = torch.as_tensor(np.broadcast_to(np.asarray(self.intercept_, dtype=np.float64), (W.shape[0],)).copy(),
+                            dtype=self._dtype, device=self._device)
+        return LinearSVMModule(W, b, self._head(output))
+
+    def _head(self, output: str) -> DecisionHead:
+        return DecisionHead("regressor", output)
+
     def _linear_decision(self, X: Any) -> Tensor:
         """``X coef_^T + intercept_`` ``(n_samples, K)`` on the model's device, from the fitted attributes."""
         check_is_fitted(self, "coef_")
@@ -444,6 +460,9 @@ class LinearSVC(ClassifierMixin, BaseLinear):
         self.class_weight = class_weight
         self.distributed = distributed
         self.process_group = process_group
+
+    def _head(self, output: str) -> DecisionHead:
+        return DecisionHead("classifier", output, self.classes_)
 
     def _settings(self) -> LinearSettings:
         return super()._settings()._replace(penalty=str(self.penalty), multi_class=str(self.multi_class),
