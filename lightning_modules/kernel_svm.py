@@ -65,6 +65,7 @@ class DualSolverModule(pl.LightningModule):
         # It requires grad only so that DDP, which refuses a module without one, can wrap the module:
         # nothing calls backward, so DDP never reduces it.
         self._step_marker = torch.nn.Parameter(torch.zeros(()))
+        self._resume: dict | None = None  # a checkpoint's solver state, loaded once the solver is built
 
     def _estimator(self) -> BaseLibSVM:
         """The estimator whose problems, kernel and kernel dtype this module solves (not fitted)."""
@@ -110,6 +111,35 @@ class DualSolverModule(pl.LightningModule):
         Xk = self.X_train.to(svm_problems.kernel_dtype(est, self.device, n))
         # The estimators' own translation into the stepping solver (their working-set rule and tol).
         self.solver = svm_problems.stepped(est, Xk, self.kernel, problems, self.shards)
+        if self._resume is not None:  # --ckpt_path: continue where the checkpoint's fit stopped
+            self._check_same_problem(self._resume["problem"])
+            self.solver.load_state_dict(self._resume["state"])
+            self._resume = None
+
+    # Hyperparameters that define the dual problems (tol only stops them: a resumed fit may change it).
+    _PROBLEM_PARAMS = ("kernel", "C", "gamma", "degree", "coef0", "n_train", "working_set_size", "multi_class",
+                       "kernel_dtype", "epsilon")
+
+    def _problem_fingerprint(self) -> dict[str, Any]:
+        """What a checkpoint's solver state belongs to: the problem's hyperparameters and its training rows
+        (count, sums of X, X^2 and the targets over every rank)."""
+        h = self.hparams
+        X, t = self.X_train, self.target.to(torch.float64)
+        sums = self.shards.sum(torch.stack([X.new_tensor(float(len(X))), X.sum(), (X * X).sum(), t.sum(), (t * t).sum()]))
+        return {"params": {k: h[k] for k in self._PROBLEM_PARAMS if k in h}, "data": [float(v) for v in sums.cpu()]}
+
+    def _check_same_problem(self, saved: dict[str, Any]) -> None:
+        """Refuse a checkpoint of another problem, naming what differs."""
+        mine = self._problem_fingerprint()
+        differ = [f"{k}: checkpoint {saved['params'].get(k)!r}, now {v!r}" for k, v in mine["params"].items()
+                  if saved["params"].get(k) != v]
+        if not torch.allclose(torch.tensor(saved["data"]), torch.tensor(mine["data"]), rtol=1e-9, atol=0):
+            differ.append(f"training rows: checkpoint (n, sum X, sum X^2, sum y, sum y^2) = {saved['data']}, now "
+                          f"{mine['data']}")
+        if differ:
+            raise ValueError(f"{type(self).__name__}: the checkpoint's solver state belongs to another problem; "
+                             "resume with the configuration it was written with, or start a new fit. Differences: "
+                             + "; ".join(differ))
 
     def training_step(self, batch: Any, batch_idx: int) -> None:
         s = self.solver
@@ -174,10 +204,14 @@ class DualSolverModule(pl.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         if self.solver is not None:
             self._snapshot()
+            # The solver's state (every rank's rows under DDP), so that --ckpt_path continues the fit.
+            state = _to_cpu(self.solver.state_dict())
+            checkpoint["dual_solver"] = {"state": state, "problem": self._problem_fingerprint()}
         if self.sv is not None:
             checkpoint["kernel_svm"] = {"sv": self.sv.cpu(), "coef": self.coef.cpu(), "intercept": self.intercept.cpu()}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self._resume = checkpoint.get("dual_solver")  # used if a fit follows (on_fit_start)
         state = checkpoint.get("kernel_svm")
         if state is not None:
             self.sv, self.coef, self.intercept = (t.to(torch.float64) for t in
@@ -199,6 +233,17 @@ class DualSolverModule(pl.LightningModule):
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.SGD([self._step_marker], lr=0.0)  # see _step_marker
+
+
+def _to_cpu(state: Any) -> Any:
+    """A solver state with its tensors on the CPU (checkpoints load on any device)."""
+    if isinstance(state, Tensor):
+        return state.detach().cpu()
+    if isinstance(state, dict):
+        return {k: _to_cpu(v) for k, v in state.items()}
+    if isinstance(state, list):
+        return [_to_cpu(v) for v in state]
+    return state
 
 
 class KernelSVMModule(ArgmaxEvaluation, DualSolverModule):

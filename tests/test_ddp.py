@@ -116,6 +116,32 @@ def test_kernel_modules_solve_one_dual_over_two_processes(module, data, tmp_path
         assert single[key] == pytest.approx(reference[key], abs=2e-3), key  # the two fits agree to tol
 
 
+def _solver_state_after(model, dm, root, max_steps: int, ckpt_path=None) -> dict:
+    """Fit on two processes up to ``max_steps`` (from ``ckpt_path`` if given); the last checkpoint's solver state."""
+    trainer = pl.Trainer(accelerator="cpu", devices=2, strategy="ddp_spawn", logger=False, enable_progress_bar=False,
+                         enable_model_summary=False, max_steps=max_steps, max_epochs=100, limit_val_batches=0,
+                         callbacks=[ModelCheckpoint(dirpath=root, save_last=True)], default_root_dir=root)
+    trainer.fit(model, datamodule=dm, ckpt_path=ckpt_path)
+    return torch.load(root / "last.ckpt", weights_only=False)["dual_solver"]["state"]
+
+
+@pytest.mark.slow
+def test_kernel_module_resumes_a_sharded_fit(data, tmp_path):
+    """A checkpoint of a two-process fit holds every rank's rows of the iterate: resumed on two processes,
+    the fit reaches the uninterrupted fit's iterate exactly."""
+    from lightning_modules import KernelSVMModule
+
+    dm = MNISTDataModule(data_dir=str(data), batch_size=8, download=False)
+    make = lambda: KernelSVMModule(C=2.0, gamma=0.02, n_train=151, working_set_size=8, tol=1e-7)  # noqa: E731
+    whole = _solver_state_after(make(), dm, tmp_path / "whole", max_steps=5)
+    _solver_state_after(make(), dm, tmp_path / "part", max_steps=2)
+    resumed = _solver_state_after(make(), dm, tmp_path / "rest", max_steps=5, ckpt_path=tmp_path / "part" / "last.ckpt")
+    assert len(whole["parts"]) == len(resumed["parts"]) == 45  # the one-vs-one pairs of 10 classes
+    for a, b in zip(whole["parts"], resumed["parts"], strict=True):
+        assert a["alpha"].shape[1] == b["alpha"].shape[1] and a["n_iter"] == b["n_iter"]
+        assert torch.equal(a["alpha"], b["alpha"]) and torch.equal(a["G"], b["G"])
+
+
 @pytest.mark.slow
 def test_process_group_destroyed_at_exit(tmp_path):
     """A gloo group alive at interpreter exit aborts the process now and then (SIGABRT, about once in 20

@@ -196,3 +196,42 @@ def test_learn_rbf_gamma_script_lowers_the_validation_loss(tmp_path):
     assert result["val_loss"] < 0.8 * result["val_loss0"]
     assert (tmp_path / "learn_rbf_gamma.png").stat().st_size > 0
 
+
+
+def _kernel_fit(model, dm, root, max_steps: int, ckpt_path=None):
+    logger = TensorBoardLogger(root, name="tb")
+    trainer = pl.Trainer(max_steps=max_steps, max_epochs=100, logger=logger, enable_progress_bar=False,
+                         enable_model_summary=False, num_sanity_val_steps=0, log_every_n_steps=1, accelerator="cpu",
+                         callbacks=[ModelCheckpoint(dirpath=root / "ckpt", save_last=True)])
+    trainer.fit(model, datamodule=dm, ckpt_path=ckpt_path)
+    return trainer, read_scalars(logger.log_dir, ["solver/kkt_violation", "solver/dual_objective"])
+
+
+@pytest.mark.parametrize("module", ["svm", "svr"])
+def test_kernel_module_resumes_where_the_checkpoint_stopped(tiny_data, tmp_path, module):
+    """--ckpt_path continues the dual from the checkpoint's iterate: the resumed steps are the uninterrupted
+    fit's, value for value; a checkpoint of another problem is refused, naming the difference."""
+    from lightning_modules import KernelSVMModule, KernelSVRModule, RegressionDataModule
+
+    if module == "svm":
+        dm = MNISTDataModule(data_dir=str(tiny_data), batch_size=8, download=False)
+        make = lambda **kw: KernelSVMModule(**{**dict(C=2.0, gamma=0.02, n_train=150, working_set_size=8,  # noqa: E731
+                                                     tol=1e-6), **kw})
+    else:
+        dm = RegressionDataModule(n_samples=200, batch_size=8)
+        make = lambda **kw: KernelSVRModule(**{**dict(C=5.0, epsilon=0.3, gamma=0.1, n_train=None,  # noqa: E731
+                                                     working_set_size=8, tol=1e-6), **kw})
+    _, whole = _kernel_fit(make(), dm, tmp_path / "whole", max_steps=6)
+    _, first = _kernel_fit(make(), dm, tmp_path / "part", max_steps=2)
+    ckpt = tmp_path / "part" / "ckpt" / "last.ckpt"
+    resumed_model = make()
+    trainer, rest = _kernel_fit(resumed_model, dm, tmp_path / "rest", max_steps=6, ckpt_path=ckpt)
+    assert trainer.global_step == 6
+    for name in ("solver/kkt_violation", "solver/dual_objective"):
+        assert rest[name] and not set(dict(first[name])) & set(dict(rest[name]))  # the resumed run's own steps
+        steps = dict(first[name]) | dict(rest[name])
+        assert sorted(steps) == [step for step, _ in whole[name]]  # every step logged once
+        assert [steps[s] for s, _ in whole[name]] == [v for _, v in whole[name]], name  # equal, not close
+    with pytest.raises(ValueError, match=r"belongs to another problem.*C: checkpoint 2.0, now 3.0"
+                       if module == "svm" else r"belongs to another problem.*C: checkpoint 5.0, now 3.0"):
+        _kernel_fit(make(C=3.0), dm, tmp_path / "other", max_steps=6, ckpt_path=ckpt)

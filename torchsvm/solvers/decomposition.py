@@ -230,6 +230,37 @@ class DecompositionSolver:
         self.n_inner += steps
         return False
 
+    # -- checkpoints: what continuing needs -------------------------------------------------------
+    _STATE = ("alpha", "G", "gap", "problem_iters", "_W", "_movable")  # tensors; alpha and G per variable
+
+    def state_dict(self) -> dict:
+        """The iterate and what the next step reads: ``alpha``, ``G`` ``(B, N)``, the KKT violations, the
+        counters and the last working set (its kernel rows are computed again on loading, not stored)."""
+        state: dict = {name: getattr(self, name) for name in self._STATE}
+        return {**state, "n_iter": self.n_iter, "n_inner": self.n_inner}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue from :meth:`state_dict` of a solver of the same problems (shapes checked)."""
+        for name in self._STATE:
+            value, mine = state[name], getattr(self, name)
+            if value is not None and mine is not None and value.shape != mine.shape:
+                raise ValueError(f"Expected {name} of shape {tuple(mine.shape)} (the same problems), got "
+                                 f"{tuple(value.shape)}")
+            setattr(self, name, None if value is None else value.to(self.alpha.device))
+        self.n_iter, self.n_inner = int(state["n_iter"]), int(state["n_inner"])
+        self._restore_kept_rows()
+
+    def _restore_kept_rows(self) -> None:
+        """The last working set's kernel rows, which the next step keeps half of."""
+        self._buffers = None
+        if self._W is None:
+            self._rows = None
+            return
+        rows = self._rows_of(self._W)
+        self._buffers = [torch.empty_like(rows), torch.empty_like(rows)]
+        self._buffers[(self.n_iter + 1) % 2].copy_(rows)  # where the next step looks for the previous rows
+        self._rows = self._buffers[(self.n_iter + 1) % 2]
+
     def dual_objective(self) -> Tensor:
         """``-(1/2 a^T Q a + p^T a)`` per problem (``sum a - 1/2 a^T Q a`` for classification), from G
         (no kernel evaluations): ``(B,)``."""

@@ -25,7 +25,7 @@ import math
 import torch
 from torch import Tensor
 
-from torchsvm.distributed import Collectives, row_offsets
+from torchsvm.distributed import Collectives, gather_rows, row_offsets
 from torchsvm.kernels import KernelFn
 from torchsvm.solvers._dual_rules import DualInfo, DualResult, dual_bias, index_sets
 from torchsvm.solvers.decomposition import DecompositionSolver, kept_columns
@@ -144,6 +144,32 @@ class ShardedDecompositionSolver(DecompositionSolver):
         self._K_WW = self._block(X_new, W_new.shape[1])  # reads the last block before replacing it
         self._XW = X_new  # (B, q, D)
         return (rows, self._K_WW, *(t.to(self.Y.dtype) for t in state))
+
+    def state_dict(self) -> dict:
+        """:meth:`DecompositionSolver.state_dict` with ``alpha`` and ``G`` of every rank's rows (rank order): the
+        same on every rank, so that any rank's copy resumes the fit, on as many ranks as the rows are split."""
+        state = super().state_dict()
+        for name in ("alpha", "G"):
+            every, _ = gather_rows(self.shards, state[name].T.contiguous())
+            state[name] = every.T
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        own = slice(self.first, self.first + self.alpha.shape[1])  # this rank's rows of the whole
+        if state["alpha"].shape[1] != self.n_total:
+            raise ValueError(f"Expected a state of {self.n_total} rows (all ranks'), got {state['alpha'].shape[1]}")
+        super().load_state_dict({**state, "alpha": state["alpha"][:, own], "G": state["G"][:, own]})
+
+    def _restore_kept_rows(self) -> None:
+        """The last working set's shared rows, their kernel rows on this rank and their block."""
+        if self._W is None:
+            self._rows = self._XW = self._K_WW = None
+            return
+        XW, _ = self._share(self._W, self._W)
+        B, q, D = XW.shape
+        self._rows = self.kernel(XW.reshape(-1, D), self.X).reshape(B, q, -1)
+        self._XW = XW
+        self._K_WW = torch.stack([self.kernel(XW[b], XW[b]) for b in range(B)])
 
     def _agree(self, delta: Tensor) -> Tensor:
         # Rank 0's step for everyone: the subproblems agree to rounding, the iterates must agree exactly.

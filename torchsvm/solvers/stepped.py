@@ -131,6 +131,18 @@ class DecompositionProblems:
         return DualResult(alpha, torch.cat([res.b for res in results]),
                           DualInfo(bool((gap <= self.tol).all()), int(iters.max()), gap, iters), r)
 
+    def state_dict(self) -> dict:
+        """What continuing needs, every problem's (see :meth:`DecompositionSolver.state_dict`)."""
+        return {"problems": self.shape[0], "parts": [s.state_dict() for _, _, s in self.parts]}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue from :meth:`state_dict` of the same problems."""
+        if state["problems"] != self.shape[0] or len(state["parts"]) != len(self.parts):
+            raise ValueError(f"Expected the state of {self.shape[0]} problems in {len(self.parts)} part(s), got "
+                             f"{state['problems']} in {len(state['parts'])}")
+        for (_, _, s), part in zip(self.parts, state["parts"], strict=True):
+            s.load_state_dict(part)
+
     def run(self, max_iter: int | None = None) -> DualResult:
         """Step until every problem is within tol or ``max_iter`` outer iterations (default
         :meth:`default_max_iter`) have run, then :meth:`result`; the caller warns on non-convergence."""
