@@ -70,6 +70,16 @@ class ClassifierModule(FiniteLossGuard, StageMeans, pl.LightningModule):
     def forward(self, x: Tensor) -> Tensor:
         return self.model(x)
 
+    def to_module(self, output: str = "decision_function") -> nn.Module:
+        """The network as a plain torch module (flattened images in; ``decision_function``: the logits, or
+        ``predict``: the class index), to export (``torchsvm export --ckpt``)."""
+        layers: list[nn.Module] = [nn.Flatten(), self.model]
+        if output == "predict":
+            layers.append(_Argmax())
+        elif output != "decision_function":
+            raise ValueError(f"Expected output 'decision_function' or 'predict', got {output!r}")
+        return nn.Sequential(*layers)
+
     def _step(self, batch: tuple[Tensor, Tensor], stage: str) -> Tensor:
         x, y = batch
         logits = self.model(x)
@@ -124,3 +134,10 @@ class ClassifierModule(FiniteLossGuard, StageMeans, pl.LightningModule):
         if h.optimizer == "sgd":
             return torch.optim.SGD(self.parameters(), lr=h.lr, momentum=h.momentum, weight_decay=h.weight_decay)
         return torch.optim.Adam(self.parameters(), lr=h.lr, weight_decay=h.weight_decay)
+
+
+class _Argmax(nn.Module):
+    """The class index of the largest logit."""
+
+    def forward(self, logits: Tensor) -> Tensor:
+        return logits.argmax(1)

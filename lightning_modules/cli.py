@@ -171,7 +171,14 @@ def build_cli(args: list[str] | None = None, run: bool = True) -> LightningCLI:
 
 
 def cli_main(args: list[str] | None = None) -> None:
-    """Entry point of ``torchsvm {fit,validate,test,predict}``."""
+    """Entry point of ``torchsvm {fit,validate,test,predict}`` and ``torchsvm export`` (a fitted model to a
+    file: :mod:`lightning_modules.export`)."""
+    argv = sys.argv[1:] if args is None else args
+    if argv[:1] == ["export"]:
+        from lightning_modules.export import export_main
+
+        export_main(argv[1:])
+        return
     build_cli(args)
 
 

@@ -9,7 +9,7 @@ from typing import Any, Literal
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.utilities import rank_zero_info
-from torch import Tensor
+from torch import Tensor, nn
 from torchmetrics import MeanAbsoluteError, R2Score
 
 from lightning_modules._evaluation import ArgmaxEvaluation, log_hp_metric
@@ -18,6 +18,7 @@ from torchsvm.distributed import LOCAL, Collectives, Shards, block_of, gather_ro
 from torchsvm.kernels import kernel_function
 from torchsvm.solvers.stepped import DecompositionProblems
 from torchsvm.svm import problems as svm_problems
+from torchsvm.svm.modules import DecisionHead, SVMModule
 from torchsvm.svm.problems import BaseLibSVM
 from torchsvm.validation import check_positive
 
@@ -182,6 +183,20 @@ class DualSolverModule(pl.LightningModule):
         self.sv, self.coef = both[:, :D], both[:, D:].contiguous()  # (n_SV, D), (n_SV, P)
         self.intercept = self.solver.bias()
 
+    def to_module(self, output: str = "decision_function") -> nn.Module:
+        """The fitted model as a plain torch module (flattened images in, as :meth:`torchsvm.SVC.to_module`'s
+        module out: ``decision_function`` in the estimator's shape, or ``predict``: the class index), to export
+        (``torchsvm export --ckpt``)."""
+        if self.sv is None:
+            raise RuntimeError(f"{type(self).__name__} has no fitted model yet: run trainer.fit first")
+        h = self.hparams
+        svm = SVMModule(self.sv.to(torch.float64), self.coef.T.to(torch.float64), self.intercept.to(torch.float64),
+                        kernel=h.kernel, gamma=h.gamma, degree=h.degree, coef0=h.coef0, head=self._head(output))
+        return nn.Sequential(nn.Flatten(), svm)
+
+    def _head(self, output: str) -> DecisionHead:
+        raise NotImplementedError
+
     def decision_function(self, x: Tensor) -> Tensor:
         """``(n, P)`` decision values of the P problems, from the support vectors (the estimators' code)."""
         if self.sv is None:
@@ -300,6 +315,12 @@ class KernelSVMModule(ArgmaxEvaluation, DualSolverModule):
             return torch.cat([-dec, dec], 1)
         return svm_problems.ovr_from_ovo(dec, n_classes) if self.hparams.multi_class == "ovo" else dec
 
+    def _head(self, output: str) -> DecisionHead:
+        k = self._n_classes()
+        # The module predicts by the largest one-vs-rest shaped value (its argmax): break_ties.
+        return DecisionHead("classifier", output, list(range(k)), self.hparams.multi_class == "ovo", ovr_shape=True,
+                            break_ties=True)
+
     def _n_classes(self) -> int:
         P = self.coef.shape[1]
         if self.hparams.multi_class == "ovr":
@@ -357,6 +378,9 @@ class KernelSVRModule(DualSolverModule):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.decision_function(x)
+
+    def _head(self, output: str) -> DecisionHead:
+        return DecisionHead("regressor", output)
 
     def _log_train_metrics(self, predictions: Tensor) -> None:
         r, t = (predictions[:, 0] - self.target).double(), self.target.double()

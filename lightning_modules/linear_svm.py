@@ -13,6 +13,8 @@ from lightning_modules._evaluation import ArgmaxEvaluation
 from lightning_modules._guards import FiniteLossGuard
 from lightning_modules.data import shard_loader
 from torchsvm.functional import hinge_objective
+from torchsvm.svm.modules import DecisionHead
+from torchsvm.svm.modules import LinearSVMModule as TorchsvmLinearModule
 from torchsvm.validation import check_positive
 
 __all__ = ["LinearSVMModule"]
@@ -70,6 +72,14 @@ class LinearSVMModule(FiniteLossGuard, ArgmaxEvaluation, pl.LightningModule):
     def forward(self, x: Tensor) -> Tensor:
         """Decision values f_k(x), ``(N, K)``."""
         return torch.addmm(self.bias, x.flatten(1), self.weight.t())
+
+    def to_module(self, output: str = "decision_function") -> nn.Module:
+        """The model as a plain torch module (flattened images in; ``decision_function`` ``(n, K)`` or ``predict``:
+        the class index), to export (``torchsvm export --ckpt``)."""
+        K = self.weight.shape[0]
+        head = DecisionHead("classifier", output, list(range(K)))
+        return nn.Sequential(nn.Flatten(), TorchsvmLinearModule(self.weight.detach().clone(), self.bias.detach().clone(),
+                                                                head))
 
     def setup(self, stage: str) -> None:
         dm = getattr(self.trainer, "datamodule", None)

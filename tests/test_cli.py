@@ -8,8 +8,11 @@ from pathlib import Path
 
 import numba
 import pytest
+import pytorch_lightning as pl
 import torch
+from pytorch_lightning.callbacks import ModelCheckpoint
 
+from lightning_modules import ClassifierModule, MNISTDataModule
 from lightning_modules.cli import build_cli, cli_main, cpu_thread_share, resolve_config_names
 from tests.conftest import ROOT
 
@@ -112,3 +115,62 @@ def test_console_script_exits_zero(tmp_path):
     result = subprocess.run([str(exe), "--help"], capture_output=True, text=True)
     assert result.returncode == 0 and "fit" in result.stdout
 
+
+
+def _tiny_fit(model, dm, root):
+    trainer = pl.Trainer(max_steps=4, max_epochs=3, logger=False, enable_progress_bar=False, enable_model_summary=False,
+                         num_sanity_val_steps=0, limit_val_batches=0, accelerator="cpu",
+                         callbacks=[ModelCheckpoint(dirpath=root, save_last=True)])
+    trainer.fit(model, datamodule=dm)
+    return root / "last.ckpt"
+
+
+@pytest.mark.parametrize("kind", ["kernel_svm", "linear_svm", "classifier"])
+def test_export_command_writes_a_checkpoints_model(kind, tiny_data, tmp_path, capsys):
+    """``torchsvm export --ckpt``: the program's predictions are the LightningModule's (flattened images in)."""
+    from lightning_modules import KernelSVMModule, LinearSVMModule
+
+    dm = MNISTDataModule(data_dir=str(tiny_data), batch_size=32, download=False)
+    model = {"kernel_svm": lambda: KernelSVMModule(C=2.0, gamma=0.02, n_train=150, working_set_size=16),
+             "linear_svm": lambda: LinearSVMModule(num_features=784, num_classes=10),
+             "classifier": lambda: ClassifierModule(hidden_features=16)}[kind]()
+    ckpt = _tiny_fit(model, dm, tmp_path / "ckpt")
+    out = tmp_path / f"{kind}.pt2"
+    cli_main(["export", "--ckpt", str(ckpt), "--out", str(out), "--output", "predict"])
+    said = capsys.readouterr().out
+    assert f"wrote {out} (pt2): input X" in said and "(batch, 784); output predict int64 (batch)" in said
+    loaded = type(model).load_from_checkpoint(ckpt, map_location="cpu").eval()
+    dm.setup("test")
+    x, _ = dm.test_set.tensors
+    with torch.no_grad():
+        expected = loaded(x).argmax(1)
+    program = torch.export.load(str(out)).module()
+    flat = x.flatten(1).to(torch.float64 if kind == "kernel_svm" else torch.float32)
+    torch.testing.assert_close(program(flat), expected)
+
+
+def test_export_command_from_a_pickle_and_a_libsvm_file(tmp_path, capsys):
+    import pickle
+
+    import numpy as np
+    from sklearn.datasets import load_iris
+
+    from torchsvm import SVC
+    from torchsvm.libsvm_format import save_model
+
+    X, y = load_iris(return_X_y=True)
+    est = SVC(device="cpu").fit(X, y)
+    (tmp_path / "svc.pkl").write_bytes(pickle.dumps(est))
+    save_model(est, tmp_path / "svc.model")
+    for source in (["--pickle", str(tmp_path / "svc.pkl")], ["--libsvm", str(tmp_path / "svc.model")]):
+        out = tmp_path / "svc.pt2"
+        cli_main(["export", *source, "--out", str(out)])
+        assert "output decision_function float64 (batch, 3)" in capsys.readouterr().out
+        got = torch.export.load(str(out)).module()(torch.as_tensor(X)).numpy()
+        np.testing.assert_allclose(got, est.decision_function(X), rtol=1e-6, atol=1e-9)
+    with pytest.raises(SystemExit):
+        cli_main(["export", "--pickle", str(tmp_path / "svc.pkl"), "--out", str(tmp_path / "svc.txt")])
+    assert "expected --format pt2 or onnx" in capsys.readouterr().err
+    torch.save({"not": "a checkpoint"}, tmp_path / "bad.ckpt")
+    with pytest.raises(ValueError, match="expected a Lightning checkpoint"):
+        cli_main(["export", "--ckpt", str(tmp_path / "bad.ckpt"), "--out", str(out)])

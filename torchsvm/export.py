@@ -31,8 +31,9 @@ def as_module(model: Any, output: str = "decision_function") -> nn.Module:
 def _example(module: nn.Module, n_features: int | None) -> tuple[torch.Tensor, tuple]:
     """A two-row input in the module's dtype and device, and its dynamic batch dimension (by position: any
     module's argument name)."""
-    buffers = dict(module.named_buffers())
-    weights = buffers.get("support_vectors", buffers.get("weight"))
+    # A torchsvm model's width: its support vectors' or weights' (also inside a Sequential).
+    weights = next((b for name, b in module.named_buffers() if name.rsplit(".", 1)[-1] in ("support_vectors", "weight")),
+                   None)
     if n_features is None:
         if weights is None:
             raise ValueError("Expected n_features for a module that is not a torchsvm model (its input width)")

@@ -585,7 +585,7 @@ class BaseLibSVM(Constrained, BaseEstimator):
             return torch.as_tensor(np.asarray(a, dtype=np.float64), device=device)
 
         return SVMModule(tensor(dense), tensor(solution.coef), tensor(solution.intercept), kernel=self.kernel,
-                         gamma=solution.gamma, degree=self.degree, coef0=self.coef0, head=self._head(output))
+                         gamma=solution.gamma, degree=self.degree, coef0=self.coef0, head=self._head(output)).to(device)
 
     def _head(self, output: str) -> DecisionHead:
         """How :meth:`to_module`'s problems become its output (a regressor's here)."""

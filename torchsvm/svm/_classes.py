@@ -200,9 +200,8 @@ class BaseSVC(ClassifierMixin, BaseLibSVM):
     def _head(self, output: str) -> DecisionHead:
         if output == "predict" and self.break_ties and self.decision_function_shape == "ovo":
             raise ValueError("break_ties must be False when decision_function_shape is 'ovo'")
-        pairs = ovo_pair_tensor(len(self.classes_), self._coef.device) if self._one_vs_one_pairs() else None
-        return DecisionHead("classifier", output, self.classes_, pairs, ovr_shape=self.decision_function_shape == "ovr",
-                            break_ties=bool(self.break_ties))
+        return DecisionHead("classifier", output, self.classes_, self._one_vs_one_pairs(),
+                            ovr_shape=self.decision_function_shape == "ovr", break_ties=bool(self.break_ties))
 
     def _set_support(self, sv: Matrix, solution: Solution, kernel: KernelFn | None) -> None:
         assert solution.classes is not None and solution.n_support is not None  # a classifier's solution

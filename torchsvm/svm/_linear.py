@@ -344,7 +344,7 @@ class BaseLinear(Constrained, BaseEstimator):
         W = torch.as_tensor(np.atleast_2d(coef), dtype=self._dtype, device=self._device)
         b = torch.as_tensor(np.broadcast_to(np.asarray(self.intercept_, dtype=np.float64), (W.shape[0],)).copy(),
                             dtype=self._dtype, device=self._device)
-        return LinearSVMModule(W, b, self._head(output))
+        return LinearSVMModule(W, b, self._head(output)).to(self._device)
 
     def _head(self, output: str) -> DecisionHead:
         return DecisionHead("regressor", output)

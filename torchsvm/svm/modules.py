@@ -32,15 +32,16 @@ class DecisionHead(nn.Module):
     (``forward`` gives ``output``).
 
     ``classes``: the labels predict returns (numbers; for other labels, the index into the estimator's
-    ``classes_``, which ``labels`` lists). One-vs-one classifiers of more than two classes (``pairs``,
-    ``(P, 2)``) vote as LIBSVM (ties to the first class) or, with ``break_ties``, take the largest of the
-    one-vs-rest shaped values; ``ovr_shape`` gives ``decision_function`` that shape.
+    ``classes_``, which ``labels`` lists). One-vs-one classifiers of more than two classes (``one_vs_one``:
+    a problem per pair (i, j), i < j, in row order) vote as LIBSVM (ties to the first class) or, with
+    ``break_ties``, take the largest of the one-vs-rest shaped values; ``ovr_shape`` gives
+    ``decision_function`` that shape.
     """
 
     classes: Tensor | None
     pairs: Tensor | None
 
-    def __init__(self, task: str, output: str, classes: Any = None, pairs: Tensor | None = None,
+    def __init__(self, task: str, output: str, classes: Any = None, one_vs_one: bool = False,
                  ovr_shape: bool = False, break_ties: bool = False, offset: float = 0.0) -> None:
         super().__init__()
         if task not in get_args(Task):
@@ -56,10 +57,11 @@ class DecisionHead(nn.Module):
         # No empty buffers (a regressor's classes, a one-vs-rest model's pairs): None buffers are not saved.
         kept = torch.as_tensor(labels if numeric else np.arange(len(labels))) if len(labels) else None
         self.register_buffer("classes", kept)
-        self.register_buffer("pairs", pairs)
+        k = len(labels)
+        self.register_buffer("pairs", torch.triu_indices(k, k, 1).T.contiguous() if one_vs_one and k > 2 else None)
 
     def decision_function(self, dec: Tensor) -> Tensor:
-        if self.task != "classifier" or len(self.labels) == 2:
+        if dec.shape[1] == 1:  # one problem: a regressor, a one-class model, two classes
             return dec[:, 0]
         if self.pairs is not None and self.ovr_shape:
             return _ovr_from_ovo(dec, self.pairs, len(self.labels))
@@ -72,7 +74,7 @@ class DecisionHead(nn.Module):
             return torch.where(dec[:, 0] > 0, 1, -1)
         k = len(self.labels)
         assert self.classes is not None  # a classifier's
-        if k == 2:
+        if dec.shape[1] == 1:  # two classes, one problem: positive for the second
             idx = (dec[:, 0] > 0).long()
         elif self.pairs is None:  # one-vs-rest
             idx = dec.argmax(1)

@@ -1,0 +1,100 @@
+"""``torchsvm export``: a fitted model to a ``.pt2`` program or an ONNX file, from a Lightning checkpoint
+(the kernel and linear SVM modules, the classifier), a pickled torchsvm estimator or a LIBSVM model file.
+
+    torchsvm export --ckpt outputs/kernel_svm/version_0/checkpoints/last.ckpt --out svm.onnx --output predict
+    torchsvm export --pickle svc.pkl --out svc.pt2
+    torchsvm export --libsvm train.model --out svc.onnx
+
+The file's input is ``X`` ``(batch, n_features)`` (images flattened: 784 columns for MNIST), its output
+``decision_function`` (the estimators' shapes) or ``predict``; the command prints both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import pickle
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+__all__ = ["export_main", "module_from_checkpoint"]
+
+
+def module_from_checkpoint(path: str | Path, output: str = "decision_function") -> nn.Module:
+    """The plain module of a LightningModule checkpoint (its ``to_module(output)``); the module's kind is read
+    from what the checkpoint holds."""
+    from lightning_modules import ClassifierModule, KernelSVMModule, KernelSVRModule, LinearSVMModule
+
+    checkpoint = torch.load(str(path), map_location="cpu", weights_only=False)
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise ValueError(f"{path}: expected a Lightning checkpoint (a dict with a state_dict), got {type(checkpoint).__name__}")
+    hparams, state = checkpoint.get("hyper_parameters", {}), checkpoint["state_dict"]
+    if "kernel_svm" in checkpoint:
+        kind: Any = KernelSVRModule if "epsilon" in hparams else KernelSVMModule
+    elif "num_features" in hparams and "weight" in state:
+        kind = LinearSVMModule
+    elif any(key.startswith("model.") for key in state):
+        kind = ClassifierModule
+    else:
+        raise ValueError(f"{path}: expected a checkpoint of KernelSVMModule, KernelSVRModule, LinearSVMModule or "
+                         f"ClassifierModule (a fitted model), found keys {sorted(checkpoint)}")
+    return kind.load_from_checkpoint(str(path), map_location="cpu").to_module(output)
+
+
+def _model(args: argparse.Namespace) -> Any:
+    if args.ckpt:
+        return module_from_checkpoint(args.ckpt, args.output)
+    if args.pickle:
+        with open(args.pickle, "rb") as f:
+            model = pickle.load(f)  # the user's own file: pickle runs code, as always
+        if not hasattr(model, "to_module"):
+            raise ValueError(f"{args.pickle}: expected a pickled torchsvm estimator, got {type(model).__name__}")
+        return model
+    from torchsvm.libsvm_format import load_model
+
+    return load_model(args.libsvm, device="cpu", n_features=args.n_features)
+
+
+def export_main(argv: list[str]) -> Path:
+    """``torchsvm export ...`` (see the module docstring); returns the written path."""
+    from torchsvm.export import as_module, to_onnx, to_pt2
+
+    parser = argparse.ArgumentParser(prog="torchsvm export", description=__doc__.splitlines()[0])
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--ckpt", help="a Lightning checkpoint of a kernel or linear SVM module or the classifier")
+    source.add_argument("--pickle", help="a pickled fitted torchsvm estimator")
+    source.add_argument("--libsvm", help="a LIBSVM model file")
+    parser.add_argument("--out", required=True, help="the file to write: .pt2 or .onnx")
+    parser.add_argument("--format", choices=["pt2", "onnx"], help="default: from --out's suffix")
+    parser.add_argument("--output", default="decision_function", choices=["decision_function", "predict", "score_samples"])
+    parser.add_argument("--n-features", type=int, help="the input's width where the model does not say (a LIBSVM file)")
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    fmt = args.format or out.suffix.lstrip(".")
+    if fmt not in ("pt2", "onnx"):
+        parser.error(f"expected --format pt2 or onnx, or --out ending in .pt2 or .onnx, got {args.out!r}")
+    module = as_module(_model(args), args.output).eval()
+    width = _width(module, args.n_features)
+    write = to_pt2 if fmt == "pt2" else to_onnx
+    path = write(module, out, output=args.output, n_features=width)
+    X = torch.zeros(2, width, dtype=_dtype(module))
+    with torch.no_grad():
+        y = module(X)
+    print(f"wrote {path} ({fmt}): input X {str(X.dtype).removeprefix('torch.')} (batch, {X.shape[1]}); output "
+          f"{args.output} {str(y.dtype).removeprefix('torch.')} (batch{''.join(f', {d}' for d in y.shape[1:])})")
+    return path
+
+
+def _width(module: nn.Module, n_features: int | None) -> int:
+    if n_features is not None:
+        return n_features
+    for name, tensor in [*module.named_buffers(), *module.named_parameters()]:
+        if name.rsplit(".", 1)[-1] in ("support_vectors", "weight") and tensor.ndim == 2:
+            return int(tensor.shape[1])
+    raise ValueError("Expected --n-features: the model does not say its input's width")
+
+
+def _dtype(module: nn.Module) -> torch.dtype:
+    return next((t.dtype for t in [*module.buffers(), *module.parameters()] if t.is_floating_point()), torch.float32)
