@@ -327,3 +327,26 @@ def test_float32_input_is_not_copied_to_float64():
     np.testing.assert_array_equal(a.support_vectors_, b.support_vectors_)
     np.testing.assert_allclose(a.dual_coef_, b.dual_coef_, rtol=0, atol=1e-12)
     np.testing.assert_allclose(a.decision_function(X32), b.decision_function(X32), rtol=0, atol=1e-12)
+
+
+def test_rbf_decisions_from_prepared_support_vectors():
+    """predict's RBF rows come from the support vectors centred once (kept between calls, not pickled, made
+    again after a refit): the same values as the kernel's own, on rows past the compiled few-row path."""
+    import pickle
+
+    from torchsvm.kernels import rbf_kernel
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(300, 30)) + 5.0, rng.integers(0, 3, 300)  # off the origin: centring matters
+    est = SVC(gamma=0.02, device="cpu").fit(X, y)
+    Xt = torch.as_tensor(X)
+    expected = rbf_kernel(Xt, est._sv, gamma=est._gamma)  # the kernel's own rows
+    got = est._decision_kernel(Xt)(Xt, est._sv)
+    torch.testing.assert_close(got, expected, rtol=0, atol=1e-12)
+    first = est.decision_function(X)
+    again = pickle.loads(pickle.dumps(est))
+    assert again._rbf_rows is None
+    np.testing.assert_allclose(again.decision_function(X), first, rtol=0, atol=1e-12)
+    est.fit(X[:200] * 0.5, y[:200])  # refit: the kept rows are the new support vectors'
+    np.testing.assert_allclose(est.decision_function(X), SVC(gamma=0.02, device="cpu").fit(X[:200] * 0.5, y[:200])
+                               .decision_function(X), rtol=0, atol=1e-12)

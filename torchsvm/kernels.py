@@ -27,6 +27,7 @@ __all__ = [
     "linear_kernel",
     "polynomial_kernel",
     "rbf_kernel",
+    "rbf_centered",
     "sigmoid_kernel",
     "kernel_function",
     "kernel_row_blocks",
@@ -98,8 +99,15 @@ def rbf_kernel(X: Tensor, Z: Tensor | None = None, *, gamma: Number | Tensor | N
     # Distances do not change under a shift; centring on Z's mean keeps the norms small, so the
     # expansion does not cancel away float32's digits for data far from the origin.
     center = Z.mean(-2, keepdim=True)
-    X, Z = X - center, Z - center
-    xx, zz = (X * X).sum(-1).unsqueeze(-1), (Z * Z).sum(-1).unsqueeze(-2)
+    Z = Z - center
+    return rbf_centered(X - center, Z, (Z * Z).sum(-1).unsqueeze(-2), g)
+
+
+def rbf_centered(X: Tensor, Z: Tensor, zz: Tensor, g: Number | Tensor) -> Tensor:
+    """:func:`rbf_kernel` of rows already centred on Z's mean, with ``zz`` ``(..., 1, M)`` Z's squared norms: a
+    fitted model keeps its support vectors so (:class:`torchsvm.svm.modules.SVMModule`), not preparing them again
+    for every batch."""
+    xx = (X * X).sum(-1).unsqueeze(-1)
     if torch.is_grad_enabled() and any(isinstance(t, Tensor) and t.requires_grad for t in (X, Z, g)):
         return torch.exp(-g * (xx + zz - 2 * (X @ Z.mT)).clamp_min(0))
     # No graph to record: work in place on the one (N, M) buffer (the solvers' Gram matrices), with

@@ -30,7 +30,15 @@ from torchsvm._sparse import Matrix, SparseRows, as_sparse_rows, is_sparse, xt_m
 from torchsvm._threads import SMALL_ROWS, one_thread_up_to, rows_of, small_fit_threads
 from torchsvm._warnings import warn_convergence
 from torchsvm.distributed import LOCAL, Collectives, ShardError, Shards, check_same, row_offsets
-from torchsvm.kernels import BUILTIN_KERNELS, Kernel, KernelFn, kernel_function, kernel_row_blocks, psd_report
+from torchsvm.kernels import (
+    BUILTIN_KERNELS,
+    Kernel,
+    KernelFn,
+    kernel_function,
+    kernel_row_blocks,
+    psd_report,
+    rbf_centered,
+)
 from torchsvm.solvers.dual import DualResult, device_memory_guard, smo_dual
 from torchsvm.solvers.smo import smo_dual_host
 from torchsvm.solvers.stepped import DecompositionProblems
@@ -889,6 +897,7 @@ class BaseLibSVM(Constrained, BaseEstimator):
         self._coef = torch.as_tensor(coef.T[support], device=Xt.device)  # (n_SV, m)
         self._b = torch.as_tensor(b, device=Xt.device)
         self._kernel = kernel
+        self._rbf_rows: tuple[Tensor, Tensor, Tensor] | None = None  # _decision_kernel's, made on first use
         sv_index = torch.as_tensor(support, device=Xt.device, dtype=torch.long)
         self._sv = sv = Xt[sv_index].to(torch.float64) if kernel is not None else None  # float32 rows: exact
         if sv is None:
@@ -930,8 +939,34 @@ class BaseLibSVM(Constrained, BaseEstimator):
         # A few blocks of work on one thread: on a busy machine each of torch's parallel regions waits for a
         # descheduled thread (benchmarks/results/busy-cpu-2026-12-07 against -2).
         with one_thread_up_to(Xt.shape[0] * n_sv * Xt.shape[1], _ONE_THREAD_DECISION_WORK):
-            for _, K_rows in kernel_row_blocks(self._kernel, Xt, self._sv, rows):
+            for _, K_rows in kernel_row_blocks(self._decision_kernel(Xt), Xt, self._sv, rows):
                 yield self._combine(K_rows) + self._b
+
+    def _decision_kernel(self, Xt: Matrix) -> KernelFn:
+        """The kernel against the support vectors for decision values. RBF on dense rows: the support vectors
+        centred on their mean once, kept with their squared norms (rbf_kernel prepares them again for every
+        call: passes over all of them, the most of a few rows' predict)."""
+        sv = self._sv
+        assert self._kernel is not None  # a precomputed kernel's decisions read the Gram matrix
+        if self.kernel != "rbf" or not isinstance(Xt, Tensor) or not isinstance(sv, Tensor):
+            return self._kernel
+        if self._rbf_rows is None:
+            center = sv.mean(0, keepdim=True)
+            centered = sv - center
+            self._rbf_rows = (center, centered, (centered * centered).sum(1).unsqueeze(0))
+        center, centered, sq_norms = self._rbf_rows
+        gamma = self._gamma
+        return lambda A, _: rbf_centered(A - center, centered, sq_norms, gamma)
+
+    def __getstate__(self) -> dict:
+        state = super().__getstate__()
+        state.pop("_rbf_rows", None)  # a cache, made again on the first predict
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        super().__setstate__(state)
+        if "_coef" in state:
+            self._rbf_rows = None
 
     def _decides_on_host(self, Xt: Matrix) -> bool:
         """Whether the decision values of ``Xt`` are computed by compiled code (:meth:`_host_decision`): a built-in

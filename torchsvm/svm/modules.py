@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from torchsvm.kernels import kernel_function
+from torchsvm.kernels import kernel_function, rbf_centered
 
 __all__ = ["DecisionHead", "LinearSVMModule", "SVMModule"]
 
@@ -109,6 +109,9 @@ class SVMModule(nn.Module):
     """A fitted kernel model: ``forward(X)`` ``(n, D)`` is ``K(X, SV) coef + intercept`` for the P problems,
     then the estimator's output rules (see the module docstring).
 
+    For the RBF kernel the support vectors are kept centred on their mean (``center``), with their squared
+    norms (``sq_norms``): what :func:`~torchsvm.kernels.rbf_kernel` would prepare again for every batch.
+
     Args:
         support_vectors: ``(n_SV, D)`` (dense; a sparse-fitted model's rows are made dense).
         coef: ``(P, n_SV)`` each problem's coefficients (the estimator's ``Solution.coef``).
@@ -121,12 +124,19 @@ class SVMModule(nn.Module):
     support_vectors: Tensor
     coef: Tensor
     intercept: Tensor
+    center: Tensor | None
+    sq_norms: Tensor | None
 
     def __init__(self, support_vectors: Tensor, coef: Tensor, intercept: Tensor, *, kernel: str, gamma: float,
                  degree: int, coef0: float, head: DecisionHead) -> None:
         super().__init__()
         self.kernel_name, self.gamma, self.degree, self.coef0 = kernel, float(gamma), int(degree), float(coef0)
         self._kernel = kernel_function(kernel, self.gamma, self.degree, self.coef0)
+        center = support_vectors.mean(0, keepdim=True) if kernel == "rbf" else None
+        if center is not None:
+            support_vectors = support_vectors - center
+        self.register_buffer("center", center)
+        self.register_buffer("sq_norms", None if center is None else (support_vectors**2).sum(1).unsqueeze(0))
         self.register_buffer("support_vectors", support_vectors)
         self.register_buffer("coef", coef.T.contiguous())  # (n_SV, P): K (n, n_SV) @ coef
         self.register_buffer("intercept", intercept)
@@ -134,7 +144,12 @@ class SVMModule(nn.Module):
 
     def problems(self, X: Tensor) -> Tensor:
         """``(n, P)``: each binary problem's decision value."""
-        return torch.addmm(self.intercept, self._kernel(X.to(self.coef.dtype), self.support_vectors), self.coef)
+        X = X.to(self.coef.dtype)
+        if self.center is not None and self.sq_norms is not None:
+            K = rbf_centered(X - self.center, self.support_vectors, self.sq_norms, self.gamma)
+        else:
+            K = self._kernel(X, self.support_vectors)
+        return torch.addmm(self.intercept, K, self.coef)
 
     def decision_function(self, X: Tensor) -> Tensor:
         return self.head.decision_function(self.problems(X))
@@ -163,7 +178,7 @@ class LinearSVMModule(nn.Module):
 
     def __init__(self, weight: Tensor, bias: Tensor, head: DecisionHead) -> None:
         super().__init__()
-        self.register_buffer("weight", weight)  # (K, D)
+        self.register_buffer("weight", weight.contiguous())  # (K, D), rows contiguous: X W^T's fastest layout
         self.register_buffer("bias", bias)  # (K,)
         self.head = head
 
