@@ -192,7 +192,7 @@ class DualSolverModule(pl.LightningModule):
         h = self.hparams
         svm = SVMModule(self.sv.to(torch.float64), self.coef.T.to(torch.float64), self.intercept.to(torch.float64),
                         kernel=h.kernel, gamma=h.gamma, degree=h.degree, coef0=h.coef0, head=self._head(output))
-        return nn.Sequential(nn.Flatten(), svm)
+        return nn.Sequential(nn.Flatten(), svm).to(self.sv.device)  # the head's buffers beside the model's
 
     def _head(self, output: str) -> DecisionHead:
         raise NotImplementedError

@@ -78,8 +78,8 @@ class LinearSVMModule(FiniteLossGuard, ArgmaxEvaluation, pl.LightningModule):
         the class index), to export (``torchsvm export --ckpt``)."""
         K = self.weight.shape[0]
         head = DecisionHead("classifier", output, list(range(K)))
-        return nn.Sequential(nn.Flatten(), TorchsvmLinearModule(self.weight.detach().clone(), self.bias.detach().clone(),
-                                                                head))
+        linear = TorchsvmLinearModule(self.weight.detach().clone(), self.bias.detach().clone(), head)
+        return nn.Sequential(nn.Flatten(), linear).to(self.weight.device)  # the head's buffers beside the model's
 
     def setup(self, stage: str) -> None:
         dm = getattr(self.trainer, "datamodule", None)

@@ -147,3 +147,20 @@ def test_compiled_module_equals_the_eager_one():
     for rows in (5, 40):
         Xt = torch.as_tensor(X[:rows])
         torch.testing.assert_close(compiled(Xt), module(Xt))
+
+
+@pytest.mark.parametrize("name", ["svc-rbf-3", "svr-rbf", "linear-svc-3"])
+def test_module_on_the_fit_device(name, device):
+    """A model fitted on ``device`` gives its module there: buffers and outputs on that device, equal to the
+    estimator's (CUDA where there is one: the GPU suite runs the ``cuda`` ids)."""
+    make = {**CLASSIFIERS, **REGRESSORS}[name]
+    X, y = (_XR, _YR) if name in REGRESSORS else (_X, _labels(name))
+    est = make().set_params(device=str(device)).fit(torch.as_tensor(X, device=device), torch.as_tensor(y))
+    module = est.to_module()
+    assert {b.device.type for b in module.buffers()} == {device.type}
+    Xt = torch.as_tensor(X, device=device)
+    with torch.no_grad():
+        got = module(Xt)
+    assert got.device.type == device.type
+    expected = est.decision_function(Xt) if hasattr(est, "decision_function") else est.predict(Xt)
+    torch.testing.assert_close(got, expected.to(got.dtype), rtol=1e-6, atol=1e-6)
