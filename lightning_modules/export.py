@@ -27,7 +27,10 @@ def module_from_checkpoint(path: str | Path, output: str = "decision_function") 
     from what the checkpoint holds."""
     from lightning_modules import ClassifierModule, KernelSVMModule, KernelSVRModule, LinearSVMModule
 
-    checkpoint = torch.load(str(path), map_location="cpu", weights_only=False)
+    try:  # the user's own file (weights_only=False: Lightning checkpoints hold their hyperparameters' objects)
+        checkpoint = torch.load(str(path), map_location="cpu", weights_only=False)
+    except (RuntimeError, pickle.UnpicklingError, EOFError, ValueError) as err:
+        raise ValueError(f"{path}: expected a Lightning checkpoint, got a file torch.load cannot read ({err})") from err
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise ValueError(f"{path}: expected a Lightning checkpoint (a dict with a state_dict), got {type(checkpoint).__name__}")
     hparams, state = checkpoint.get("hyper_parameters", {}), checkpoint["state_dict"]
@@ -47,8 +50,12 @@ def _model(args: argparse.Namespace) -> Any:
     if args.ckpt:
         return module_from_checkpoint(args.ckpt, args.output)
     if args.pickle:
-        with open(args.pickle, "rb") as f:
-            model = pickle.load(f)  # the user's own file: pickle runs code, as always
+        try:
+            with open(args.pickle, "rb") as f:
+                model = pickle.load(f)  # the user's own file: pickle runs code, as always
+        except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, IndexError, ValueError) as err:
+            raise ValueError(f"{args.pickle}: expected a pickled torchsvm estimator, got a file pickle cannot read "
+                             f"({type(err).__name__}: {err})") from err
         if not hasattr(model, "to_module"):
             raise ValueError(f"{args.pickle}: expected a pickled torchsvm estimator, got {type(model).__name__}")
         return model

@@ -174,3 +174,9 @@ def test_export_command_from_a_pickle_and_a_libsvm_file(tmp_path, capsys):
     torch.save({"not": "a checkpoint"}, tmp_path / "bad.ckpt")
     with pytest.raises(ValueError, match="expected a Lightning checkpoint"):
         cli_main(["export", "--ckpt", str(tmp_path / "bad.ckpt"), "--out", str(out)])
+    (tmp_path / "cut.ckpt").write_bytes((tmp_path / "bad.ckpt").read_bytes()[:50])  # a truncated file
+    with pytest.raises(ValueError, match="cut.ckpt: expected a Lightning checkpoint, got a file torch.load cannot read"):
+        cli_main(["export", "--ckpt", str(tmp_path / "cut.ckpt"), "--out", str(out)])
+    (tmp_path / "cut.pkl").write_bytes((tmp_path / "svc.pkl").read_bytes()[:100])
+    with pytest.raises(ValueError, match="cut.pkl: expected a pickled torchsvm estimator, got a file pickle cannot read"):
+        cli_main(["export", "--pickle", str(tmp_path / "cut.pkl"), "--out", str(out)])
