@@ -235,3 +235,10 @@ def test_kernel_module_resumes_where_the_checkpoint_stopped(tiny_data, tmp_path,
     with pytest.raises(ValueError, match=r"belongs to another problem.*C: checkpoint 2.0, now 3.0"
                        if module == "svm" else r"belongs to another problem.*C: checkpoint 5.0, now 3.0"):
         _kernel_fit(make(C=3.0), dm, tmp_path / "other", max_steps=6, ckpt_path=ckpt)
+    if module == "svm":  # the same hyperparameters on other training rows
+        from tests.idx import write_dataset
+
+        other = MNISTDataModule(data_dir=str(write_dataset(tmp_path / "data2", n_train=200, n_test=50, seed=1)),
+                                batch_size=8, download=False)
+        with pytest.raises(ValueError, match=r"belongs to another problem.*training rows: checkpoint"):
+            _kernel_fit(make(), other, tmp_path / "other-rows", max_steps=6, ckpt_path=ckpt)
