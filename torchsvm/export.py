@@ -1,7 +1,8 @@
 """Fitted models out of Python: a ``torch.export`` program (``.pt2``) or an ONNX file, with a dynamic batch
 dimension, from a fitted estimator (through ``to_module``) or a module.
 
-The ``.pt2`` file loads with ``torch.export.load`` (Python, or AOTInductor for C++); the ONNX file holds
+The ``.pt2`` file loads with ``torch.export.load`` in Python (AOTInductor compiles the loaded program into a
+package a C++ program runs: ``torch._inductor.aoti_compile_and_package``; not tested here); the ONNX file holds
 standard operators (matrix products, ``Exp``, ``ArgMax``...) and runs in ONNX Runtime. ONNX needs the
 ``export`` extra (onnx, onnxscript; onnxruntime to run it).
 """
