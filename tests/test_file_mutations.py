@@ -119,3 +119,50 @@ def test_a_count_with_nothing_behind_it_is_refused_before_allocating(tmp_path):
     path.write_text(text.replace("total_sv", "total_sv 1000000000 #").replace("nr_sv", "nr_sv 999999990 5 5 #"))
     with pytest.raises(ValueError, match=str(path)):
         load_model(path, device="cpu")
+
+
+_LIBSVM_READS = """
+import json, sys
+import numpy as np
+from libsvm import svmutil
+model = svmutil.svm_load_model(sys.argv[1])
+if model is None:
+    sys.exit(3)
+X = np.load(sys.argv[2])
+labels, _, _ = svmutil.svm_predict([0.0] * len(X), X.tolist(), model, "-q")
+print(json.dumps(labels))
+"""
+
+
+@pytest.mark.slow
+def test_mutants_that_load_here_read_as_libsvm_reads_them(tmp_path):
+    """A mutated SVC model that loads here predicts what LIBSVM's own reader makes of the same file (LIBSVM runs in
+    a child process: its C reader may crash on a mutant; a mutant it cannot read is not compared)."""
+    import json
+    import subprocess
+    import sys
+
+    text = _model_text(tmp_path, "svc")
+    path, rows = tmp_path / "mutant.model", tmp_path / "X.npy"
+    np.save(rows, _X[:, :3])
+    compared = []
+
+    @settings(max_examples=40, deadline=None, derandomize=True,
+              suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+    @given(_mutants(text))
+    def check(mutant: str) -> None:
+        path.write_text(mutant)
+        try:
+            ours = load_model(path, device="cpu", n_features=3)
+        except ValueError:
+            return  # refused here: allowed whatever LIBSVM does
+        child = subprocess.run([sys.executable, "-c", _LIBSVM_READS, str(path), str(rows)], capture_output=True,
+                               text=True, timeout=60)
+        if child.returncode != 0:
+            return  # LIBSVM cannot read it (or crashed): nothing to compare
+        compared.append(1)
+        np.testing.assert_array_equal(ours.predict(_X[:, :3]), np.asarray(json.loads(child.stdout)),
+                                      err_msg=mutant[:400])
+
+    check()
+    assert compared  # some mutants were read both ways

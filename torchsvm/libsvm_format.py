@@ -261,9 +261,11 @@ def _read_model(path: Path) -> _ModelFile:
     if total != len(rows) or (n_sv is not None and n_sv.sum() != len(rows)):
         raise ValueError(f"{path}: expected total_sv and nr_sv to count the {len(rows)} support vector lines after "
                          f"'SV', got total_sv {total}" + ("" if n_sv is None else f" and nr_sv {n_sv.tolist()}"))
-    gamma = float(header.numbers("gamma", float, 1, default=[1.0])[0])
-    degree = int(header.numbers("degree", int, 1, default=[3])[0])
-    coef0 = float(header.numbers("coef0", float, 1, default=[0.0])[0])
+    # LIBSVM writes each of these where its kernel uses it; there a missing one is a malformed file (LIBSVM's
+    # own reader would go on with whatever its memory held).
+    gamma = float(header.numbers("gamma", float, 1, default=None if kernel in ("poly", "rbf", "sigmoid") else [1.0])[0])
+    degree = int(header.numbers("degree", int, 1, default=None if kernel == "poly" else [3])[0])
+    coef0 = float(header.numbers("coef0", float, 1, default=None if kernel in ("poly", "sigmoid") else [0.0])[0])
     return _ModelFile(path, kind, kernel, gamma, degree, coef0, rho, labels, n_sv,
                       probA if classifier else np.empty(0), probB if classifier else np.empty(0), coef, rows)
 
