@@ -39,7 +39,7 @@ from torchsvm.svm._base import (
 from torchsvm.svm._params import StrOptions
 from torchsvm.svm._probability import couple, sigmoid_predict, sigmoid_train
 from torchsvm.svm._sharded import gather_support
-from torchsvm.svm.modules import DecisionHead
+from torchsvm.svm.modules import DecisionHead, ovr_from_pairs
 
 __all__ = ["NuSVC", "NuSVR", "OneClassSVM", "SVC", "SVR"]
 
@@ -59,12 +59,7 @@ def pair_coefficients(dual_coef: np.ndarray, n_support: np.ndarray) -> np.ndarra
 
 def ovr_from_ovo(dec: Tensor, n_classes: int) -> Tensor:
     """scikit-learn's one-vs-one -> one-vs-rest decision shape: votes plus confidences squashed to (-1/3, 1/3)."""
-    pairs = ovo_pair_tensor(n_classes, dec.device)
-    i, j = pairs[:, 0], pairs[:, 1]
-    conf = dec.new_zeros(dec.shape[0], n_classes).index_add_(1, i, dec).index_add_(1, j, -dec)
-    first = (dec >= 0).to(dec.dtype)  # scikit-learn gives a 0 to class i here; predict gives it to j
-    votes = dec.new_zeros(dec.shape[0], n_classes).index_add_(1, i, first).index_add_(1, j, 1 - first)
-    return votes + conf / (3 * (conf.abs() + 1))
+    return ovr_from_pairs(dec, ovo_pair_tensor(n_classes, dec.device), n_classes)
 
 
 def _ovo_dual_rows(coef: np.ndarray, index: np.ndarray | None, y_idx: np.ndarray, n_classes: int,

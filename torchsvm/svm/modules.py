@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 from torchsvm.kernels import kernel_function, rbf_centered
 
-__all__ = ["DecisionHead", "LinearSVMModule", "SVMModule"]
+__all__ = ["DecisionHead", "LinearSVMModule", "SVMModule", "ovr_from_pairs"]
 
 Output = Literal["decision_function", "predict", "score_samples"]
 Task = Literal["classifier", "regressor", "outlier"]
@@ -64,7 +64,7 @@ class DecisionHead(nn.Module):
         if dec.shape[1] == 1:  # one problem: a regressor, a one-class model, two classes
             return dec[:, 0]
         if self.pairs is not None and self.ovr_shape:
-            return _ovr_from_ovo(dec, self.pairs, len(self.labels))
+            return ovr_from_pairs(dec, self.pairs, len(self.labels))
         return dec
 
     def predict(self, dec: Tensor) -> Tensor:
@@ -79,7 +79,7 @@ class DecisionHead(nn.Module):
         elif self.pairs is None:  # one-vs-rest
             idx = dec.argmax(1)
         elif self.break_ties:
-            idx = _ovr_from_ovo(dec, self.pairs, k).argmax(1)
+            idx = ovr_from_pairs(dec, self.pairs, k).argmax(1)
         else:  # LIBSVM's vote: pair (i, j) votes for i where positive, else for j; ties to the first class
             won = (dec > 0).to(dec.dtype)
             votes = dec.new_zeros(dec.shape[0], k)
@@ -95,13 +95,14 @@ class DecisionHead(nn.Module):
         return self.decision_function(dec)
 
 
-def _ovr_from_ovo(dec: Tensor, pairs: Tensor, k: int) -> Tensor:
-    """scikit-learn's one-vs-one -> one-vs-rest shape (``torchsvm.svm.problems.ovr_from_ovo``, on the pairs
-    as a buffer)."""
+def ovr_from_pairs(dec: Tensor, pairs: Tensor, k: int) -> Tensor:
+    """scikit-learn's one-vs-one -> one-vs-rest decision shape ``(n, k)`` from the pairs' values ``(n, P)``
+    (``pairs`` ``(P, 2)``): votes plus confidences squashed to (-1/3, 1/3). The one copy the estimators
+    (``ovr_from_ovo``) and the modules share."""
     i, j = pairs[:, 0], pairs[:, 1]
     conf = dec.new_zeros(dec.shape[0], k).index_add(1, i, dec).index_add(1, j, -dec)
-    won = (dec > 0).to(dec.dtype)
-    votes = dec.new_zeros(dec.shape[0], k).index_add(1, i, won).index_add(1, j, 1 - won)
+    first = (dec >= 0).to(dec.dtype)  # scikit-learn gives a 0 to class i here; predict gives it to j
+    votes = dec.new_zeros(dec.shape[0], k).index_add(1, i, first).index_add(1, j, 1 - first)
     return votes + conf / (3 * (conf.abs() + 1))
 
 
