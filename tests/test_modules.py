@@ -164,3 +164,15 @@ def test_module_on_the_fit_device(name, device):
     assert got.device.type == device.type
     expected = est.decision_function(Xt) if hasattr(est, "decision_function") else est.predict(Xt)
     torch.testing.assert_close(got, expected.to(got.dtype), rtol=1e-6, atol=1e-6)
+
+
+def test_one_vs_rest_shape_counts_a_zero_as_scikit_learn_does():
+    """A pair's value of exactly 0 counts for its first class in the one-vs-rest shape (scikit-learn's rule),
+    in the module as in the estimators."""
+    from torchsvm.svm.modules import DecisionHead
+    from torchsvm.svm.problems import ovr_from_ovo
+
+    dec = torch.tensor([[0.0, 0.0, 0.0], [0.5, -0.25, 0.0]], dtype=torch.float64)  # 3 classes, 3 pairs
+    head = DecisionHead("classifier", "decision_function", [0, 1, 2], one_vs_one=True, ovr_shape=True)
+    torch.testing.assert_close(head(dec), ovr_from_ovo(dec, 3))
+    assert head(dec)[0].tolist()[0] > head(dec)[0].tolist()[2]  # class 0 wins both of its ties
