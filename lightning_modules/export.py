@@ -66,7 +66,7 @@ def _model(args: argparse.Namespace) -> Any:
 
 def export_main(argv: list[str]) -> Path:
     """``torchsvm export ...`` (see the module docstring); returns the written path."""
-    from torchsvm.export import as_module, to_onnx, to_pt2
+    from torchsvm.export import as_module, example_input, to_onnx, to_pt2
 
     parser = argparse.ArgumentParser(prog="torchsvm export", description=__doc__.splitlines()[0])
     source = parser.add_mutually_exclusive_group(required=True)
@@ -83,25 +83,11 @@ def export_main(argv: list[str]) -> Path:
     if fmt not in ("pt2", "onnx"):
         parser.error(f"expected --format pt2 or onnx, or --out ending in .pt2 or .onnx, got {args.out!r}")
     module = as_module(_model(args), args.output).eval()
-    width = _width(module, args.n_features)
+    X = example_input(module, args.n_features)
     write = to_pt2 if fmt == "pt2" else to_onnx
-    path = write(module, out, output=args.output, n_features=width)
-    X = torch.zeros(2, width, dtype=_dtype(module))
+    path = write(module, out, output=args.output, n_features=X.shape[1])
     with torch.no_grad():
         y = module(X)
     print(f"wrote {path} ({fmt}): input X {str(X.dtype).removeprefix('torch.')} (batch, {X.shape[1]}); output "
           f"{args.output} {str(y.dtype).removeprefix('torch.')} (batch{''.join(f', {d}' for d in y.shape[1:])})")
     return path
-
-
-def _width(module: nn.Module, n_features: int | None) -> int:
-    if n_features is not None:
-        return n_features
-    for name, tensor in [*module.named_buffers(), *module.named_parameters()]:
-        if name.rsplit(".", 1)[-1] in ("support_vectors", "weight") and tensor.ndim == 2:
-            return int(tensor.shape[1])
-    raise ValueError("Expected --n-features: the model does not say its input's width")
-
-
-def _dtype(module: nn.Module) -> torch.dtype:
-    return next((t.dtype for t in [*module.buffers(), *module.parameters()] if t.is_floating_point()), torch.float32)

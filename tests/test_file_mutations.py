@@ -87,30 +87,25 @@ _SETTINGS = settings(max_examples=150, deadline=None, derandomize=True,
                      suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 
-@pytest.mark.parametrize("kind", ["svc", "svr"])
-def test_mutated_model_files_load_or_raise_a_value_error(tmp_path, kind):
-    text = _model_text(tmp_path, kind)
-    path = tmp_path / "mutant.model"
+def _every_mutant_reads_or_refuses(text: str, path: Path, read) -> None:
+    """Hypothesis's mutants of ``text``, each written to ``path`` and read by ``read``."""
 
     @_SETTINGS
     @given(_mutants(text))
     def check(mutant: str) -> None:
         path.write_text(mutant)
-        _reads_or_refuses(_load_and_predict, path)
+        _reads_or_refuses(read, path)
 
     check()
+
+
+@pytest.mark.parametrize("kind", ["svc", "svr"])
+def test_mutated_model_files_load_or_raise_a_value_error(tmp_path, kind):
+    _every_mutant_reads_or_refuses(_model_text(tmp_path, kind), tmp_path / "mutant.model", _load_and_predict)
 
 
 def test_mutated_data_files_load_or_raise_a_value_error(tmp_path):
-    path = tmp_path / "mutant.libsvm"
-
-    @_SETTINGS
-    @given(_mutants(_DATA_TEXT))
-    def check(mutant: str) -> None:
-        path.write_text(mutant)
-        _reads_or_refuses(load_data, path)
-
-    check()
+    _every_mutant_reads_or_refuses(_DATA_TEXT, tmp_path / "mutant.libsvm", load_data)
 
 
 def test_a_count_with_nothing_behind_it_is_refused_before_allocating(tmp_path):

@@ -17,7 +17,7 @@ from torch import nn
 
 from torchsvm.optional import require
 
-__all__ = ["as_module", "to_onnx", "to_pt2"]
+__all__ = ["as_module", "example_input", "to_onnx", "to_pt2"]
 
 
 def as_module(model: Any, output: str = "decision_function") -> nn.Module:
@@ -29,27 +29,28 @@ def as_module(model: Any, output: str = "decision_function") -> nn.Module:
     return model.to_module(output=output)
 
 
-def _example(module: nn.Module, n_features: int | None) -> tuple[torch.Tensor, tuple]:
-    """A two-row input in the module's dtype and device, and its dynamic batch dimension (by position: any
-    module's argument name)."""
-    # A torchsvm model's width: its support vectors' or weights' (also inside a Sequential).
-    weights = next((b for name, b in module.named_buffers() if name.rsplit(".", 1)[-1] in ("support_vectors", "weight")),
+def example_input(module: nn.Module, n_features: int | None = None) -> torch.Tensor:
+    """Two rows of zeros as ``module`` takes them: ``n_features`` wide (default: the width of its first
+    ``support_vectors`` or 2-D ``weight``, also inside a Sequential), in its floating dtype, on its device."""
+    tensors = [*module.named_buffers(), *module.named_parameters()]
+    weights = next((t for name, t in tensors if name.rsplit(".", 1)[-1] in ("support_vectors", "weight") and t.ndim == 2),
                    None)
     if n_features is None:
         if weights is None:
             raise ValueError("Expected n_features for a module that is not a torchsvm model (its input width)")
         n_features = int(weights.shape[1])
-    like = weights if weights is not None else torch.zeros(())
-    X = torch.zeros(2, n_features, dtype=like.dtype if like.is_floating_point() else torch.float32, device=like.device)
-    return X, ({0: torch.export.Dim("batch")},)
+    like = weights if weights is not None else next((t for _, t in tensors if t.is_floating_point()), torch.zeros(()))
+    return torch.zeros(2, n_features, dtype=like.dtype if like.is_floating_point() else torch.float32, device=like.device)
+
+
+_BATCH = ({0: torch.export.Dim("batch")},)  # the input's first dimension is dynamic (by position: any argument name)
 
 
 def to_pt2(model: Any, path: str | Path, *, output: str = "decision_function", n_features: int | None = None) -> Path:
     """Write ``model`` (a fitted estimator or a module taking ``X`` ``(n, n_features)``) as a ``torch.export``
     program with a dynamic batch dimension; returns the path."""
     module = as_module(model, output).eval()
-    X, dynamic = _example(module, n_features)
-    program = torch.export.export(module, (X,), dynamic_shapes=dynamic)
+    program = torch.export.export(module, (example_input(module, n_features),), dynamic_shapes=_BATCH)
     torch.export.save(program, str(path))
     return Path(path)
 
@@ -60,9 +61,8 @@ def to_onnx(model: Any, path: str | Path, *, output: str = "decision_function", 
     onnx = require("onnx", "export", "ONNX export")
     require("onnxscript", "export", "ONNX export")
     module = as_module(model, output).eval()
-    X, dynamic = _example(module, n_features)
-    program = torch.onnx.export(module, (X,), dynamo=True, dynamic_shapes=dynamic, input_names=["X"],
-                                output_names=[output], verbose=False)
+    program = torch.onnx.export(module, (example_input(module, n_features),), dynamo=True, dynamic_shapes=_BATCH,
+                                input_names=["X"], output_names=[output], verbose=False)
     assert program is not None  # dynamo=True returns the program
     program.save(str(path))
     onnx.checker.check_model(str(path))
