@@ -23,7 +23,7 @@ from torch import Tensor
 
 from torchsvm import _jit  # noqa: F401  (registers the first-build notice before a loop here compiles)
 from torchsvm._sparse import Matrix
-from torchsvm.solvers.dcd import compressed, shuffle_active
+from torchsvm.solvers.dcd import compressed, row_norms_sq, shuffle_active
 from torchsvm.solvers.primal import PrimalResult, SolverInfo
 
 __all__ = ["crammer_singer_coordinate_descent"]
@@ -76,13 +76,7 @@ def _cs_solve(ptr, idx, val, y, C, a, W, B, tol, max_sweeps, check_every, seed):
     """Solve in place (``a`` ``(N, M)``, ``W`` ``(D + 1, M)``): ``(gap, objective, sweeps)``."""
     N, M = a.shape
     Dlast = W.shape[0] - 1
-    QD = np.empty(N)
-    for i in range(N):
-        sq = B * B
-        for t in range(ptr[i], ptr[i + 1]):
-            v = np.float64(val[t])
-            sq += v * v
-        QD[i] = sq
+    QD = row_norms_sq(ptr, val, B)
     order = np.empty((N, M), dtype=np.int64)  # per sample, its classes with the active ones first
     for i in range(N):
         for m in range(M):

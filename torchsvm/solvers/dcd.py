@@ -73,21 +73,30 @@ def row_margin(ptr, idx, val, i, w, B):
     return s0 + s1
 
 @numba.njit
+def row_norms_sq(ptr, val, B):
+    """||x~_i||^2 of every CSR row with its constant feature B (float32 values squared in float64)."""
+    N = ptr.shape[0] - 1
+    sq = np.empty(N)
+    for i in range(N):
+        s = B * B
+        for t in range(ptr[i], ptr[i + 1]):
+            v = np.float64(val[t])
+            s += v * v
+        sq[i] = s
+    return sq
+
+@numba.njit
 def dual_diagonal(ptr, idx, val, B, C, squared):
     """Per row of the dual: ``(Q_ii + D_ii, U_i, D_ii)`` with Q_ii = ||x~_i||^2, and U_i = C_i, D_ii = 0 (the
-    hinge's L1 loss) or U_i = inf, D_ii = 1 / (2 C_i) (its square); float32 values squared in float64."""
-    N = ptr.shape[0] - 1
-    QD = np.empty(N)
+    hinge's L1 loss) or U_i = inf, D_ii = 1 / (2 C_i) (its square)."""
+    QD = row_norms_sq(ptr, val, B)
+    N = QD.shape[0]
     U = np.empty(N)
     Dii = np.empty(N)
     for i in range(N):
-        sq = B * B
-        for t in range(ptr[i], ptr[i + 1]):
-            v = np.float64(val[t])
-            sq += v * v
         Dii[i] = 0.5 / C[i] if squared else 0.0
         U[i] = np.inf if squared else C[i]
-        QD[i] = sq + Dii[i]
+        QD[i] += Dii[i]
     return QD, U, Dii
 
 @numba.njit(inline="always")
