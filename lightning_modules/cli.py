@@ -175,6 +175,7 @@ def cli_main(args: list[str] | None = None) -> None:
     file: :mod:`lightning_modules.export`)."""
     argv = sys.argv[1:] if args is None else args
     if argv[:1] == ["export"]:
+        # Loaded for this subcommand only (it imports every LightningModule and the exporters); no circle.
         from lightning_modules.export import export_main
 
         export_main(argv[1:])

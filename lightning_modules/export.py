@@ -19,14 +19,18 @@ from typing import Any
 import torch
 from torch import nn
 
+from lightning_modules.classifier import ClassifierModule
+from lightning_modules.kernel_svm import KernelSVMModule, KernelSVRModule
+from lightning_modules.linear_svm import LinearSVMModule
+from torchsvm.export import as_module, example_input, to_onnx, to_pt2
+from torchsvm.libsvm_format import load_model
+
 __all__ = ["export_main", "module_from_checkpoint"]
 
 
 def module_from_checkpoint(path: str | Path, output: str = "decision_function") -> nn.Module:
     """The plain module of a LightningModule checkpoint (its ``to_module(output)``); the module's kind is read
     from what the checkpoint holds."""
-    from lightning_modules import ClassifierModule, KernelSVMModule, KernelSVRModule, LinearSVMModule
-
     try:  # the user's own file (weights_only=False: Lightning checkpoints hold their hyperparameters' objects)
         checkpoint = torch.load(str(path), map_location="cpu", weights_only=False)
     except (RuntimeError, pickle.UnpicklingError, EOFError, ValueError) as err:
@@ -59,15 +63,11 @@ def _model(args: argparse.Namespace) -> Any:
         if not hasattr(model, "to_module"):
             raise ValueError(f"{args.pickle}: expected a pickled torchsvm estimator, got {type(model).__name__}")
         return model
-    from torchsvm.libsvm_format import load_model
-
     return load_model(args.libsvm, device="cpu", n_features=args.n_features)
 
 
 def export_main(argv: list[str]) -> Path:
     """``torchsvm export ...`` (see the module docstring); returns the written path."""
-    from torchsvm.export import as_module, example_input, to_onnx, to_pt2
-
     parser = argparse.ArgumentParser(prog="torchsvm export", description=__doc__.splitlines()[0])
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--ckpt", help="a Lightning checkpoint of a kernel or linear SVM module or the classifier")

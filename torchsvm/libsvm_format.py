@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import scipy.sparse
 
+from torchsvm.svm import SVC, SVR, NuSVC, NuSVR, OneClassSVM
 from torchsvm.svm.problems import BaseLibSVM, Solution, pair_coefficients
 
 __all__ = ["load_data", "load_model", "save_model"]
@@ -146,8 +147,6 @@ def load_model(path: str | Path, device: str = "auto", n_features: int | None = 
         ValueError: a file that is not a LIBSVM model, or a model of a kind not supported here, with the
             offending line.
     """
-    from torchsvm.svm import SVC, SVR, NuSVC, NuSVR, OneClassSVM
-
     model = _read_model(Path(path))
     solution = _solution(model, n_features)
     classes: dict[str, type[BaseLibSVM]] = {"SVC": SVC, "NuSVC": NuSVC, "SVR": SVR, "NuSVR": NuSVR,

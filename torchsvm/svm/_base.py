@@ -527,6 +527,12 @@ class BaseLibSVM(Constrained, BaseEstimator):
         and what :meth:`_set_solution` needs beside them."""
         raise NotImplementedError
 
+    def _make_problems(self, Xt: Matrix, y: Any, sample_weight: Any,
+                       shards: Collectives = LOCAL) -> tuple[DualProblems, Any]:
+        """:meth:`_fit_problems`, over every row with ``members`` for a sharded fit (the sharded solvers' form)."""
+        problems, context = self._fit_problems(Xt, y, sample_weight, shards)
+        return (problems.expanded(Xt.shape[0]) if shards.distributed else problems), context
+
     def _set_solution(self, prepared: Prepared, res: DualResult, problems: DualProblems, context: Any,
                       shards: Collectives = LOCAL) -> None:
         """Set the fitted attributes from the solved problems (every rank the same model, for ``shards``)."""
@@ -613,18 +619,18 @@ class BaseLibSVM(Constrained, BaseEstimator):
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> BaseLibSVM:
         """Fit on ``X`` ``(n_samples, n_features)`` (or a Gram matrix for ``"precomputed"``) and ``y``.
 
-        The one fit path, in one process or sharded (the four steps of :mod:`torchsvm.svm.problems`)."""
-        from torchsvm.svm import problems as api  # the problem API's steps (that module imports this one)
-
+        The one fit path, in one process or sharded: the four steps :mod:`torchsvm.svm.problems` makes public
+        (that module wraps these methods; this one does not import it)."""
         start = time.perf_counter()
-        api.check_params(self)  # first: the parameters say whether the fit is sharded
+        self._check_params()  # first: the parameters say whether the fit is sharded
         shards = self._shards()
         sent = shards.bytes_sent
         with small_fit_threads(X):
-            prepared = self._prepare(X, shards)  # api.prepare without checking the parameters again
-            problems, context = api.make_problems(self, prepared.X, y, sample_weight, shards)
-            res = api.solve(self, prepared, problems, shards)
-            api.set_solution(self, prepared, res, problems, context, shards)
+            prepared = self._prepare(X, shards)
+            problems, context = self._make_problems(prepared.X, y, sample_weight, shards)
+            res = self._solve(prepared.X_kernel, prepared.kernel, prepared.gram, problems, shards)
+            self._finish(res)
+            self._set_solution(prepared, res, problems, context, shards)
         if shards.distributed:
             self.bytes_sent_ = shards.bytes_sent - sent
         self._report(res, start)

@@ -60,8 +60,7 @@ def make_problems(est: BaseLibSVM, X: Matrix, y: Any, sample_weight: Any = None,
     """``est``'s binary-form problems on the rows ``X`` (this rank's, with ``shards``: then over every
     row, each problem's rows listed in ``members``) and what :func:`set_solution` needs back (class
     indices for the classifiers)."""
-    problems, context = est._fit_problems(X, y, sample_weight, shards)
-    return (problems.expanded(X.shape[0]) if shards.distributed else problems), context
+    return est._make_problems(X, y, sample_weight, shards)
 
 
 def solve(est: BaseLibSVM, prepared: Prepared, problems: DualProblems, shards: Collectives = LOCAL) -> DualResult:
