@@ -428,12 +428,13 @@ def test_default_kernel_dtype_makes_precomputed_and_linear_agree():
 
 
 def test_gamma_zero_and_scale_on_huge_values_as_scikit_learn():
-    X = IRIS_X * 1e160  # X.var() overflows: gamma="scale" is 0.0, a constant kernel, as scikit-learn's
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)  # a constant kernel's dual at such values
-        with pytest.warns(UserWarning, match=r"gamma='scale' is 0.0 \(a constant kernel\): X.var\(\) = inf"):
-            mine = ts.SVC(device="cpu").fit(X, IRIS_Y)
-    assert mine._gamma == 0.0
+    X = IRIS_X * 1e160  # X.var() overflows: gamma="scale" is 0.0, as scikit-learn's, and 0 * inf distances are NaN
+    message = "The dual coefficients or intercepts are not finite"  # scikit-learn's error for the same X
+    with (pytest.warns(UserWarning, match=r"gamma='scale' is 0.0 \(a constant kernel\): X.var\(\) = inf"),
+          pytest.raises(ValueError, match=message)):
+        ts.SVC(device="cpu").fit(X, IRIS_Y)
+    with pytest.raises(ValueError, match=message):
+        sk.SVC().fit(X, IRIS_Y)
     np.testing.assert_array_equal(ts.SVC(gamma=0.0, device="cpu").fit(IRIS_X, IRIS_Y).predict(IRIS_X),
                                   sk.SVC(gamma=0.0).fit(IRIS_X, IRIS_Y).predict(IRIS_X))
 

@@ -152,6 +152,11 @@ class SparseRows:
 Matrix = Tensor | SparseRows
 
 
+def dense_array(a: Any) -> np.ndarray:
+    """A fitted attribute as a NumPy array: scipy sparse (a sparse fit's ``dual_coef_``) made dense."""
+    return a.toarray() if scipy.sparse.issparse(a) else np.asarray(a)
+
+
 def is_sparse(X: Any) -> bool:
     """Whether X is a scipy.sparse matrix/array, a torch sparse tensor or a :class:`SparseRows`."""
     return (scipy.sparse.issparse(X) or isinstance(X, SparseRows)

@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import scipy.sparse
 
+from torchsvm._sparse import dense_array
 from torchsvm.svm import SVC, SVR, NuSVC, NuSVR, OneClassSVM
 from torchsvm.svm.problems import BaseLibSVM, Solution, pair_coefficients
 
@@ -92,7 +93,7 @@ def save_model(est: BaseLibSVM, path: str | Path, serial_numbers: Any = None) ->
                                       np.arange(len(est.support_) + 1)), shape=(len(est.support_), 1))
     else:
         sv = scipy.sparse.csr_matrix(est.support_vectors_, dtype=np.float64)  # dense or sparse: the stored entries
-    coef = np.asarray(est.dual_coef_, dtype=np.float64)
+    coef = np.asarray(dense_array(est.dual_coef_), dtype=np.float64)  # CSR after a sparse fit
     intercept = np.asarray(est.intercept_, dtype=np.float64)
     classifier = kind in ("SVC", "NuSVC")
     binary = classifier and len(est.classes_) == 2

@@ -23,10 +23,10 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning, DataConversionWarning
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import Tensor
 
-from torchsvm._sparse import Matrix, SparseRows, as_sparse_rows, is_sparse, xt_mm
+from torchsvm._sparse import Matrix, SparseRows, as_sparse_rows, dense_array, is_sparse, xt_mm
 from torchsvm._threads import SMALL_ROWS, one_thread_up_to, rows_of, small_fit_threads
 from torchsvm._warnings import warn_convergence
 from torchsvm.distributed import LOCAL, Collectives, ShardError, Shards, check_same, row_offsets
@@ -154,7 +154,10 @@ def _training_rows(X: Any, device: torch.device) -> Matrix:
 
 def _variance(X: Matrix, rows: int = 65536) -> float:
     """The variance of all entries of X in float64 (as scikit-learn's X.var() on its float64 copy), a block
-    of rows at a time: a float32 X gets no whole float64 copy."""
+    of rows at a time: a float32 X gets no whole float64 copy. Sparse rows of up to 2**24 entries are made
+    dense first, so that sparse and dense X get the same gamma='scale' to the last bit (and the same model)."""
+    if isinstance(X, SparseRows) and X.shape[0] * X.shape[1] <= 2**24:
+        X = X.to_dense()
     if not isinstance(X, Tensor):
         return float(X.var())
     if X.dtype == torch.float64:
@@ -172,6 +175,14 @@ def check_n_features(est: BaseEstimator, X: Matrix) -> None:
         raise ValueError(
             f"X has {X.shape[1]} features, but {type(est).__name__} is expecting {est.n_features_in_} features as input."
         )
+
+
+def check_feature_names(est: BaseEstimator, X: Any, reset: bool) -> None:
+    """scikit-learn's feature names: at fit (``reset``) ``feature_names_in_`` from a DataFrame's string columns
+    (none otherwise); at predict its warning or error when X names other features than fit's, or only one has names.
+    Called before X is converted (a DataFrame of other names is NaN where the names differ)."""
+    if hasattr(X, "columns") or hasattr(est, "feature_names_in_"):  # no names on either side: nothing to check
+        validate_data(est, X, reset=reset, skip_check_array=True)
 
 
 def targets_1d(est: BaseEstimator, n_samples: int, y: Any) -> np.ndarray:
@@ -573,7 +584,7 @@ class BaseLibSVM(Constrained, BaseEstimator):
         n_sv = len(self.support_)
         sv = self.support_vectors_ if self._kernel is not None else np.zeros((n_sv, 0))  # precomputed: no features
         rows, columns = self.shape_fit_
-        return Solution(sv, np.array(self.dual_coef_, dtype=np.float64), np.array(self.intercept_, dtype=np.float64),
+        return Solution(sv, np.array(dense_array(self.dual_coef_), dtype=np.float64), np.array(self.intercept_, dtype=np.float64),
                         np.array(self.support_), int(self.n_features_in_), float(self._gamma), (int(rows), int(columns)))
 
     def to_module(self, output: str = "decision_function") -> SVMModule:
@@ -608,7 +619,7 @@ class BaseLibSVM(Constrained, BaseEstimator):
     def _set_support(self, sv: Matrix, solution: Solution, kernel: KernelFn | None) -> None:
         """:meth:`from_solution`'s fitted attributes of the support vectors ``sv`` and their coefficients."""
         self._keep_support(sv, solution.coef, solution.intercept, kernel, np.arange(sv.shape[0]))
-        self.dual_coef_ = solution.coef
+        self._set_dual_coef(solution.coef)
         self.n_support_ = np.array([sv.shape[0]], dtype=np.int32)
         self.n_iter_ = 0
 
@@ -639,10 +650,12 @@ class BaseLibSVM(Constrained, BaseEstimator):
     def _finish(self, res: DualResult, stacklevel: int = 3) -> None:
         """``fit_status_`` (0: every problem converged, 1: max_iter stopped one, as LIBSVM's) and its
         warning in scikit-learn's words."""
-        if not (bool(torch.isfinite(res.alpha).all()) and bool(torch.isfinite(res.b).all())):
-            raise ValueError("The dual coefficients or intercepts are not finite. The input data may contain large "
-                             "values and need to be preprocessed.")
-        self.fit_status_ = int(bool((res.info.kkt_violation > self.tol).any()))
+        # a non-finite kernel value (overflowing X) leaves a NaN violation and the solver's start
+        if not all(bool(torch.isfinite(t).all()) for t in (res.alpha, res.b, res.info.kkt_violation)):
+            raise ValueError(_NOT_FINITE)
+        # LIBSVM's rule too: a problem that took max_iter steps stopped early, even if its last step met tol
+        spent = self.max_iter != -1 and bool((res.info.problem_iters >= self.max_iter).any())
+        self.fit_status_ = int(spent or bool((res.info.kkt_violation > self.tol).any()))
         if self.fit_status_:
             warn_convergence(
                 f"Solver terminated early (max_iter={self.max_iter}).  Consider pre-processing your data with "
@@ -696,6 +709,8 @@ class BaseLibSVM(Constrained, BaseEstimator):
         if shards.distributed:
             return self._prepare_shard(X, shards, device)
         self._raw_fit = X if _takes_raw(self.kernel, X) else None
+        if self._raw_fit is None:
+            check_feature_names(self, X, reset=True)
         Xt = self._raw_gram(X) if self._raw_fit is not None else _training_rows(X, device)
         self.n_features_in_ = Xt.shape[1]
         self.shape_fit_ = (int(Xt.shape[0]), int(Xt.shape[1]))
@@ -707,7 +722,9 @@ class BaseLibSVM(Constrained, BaseEstimator):
                 raise ValueError(f"Expected a square Gram matrix (N, N) for kernel='precomputed', got {tuple(Xt.shape)}")
             asym = float((Xt - Xt.T).abs().max())
             if asym > 1e-6 * max(1.0, float(Xt.abs().max())):
-                raise ValueError(f"Expected a symmetric Gram matrix for kernel='precomputed', got max |K - K^T| = {asym:.3g}")
+                # scikit-learn (LIBSVM) solves it as given, reading its rows; so does torchsvm, saying so
+                warnings.warn(f"Expected a symmetric Gram matrix for kernel='precomputed', got max |K - K^T| = "
+                              f"{asym:.3g}; solving with its rows as given, as LIBSVM does", UserWarning, stacklevel=4)
             return Prepared(Xt, None, Xt, Xt)
         kernel_dtype = self._kernel_dtype(device, Xt.shape[0])
         with device_memory_guard(f"X in kernel_dtype ({Xt.shape[0]} x {Xt.shape[1]}, {kernel_dtype}) on {device}", _X_ADVICE):
@@ -815,7 +832,7 @@ class BaseLibSVM(Constrained, BaseEstimator):
         if K is not None and rows is not None:
             K = K[rows][:, rows]
         elif K is None and problems.row_index is None and full_bytes <= budget:
-            K = _gram(kernel, Xr)
+            K = self._gram(kernel, Xr)
             budget -= full_bytes
         self._check_psd(Xr, kernel, K)
         if problems.row_index is not None:
@@ -866,7 +883,7 @@ class BaseLibSVM(Constrained, BaseEstimator):
         sample read it in place), from the start to the bias: one thread up to ``SMALL_ROWS`` rows (where threads
         would cost more than the work, and a busy machine's other cores are left alone), numba's threads above
         (as many as torch may use)."""
-        K = _gram(kernel, Xk) if K is None else K
+        K = self._gram(kernel, Xk) if K is None else K
         self._check_psd(Xk, kernel, K)
         P, n = problems.Y.shape
         rows = problems.row_index if problems.rows is None else problems.rows.expand(P, n)
@@ -874,6 +891,17 @@ class BaseLibSVM(Constrained, BaseEstimator):
         return smo_dual_host(K.contiguous().numpy(), problems.Y.numpy(), problems.C.numpy(), host(problems.p),
                              host(problems.alpha0), self.tol, self._max_iter(), problems.nu, host(rows),
                              parallel=Xk.shape[0] > SMALL_ROWS and torch.get_num_threads() > 1)
+
+    def _gram(self, kernel: KernelFn | None, X: Matrix) -> Tensor:
+        """The Gram matrix of the training rows. Sparse rows with no more features than rows are made dense
+        first (no more memory than the Gram matrix itself) for a built-in kernel: the Gram matrix is then the
+        dense fit's bit for bit, so sparse and dense X give the same model, as in LIBSVM."""
+        if isinstance(X, SparseRows) and isinstance(self.kernel, str) and X.shape[1] <= X.shape[0]:
+            X = X.to_dense()
+        K = _gram(kernel, X)
+        if not bool(torch.isfinite(K).all()):  # an overflowing X: the solver would stop at its start
+            raise ValueError(_NOT_FINITE + " (The kernel matrix has non-finite values.)")
+        return K
 
     def _check_psd(self, X: Matrix, kernel: KernelFn | None, K: Tensor | None) -> None:
         """Warn when the Gram matrix is not PSD. Skipped for the kernels PSD by construction (linear,
@@ -913,6 +941,10 @@ class BaseLibSVM(Constrained, BaseEstimator):
         self.intercept_ = np.array(b, dtype=np.float64)
         return support
 
+    def _set_dual_coef(self, coef: np.ndarray) -> None:
+        """``dual_coef_`` ``(m, n_SV)``: CSR after a sparse fit, as scikit-learn's (its support vectors are)."""
+        self.dual_coef_ = scipy.sparse.csr_matrix(coef) if isinstance(self._sv, SparseRows) else coef
+
     def _decision(self, X: Any) -> Tensor:
         """``(n_samples, P)`` decision values of the P problems."""
         return torch.cat(list(self._decision_blocks(X)))
@@ -921,8 +953,13 @@ class BaseLibSVM(Constrained, BaseEstimator):
         """The decision values ``(n_b, P)`` a block of rows at a time, each block's values (with the kernel
         rows behind them) within about 256 MB: 1,000 classes make P = 499,500 values per sample."""
         check_is_fitted(self, "_coef")
+        if is_sparse(X) and not isinstance(self._sv, SparseRows) and not callable(self.kernel):
+            raise ValueError(f"cannot use sparse input in {type(self).__name__!r} trained on dense data")  # scikit-learn's
         device = self._coef.device
-        Xt = self._raw_gram(X) if getattr(self, "_raw_fit", None) is not None else as_tensor_2d(X, "X", device, torch.float64)
+        raw = getattr(self, "_raw_fit", None) is not None
+        if not raw:
+            check_feature_names(self, X, reset=False)
+        Xt = self._raw_gram(X) if raw else as_tensor_2d(X, "X", device, torch.float64)
         n_sv, n_problems = self._coef.shape[0], self._b.shape[0]
         rows = max(1, min(4096, 2**25 // (n_sv + 3 * n_problems)))
         if self._kernel is None:
@@ -1014,6 +1051,10 @@ class BaseLibSVM(Constrained, BaseEstimator):
 
 
 
+
+
+_NOT_FINITE = ("The dual coefficients or intercepts are not finite. The input data may contain large values and need "
+               "to be preprocessed.")  # scikit-learn's words
 
 
 def _gram(kernel: KernelFn | None, X: Matrix) -> Tensor:

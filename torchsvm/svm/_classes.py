@@ -183,7 +183,7 @@ class BaseSVC(ClassifierMixin, BaseLibSVM):
             coef = _ovo_dual_rows(coef, index, y_idx, n_classes, len(y_idx))
         support = self._keep_support(Xt, coef, b, kernel, order)
         self.n_support_ = np.bincount(y_idx[support], minlength=n_classes).astype(np.int32)
-        self.dual_coef_ = self._coef.T.cpu().numpy()
+        self._set_dual_coef(self._coef.T.cpu().numpy())
 
     def to_solution(self) -> Solution:
         solution = super().to_solution()
@@ -644,7 +644,7 @@ class BaseSVR(RegressorMixin, BaseLibSVM):
         alpha = res.alpha.cpu().numpy()
         coef = alpha[:, :N] - alpha[:, N:]  # (1, N): a - a*
         support = self._keep_support(prepared.X, coef, res.b.cpu().numpy(), prepared.kernel, np.arange(N))
-        self.dual_coef_ = coef[:, support]
+        self._set_dual_coef(coef[:, support])
         self.n_support_ = np.array([len(support)], dtype=np.int32)
         self.n_iter_ = int(res.info.problem_iters[0])
 
@@ -848,7 +848,7 @@ class OneClassSVM(OutlierMixin, BaseLibSVM):
         alpha = res.alpha.cpu().numpy()
         support = self._keep_support(prepared.X, alpha, res.b.cpu().numpy(), prepared.kernel,
                                      np.arange(prepared.X.shape[0]))
-        self.dual_coef_ = alpha[:, support]
+        self._set_dual_coef(alpha[:, support])
         self.n_support_ = np.array([len(support)], dtype=np.int32)
         self.offset_ = -self.intercept_
         self.n_iter_ = int(res.info.problem_iters[0])

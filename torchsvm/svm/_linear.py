@@ -27,6 +27,7 @@ from torchsvm.distributed import LOCAL, Collectives
 from torchsvm.solvers.primal import Loss, PrimalResult, primal_newton, primal_newton_host
 from torchsvm.svm._base import (
     as_tensor_2d,
+    check_feature_names,
     check_n_features,
     classes_and_costs,
     fit_device,
@@ -352,6 +353,7 @@ class BaseLinear(Constrained, BaseEstimator):
     def _linear_decision(self, X: Any) -> Tensor:
         """``X coef_^T + intercept_`` ``(n_samples, K)`` on the model's device, from the fitted attributes."""
         check_is_fitted(self, "coef_")
+        check_feature_names(self, X, reset=False)
         Xt = as_tensor_2d(X, "X", self._device, self._dtype)
         check_n_features(self, Xt)
         coef: Any = self.coef_
@@ -478,6 +480,7 @@ class LinearSVC(ClassifierMixin, BaseLinear):
         self._check_params()
         shards = shards_of(self)
         device = fit_device(self.device, X, self.distributed)
+        check_feature_names(self, X, reset=True)
         Xt = shard_inputs(shards, X, device)
         costs = classes_and_costs(self, Xt.shape[0], y, sample_weight, self.C, self.class_weight, shards,
                                   weighted_balance=True)
@@ -610,6 +613,7 @@ class LinearSVR(RegressorMixin, BaseLinear):
     def _fit(self, X: Any, y: Any, sample_weight: Any) -> LinearSVR:
         self._check_params()
         device = fit_device(self.device, X)
+        check_feature_names(self, X, reset=True)
         Xt = as_tensor_2d(X, "X", device)
         N = Xt.shape[0]
         self.n_features_in_ = Xt.shape[1]
