@@ -33,7 +33,7 @@ def test_each_class_fits_on_torchsvm(installed, name):
     target = None if name == "OneClassSVM" else (y if "SVC" in name else X[:, 0])
     est = cls().fit(X, target)
     mine = getattr(torchsvm.svm, name)(device="cpu").fit(X, target)
-    np.testing.assert_allclose(est.predict(X), mine.predict(X))
+    np.testing.assert_allclose(est.predict(X), mine.predict(X), rtol=1e-5)  # LinearSVR: a random sweep order
     assert est.get_params() == accel._ORIGINALS[name]().get_params()  # scikit-learn's parameters, no others
     assert type(est._torchsvm_) is getattr(torchsvm.svm, name)
 

@@ -429,9 +429,11 @@ class SVC(BaseSVC):
             the CPU where its kernel rows fit in ``cache_size`` (fewer outer iterations), else 1024 (and
             1024 on a GPU and for sharded fits).
         kernel_dtype: the dtype kernel values are computed and kept in during fit: ``"float64"``
-            (LIBSVM's precision), ``"float32"`` (half the memory and time; answers differ from
-            float64's by about 1e-3 relative in ``dual_coef_``) or ``"auto"`` (float64 on the CPU up
-            to 4,096 training rows, float32 above and on a GPU). The solver's state (alpha, gradient)
+            (exact), ``"float32"`` (half the memory and time; answers differ from float64's by about
+            1e-3 relative in ``dual_coef_``) or ``"auto"`` (float64 on the CPU up to 4,096 training rows,
+            float32 above and on a GPU). With ``"auto"`` on the CPU a Gram matrix held whole is kept as
+            LIBSVM keeps it: computed in float64, stored rounded to float32, the diagonal in float64
+            (scikit-learn's models then agree near hard margins). The solver's state (alpha, gradient)
             and prediction are float64 either way.
         device: ``"auto"`` (CUDA if available, except that X of at most 1,000 rows not already on CUDA is fitted
             on the CPU, where the compiled path takes milliseconds), ``"cpu"``, ``"cuda"``, ...
