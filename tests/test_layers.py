@@ -134,3 +134,78 @@ def test_the_check_catches_what_it_should(tmp_path):
     assert any("assigns other._b" in v for v in found), found
     assert any("getattr(est, '_probA')" in v for v in found), found
     assert len(found) == 5, found
+
+
+def _module_level_imports(tree: ast.Module, package: str):
+    """The dotted names a module imports when it is loaded: its top-level statements (and their ``if``,
+    ``try`` and ``with`` blocks), not function bodies, nor ``if TYPE_CHECKING:`` blocks."""
+    def walk(body):
+        for node in body:
+            if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+                yield from walk(node.orelse)
+            elif isinstance(node, (ast.If, ast.Try, ast.With)):
+                for block in ("body", "orelse", "finalbody", "handlers"):
+                    for part in getattr(node, block, []):
+                        yield from walk(part.body if isinstance(part, ast.ExceptHandler) else [part])
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                for _, name in _imports(ast.Module(body=[node], type_ignores=[]), package):
+                    yield name
+
+    yield from walk(tree.body)
+
+
+def _import_graph() -> dict[str, set[str]]:
+    """Module -> the project modules it loads at import (a package's ``__init__`` under the package's name;
+    edges to a module's own enclosing packages left out: those are being loaded already)."""
+    graph: dict[str, set[str]] = {}
+    for root in OWN_PACKAGES:
+        for path in sorted((ROOT / root).rglob("*.py")):
+            module = _module_name(path)
+            targets = set()
+            for dotted in _module_level_imports(ast.parse(path.read_text()), _package_of(module, path)):
+                while dotted and not (_is_package(dotted) or (ROOT / (dotted.replace(".", "/") + ".py")).is_file()):
+                    dotted = dotted.rpartition(".")[0]  # a name imported from a module: the module
+                if dotted and dotted != module and not module.startswith(dotted + "."):
+                    targets.add(dotted)
+            graph[module] = targets
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan's algorithm)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in graph.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_no_import_circle():
+    assert _cycles(_import_graph()) == []
+
+
+def test_the_circle_check_finds_a_circle():
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
