@@ -49,7 +49,7 @@ def smo_dual(
         C: scalar, ``(N,)`` or ``(B, N)`` non-negative costs; ``C_i = 0`` leaves sample i out
             of the problem (how one-vs-one pairs and padding are expressed in a batch).
         tol: stopping tolerance on the KKT violation.
-        max_iter: SMO steps (default ``max(10^6, 100 N)``); running out warns.
+        max_iter: SMO steps (default ``max(10^7, 100 N)``, LIBSVM's bound); running out warns.
         check_every: steps between convergence checks of the torch loop (each is one device sync).
         dtype: of the solver's state (alpha, the gradient) and results; default K's. A float32
             K with float64 state is LIBSVM's arrangement: kernel values cached in single

@@ -154,9 +154,10 @@ def _training_rows(X: Any, device: torch.device) -> Matrix:
 
 def _variance(X: Matrix, rows: int = 65536) -> float:
     """The variance of all entries of X in float64 (as scikit-learn's X.var() on its float64 copy), a block
-    of rows at a time: a float32 X gets no whole float64 copy. Sparse rows of up to 2**24 entries are made
-    dense first, so that sparse and dense X get the same gamma='scale' to the last bit (and the same model)."""
-    if isinstance(X, SparseRows) and X.shape[0] * X.shape[1] <= 2**24:
+    of rows at a time: a float32 X gets no whole float64 copy. Sparse rows that ``BaseLibSVM._gram`` makes dense
+    (no more features than rows) are made dense here too, so that sparse and dense X get the same gamma='scale'
+    to the last bit (and the same model)."""
+    if isinstance(X, SparseRows) and X.shape[1] <= X.shape[0]:
         X = X.to_dense()
     if not isinstance(X, Tensor):
         return float(X.var())
@@ -902,7 +903,7 @@ class BaseLibSVM(Constrained, BaseEstimator):
         if isinstance(X, SparseRows) and isinstance(self.kernel, str) and X.shape[1] <= X.shape[0]:
             X = X.to_dense()
         K = _gram(kernel, X)
-        if not bool(torch.isfinite(K).all()):  # an overflowing X: the solver would stop at its start
+        if not math.isfinite(float(K.sum())):  # an overflowing X (one pass: a NaN or inf makes the sum one)
             raise ValueError(_NOT_FINITE + " (The kernel matrix has non-finite values.)")
         if self._libsvm_rounding(K):
             _as_libsvm_keeps(K)
