@@ -505,3 +505,49 @@ def test_auto_kernel_dtype_is_float64_on_small_cpu_problems_only():
     assert est._kernel_dtype(torch.device("cpu"), 4097) == torch.float32
     assert est._kernel_dtype(torch.device("cuda"), 100) == torch.float32
     assert ts.SVC(kernel_dtype="float64")._kernel_dtype(torch.device("cpu"), 10**6) == torch.float64
+
+
+# -- what scikit-learn's own SVM tests hold torchsvm to (scripts/sklearn_tests.py runs them all) ------------
+def test_a_sparse_fit_gives_csr_attributes_and_the_dense_fit_s_model():
+    import scipy.sparse
+
+    dense = ts.SVC(kernel="poly", device="cpu").fit(IRIS_X, IRIS_Y)
+    sparse = ts.SVC(kernel="poly", device="cpu").fit(scipy.sparse.csr_matrix(IRIS_X), IRIS_Y)
+    assert scipy.sparse.issparse(sparse.dual_coef_) and scipy.sparse.issparse(sparse.support_vectors_)
+    np.testing.assert_array_equal(sparse.support_, dense.support_)
+    np.testing.assert_allclose(sparse.dual_coef_.toarray(), dense.dual_coef_, rtol=1e-7)
+    with pytest.raises(ValueError, match="cannot use sparse input in 'SVC' trained on dense data"):
+        dense.predict(scipy.sparse.csr_matrix(IRIS_X))
+
+
+@pytest.mark.parametrize("make", [lambda: ts.SVC(device="cpu"), lambda: ts.LinearSVC(device="cpu")])
+def test_dataframe_column_names_are_kept_and_checked(make):
+    pd = pytest.importorskip("pandas")
+    names = ["a", "b", "c", "d"]
+    est = make().fit(pd.DataFrame(IRIS_X, columns=names), IRIS_Y)
+    np.testing.assert_array_equal(est.feature_names_in_, names)
+    with pytest.raises(ValueError, match="Feature names must be in the same order"):
+        est.predict(pd.DataFrame(IRIS_X[:, ::-1], columns=names[::-1]))
+    with pytest.warns(UserWarning, match="X does not have valid feature names"):
+        est.predict(IRIS_X)
+
+
+def test_max_iter_spent_is_early_termination_as_in_libsvm():
+    with pytest.warns(ConvergenceWarning, match=r"Solver terminated early \(max_iter=1\)"):
+        est = ts.SVC(kernel="linear", max_iter=1, device="cpu").fit(IRIS_X[:100], IRIS_Y[:100])
+    assert est.fit_status_ == 1 and est.n_iter_.max() == 1
+
+
+def test_default_kernel_values_are_kept_as_libsvm_keeps_them():
+    """Near a hard margin (C = 1e9, gamma = 1e-3 on standardized iris) float32 rounding of the kernel values
+    changes the solution: kernel_dtype="auto" rounds as LIBSVM's cache does and finds LIBSVM's model;
+    "float64" solves the exact problem, a different one."""
+    from sklearn.preprocessing import StandardScaler
+
+    X = StandardScaler().fit_transform(IRIS_X)
+    ref = sk.SVC(C=1e9, gamma=1e-3).fit(X, IRIS_Y)
+    auto = ts.SVC(C=1e9, gamma=1e-3, device="cpu").fit(X, IRIS_Y)
+    np.testing.assert_array_equal(auto.support_, ref.support_)
+    np.testing.assert_allclose(auto.decision_function(X), ref.decision_function(X), atol=1e-2)
+    exact = ts.SVC(C=1e9, gamma=1e-3, kernel_dtype="float64", device="cpu").fit(X, IRIS_Y)
+    assert exact.fit_status_ == 0
