@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Everything a lent GPU should measure, in one command (at most 9 minutes on an H100 / H200: the sum of the steps' budgets):
+# Everything a lent GPU should measure, in one command (at most 10 minutes on an H100 / H200: the sum of the steps' budgets):
 #
 #     bash benchmarks/gpu_suite.sh            # from the repository root, after `bash scripts/setup_venv.sh dev`
 #
@@ -7,7 +7,7 @@
 # SVC on the complete Fashion-MNIST (60k) and mnist-10k, LinearSVC dense (Fashion-MNIST 60k) and sparse
 # (the generated TF-IDF corpus), SVC on sparse rows, the Triton SMO step, the differentiable SVM head, and
 # the scaling curve of RBF SVC on deformed digits to 10^6 rows (each fit killed after 45 s, so it says
-# where it stops).
+# where it stops), and scikit-learn's SVC in an unchanged script under torchsvm.accel (Fashion-MNIST 60k).
 # Each benchmark writes its record under benchmarks/results/ with the GPU's name and the date (tag: the
 # GPU's model, e.g. h200); this script's own log goes beside them. Each step has a time budget, so one
 # slow step cannot eat the others' time; a step that runs out is named in the log. Commit the records.
@@ -46,6 +46,7 @@ step 70 "$PY" benchmarks/bench_sparse.py --device cuda --C 0.1 1 --repeats 1 --t
 step 30 "$PY" benchmarks/bench_smo_steps.py --device cuda --tag "$TAG"
 step 45 "$PY" benchmarks/bench_svm_head.py --device cuda --skip-cvxpylayers --shots 5 15 --batches 32 128 --repeats 3 \
     --tag "$TAG"
+step 40 "$PY" benchmarks/bench_accel.py --data-root "$DATA" --skip-sklearn --tag "$TAG"
 step 120 "$PY" benchmarks/bench_scale.py --data-root "$DATA" --device cuda --rows 20000 200000 1000000 \
     --libraries torchsvm --max-seconds 45 --tag "$TAG"
 
