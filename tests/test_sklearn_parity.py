@@ -551,3 +551,25 @@ def test_default_kernel_values_are_kept_as_libsvm_keeps_them():
     np.testing.assert_allclose(auto.decision_function(X), ref.decision_function(X), atol=1e-2)
     exact = ts.SVC(C=1e9, gamma=1e-3, kernel_dtype="float64", device="cpu").fit(X, IRIS_Y)
     assert exact.fit_status_ == 0
+
+
+def test_a_kernel_callable_gets_what_the_model_was_fitted_on():
+    seen = []
+
+    def numpy_kernel(A, B):  # written with NumPy methods, as scikit-learn's users write them
+        seen.append(type(A))
+        return A.dot(B.T)
+
+    est = ts.SVC(kernel=numpy_kernel, device="cpu").fit(IRIS_X, IRIS_Y)
+    ref = sk.SVC(kernel=numpy_kernel).fit(IRIS_X, IRIS_Y)
+    np.testing.assert_array_equal(est.predict(IRIS_X), ref.predict(IRIS_X))
+    assert set(seen) == {np.ndarray}
+
+    def torch_kernel(A, B):
+        seen.append(type(A))
+        return A @ B.T
+
+    seen.clear()
+    ts.SVC(kernel=torch_kernel, device="cpu").fit(torch.as_tensor(IRIS_X), torch.as_tensor(IRIS_Y)).predict(
+        torch.as_tensor(IRIS_X))
+    assert set(seen) == {torch.Tensor}

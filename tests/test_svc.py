@@ -130,7 +130,9 @@ def test_kernel_forms_agree():
     exact = dict(kernel_dtype="float64", device="cpu")  # a precomputed Gram matrix is used as given: float64
     by_name = SVC(C=1.0, gamma=gamma, **exact).fit(X, y)
     by_object = SVC(C=1.0, kernel=RBF(gamma), **exact).fit(X, y)
-    by_callable = SVC(C=1.0, kernel=lambda A, Z: rbf_kernel(A, Z, gamma=gamma).numpy(), **exact).fit(X, y)
+    # a callable gets NumPy arrays for a NumPy fit, as scikit-learn's does
+    by_callable = SVC(C=1.0, kernel=lambda A, Z: rbf_kernel(torch.as_tensor(A), torch.as_tensor(Z), gamma=gamma).numpy(),
+                      **exact).fit(X, y)
     K = rbf_kernel(Xt, gamma=gamma).numpy()
     by_gram = SVC(C=1.0, kernel="precomputed", device="cpu").fit(K, y)
     expected = by_name.decision_function(X)
@@ -297,10 +299,11 @@ def test_float32_kernel_values_match_float64(solver):
         return rbf_kernel(A, Z, gamma=0.1)
 
     options = dict(C=2.0, kernel=rbf, tol=1e-6, solver=solver, working_set_size=32, device="cpu")
-    single = SVC(**options, kernel_dtype="float32").fit(X, y)
+    Xt = torch.as_tensor(X)  # fitted on a tensor, the callable gets tensors in the kernel's dtype
+    single = SVC(**options, kernel_dtype="float32").fit(Xt, y)
     assert set(seen) == {torch.float32}
     seen.clear()
-    double = SVC(**options, kernel_dtype="float64").fit(X, y)
+    double = SVC(**options, kernel_dtype="float64").fit(Xt, y)
     assert set(seen) == {torch.float64}
     np.testing.assert_allclose(pair_objectives(single, X), pair_objectives(double, X), rtol=1e-5)
     np.testing.assert_allclose(single.decision_function(X), double.decision_function(X), atol=1e-3)

@@ -341,14 +341,24 @@ def ovo_pair_tensor(n_classes: int, device: torch.device | str | None = None) ->
 
 
 class _CheckedKernel:
-    """A user's kernel callable, its output made a tensor of the right shape (a class so it pickles)."""
+    """A user's kernel callable, its output made a tensor of the right shape (a class so it pickles).
 
-    def __init__(self, fn: Callable[[Any, Any], Any]) -> None:
+    It is called on what the user fitted on: NumPy arrays for a model fitted on NumPy (or lists), as
+    scikit-learn calls it, tensors for one fitted on tensors; sparse rows as scipy CSR matrices either way."""
+
+    numpy = False  # models pickled before the attribute existed called it on tensors
+
+    def __init__(self, fn: Callable[[Any, Any], Any], numpy: bool = False) -> None:
         self.fn = fn
+        self.numpy = numpy
 
     def __call__(self, A: Matrix, Z: Matrix) -> Tensor:
-        # Sparse rows reach the user's function as scipy CSR matrices, as scikit-learn passes them.
-        K = self.fn(*(T.scipy() if isinstance(T, SparseRows) else T for T in (A, Z)))
+        def given(T: Matrix) -> Any:
+            if isinstance(T, SparseRows):
+                return T.scipy()
+            return T.detach().cpu().numpy() if self.numpy else T
+
+        K = self.fn(given(A), given(Z))
         K = K.toarray() if scipy.sparse.issparse(K) else K
         K = torch.as_tensor(K, dtype=A.dtype, device=A.device)
         if K.shape != (A.shape[0], Z.shape[0]):
@@ -715,7 +725,7 @@ class BaseLibSVM(Constrained, BaseEstimator):
         Xt = self._raw_gram(X) if self._raw_fit is not None else _training_rows(X, device)
         self.n_features_in_ = Xt.shape[1]
         self.shape_fit_ = (int(Xt.shape[0]), int(Xt.shape[1]))
-        kernel = None if self._raw_fit is not None else self._resolve_kernel(Xt)
+        kernel = None if self._raw_fit is not None else self._resolve_kernel(Xt, numpy=not isinstance(X, Tensor))
         if kernel is None:  # precomputed: the user's Gram matrix, as given
             if isinstance(Xt, SparseRows):
                 raise TypeError("Sparse precomputed kernels are not supported.")  # scikit-learn's words
@@ -754,12 +764,13 @@ class BaseLibSVM(Constrained, BaseEstimator):
         assert isinstance(Kt, Tensor)  # a NumPy array in, a dense tensor out
         return Kt
 
-    def _resolve_kernel(self, X: Matrix, shards: Collectives = LOCAL) -> KernelFn | None:
+    def _resolve_kernel(self, X: Matrix, shards: Collectives = LOCAL, numpy: bool = False) -> KernelFn | None:
         """The kernel as ``k(A, Z) -> (n_A, n_Z)`` with gamma resolved on the training X (all ranks'
-        rows for a sharded fit); None if precomputed."""
+        rows for a sharded fit); None if precomputed. ``numpy``: a user's callable (not a torchsvm
+        :class:`~torchsvm.kernels.Kernel`) is called on NumPy arrays, the training X having been NumPy."""
         kernel = self.kernel
         if not isinstance(kernel, str):
-            return _CheckedKernel(kernel)
+            return _CheckedKernel(kernel, numpy=numpy and not isinstance(kernel, Kernel))
         if kernel == "precomputed":
             return None
         gamma = self.gamma

@@ -402,7 +402,8 @@ class SVC(BaseSVC):
         C: cost of margin violations, > 0.
         kernel: ``"linear"``, ``"poly"``, ``"rbf"``, ``"sigmoid"``, ``"precomputed"`` (fit on a
             Gram matrix ``(N, N)``, predict on ``(M, N)``), a :class:`torchsvm.kernels.Kernel`,
-            or a callable ``k(A, Z) -> (n_A, n_Z)`` on tensors.
+            or a callable ``k(A, Z) -> (n_A, n_Z)``, called on what the model was fitted on: NumPy arrays
+            for NumPy (as scikit-learn calls it), tensors for tensors, scipy CSR for sparse rows.
         degree, gamma, coef0: as scikit-learn; ``gamma="scale"`` is ``1 / (n_features * X.var())``,
             ``"auto"`` is ``1 / n_features``.
         shrinking: accepted for scikit-learn's API; no effect.
@@ -470,7 +471,7 @@ class SVC(BaseSVC):
         self,
         C: float = 1.0,
         *,
-        kernel: str | Kernel | Callable[[Tensor, Tensor], Tensor] = "rbf",
+        kernel: str | Kernel | Callable[[Any, Any], Any] = "rbf",
         degree: int = 3,
         gamma: float | Literal["scale", "auto"] = "scale",
         coef0: float = 0.0,
@@ -568,7 +569,7 @@ class NuSVC(BaseSVC):
         self,
         *,
         nu: float = 0.5,
-        kernel: str | Kernel | Callable[[Tensor, Tensor], Tensor] = "rbf",
+        kernel: str | Kernel | Callable[[Any, Any], Any] = "rbf",
         degree: int = 3,
         gamma: float | Literal["scale", "auto"] = "scale",
         coef0: float = 0.0,
@@ -687,7 +688,7 @@ class SVR(BaseSVR):
     def __init__(
         self,
         *,
-        kernel: str | Kernel | Callable[[Tensor, Tensor], Tensor] = "rbf",
+        kernel: str | Kernel | Callable[[Any, Any], Any] = "rbf",
         degree: int = 3,
         gamma: float | Literal["scale", "auto"] = "scale",
         coef0: float = 0.0,
@@ -747,7 +748,7 @@ class NuSVR(BaseSVR):
         *,
         nu: float = 0.5,
         C: float = 1.0,
-        kernel: str | Kernel | Callable[[Tensor, Tensor], Tensor] = "rbf",
+        kernel: str | Kernel | Callable[[Any, Any], Any] = "rbf",
         degree: int = 3,
         gamma: float | Literal["scale", "auto"] = "scale",
         coef0: float = 0.0,
@@ -808,7 +809,7 @@ class OneClassSVM(OutlierMixin, BaseLibSVM):
     def __init__(
         self,
         *,
-        kernel: str | Kernel | Callable[[Tensor, Tensor], Tensor] = "rbf",
+        kernel: str | Kernel | Callable[[Any, Any], Any] = "rbf",
         degree: int = 3,
         gamma: float | Literal["scale", "auto"] = "scale",
         coef0: float = 0.0,
