@@ -68,7 +68,7 @@ class _Accelerated(BaseEstimator):
             if key not in params and not _is_data_descriptor(type(self), key):
                 self.__dict__[key] = value
         self._torchsvm_ = est
-        logger.info("%s.fit ran on torchsvm (device %s)", name, torchsvm.svm.resolve_device(est.device))
+        logger.info("%s.fit ran on torchsvm (device %s)", name, torchsvm.svm.fit_device(est.device, X))
         return self
 
     def _torchsvm(self) -> Any:
