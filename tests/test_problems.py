@@ -6,6 +6,7 @@ import pytest
 import scipy.sparse
 
 from torchsvm import SVC, SVR, NuSVC, NuSVR, OneClassSVM
+from torchsvm._sparse import dense_array  # dual_coef_ of a sparse fit is CSR
 from torchsvm.svm import problems
 
 
@@ -59,15 +60,10 @@ def test_solution_round_trip(make, n_classes, sparse):
     assert isinstance(solution, problems.Solution)
     again = type(est).from_solution(solution, **est.get_params())
     for name in ("support_", "dual_coef_", "intercept_", "n_support_", "n_features_in_", "shape_fit_"):
-        np.testing.assert_allclose(_dense(getattr(again, name)), _dense(getattr(est, name)), rtol=0, atol=0,
+        np.testing.assert_allclose(dense_array(getattr(again, name)), dense_array(getattr(est, name)), rtol=0, atol=0,
                                    err_msg=name)
     if n_classes:
         np.testing.assert_array_equal(again.classes_, est.classes_)
     if hasattr(est, "decision_function"):
         np.testing.assert_allclose(again.decision_function(Xf), est.decision_function(Xf), rtol=0, atol=1e-12)
     np.testing.assert_array_equal(again.predict(Xf), est.predict(Xf))
-
-
-def _dense(a):
-    """A fitted attribute as a NumPy array (``dual_coef_`` of a sparse fit is CSR, as scikit-learn's)."""
-    return a.toarray() if scipy.sparse.issparse(a) else np.asarray(a)

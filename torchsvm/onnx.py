@@ -16,9 +16,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-import scipy.sparse
-
+from torchsvm._sparse import dense_array
 from torchsvm.optional import require
 from torchsvm.svm import SVC, SVR, LinearSVC, LinearSVR, NuSVC, NuSVR, OneClassSVM
 
@@ -56,8 +54,7 @@ def _as_scikit_learn(convert: Callable) -> Callable:
 
         model = operator.raw_operator
         twin = ScikitLinearSVC(multi_class=model.multi_class, fit_intercept=model.fit_intercept)
-        coef = model.coef_
-        twin.coef_ = np.asarray(coef.toarray() if scipy.sparse.issparse(coef) else coef)
+        twin.coef_ = dense_array(model.coef_)
         twin.intercept_, twin.classes_, twin.n_features_in_ = model.intercept_, model.classes_, model.n_features_in_
         container.options[id(twin)] = container.get_options(model, {})  # options given for the torchsvm model
         operator.raw_operator = twin

@@ -614,7 +614,7 @@ class BaseLibSVM(Constrained, BaseEstimator):
                              f"values from the support vectors), got kernel={self.kernel!r}")
         solution = self.to_solution()
         sv: Any = solution.support_vectors
-        dense = np.asarray(sv.toarray() if scipy.sparse.issparse(sv) else sv, dtype=np.float64)
+        dense = np.asarray(dense_array(sv), dtype=np.float64)
         device = self._coef.device
 
         def tensor(a: np.ndarray) -> Tensor:

@@ -20,7 +20,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 from torch import Tensor
 
-from torchsvm._sparse import Matrix, SparseRows, addmm, row_norms_sq, vstack
+from torchsvm._sparse import Matrix, SparseRows, addmm, dense_array, row_norms_sq, vstack
 from torchsvm._threads import one_thread_up_to, small_fit_threads
 from torchsvm._warnings import warn_convergence
 from torchsvm.distributed import LOCAL, Collectives
@@ -340,8 +340,7 @@ class BaseLinear(Constrained, BaseEstimator):
         device, in the model's dtype: ``forward(X)`` gives ``output`` (``"decision_function"`` or
         ``"predict"``) as this estimator does. It moves with ``.to``, composes, compiles and exports."""
         check_is_fitted(self, "coef_")
-        coef: Any = self.coef_
-        coef = coef.toarray() if scipy.sparse.issparse(coef) else coef  # after sparsify()
+        coef = dense_array(self.coef_)  # CSR after sparsify()
         W = torch.as_tensor(np.atleast_2d(coef), dtype=self._dtype, device=self._device)
         b = torch.as_tensor(np.broadcast_to(np.asarray(self.intercept_, dtype=np.float64), (W.shape[0],)).copy(),
                             dtype=self._dtype, device=self._device)
@@ -356,8 +355,7 @@ class BaseLinear(Constrained, BaseEstimator):
         check_feature_names(self, X, reset=False)
         Xt = as_tensor_2d(X, "X", self._device, self._dtype)
         check_n_features(self, Xt)
-        coef: Any = self.coef_
-        coef = coef.toarray() if scipy.sparse.issparse(coef) else coef  # after sparsify()
+        coef = dense_array(self.coef_)  # CSR after sparsify()
         W = torch.as_tensor(np.atleast_2d(coef), dtype=Xt.dtype, device=Xt.device)  # (K, D)
         b = torch.as_tensor(np.atleast_1d(self.intercept_), dtype=Xt.dtype, device=Xt.device)
         return addmm(b, Xt, W.t())
