@@ -152,13 +152,17 @@ def _training_rows(X: Any, device: torch.device) -> Matrix:
     return Xt if Xt.dtype in (torch.float32, torch.float64) else Xt.to(torch.float64)
 
 
+def _dense_if_narrow(X: Matrix) -> Matrix:
+    """Sparse rows with no more features than rows as a dense tensor (no more memory than their Gram matrix):
+    the Gram matrix and gamma='scale' are then the dense fit's to the last bit, so sparse and dense X give the
+    same model, as in LIBSVM. Other X as it is."""
+    return X.to_dense() if isinstance(X, SparseRows) and X.shape[1] <= X.shape[0] else X
+
+
 def _variance(X: Matrix, rows: int = 65536) -> float:
     """The variance of all entries of X in float64 (as scikit-learn's X.var() on its float64 copy), a block
-    of rows at a time: a float32 X gets no whole float64 copy. Sparse rows that ``BaseLibSVM._gram`` makes dense
-    (no more features than rows) are made dense here too, so that sparse and dense X get the same gamma='scale'
-    to the last bit (and the same model)."""
-    if isinstance(X, SparseRows) and X.shape[1] <= X.shape[0]:
-        X = X.to_dense()
+    of rows at a time: a float32 X gets no whole float64 copy (:func:`_dense_if_narrow`'s rows dense)."""
+    X = _dense_if_narrow(X)
     if not isinstance(X, Tensor):
         return float(X.var())
     if X.dtype == torch.float64:
@@ -908,12 +912,9 @@ class BaseLibSVM(Constrained, BaseEstimator):
                              parallel=Xk.shape[0] > SMALL_ROWS and torch.get_num_threads() > 1)
 
     def _gram(self, kernel: KernelFn | None, X: Matrix) -> Tensor:
-        """The Gram matrix of the training rows. Sparse rows with no more features than rows are made dense
-        first (no more memory than the Gram matrix itself) for a built-in kernel: the Gram matrix is then the
-        dense fit's bit for bit, so sparse and dense X give the same model, as in LIBSVM."""
-        if isinstance(X, SparseRows) and isinstance(self.kernel, str) and X.shape[1] <= X.shape[0]:
-            X = X.to_dense()
-        K = _gram(kernel, X)
+        """The Gram matrix of the training rows (a built-in kernel's of :func:`_dense_if_narrow`'s rows; a user's
+        callable gets sparse rows as they are)."""
+        K = _gram(kernel, _dense_if_narrow(X) if isinstance(self.kernel, str) else X)
         if not math.isfinite(float(K.sum())):  # an overflowing X (one pass: a NaN or inf makes the sum one)
             raise ValueError(_NOT_FINITE + " (The kernel matrix has non-finite values.)")
         if self._libsvm_rounding(K):
