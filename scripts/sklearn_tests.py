@@ -150,19 +150,18 @@ def _point_at_torchsvm(source: str) -> str:
         return f"from sklearn import {', '.join(names)}\nimport torchsvm_sklearn_svm as svm"
 
     source = re.sub(r"^from sklearn import (.*\bsvm\b.*)$", drop_svm, source, flags=re.M)
-    source = re.sub(r"^from sklearn\.svm import", "from torchsvm_sklearn_svm import", source, flags=re.M)
-    return source.replace("from sklearn.svm.tests import test_svm", "import test_svm")
+    return re.sub(r"^from sklearn\.svm import", "from torchsvm_sklearn_svm import", source, flags=re.M)
 
 
 def prepare(directory: Path, accel: bool) -> None:
     """Copy the installed test files into ``directory`` (rewritten unless ``accel``) with the conftest."""
     root = Path(sklearn.__file__).parent
     for name in _SVM_FILES:
-        source = (root / "svm" / "tests" / name).read_text()
+        # test_sparse reuses test_svm's helpers: the copy beside it, either way
+        source = (root / "svm" / "tests" / name).read_text().replace("from sklearn.svm.tests import test_svm",
+                                                                     "import test_svm")
         if not accel:
             source = _point_at_torchsvm(source)
-        else:
-            source = source.replace("from sklearn.svm.tests import test_svm", "import test_svm")
         (directory / name).write_text(source)
     shutil.copy(root / "tests" / "test_common.py", directory / "test_common.py")
     (directory / "torchsvm_sklearn_svm.py").write_text(_SHIM)
