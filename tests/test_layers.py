@@ -136,33 +136,32 @@ def test_the_check_catches_what_it_should(tmp_path):
     assert len(found) == 5, found
 
 
-def _module_level_imports(tree: ast.Module, package: str):
-    """The dotted names a module imports when it is loaded: its top-level statements (and their ``if``,
-    ``try`` and ``with`` blocks), not function bodies, nor ``if TYPE_CHECKING:`` blocks."""
-    def walk(body):
-        for node in body:
-            if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-                yield from walk(node.orelse)
-            elif isinstance(node, (ast.If, ast.Try, ast.With)):
-                for block in ("body", "orelse", "finalbody", "handlers"):
-                    for part in getattr(node, block, []):
-                        yield from walk(part.body if isinstance(part, ast.ExceptHandler) else [part])
-            elif isinstance(node, (ast.Import, ast.ImportFrom)):
-                for _, name in _imports(ast.Module(body=[node], type_ignores=[]), package):
-                    yield name
+def _runtime_imports(tree: ast.Module, package: str):
+    """The dotted names a module imports when it runs: at load and inside functions alike (a deferred import
+    that dodges a circle is still one), all but ``if TYPE_CHECKING:`` blocks (annotations only)."""
+    def walk(node):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            for child in node.orelse:
+                yield from walk(child)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            for _, name in _imports(ast.Module(body=[node], type_ignores=[]), package):
+                yield name
+        else:
+            for child in ast.iter_child_nodes(node):
+                yield from walk(child)
 
-    yield from walk(tree.body)
+    yield from walk(tree)
 
 
 def _import_graph() -> dict[str, set[str]]:
-    """Module -> the project modules it loads at import (a package's ``__init__`` under the package's name;
-    edges to a module's own enclosing packages left out: those are being loaded already)."""
+    """Module -> the project modules it imports (a package's ``__init__`` under the package's name; edges to a
+    module's own enclosing packages left out: those are being loaded already)."""
     graph: dict[str, set[str]] = {}
     for root in OWN_PACKAGES:
         for path in sorted((ROOT / root).rglob("*.py")):
             module = _module_name(path)
             targets = set()
-            for dotted in _module_level_imports(ast.parse(path.read_text()), _package_of(module, path)):
+            for dotted in _runtime_imports(ast.parse(path.read_text()), _package_of(module, path)):
                 while dotted and not (_is_package(dotted) or (ROOT / (dotted.replace(".", "/") + ".py")).is_file()):
                     dotted = dotted.rpartition(".")[0]  # a name imported from a module: the module
                 if dotted and dotted != module and not module.startswith(dotted + "."):
@@ -209,3 +208,9 @@ def test_no_import_circle():
 
 def test_the_circle_check_finds_a_circle():
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_deferred_imports_count_and_annotation_imports_do_not():
+    source = ("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from torchsvm.svm import SVC\n"
+              "def f():\n    from torchsvm.kernels import Kernel\n    return Kernel\n")
+    assert list(_runtime_imports(ast.parse(source), "torchsvm")) == ["torchsvm.kernels.Kernel"]
