@@ -1,5 +1,7 @@
 """torchsvm.accel: scikit-learn's SVM classes on torchsvm with unchanged user code."""
 
+import importlib.metadata
+import os
 import pickle
 import subprocess
 import sys
@@ -96,6 +98,30 @@ def test_python_m_runs_a_script_unchanged(tmp_path):
                          capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["torchsvm.accel", "['a',", "'b']", "True"]
     assert "SVC.fit ran on torchsvm" in out.stderr
+
+
+def _accel_pth():
+    """The start-up file the install put in site-packages (setup.py), from the distribution's RECORD."""
+    # The installed copy's dist-info, not the egg-info a build leaves in the checkout (also on sys.path).
+    installed = [d for d in importlib.metadata.distributions(name="torchsvm-gpu") if d.read_text("RECORD")]
+    if not installed:
+        pytest.skip("torchsvm is imported from its sources, not installed: no start-up file to test")
+    files = [(d, f) for d in installed for f in d.files or [] if f.name == "torchsvm-accel.pth"]
+    assert files, "the installed torchsvm-gpu has no torchsvm-accel.pth: setup.py's build hooks did not run"
+    return files[0][0].locate_file(files[0][1])
+
+
+@pytest.mark.parametrize("value, on", [("1", True), ("0", False), (None, False)])
+def test_environment_variable_installs_at_start_up(value, on):
+    assert _accel_pth().exists()
+    env = {k: v for k, v in os.environ.items() if k != "TORCHSVM_ACCEL"}
+    if value is not None:
+        env["TORCHSVM_ACCEL"] = value
+    # Unset, the start-up line must not even import torchsvm (every Python start in the environment runs it).
+    code = ("import sys; loaded = 'torchsvm' in sys.modules; import sklearn.svm; "
+            "print(loaded, sklearn.svm.SVC.__module__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    assert out.stdout.split() == (["True", "torchsvm.accel"] if on else ["False", "sklearn.svm._classes"])
 
 
 def test_ipython_extension_installs():

@@ -3,6 +3,7 @@
     python -m torchsvm.accel script.py [args]      # run a script with the accelerator installed
     %load_ext torchsvm.accel                       # in Jupyter / IPython
     import torchsvm.accel; torchsvm.accel.install()
+    TORCHSVM_ACCEL=1 python script.py              # at every Python start (the torchsvm-accel.pth file)
 
 After :func:`install`, ``sklearn.svm.SVC``, ``NuSVC``, ``SVR``, ``NuSVR``, ``OneClassSVM``, ``LinearSVC``
 and ``LinearSVR`` are subclasses of scikit-learn's classes that fit with torchsvm's estimator of the same
