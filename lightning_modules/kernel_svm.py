@@ -17,9 +17,9 @@ from torchsvm import SVC, SVR
 from torchsvm.distributed import LOCAL, Collectives, Shards, block_of, gather_rows
 from torchsvm.kernels import kernel_function
 from torchsvm.solvers.stepped import DecompositionProblems
+from torchsvm.svm import BaseLibSVM
 from torchsvm.svm import problems as svm_problems
 from torchsvm.svm.modules import DecisionHead, SVMModule
-from torchsvm.svm.problems import BaseLibSVM
 from torchsvm.validation import check_positive
 
 __all__ = ["DualSolverModule", "KernelSVMModule", "KernelSVRModule"]

@@ -10,10 +10,11 @@ from sklearn.datasets import load_iris, make_classification, make_friedman1
 
 import torchsvm as ts
 import torchsvm.svm._base as base
+import torchsvm.svm.problems as problems
 from torchsvm.kernels import rbf_kernel
 from torchsvm.solvers.smo import smo_dual, smo_dual_host
 from torchsvm.solvers.stepped import DecompositionProblems
-from torchsvm.svm._base import fill_bounds
+from torchsvm.svm._inputs import fill_bounds
 
 
 def _binary(n=120, seed=0):
@@ -92,11 +93,11 @@ def test_host_path_fits_the_batched_paths_model_and_scikit_learns(name, params, 
     X, y = make_friedman1(150, random_state=0) if k == 0 else _classes(150, k)
     fit = lambda: getattr(ts, name)(tol=1e-6, device="cpu", **params).fit(X, y)  # noqa: E731
     calls = []
-    original = base.smo_dual_host
-    monkeypatch.setattr(base, "smo_dual_host", lambda *a, **kw: calls.append(kw["parallel"]) or original(*a, **kw))
+    original = problems.smo_dual_host
+    monkeypatch.setattr(problems, "smo_dual_host", lambda *a, **kw: calls.append(kw["parallel"]) or original(*a, **kw))
     host = fit()
     assert calls == [False]  # 150 rows: the host path, on this thread
-    monkeypatch.setattr(base.BaseLibSVM, "_on_host", lambda *a: False)
+    monkeypatch.setattr(problems, "_on_host", lambda *a: False)
     batched = fit()
     # Problems on all rows see the same Gram matrix both ways: the same steps. One-vs-one pairs' blocks are
     # computed from the pair's rows in the batched path (the RBF centred on their mean), equal to the whole
@@ -120,16 +121,16 @@ def _outputs(model, X):
 
 
 def test_above_the_small_size_the_problems_run_in_threads(monkeypatch):
-    X, y = _classes(base.SMALL_ROWS + 10, 3)
+    X, y = _classes(problems.SMALL_ROWS + 10, 3)
     calls = []
-    original = base.smo_dual_host
-    monkeypatch.setattr(base, "smo_dual_host", lambda *a, **kw: calls.append(kw["parallel"]) or original(*a, **kw))
+    original = problems.smo_dual_host
+    monkeypatch.setattr(problems, "smo_dual_host", lambda *a, **kw: calls.append(kw["parallel"]) or original(*a, **kw))
     ts.SVC(device="cpu").fit(X, y)
     assert calls == [True]
 
 
 def test_decomposition_and_large_pair_blocks_keep_the_batched_path(monkeypatch):
-    monkeypatch.setattr(base, "smo_dual_host", lambda *a, **kw: pytest.fail("the host path ran"))
+    monkeypatch.setattr(problems, "smo_dual_host", lambda *a, **kw: pytest.fail("the host path ran"))
     X, y = _classes(200, 3)
     ts.SVC(solver="decomposition", device="cpu").fit(X, y)
     ts.SVC(cache_size=0.01, device="cpu").fit(X, y)  # the Gram matrix over the memory budget
@@ -173,8 +174,8 @@ def test_a_small_fit_runs_torch_on_one_thread_and_restores_the_setting(monkeypat
         pytest.skip("one torch thread on this machine")
     before = torch.get_num_threads()
     seen = []
-    original = base.smo_dual_host
-    monkeypatch.setattr(base, "smo_dual_host", lambda *a, **kw: seen.append(torch.get_num_threads()) or original(*a, **kw))
+    original = problems.smo_dual_host
+    monkeypatch.setattr(problems, "smo_dual_host", lambda *a, **kw: seen.append(torch.get_num_threads()) or original(*a, **kw))
     X, y = _classes(200, 3)
     ts.SVC(device="cpu").fit(X, y)
     monkeypatch.setattr(threads, "SMALL_ROWS", 100)
@@ -199,7 +200,7 @@ def test_auto_device_keeps_small_fits_on_the_cpu(monkeypatch):
     """With a GPU, device="auto" fits X of at most SMALL_ROWS rows (not already on CUDA) on the CPU and larger X
     on CUDA; a sharded fit and an explicit device are as they say. CUDA's availability is mocked."""
     from torchsvm._threads import SMALL_ROWS
-    from torchsvm.svm._base import fit_device
+    from torchsvm.svm._inputs import fit_device
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     small, large = np.zeros((SMALL_ROWS, 3)), np.zeros((SMALL_ROWS + 1, 3))

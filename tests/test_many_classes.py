@@ -10,6 +10,7 @@ from sklearn.model_selection import GridSearchCV as SkGridSearchCV
 
 import torchsvm as ts
 from torchsvm.model_selection import GridSearchCV
+from torchsvm.svm import problems as svm_problems
 
 
 def _data(n=900, n_classes=30, seed=0):
@@ -40,8 +41,8 @@ def test_pairs_are_solved_on_their_own_rows():
     """The problems hold each pair's rows only: (pairs, largest pair) arrays, not (pairs, N)."""
     X, y = _data()
     est = ts.SVC(device="cpu")
-    est._check_params()
-    problems, _ = est._fit_problems(torch.as_tensor(X), y, None)
+    svm_problems.check_params(est)
+    problems, _ = svm_problems.make_problems(est, torch.as_tensor(X), y)
     counts = np.bincount(y)
     widest = max(counts[i] + counts[j] for i in range(30) for j in range(i + 1, 30))
     assert problems.Y.shape == (435, widest) and widest < len(y) / 10
@@ -92,10 +93,10 @@ def test_large_pair_blocks_are_assembled_from_class_blocks(kernel):
     perm = rng.permutation(len(y))  # classes interleaved in row order
     X, y = X[perm], y[perm]
     est = ts.SVC(kernel=kernel, C=1.0, gamma=0.2, degree=2, coef0=1.0, device="cpu")
-    est._check_params()
+    svm_problems.check_params(est)
     Xt = torch.as_tensor(X)
-    problems, _ = est._fit_problems(Xt, y, None)
-    kernel_fn = est._resolve_kernel(Xt)
+    problems, _ = svm_problems.make_problems(est, Xt, y)
+    kernel_fn = svm_problems.resolve_kernel(est, Xt)
     valid = problems.C > 0
     signed = torch.where(valid, (problems.row_index + 1) * problems.Y.sign().long(), 0)
     assert by_segments(signed.shape[1], X.shape[1])
@@ -115,7 +116,7 @@ def test_large_pair_blocks_are_assembled_from_class_blocks(kernel):
 
 @pytest.mark.parametrize("k", [2, 3, 7, 40])
 def test_pair_tensor_is_the_pair_list(k):
-    from torchsvm.svm._base import ovo_pair_tensor, ovo_pairs
+    from torchsvm.svm._inputs import ovo_pair_tensor, ovo_pairs
 
     assert ovo_pair_tensor(k).tolist() == [list(p) for p in ovo_pairs(k)]
 

@@ -16,6 +16,7 @@ from sklearn.utils.estimator_checks import (
 )
 
 import torchsvm as ts
+from torchsvm.svm import problems
 
 PAIRS = [(ts.SVC, sk.SVC), (ts.NuSVC, sk.NuSVC), (ts.SVR, sk.SVR), (ts.NuSVR, sk.NuSVR),
          (ts.OneClassSVM, sk.OneClassSVM), (ts.LinearSVC, sk.LinearSVC), (ts.LinearSVR, sk.LinearSVR)]
@@ -501,10 +502,10 @@ def test_sparsify_and_densify_as_scikit_learn():
 
 def test_auto_kernel_dtype_is_float64_on_small_cpu_problems_only():
     est = ts.SVC(device="cpu")
-    assert est._kernel_dtype(torch.device("cpu"), 4096) == torch.float64
-    assert est._kernel_dtype(torch.device("cpu"), 4097) == torch.float32
-    assert est._kernel_dtype(torch.device("cuda"), 100) == torch.float32
-    assert ts.SVC(kernel_dtype="float64")._kernel_dtype(torch.device("cpu"), 10**6) == torch.float64
+    assert problems.kernel_dtype(est, torch.device("cpu"), 4096) == torch.float64
+    assert problems.kernel_dtype(est, torch.device("cpu"), 4097) == torch.float32
+    assert problems.kernel_dtype(est, torch.device("cuda"), 100) == torch.float32
+    assert problems.kernel_dtype(ts.SVC(kernel_dtype="float64"), torch.device("cpu"), 10**6) == torch.float64
 
 
 # -- what scikit-learn's own SVM tests hold torchsvm to (scripts/sklearn_tests.py runs them all) ------------

@@ -323,9 +323,9 @@ def test_float32_input_is_not_copied_to_float64():
     assert prepared.X.dtype == torch.float32 and prepared.X_kernel.data_ptr() == prepared.X.data_ptr()
     a, b = SVC().fit(X32, y), SVC().fit(X32.astype(np.float64), y)
     assert a._gamma == b._gamma  # gamma="scale": X.var() in float64 either way
-    from torchsvm.svm._base import _variance
+    from torchsvm.svm._inputs import variance
 
-    assert _variance(torch.from_numpy(X32), rows=7) == pytest.approx(np.var(X32.astype(np.float64)), rel=1e-13)
+    assert variance(torch.from_numpy(X32), rows=7) == pytest.approx(np.var(X32.astype(np.float64)), rel=1e-13)
     assert a.support_vectors_.dtype == np.float64
     np.testing.assert_array_equal(a.support_, b.support_)
     np.testing.assert_array_equal(a.support_vectors_, b.support_vectors_)

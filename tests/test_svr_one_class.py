@@ -5,6 +5,7 @@ from sklearn.svm import SVR as SkSVR
 from sklearn.svm import OneClassSVM as SkOneClassSVM
 
 from torchsvm import SVR, OneClassSVM
+from torchsvm.svm import problems
 
 
 def regression(n=200, seed=0):
@@ -91,10 +92,10 @@ def test_working_set_size_auto():
     """"auto": 2048 on the CPU while two buffers of its kernel rows fit in cache_size, else 1024; 1024 on
     a GPU; an int as given; anything else refused by the parameter check."""
     cpu, gpu = torch.device("cpu"), torch.device("cuda", 0)
-    assert SVR()._working_set_size(20_000, 4, cpu) == 2048
-    assert SVR()._working_set_size(1_000_000, 4, cpu) == 1024  # 16 GB of rows: over the 2 GiB budget
-    assert SVR(cache_size=20_000)._working_set_size(1_000_000, 4, cpu) == 2048
-    assert SVR()._working_set_size(20_000, 4, gpu) == 1024
-    assert SVR(working_set_size=64)._working_set_size(20_000, 4, cpu) == 64
+    assert problems.working_set_size(SVR(), 20_000, 4, cpu) == 2048
+    assert problems.working_set_size(SVR(), 1_000_000, 4, cpu) == 1024  # 16 GB of rows: over the 2 GiB budget
+    assert problems.working_set_size(SVR(cache_size=20_000), 1_000_000, 4, cpu) == 2048
+    assert problems.working_set_size(SVR(), 20_000, 4, gpu) == 1024
+    assert problems.working_set_size(SVR(working_set_size=64), 20_000, 4, cpu) == 64
     with pytest.raises(ValueError, match="working_set_size"):
         SVR(working_set_size="big").fit(np.zeros((4, 2)), np.arange(4.0))

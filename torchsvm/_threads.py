@@ -11,7 +11,7 @@ import torch
 __all__ = ["SMALL_ROWS", "one_thread_up_to", "rows_of", "small_fit_threads"]
 
 # A fit of at most this many rows is small: its problems are solved one after the other on the calling thread
-# (torchsvm.svm.BaseLibSVM._solve_on_host) and torch's operations run on it too (small_fit_threads).
+# (torchsvm.svm.problems._solve_on_host) and torch's operations run on it too (small_fit_threads).
 SMALL_ROWS = 1000
 
 

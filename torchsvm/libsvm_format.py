@@ -22,8 +22,8 @@ import numpy as np
 import scipy.sparse
 
 from torchsvm._sparse import dense_array
-from torchsvm.svm import SVC, SVR, NuSVC, NuSVR, OneClassSVM
-from torchsvm.svm.problems import BaseLibSVM, Solution, pair_coefficients
+from torchsvm.svm import SVC, SVR, BaseLibSVM, NuSVC, NuSVR, OneClassSVM
+from torchsvm.svm.problems import Solution, pair_coefficients
 
 __all__ = ["load_data", "load_model", "save_model"]
 

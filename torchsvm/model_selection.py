@@ -31,8 +31,8 @@ from torch import Tensor
 from torchsvm._sparse import as_sparse_rows, is_sparse
 from torchsvm.kernels import kernel_row_blocks
 from torchsvm.solvers.dual import DualInfo, DualResult
-from torchsvm.svm import SVC, SVR, NuSVC, NuSVR, problems
-from torchsvm.svm.problems import BaseLibSVM, as_tensor_2d
+from torchsvm.svm import SVC, SVR, BaseLibSVM, NuSVC, NuSVR, problems
+from torchsvm.svm.problems import as_tensor_2d
 
 _BATCHED = (SVC, NuSVC, SVR, NuSVR)  # estimators whose grids are solved batched
 

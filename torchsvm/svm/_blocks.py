@@ -17,7 +17,7 @@ from torchsvm._sparse import Matrix, SparseRows
 from torchsvm.solvers.dual import DualInfo, DualResult, decomposition_dual, device_memory_guard, smo_dual
 
 if TYPE_CHECKING:
-    from torchsvm.svm._base import DualProblems
+    from torchsvm.svm._inputs import DualProblems
 
 __all__ = ["BlockCache", "BlockSettings", "by_segments", "gram_blocks", "pack_blocks", "solve_blocks"]
 

@@ -16,76 +16,37 @@ from sklearn.utils.validation import check_is_fitted
 from torch import Tensor
 
 from torchsvm._sparse import Matrix, xt_mm
-from torchsvm.distributed import LOCAL, Collectives
+from torchsvm.distributed import Collectives
 from torchsvm.kernels import Kernel, KernelFn
-from torchsvm.solvers.dual import DualResult
-from torchsvm.svm._base import (
+from torchsvm.svm import problems
+from torchsvm.svm._base import BaseLibSVM
+from torchsvm.svm._inputs import (
     IN_MEMORY_VARIABLES,
-    BaseLibSVM,
-    DualProblems,
-    Prepared,
-    ProblemArrays,
     Solution,
-    classes_and_costs,
-    fill_bounds,
-    float_targets,
+    ovo_layout,
     ovo_pair_array,
     ovo_pair_tensor,
     ovo_pairs,
+    ovr_from_ovo,
+    pair_coefficients,
     sample_costs,
     shards_of,
     targets_1d,
 )
 from torchsvm.svm._params import StrOptions
 from torchsvm.svm._probability import couple, sigmoid_predict, sigmoid_train
-from torchsvm.svm._sharded import gather_support
-from torchsvm.svm.modules import DecisionHead, ovr_from_pairs
+from torchsvm.svm.modules import DecisionHead
 
 __all__ = ["NuSVC", "NuSVR", "OneClassSVM", "SVC", "SVR"]
 
 
-def pair_coefficients(dual_coef: np.ndarray, n_support: np.ndarray) -> np.ndarray:
-    """LIBSVM's ``k - 1`` coefficients per support vector (``dual_coef_``, support vectors grouped by class,
-    ``n_support`` per class) as one row per one-vs-one pair (i, j): ``dual_coef[j - 1]`` on class i's support
-    vectors, ``dual_coef[i]`` on class j's, zero elsewhere. ``(k (k - 1) / 2, n_SV)``."""
-    k = len(n_support)
-    starts = np.concatenate([[0], np.cumsum(n_support)])
-    out = np.zeros((k * (k - 1) // 2, dual_coef.shape[1]))
-    for p, (i, j) in enumerate(ovo_pairs(k)):
-        out[p, starts[i] : starts[i + 1]] = dual_coef[j - 1, starts[i] : starts[i + 1]]
-        out[p, starts[j] : starts[j + 1]] = dual_coef[i, starts[j] : starts[j + 1]]
-    return out
-
-
-def ovr_from_ovo(dec: Tensor, n_classes: int) -> Tensor:
-    """scikit-learn's one-vs-one -> one-vs-rest decision shape: votes plus confidences squashed to (-1/3, 1/3)."""
-    return ovr_from_pairs(dec, ovo_pair_tensor(n_classes, dec.device), n_classes)
-
-
-def _ovo_dual_rows(coef: np.ndarray, index: np.ndarray | None, y_idx: np.ndarray, n_classes: int,
-                   n_rows: int) -> np.ndarray:
-    """LIBSVM's one-vs-one layout ``(k - 1, n_rows)`` from the pairs' coefficients ``coef`` ``(P, n)`` on
-    the rows ``index`` (all rows without it): a row of class c has one coefficient per other class o,
-    its coefficient in pair (c, o), in row o - 1 (o > c) or o (o < c)."""
-    problem, at = np.nonzero(coef)
-    row = at if index is None else index[problem, at]
-    pairs = ovo_pair_array(n_classes)[problem]  # (nnz, 2)
-    c = y_idx[row]
-    other = np.where(c == pairs[:, 0], pairs[:, 1], pairs[:, 0])
-    out = np.zeros((n_classes - 1, n_rows), dtype=coef.dtype)
-    out[np.where(other < c, other, other - 1), row] = coef[problem, at]
-    return out
-
-
 class BaseSVC(ClassifierMixin, BaseLibSVM):
-    """What :class:`SVC` and :class:`NuSVC` share: the binary problems of the classes, reading the
-    solution into LIBSVM's attributes, the one-vs-one / one-vs-rest decisions, ``break_ties`` and
-    LIBSVM's probability estimates (the fit itself is :meth:`BaseLibSVM.fit`). Subclasses may
-    rewrite the problems (:meth:`_problems`) and read the solution (:meth:`_coefficients`)."""
+    """What :class:`SVC` and :class:`NuSVC` share: the one-vs-one / one-vs-rest decisions, ``break_ties`` and
+    LIBSVM's probability estimates (the fit itself is :meth:`BaseLibSVM.fit`; the binary problems of the classes
+    and LIBSVM's attributes from their solution are :mod:`torchsvm.svm.problems`')."""
 
     multi_class: str
     probability: bool | Literal["deprecated"]
-    _class_weighted = True  # class_weight scales the costs (LIBSVM's nu-SVC ignores it)
     _problem_params: tuple[str, ...] = ("C", "class_weight")  # what GridSearchCV may vary within one batched solve
 
     def _check_params(self) -> None:
@@ -113,78 +74,6 @@ class BaseSVC(ClassifierMixin, BaseLibSVM):
             self._fit_probability(X, y, sample_weight)
         return self
 
-    def _cost(self) -> float:
-        """C of the costs ``C * sample_weight`` (nu-SVC has no C: 1)."""
-        return float(self.C)
-
-    def _problems(self, y_idx: np.ndarray, cost: np.ndarray) -> ProblemArrays:
-        """The binary problems, ``(P, N)`` labels and costs (0: not in the problem); one-vs-one pairs
-        list their own rows of positive cost."""
-        n_classes = len(self.classes_)
-        cost = np.asarray(cost, dtype=np.float64)
-        if n_classes == 2:  # one problem; +1 is classes_[1] (scikit-learn's sign)
-            return ProblemArrays(np.where(y_idx == 1, 1.0, -1.0)[None], cost[None])
-        if self.multi_class == "ovr":
-            Y = np.where(y_idx[None] == np.arange(n_classes)[:, None], 1.0, -1.0)
-            return ProblemArrays(Y, np.tile(cost, (n_classes, 1)))
-        # One-vs-one: each pair on its own rows (those of positive cost of its two classes): the first
-        # class's rows ascending, then the second's, then padding (its Gram block is then four slices).
-        N = len(y_idx)
-        pairs = ovo_pair_array(n_classes)  # (P, 2)
-        kept = np.flatnonzero(cost > 0)
-        by_class = kept[np.argsort(y_idx[kept], kind="stable")]  # rows grouped by class, ascending within each
-        counts = np.bincount(y_idx[kept], minlength=n_classes)
-        starts = np.cumsum(counts) - counts
-        rows = np.full((n_classes, max(1, int(counts.max()))), N)  # (k, m), padded with N
-        cls = y_idx[by_class]
-        rows[cls, np.arange(len(by_class)) - starts[cls]] = by_class
-        width = max(1, int((counts[pairs[:, 0]] + counts[pairs[:, 1]]).max()))
-        both = np.concatenate([rows[pairs[:, 0]], rows[pairs[:, 1]]], 1)  # (P, 2m), padding after each class
-        order = np.argsort(both == N, axis=1, kind="stable")  # the padding moved last
-        index = np.take_along_axis(both, order, 1)[:, :width]
-        valid = index < N
-        index = np.where(valid, index, 0)
-        Y = np.where(valid & (y_idx[index] == pairs[:, :1]), 1.0, -1.0)  # LIBSVM: the first class is +1
-        return ProblemArrays(Y, np.where(valid, cost[index], 0.0), row_index=index)
-
-    def _coefficients(self, res: DualResult, problems: DualProblems) -> tuple[np.ndarray, np.ndarray]:
-        """``(y * alpha (P, N), b (P,))``: what the decision function multiplies the kernel by."""
-        return res.alpha.cpu().numpy() * problems.Y.cpu().numpy(), res.b.cpu().numpy()
-
-    def _fit_problems(self, Xt: Matrix, y: Any, sample_weight: Any,
-                      shards: Collectives = LOCAL) -> tuple[DualProblems, Any]:
-        costs = classes_and_costs(self, Xt.shape[0], y, sample_weight, self._cost(), self.class_weight, shards)
-        self.classes_, self.class_weight_ = costs.classes, costs.class_weight
-        cost = costs.per_sample() if self._class_weighted else costs.sample
-        return self._problems(costs.y_idx, cost).tensors(Xt.device), costs.y_idx
-
-    def _set_solution(self, prepared: Prepared, res: DualResult, problems: DualProblems, y_idx: Any,
-                      shards: Collectives = LOCAL) -> None:
-        coef, b = self._coefficients(res, problems)
-        if shards.distributed:  # every rank's support vectors, in rank order: the same model on every rank
-            assert isinstance(prepared.X, Tensor)  # sharded fits take dense rows
-            X_sv, y_sv, coef_sv, index = gather_support(shards, prepared.X, y_idx,
-                                                        torch.as_tensor(coef, device=prepared.X.device),
-                                                        prepared.first_row)
-            self._store(X_sv, y_sv, coef_sv.cpu().numpy(), b, prepared.kernel)
-            self.support_ = index[self.support_].astype(np.int32)  # rows of the shards' concatenation
-        else:
-            rows = None if problems.row_index is None else problems.row_index.cpu().numpy()
-            self._store(prepared.X, y_idx, coef, b, prepared.kernel, rows)
-        self.n_iter_ = res.info.problem_iters.cpu().numpy().astype(np.int64)
-
-    def _store(self, Xt: Matrix, y_idx: np.ndarray, coef: np.ndarray, b: np.ndarray, kernel: Any,
-               index: np.ndarray | None = None) -> None:
-        """Keep the support vectors and set LIBSVM's attributes; ``coef`` is ``y * alpha`` ``(P, n)`` over
-        the rows ``index`` ``(P, n)`` lists, or over all rows of Xt without it."""
-        n_classes = len(self.classes_)
-        order = np.lexsort((np.arange(len(y_idx)), y_idx))  # LIBSVM's order: by class, by index within one
-        if self._one_vs_one_pairs():  # one-vs-one: LIBSVM's k - 1 coefficients per row, not one per pair
-            coef = _ovo_dual_rows(coef, index, y_idx, n_classes, len(y_idx))
-        support = self._keep_support(Xt, coef, b, kernel, order)
-        self.n_support_ = np.bincount(y_idx[support], minlength=n_classes).astype(np.int32)
-        self._set_dual_coef(self._coef.T.cpu().numpy())
-
     def to_solution(self) -> Solution:
         solution = super().to_solution()
         n_support = np.array(self.n_support_)
@@ -203,7 +92,7 @@ class BaseSVC(ClassifierMixin, BaseLibSVM):
         self.classes_ = np.asarray(solution.classes)
         self.class_weight_ = np.ones(len(self.classes_))
         y_sv = np.repeat(np.arange(len(self.classes_)), solution.n_support)
-        self._store(sv, y_sv, solution.coef, solution.intercept, kernel)
+        problems.store_classes(self, sv, y_sv, solution.coef, solution.intercept, kernel)
         self.n_iter_ = np.zeros(solution.coef.shape[0], dtype=np.int64)
         self._probA, self._probB = (np.empty(0) if v is None else np.asarray(v, dtype=np.float64)
                                     for v in (solution.probA, solution.probB))
@@ -212,7 +101,7 @@ class BaseSVC(ClassifierMixin, BaseLibSVM):
 
     def _one_vs_one_pairs(self) -> bool:
         """One-vs-one over more than two classes: the model keeps LIBSVM's per-row layout."""
-        return len(self.classes_) > 2 and self.multi_class == "ovo"
+        return ovo_layout(len(self.classes_), self.multi_class)
 
     def _per_class_pairs(self, per_class: Tensor) -> Tensor:
         """``(m, P)`` pair values from per-class sums ``(m, k, k - 1)`` (class c's support vectors times
@@ -300,7 +189,7 @@ class BaseSVC(ClassifierMixin, BaseLibSVM):
         """``probA_``, ``probB_`` per pair: Platt's sigmoid on held-out decision values of a 5-fold
         cross-validation (LIBSVM's ``svm_binary_svc_probability``; one shuffled split of all rows, each
         pair using its own rows of it), shuffled by ``random_state``."""
-        Xt = self._prepare(X).X  # the training rows as fit saw them (sets nothing new)
+        Xt = problems.prepare(self, X, checked=True).X  # the training rows as fit saw them (sets nothing new)
         y_idx = np.searchsorted(self.classes_, targets_1d(self, Xt.shape[0], y))
         weights = None if sample_weight is None else sample_costs(1.0, len(y_idx), sample_weight)
         n, n_classes = len(y_idx), len(self.classes_)
@@ -465,6 +354,7 @@ class SVC(BaseSVC):
 
     _own_constraints = {**BaseLibSVM._own_constraints, "multi_class": [StrOptions({"ovo", "ovr"})]}
 
+    _impl = "c_svc"
     _in_memory_variables = IN_MEMORY_VARIABLES
 
     def __init__(
@@ -516,12 +406,6 @@ class SVC(BaseSVC):
                              f"probability=False, got kernel={self.kernel!r}, solver={self.solver!r}, "
                              f"probability={self.probability!r}")
 
-    def _problems(self, y_idx: np.ndarray, cost: np.ndarray) -> ProblemArrays:
-        """:meth:`BaseSVC._problems`; LIBSVM's error when the samples of positive weight are of one class."""
-        if np.count_nonzero(np.bincount(y_idx, weights=cost) > 0) < 2:
-            raise ValueError("Invalid input - all samples with positive weights belong to the same class.")
-        return super()._problems(y_idx, cost)
-
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> SVC:
         """Fit on ``X`` ``(n_samples, n_features)`` and ``y``; with ``distributed=True``, on this rank's rows
         (every rank calls fit with its own shard and ends with the same model)."""
@@ -559,11 +443,8 @@ class NuSVC(BaseSVC):
     """
 
     multi_class = "ovo"  # LIBSVM's nu-SVC is one-vs-one; not a parameter
-    _class_weighted = False
+    _impl = "nu_svc"
     _problem_params: tuple[str, ...] = ("nu",)
-
-    def _cost(self) -> float:
-        return 1.0  # the bounds are the sample weights; nu takes C's place
 
     def __init__(
         self,
@@ -600,56 +481,10 @@ class NuSVC(BaseSVC):
         self.break_ties = break_ties
         self.random_state = random_state
 
-    def _problems(self, y_idx: np.ndarray, cost: np.ndarray) -> ProblemArrays:
-        """The C-SVC problems with the sample weights as bounds, p = 0 and LIBSVM's start: each
-        sign's bounds filled in order up to nu sum(w) / 2 (a pair without samples of positive weight
-        on one side is infeasible)."""
-        problems = super()._problems(y_idx, cost)
-        pos = problems.Y > 0
-        C_pos, C_neg = np.where(pos, problems.C, 0.0), np.where(pos, 0.0, problems.C)
-        n_pos, n_neg = C_pos.sum(1), C_neg.sum(1)
-        half = self.nu * (n_pos + n_neg) / 2
-        if np.any(half > np.minimum(n_pos, n_neg) * (1 + 1e-12)):
-            raise ValueError("specified nu is infeasible")
-        alpha0 = np.where(pos, fill_bounds(C_pos, half), fill_bounds(C_neg, half))
-        return problems._replace(p=np.zeros_like(problems.Y), alpha0=alpha0, nu=True)
-
-    def _coefficients(self, res: DualResult, problems: DualProblems) -> tuple[np.ndarray, np.ndarray]:
-        """LIBSVM's rescaling by 1/r: ``(y * alpha / r, -rho / r)``."""
-        assert res.r is not None  # a nu problem's solution carries r
-        coef, b = super()._coefficients(res, problems)
-        r = res.r.cpu().numpy()
-        return coef / r[:, None], b / r
-
 
 class BaseSVR(RegressorMixin, BaseLibSVM):
-    """What :class:`SVR` and :class:`NuSVR` share: the 2N-variable problem on the rows [X; X]
-    (labels +1 for a, -1 for a*), reading the solution, the prediction. Subclasses check their parameters
-    and set the linear term, start and constraints (:meth:`_problem`)."""
-
-    def _problem(self, Y: np.ndarray, y: np.ndarray, cost: np.ndarray) -> ProblemArrays:
-        """The problem on labels ``Y`` ``(1, 2N)``, for targets ``y`` and costs ``cost`` ``(N,)``."""
-        raise NotImplementedError
-
-    def _fit_problems(self, Xt: Matrix, y: Any, sample_weight: Any,
-                      shards: Collectives = LOCAL) -> tuple[DualProblems, Any]:
-        N = Xt.shape[0]
-        y_np = float_targets(self, N, y)
-        cost = sample_costs(self.C, N, sample_weight)
-        ones = np.ones(N)
-        Y = np.concatenate([ones, -ones])[None]  # variables [a; a*] on the rows [X; X]
-        problem = self._problem(Y, y_np, cost)._replace(rows=np.tile(np.arange(N), 2))
-        return problem.tensors(Xt.device), None
-
-    def _set_solution(self, prepared: Prepared, res: DualResult, problems: DualProblems, context: Any,
-                      shards: Collectives = LOCAL) -> None:
-        N = prepared.X.shape[0]
-        alpha = res.alpha.cpu().numpy()
-        coef = alpha[:, :N] - alpha[:, N:]  # (1, N): a - a*
-        support = self._keep_support(prepared.X, coef, res.b.cpu().numpy(), prepared.kernel, np.arange(N))
-        self._set_dual_coef(coef[:, support])
-        self.n_support_ = np.array([len(support)], dtype=np.int32)
-        self.n_iter_ = int(res.info.problem_iters[0])
+    """What :class:`SVR` and :class:`NuSVR` share: the prediction (their 2N-variable problem on the rows [X; X],
+    labels +1 for a and -1 for a*, is :mod:`torchsvm.svm.problems`')."""
 
     def predict(self, X: Any) -> np.ndarray | Tensor:
         """Predicted targets ``(n_samples,)``; a tensor input gives a tensor on the model's device."""
@@ -712,15 +547,9 @@ class SVR(BaseSVR):
         self.C = C
         self.epsilon = epsilon
 
+    _impl = "epsilon_svr"
     _problem_params = ("C", "epsilon")
     _in_memory_variables = IN_MEMORY_VARIABLES
-
-    def _problem(self, Y: np.ndarray, y: np.ndarray, cost: np.ndarray) -> ProblemArrays:
-        return ProblemArrays(
-            Y=Y,
-            C=np.concatenate([cost, cost])[None],
-            p=np.concatenate([self.epsilon - y, self.epsilon + y])[None],
-        )
 
 
 class NuSVR(BaseSVR):
@@ -770,18 +599,8 @@ class NuSVR(BaseSVR):
         self.nu = nu
         self.C = C
 
+    _impl = "nu_svr"
     _problem_params = ("C", "nu")
-
-    def _problem(self, Y: np.ndarray, y: np.ndarray, cost: np.ndarray) -> ProblemArrays:
-        C = cost
-        a0 = fill_bounds(C, self.nu * C.sum() / 2)  # LIBSVM's start: a = a*, filled in order
-        return ProblemArrays(
-            Y=Y,
-            C=np.concatenate([C, C])[None],
-            p=np.concatenate([-y, y])[None],
-            alpha0=np.concatenate([a0, a0])[None],
-            nu=True,
-        )
 
 
 class OneClassSVM(OutlierMixin, BaseLibSVM):
@@ -805,6 +624,8 @@ class OneClassSVM(OutlierMixin, BaseLibSVM):
         intercept_: ``-rho``.
         offset_: ``rho`` (``decision_function = score_samples - offset_``).
     """
+
+    _impl = "one_class"
 
     def __init__(
         self,
@@ -834,27 +655,6 @@ class OneClassSVM(OutlierMixin, BaseLibSVM):
     def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> OneClassSVM:
         """Fit on ``X`` ``(n_samples, n_features)``; ``y`` is ignored."""
         return super().fit(X, None, sample_weight)
-
-    def _fit_problems(self, Xt: Matrix, y: Any, sample_weight: Any,
-                      shards: Collectives = LOCAL) -> tuple[DualProblems, Any]:
-        N = Xt.shape[0]
-        w = sample_costs(1.0, N, sample_weight)
-        return ProblemArrays(
-            Y=np.ones((1, N)),
-            C=w[None],
-            p=np.zeros((1, N)),
-            alpha0=fill_bounds(w, self.nu * w.sum())[None],  # LIBSVM's start: sum a = nu sum w
-        ).tensors(Xt.device), None
-
-    def _set_solution(self, prepared: Prepared, res: DualResult, problems: DualProblems, context: Any,
-                      shards: Collectives = LOCAL) -> None:
-        alpha = res.alpha.cpu().numpy()
-        support = self._keep_support(prepared.X, alpha, res.b.cpu().numpy(), prepared.kernel,
-                                     np.arange(prepared.X.shape[0]))
-        self._set_dual_coef(alpha[:, support])
-        self.n_support_ = np.array([len(support)], dtype=np.int32)
-        self.offset_ = -self.intercept_
-        self.n_iter_ = int(res.info.problem_iters[0])
 
     def _set_support(self, sv: Matrix, solution: Solution, kernel: KernelFn | None) -> None:
         super()._set_support(sv, solution, kernel)

@@ -25,7 +25,7 @@ from torchsvm._threads import one_thread_up_to, small_fit_threads
 from torchsvm._warnings import warn_convergence
 from torchsvm.distributed import LOCAL, Collectives
 from torchsvm.solvers.primal import Loss, PrimalResult, primal_newton, primal_newton_host
-from torchsvm.svm._base import (
+from torchsvm.svm._inputs import (
     as_tensor_2d,
     check_feature_names,
     check_n_features,

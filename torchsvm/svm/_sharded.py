@@ -1,8 +1,8 @@
 """The end of a kernel SVC fit over rows sharded across the ranks of a process group
 (``SVC(distributed=True)``): the support vectors gathered, so that every rank holds the same fitted model.
 
-The fit itself is the estimators' one path (:meth:`torchsvm.svm._base.BaseLibSVM.fit` with the
-group's shards): each rank brings its own rows, and the problems are solved by
+The fit itself is the estimators' one path (the functions of :mod:`torchsvm.svm.problems` with
+the group's shards): each rank brings its own rows, and the problems are solved by
 :class:`torchsvm.solvers.sharded.ShardedDecompositionSolver` through
 :class:`torchsvm.solvers.stepped.DecompositionProblems` (binary and one-vs-rest: one batched solve
 over all rows; one-vs-one: a solver per pair, each on its two classes' rows of every rank).
