@@ -574,3 +574,39 @@ def test_a_kernel_callable_gets_what_the_model_was_fitted_on():
     ts.SVC(kernel=torch_kernel, device="cpu").fit(torch.as_tensor(IRIS_X), torch.as_tensor(IRIS_Y)).predict(
         torch.as_tensor(IRIS_X))
     assert set(seen) == {torch.Tensor}
+
+
+def test_libsvm_internal_representation_is_followed_and_checked():
+    """scikit-learn's private _dual_coef_ / _intercept_ carry LIBSVM's signs (a two-class model's public attributes
+    negated) and predict follows them when set; n_support_ is the model's own array (_n_support), and an altered
+    one is refused at predict, as scikit-learn's (its CVE-2020-28975 check)."""
+    X, y = load_iris(return_X_y=True)
+    binary = y < 2
+    for ours, ref in ((ts.SVC(kernel="linear", tol=1e-8, device="cpu"), sk.SVC(kernel="linear", tol=1e-8)),
+                      (ts.SVC(tol=1e-8, device="cpu"), sk.SVC(tol=1e-8))):
+        for rows in (binary, slice(None)):
+            ours.fit(X[rows], y[rows])
+            ref.fit(X[rows], y[rows])
+            np.testing.assert_allclose(ours._dual_coef_, ref._dual_coef_, atol=1e-4)  # the signs: values to tol
+            np.testing.assert_allclose(ours._intercept_, ref._intercept_, atol=1e-4)
+            tweak = np.abs(np.asarray(ref._dual_coef_)) * np.linspace(0.5, 2.0, ref._dual_coef_.shape[1])
+            ours._dual_coef_, ref._dual_coef_ = tweak, tweak
+            ours._intercept_, ref._intercept_ = ref._intercept_ + 0.3, ref._intercept_ + 0.3
+            np.testing.assert_allclose(ours.decision_function(X), ref.decision_function(X), atol=1e-6)
+            np.testing.assert_array_equal(ours.predict(X), ref.predict(X))
+    assert ours.n_support_ is ours._n_support
+    ours.n_support_[0] += 1
+    with pytest.raises(ValueError, match="The internal representation of SVC was altered"):
+        ours.predict(X)
+
+
+def test_a_pickle_with_n_support_as_an_attribute_loads():
+    """Models pickled before n_support_ became the view of _n_support load, and predict as before."""
+    X, y = load_iris(return_X_y=True)
+    est = ts.SVC(device="cpu").fit(X, y)
+    state = est.__getstate__()
+    state["n_support_"] = state.pop("_n_support")
+    old = ts.SVC.__new__(ts.SVC)
+    old.__setstate__(state)
+    np.testing.assert_array_equal(old.n_support_, est.n_support_)
+    np.testing.assert_array_equal(old.predict(X), est.predict(X))

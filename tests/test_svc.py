@@ -72,7 +72,7 @@ def _as_fitted(est, ref):
     other = clone(est)
     other._kernel = est._kernel
     other.classes_, other.support_vectors_ = est.classes_, ref.support_vectors_
-    other.n_support_, other.dual_coef_ = ref.n_support_, ref.dual_coef_
+    other._n_support, other.dual_coef_ = ref.n_support_, ref.dual_coef_  # n_support_: scikit-learn's read-only view
     return other
 
 

@@ -64,6 +64,11 @@ class BaseLibSVM(Constrained, BaseEstimator):
     _problem_params: tuple[str, ...] = ()  # parameters that change only the problems, not the kernel
     _in_memory_variables = math.inf  # one problem of more variables goes to decomposition on the CPU (SVC, SVR)
     _rbf_rows: tuple[Tensor, Tensor, Tensor] | None  # _decision_kernel's prepared support vectors, made on first use
+    # Fitted, by the fit steps (torchsvm.svm.problems.set_solution) or from_solution:
+    _coef: Tensor  # (n_SV, m) the support vectors' coefficients, dual_coef_ transposed
+    _b: Tensor  # (P,) the intercepts
+    _n_support: np.ndarray  # support vectors per class (n_support_)
+    intercept_: np.ndarray
     n_iter_: int | np.ndarray  # fitted: steps per problem (an array for the classifiers' several problems)
 
     def __init__(
@@ -180,9 +185,9 @@ class BaseLibSVM(Constrained, BaseEstimator):
 
     def _set_support(self, sv: Matrix, solution: Solution, kernel: KernelFn | None) -> None:
         """:meth:`from_solution`'s fitted attributes of the support vectors ``sv`` and their coefficients."""
-        problems.keep_support(self, sv, solution.coef, solution.intercept, kernel, np.arange(sv.shape[0]))
-        problems.set_dual_coef(self, solution.coef)
-        self.n_support_ = np.array([sv.shape[0]], dtype=np.int32)
+        support = problems.keep_support(self, sv, solution.coef, solution.intercept, kernel, np.arange(sv.shape[0]))
+        problems.set_dual_coef(self, solution.coef[:, support])
+        self._n_support = np.array([len(support)], dtype=np.int32)  # rows of coefficient 0 (a model file's) dropped
         self.n_iter_ = 0
 
     def _shards(self) -> Collectives:
@@ -216,6 +221,44 @@ class BaseLibSVM(Constrained, BaseEstimator):
                      f"vectors, {time.perf_counter() - start:.3f} s")
 
     @property
+    def n_support_(self) -> np.ndarray:
+        """Support vectors per class ``(n_classes,)`` (one count for the regressors and OneClassSVM): the model's
+        own array, as scikit-learn's (its ``_n_support``), so that altering it in place is seen at predict."""
+        check_is_fitted(self, "_n_support")
+        return self._n_support
+
+    # scikit-learn's internal representation, which its predict reads: LIBSVM's signs (a two-class model's
+    # decision positive for classes_[0], the public attributes' negation). Setting it changes the model, as there.
+    @property
+    def _dual_coef_(self) -> np.ndarray | scipy.sparse.spmatrix:
+        check_is_fitted(self, "_coef")
+        return -self.dual_coef_ if self._libsvm_signs_flipped() else self.dual_coef_
+
+    @_dual_coef_.setter
+    def _dual_coef_(self, value: Any) -> None:
+        coef = np.array(dense_array(value), dtype=np.float64)
+        if coef.shape != (self._coef.shape[1], self._coef.shape[0]):
+            raise ValueError(f"Expected _dual_coef_ of shape {(self._coef.shape[1], self._coef.shape[0])}, got {coef.shape}")
+        coef = -coef if self._libsvm_signs_flipped() else coef
+        self._coef = torch.as_tensor(coef.T.copy(), device=self._coef.device, dtype=self._coef.dtype)
+        problems.set_dual_coef(self, coef)
+
+    @property
+    def _intercept_(self) -> np.ndarray:
+        check_is_fitted(self, "_coef")
+        return -self.intercept_ if self._libsvm_signs_flipped() else self.intercept_
+
+    @_intercept_.setter
+    def _intercept_(self, value: Any) -> None:
+        b = np.array(value, dtype=np.float64).reshape(self.intercept_.shape)
+        self.intercept_ = -b if self._libsvm_signs_flipped() else b
+        self._b = torch.as_tensor(self.intercept_, device=self._b.device, dtype=self._b.dtype)
+
+    def _libsvm_signs_flipped(self) -> bool:
+        """Whether the public attributes are LIBSVM's negated: a two-class classifier (scikit-learn's sign)."""
+        return len(getattr(self, "classes_", ())) == 2
+
+    @property
     def coef_(self) -> np.ndarray:
         """Feature weights of the linear kernel ``(n_problems, n_features)``: ``dual_coef_`` times the
         support vectors, per problem (scikit-learn's read-only ``coef_``; other kernels have none)."""
@@ -244,6 +287,8 @@ class BaseLibSVM(Constrained, BaseEstimator):
             check_feature_names(self, X, reset=False)
         Xt = raw_gram(self, X) if raw else as_tensor_2d(X, "X", device, torch.float64)
         n_sv, n_problems = self._coef.shape[0], self._b.shape[0]
+        if int(np.sum(self._n_support)) != n_sv:  # scikit-learn's check (its CVE-2020-28975): the layout reads it
+            raise ValueError(f"The internal representation of {type(self).__name__} was altered")
         rows = max(1, min(4096, 2**25 // (n_sv + 3 * n_problems)))
         if self._kernel is None:
             if isinstance(Xt, SparseRows):
@@ -290,6 +335,8 @@ class BaseLibSVM(Constrained, BaseEstimator):
         return state
 
     def __setstate__(self, state: dict) -> None:
+        if "n_support_" in state:  # pickled before n_support_ became scikit-learn's view of _n_support
+            state["_n_support"] = state.pop("n_support_")
         super().__setstate__(state)
         if "_coef" in state:
             self._rbf_rows = None

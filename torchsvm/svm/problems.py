@@ -548,7 +548,7 @@ def _single_solution(est: BaseEstimator, prepared: Prepared, res: DualResult, pr
     coef = alpha if est._impl == "one_class" else alpha[:, :N] - alpha[:, N:]
     support = keep_support(est, prepared.X, coef, res.b.cpu().numpy(), prepared.kernel, np.arange(N))
     set_dual_coef(est, coef[:, support])
-    est.n_support_ = np.array([len(support)], dtype=np.int32)
+    est._n_support = np.array([len(support)], dtype=np.int32)
     est.n_iter_ = int(res.info.problem_iters[0])
     if est._impl == "one_class":
         est.offset_ = -est.intercept_
@@ -598,7 +598,7 @@ def store_classes(est: BaseEstimator, Xt: Matrix, y_idx: np.ndarray, coef: np.nd
     if ovo_layout(n_classes, est.multi_class):  # one-vs-one: LIBSVM's k - 1 coefficients per row, not one per pair
         coef = _ovo_dual_rows(coef, index, y_idx, n_classes, len(y_idx))
     support = keep_support(est, Xt, coef, b, kernel, order)
-    est.n_support_ = np.bincount(y_idx[support], minlength=n_classes).astype(np.int32)
+    est._n_support = np.bincount(y_idx[support], minlength=n_classes).astype(np.int32)
     set_dual_coef(est, est._coef.T.cpu().numpy())
 
 
