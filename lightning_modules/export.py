@@ -12,7 +12,9 @@ The file's input is ``X`` ``(batch, n_features)`` (images flattened: 784 columns
 from __future__ import annotations
 
 import argparse
+import contextlib
 import pickle
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,16 +27,18 @@ from lightning_modules.linear_svm import LinearSVMModule
 from torchsvm.export import as_module, example_input, to_onnx, to_pt2
 from torchsvm.libsvm_format import load_model
 
-__all__ = ["export_main", "module_from_checkpoint"]
+__all__ = ["module_from_pickle", "export_main", "module_from_checkpoint"]
 
 
 def module_from_checkpoint(path: str | Path, output: str = "decision_function") -> nn.Module:
     """The plain module of a LightningModule checkpoint (its ``to_module(output)``); the module's kind is read
-    from what the checkpoint holds."""
-    try:  # the user's own file (weights_only=False: Lightning checkpoints hold their hyperparameters' objects)
-        checkpoint = torch.load(str(path), map_location="cpu", weights_only=False)
-    except (RuntimeError, pickle.UnpicklingError, EOFError, ValueError) as err:
-        raise ValueError(f"{path}: expected a Lightning checkpoint, got a file torch.load cannot read ({err})") from err
+    from what the checkpoint holds. A malformed file raises ``ValueError`` naming it (a missing one ``OSError``)."""
+    with open(path, "rb") as f:  # a missing or unreadable file: open's OSError
+        try:  # the user's own file (weights_only=False: Lightning checkpoints hold their hyperparameters' objects)
+            checkpoint = torch.load(f, map_location="cpu", weights_only=False)
+        except Exception as err:  # a damaged file fails in the zip reader (an OSError too) or its pickle's constructors
+            raise ValueError(f"{path}: expected a Lightning checkpoint, got a file torch.load cannot read "
+                             f"({type(err).__name__}: {err})") from err
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise ValueError(f"{path}: expected a Lightning checkpoint (a dict with a state_dict), got {type(checkpoint).__name__}")
     hparams, state = checkpoint.get("hyper_parameters", {}), checkpoint["state_dict"]
@@ -47,22 +51,43 @@ def module_from_checkpoint(path: str | Path, output: str = "decision_function") 
     else:
         raise ValueError(f"{path}: expected a checkpoint of KernelSVMModule, KernelSVRModule, LinearSVMModule or "
                          f"ClassifierModule (a fitted model), found keys {sorted(checkpoint)}")
-    return kind.load_from_checkpoint(str(path), map_location="cpu").to_module(output)
+    with _named(path, "the checkpoint's model cannot be rebuilt"):
+        return kind.load_from_checkpoint(str(path), map_location="cpu").to_module(output)
+
+
+def module_from_pickle(path: str | Path, output: str = "decision_function") -> nn.Module:
+    """The module (``to_module(output)``) of a pickled fitted torchsvm estimator. A malformed file raises
+    ``ValueError`` naming it (a missing one ``OSError``). Pickle runs the code the file names, as always: load
+    only files you trust."""
+    with open(path, "rb") as f:  # a missing or unreadable file: open's OSError
+        try:
+            model = pickle.load(f)
+        except Exception as err:  # a damaged pickle fails in any of its opcodes or of the constructors it calls
+            raise ValueError(f"{path}: expected a pickled torchsvm estimator, got a file pickle cannot read "
+                             f"({type(err).__name__}: {err})") from err
+    if not hasattr(model, "to_module"):
+        raise ValueError(f"{path}: expected a pickled torchsvm estimator, got {type(model).__name__}")
+    with _named(path, "the pickled estimator cannot be made a module"):
+        return as_module(model, output)
+
+
+@contextlib.contextmanager
+def _named(path: str | Path, what: str) -> Iterator[None]:
+    """Any failure inside as a ``ValueError`` naming the file (a model read from a damaged file may be
+    inconsistent in ways only its use shows)."""
+    try:
+        yield
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from err
+    except Exception as err:
+        raise ValueError(f"{path}: {what} ({type(err).__name__}: {err})") from err
 
 
 def _model(args: argparse.Namespace) -> Any:
     if args.ckpt:
         return module_from_checkpoint(args.ckpt, args.output)
     if args.pickle:
-        try:
-            with open(args.pickle, "rb") as f:
-                model = pickle.load(f)  # the user's own file: pickle runs code, as always
-        except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, IndexError, ValueError) as err:
-            raise ValueError(f"{args.pickle}: expected a pickled torchsvm estimator, got a file pickle cannot read "
-                             f"({type(err).__name__}: {err})") from err
-        if not hasattr(model, "to_module"):
-            raise ValueError(f"{args.pickle}: expected a pickled torchsvm estimator, got {type(model).__name__}")
-        return model
+        return module_from_pickle(args.pickle, args.output)
     return load_model(args.libsvm, device="cpu", n_features=args.n_features)
 
 
