@@ -100,7 +100,8 @@ def export_main(argv: list[str]) -> Path:
     source.add_argument("--libsvm", help="a LIBSVM model file")
     parser.add_argument("--out", required=True, help="the file to write: .pt2 or .onnx")
     parser.add_argument("--format", choices=["pt2", "onnx"], help="default: from --out's suffix")
-    parser.add_argument("--output", default="decision_function", choices=["decision_function", "predict", "score_samples"])
+    parser.add_argument("--output", default="decision_function",
+                        choices=["decision_function", "predict", "predict_proba", "score_samples"])
     parser.add_argument("--n-features", type=int, help="the input's width where the model does not say (a LIBSVM file)")
     args = parser.parse_args(argv)
     out = Path(args.out)

@@ -102,7 +102,7 @@ def test_what_a_module_cannot_hold():
     with pytest.raises(ValueError, match="Expected a built-in kernel"):
         ts.SVC(kernel=lambda A, B: A @ B.T, device="cpu").fit(_X, _Y).to_module()
     est = ts.SVC(device="cpu").fit(_X, _Y)
-    with pytest.raises(ValueError, match="Expected output to be one of"):
+    with pytest.raises(ValueError, match="only for a classifier fitted with probability=True"):
         est.to_module(output="predict_proba")
     with pytest.raises(ValueError, match="only for a one-class model"):
         est.to_module(output="score_samples")
@@ -176,3 +176,42 @@ def test_one_vs_rest_shape_counts_a_zero_as_scikit_learn_does():
     head = DecisionHead("classifier", "decision_function", [0, 1, 2], one_vs_one=True, ovr_shape=True)
     torch.testing.assert_close(head(dec), ovr_from_ovo(dec, 3))
     assert head(dec)[0].tolist()[0] > head(dec)[0].tolist()[2]  # class 0 wins both of its ties
+
+
+_PROBABILITY = {
+    "svc-rbf-2": lambda: ts.SVC(C=2.0, probability=True, random_state=0),
+    "svc-rbf-3": lambda: ts.SVC(C=2.0, probability=True, random_state=0),
+    "nu-svc-linear-3": lambda: ts.NuSVC(kernel="linear", nu=0.3, probability=True, random_state=0),
+}
+
+
+def _probability_model(name):
+    return _PROBABILITY[name]().set_params(device="cpu").fit(_X, _labels(name))
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")  # probability=True is deprecated in scikit-learn 1.9
+@pytest.mark.parametrize("name", list(_PROBABILITY))
+def test_predict_proba_module_equals_the_estimator(name):
+    """A classifier fitted with probability=True: the module's predict_proba (output or method) is the estimator's
+    (Platt's sigmoids, LIBSVM's coupling), in float64 and float32."""
+    est = _probability_model(name)
+    Xt = torch.as_tensor(_X)
+    expected = est.predict_proba(_X)
+    np.testing.assert_allclose(est.to_module(output="predict_proba")(Xt).numpy(), expected, rtol=1e-6, atol=1e-12)
+    np.testing.assert_allclose(est.to_module().predict_proba(Xt).numpy(), expected, rtol=1e-6, atol=1e-12)
+    single = est.to_module(output="predict_proba").to(torch.float32)
+    np.testing.assert_allclose(single(Xt.float()).numpy(), expected, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.slow  # the traced coupling is LIBSVM's 100 sweeps unrolled: about a minute to export here
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+def test_predict_proba_module_exports_with_a_dynamic_batch():
+    """Traced, the coupling runs its sweeps whole, converged samples frozen: the same probabilities."""
+    est = _probability_model("svc-rbf-3")
+    Xt = torch.as_tensor(_X)
+    expected = est.predict_proba(_X)
+    batch = torch.export.Dim("batch")
+    module = est.to_module(output="predict_proba")
+    program = torch.export.export(module, (Xt[:7],), dynamic_shapes={"X": {0: batch}}).module()
+    for rows in (1, 33, len(_X)):
+        np.testing.assert_allclose(program(Xt[:rows]).numpy(), expected[:rows], rtol=1e-6, atol=1e-12)

@@ -156,9 +156,10 @@ class BaseLibSVM(Constrained, BaseEstimator):
 
     def to_module(self, output: str = "decision_function") -> SVMModule:
         """The fitted model as a torch module (:class:`~torchsvm.svm.modules.SVMModule`) on the model's device:
-        ``forward(X)`` gives ``output`` (``"decision_function"``, ``"predict"``, ``"score_samples"`` for
-        OneClassSVM) as this estimator does, in float64 (``.to(torch.float32)`` for float32). It moves with
-        ``.to``, composes with other modules, compiles and exports (``torch.export``, ONNX).
+        ``forward(X)`` gives ``output`` (``"decision_function"``, ``"predict"``, ``"predict_proba"`` for a
+        classifier fitted with ``probability=True``, ``"score_samples"`` for OneClassSVM) as this estimator
+        does, in float64 (``.to(torch.float32)`` for float32). It moves with ``.to``, composes with other
+        modules, compiles and exports (``torch.export``, ONNX).
 
         Raises:
             ValueError: a precomputed or callable kernel (the module computes kernel values from the support

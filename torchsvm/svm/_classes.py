@@ -84,8 +84,10 @@ class BaseSVC(ClassifierMixin, BaseLibSVM):
     def _head(self, output: str) -> DecisionHead:
         if output == "predict" and self.break_ties and self.decision_function_shape == "ovo":
             raise ValueError("break_ties must be False when decision_function_shape is 'ovo'")
+        fitted = self._probA.size > 0  # Platt's sigmoids: probability=True
         return DecisionHead("classifier", output, self.classes_, self._one_vs_one_pairs(),
-                            ovr_shape=self.decision_function_shape == "ovr", break_ties=bool(self.break_ties))
+                            ovr_shape=self.decision_function_shape == "ovr", break_ties=bool(self.break_ties),
+                            prob_a=self._probA if fitted else None, prob_b=self._probB if fitted else None)
 
     def _set_support(self, sv: Matrix, solution: Solution, kernel: KernelFn | None) -> None:
         assert solution.classes is not None and solution.n_support is not None  # a classifier's solution
@@ -237,7 +239,8 @@ class BaseSVC(ClassifierMixin, BaseLibSVM):
         dec = self._pairwise_libsvm(self._decision(X))
         A = torch.as_tensor(self._probA, dtype=dec.dtype, device=dec.device)
         B = torch.as_tensor(self._probB, dtype=dec.dtype, device=dec.device)
-        proba = couple(sigmoid_predict(dec, A, B), len(self.classes_), ovo_pairs(len(self.classes_)))
+        k = len(self.classes_)
+        proba = couple(sigmoid_predict(dec, A, B), k, ovo_pair_tensor(k, dec.device) if k > 2 else None)
         return proba if isinstance(X, Tensor) else proba.cpu().numpy()
 
     @available_if(_check_proba)

@@ -65,27 +65,35 @@ def sigmoid_predict(dec: Tensor, A: Tensor, B: Tensor) -> Tensor:
     return torch.sigmoid(-(dec * A + B))
 
 
-def couple(r: Tensor, n_classes: int, pairs: list[tuple[int, int]]) -> Tensor:
+def couple(r: Tensor, n_classes: int, pairs: Tensor | None) -> Tensor:
     """Class probabilities ``(n, k)`` from pairwise ones ``r`` ``(n, P)`` (r[:, p] = P(class i | i or j)
-    for pair p = (i, j)): Wu, Lin and Weng's method 2, min_p p^T Q p subject to sum p = 1, by LIBSVM's
-    coordinate iteration, every sample at once (a sample stops changing once it has converged)."""
+    for pair p = (i, j), ``pairs`` ``(P, 2)``; None for two classes): Wu, Lin and Weng's method 2,
+    min_p p^T Q p subject to sum p = 1, by LIBSVM's coordinate iteration, every sample at once (a sample
+    stops changing once it has converged).
+
+    Traced (``torch.compile``, ``torch.export``: a fitted model's module) the iteration runs its
+    ``max(100, k)`` sweeps whole, converged samples frozen, rather than stopping when all have converged (a
+    data-dependent exit): the same probabilities, one graph."""
     n, k = r.shape[0], n_classes
     r = r.clamp(_MIN_PROB, 1 - _MIN_PROB)
     if k == 2:  # LIBSVM's svm_predict_probability: the one pair's probabilities as they are
         return torch.stack([r[:, 0], 1 - r[:, 0]], 1)
-    R = torch.zeros(n, k, k, dtype=r.dtype, device=r.device)  # R[:, i, j] = P(i | i or j)
-    for p, (i, j) in enumerate(pairs):
-        R[:, i, j], R[:, j, i] = r[:, p], 1 - r[:, p]
+    assert pairs is not None  # more than two classes: one-vs-one pairs
+    i, j = pairs[:, 0], pairs[:, 1]
+    R = r.new_zeros(n, k, k)  # R[:, i, j] = P(i | i or j)
+    R[:, i, j] = r
+    R[:, j, i] = 1 - r
     # Q_tt = sum_{j != t} r_jt^2, Q_tj = -r_jt r_tj
     Q = -R.transpose(1, 2) * R
     Q.diagonal(dim1=1, dim2=2).copy_((R.transpose(1, 2) ** 2).sum(2) - (R.diagonal(dim1=1, dim2=2) ** 2))
-    P = torch.full((n, k), 1.0 / k, dtype=r.dtype, device=r.device)
+    P = r.new_full((n, k), 1.0 / k)
     eps = 0.005 / k
+    traced = torch.compiler.is_compiling() or torch.compiler.is_exporting()
     for _ in range(max(100, k)):
         Qp = (Q @ P.unsqueeze(2)).squeeze(2)
         pQp = (P * Qp).sum(1, keepdim=True)
         open_ = (Qp - pQp).abs().amax(1) >= eps
-        if not bool(open_.any()):
+        if not traced and not bool(open_.any()):
             break
         for t in range(k):
             diff = torch.where(open_, (-Qp[:, t] + pQp[:, 0]) / Q[:, t, t], 0.0)

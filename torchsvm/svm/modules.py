@@ -7,8 +7,9 @@ coefficients and intercepts (the estimator's :class:`~torchsvm.svm.problems.Solu
 a linear model's ``coef_`` and ``intercept_``. What ``forward`` returns is set once, by ``output``:
 ``"decision_function"`` (the estimator's shape rules: one column for two classes and the regressors,
 ``decision_function_shape`` for one-vs-one), ``"predict"`` (class labels, as the estimator's ``predict``:
-LIBSVM's vote or ``break_ties``) or ``"score_samples"`` (one-class). The same are methods, whatever
-``output`` says.
+LIBSVM's vote or ``break_ties``), ``"predict_proba"`` (a classifier fitted with ``probability=True``:
+Platt's sigmoids coupled over the pairs, as the estimator's ``predict_proba``) or ``"score_samples"``
+(one-class). The same are methods, whatever ``output`` says.
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ import torch
 from torch import Tensor, nn
 
 from torchsvm.kernels import kernel_function, rbf_centered
+from torchsvm.svm._probability import couple, sigmoid_predict
 
 __all__ = ["DecisionHead", "LinearSVMModule", "SVMModule", "ovr_from_pairs"]
 
-Output = Literal["decision_function", "predict", "score_samples"]
+Output = Literal["decision_function", "predict", "predict_proba", "score_samples"]
 Task = Literal["classifier", "regressor", "outlier"]
 
 
@@ -35,14 +37,18 @@ class DecisionHead(nn.Module):
     ``classes_``, which ``labels`` lists). One-vs-one classifiers of more than two classes (``one_vs_one``:
     a problem per pair (i, j), i < j, in row order) vote as LIBSVM (ties to the first class) or, with
     ``break_ties``, take the largest of the one-vs-rest shaped values; ``ovr_shape`` gives
-    ``decision_function`` that shape.
+    ``decision_function`` that shape. ``prob_a``, ``prob_b``: Platt's sigmoid per pair of a classifier fitted
+    with ``probability=True`` (its ``predict_proba``).
     """
 
     classes: Tensor | None
     pairs: Tensor | None
+    prob_a: Tensor | None
+    prob_b: Tensor | None
 
     def __init__(self, task: str, output: str, classes: Any = None, one_vs_one: bool = False,
-                 ovr_shape: bool = False, break_ties: bool = False, offset: float = 0.0) -> None:
+                 ovr_shape: bool = False, break_ties: bool = False, offset: float = 0.0,
+                 prob_a: Any = None, prob_b: Any = None) -> None:
         super().__init__()
         if task not in get_args(Task):
             raise ValueError(f"Expected task to be one of {get_args(Task)}, got {task!r}")
@@ -50,6 +56,9 @@ class DecisionHead(nn.Module):
             raise ValueError(f"Expected output to be one of {get_args(Output)}, got {output!r}")
         if output == "score_samples" and task != "outlier":
             raise ValueError(f"Expected output='score_samples' only for a one-class model, got a {task}")
+        if output == "predict_proba" and prob_a is None:
+            raise ValueError(f"Expected output='predict_proba' only for a classifier fitted with probability=True, "
+                             f"got a {task}{' without probability estimates' if task == 'classifier' else ''}")
         self.task, self.output, self.ovr_shape, self.break_ties, self.offset = task, output, ovr_shape, break_ties, offset
         labels = np.asarray([] if classes is None else classes)
         self.labels = labels.tolist()
@@ -59,6 +68,8 @@ class DecisionHead(nn.Module):
         self.register_buffer("classes", kept)
         k = len(labels)
         self.register_buffer("pairs", torch.triu_indices(k, k, 1).T.contiguous() if one_vs_one and k > 2 else None)
+        for name, value in (("prob_a", prob_a), ("prob_b", prob_b)):
+            self.register_buffer(name, None if value is None else torch.as_tensor(np.asarray(value, dtype=np.float64)))
 
     def decision_function(self, dec: Tensor) -> Tensor:
         if dec.shape[1] == 1:  # one problem: a regressor, a one-class model, two classes
@@ -87,9 +98,19 @@ class DecisionHead(nn.Module):
             idx = votes.argmax(1)
         return self.classes[idx]
 
+    def predict_proba(self, dec: Tensor) -> Tensor:
+        """``(n, k)`` class probabilities, columns in the classes' order."""
+        if self.prob_a is None or self.prob_b is None:
+            raise ValueError("Expected a classifier fitted with probability=True for predict_proba")
+        libsvm = -dec if dec.shape[1] == 1 else dec  # LIBSVM's sign: positive for a pair's first class
+        pairwise = sigmoid_predict(libsvm, self.prob_a.to(dec.dtype), self.prob_b.to(dec.dtype))
+        return couple(pairwise, len(self.labels), self.pairs)
+
     def forward(self, dec: Tensor) -> Tensor:
         if self.output == "predict":
             return self.predict(dec)
+        if self.output == "predict_proba":
+            return self.predict_proba(dec)
         if self.output == "score_samples":
             return dec[:, 0] + self.offset
         return self.decision_function(dec)
@@ -161,6 +182,10 @@ class SVMModule(nn.Module):
 
     def score_samples(self, X: Tensor) -> Tensor:
         return self.problems(X)[:, 0] + self.head.offset
+
+    def predict_proba(self, X: Tensor) -> Tensor:
+        """Class probabilities ``(n, k)`` of a classifier fitted with ``probability=True``."""
+        return self.head.predict_proba(self.problems(X))
 
     def forward(self, X: Tensor) -> Tensor:
         return self.head(self.problems(X))
