@@ -33,7 +33,14 @@ class TorchSVMCLI(LightningCLI):
     def add_arguments_to_parser(self, parser: Any) -> None:
         parser.set_defaults({"data": {"class_path": "lightning_modules.MNISTDataModule"}})
 
+    def parse_arguments(self, parser: Any, args: Any) -> None:
+        super().parse_arguments(parser, args)
+        # What the command asked of the model, before Lightning puts a --ckpt_path checkpoint's hyperparameters in
+        # its place (LightningCLI._parse_ckpt_path): before_instantiate_classes compares the two.
+        self._asked_model = _model_arguments(self.config)
+
     def before_instantiate_classes(self) -> None:
+        _refuse_other_configuration(self._asked_model, _model_arguments(self.config), self.config)
         config = self.config[self.subcommand] if self.subcommand else self.config
         share = cpu_thread_share(config["trainer"], _usable_cores())
         if share:
@@ -43,6 +50,31 @@ class TorchSVMCLI(LightningCLI):
 
 
 _THREAD_VARS = ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS")
+
+
+def _model_arguments(config: Any) -> dict[str, Any]:
+    """The model's class path and init arguments in a parsed config (of its subcommand, if any)."""
+    sub = config.get("subcommand")
+    model = (config[sub] if sub else config).get("model")
+    if model is None or not hasattr(model, "get"):
+        return {}
+    init = model.get("init_args")
+    args = init.as_dict() if hasattr(init, "as_dict") else dict(init or {})
+    return {"class_path": model.get("class_path"), **args}
+
+
+def _refuse_other_configuration(asked: dict[str, Any], used: dict[str, Any], config: Any) -> None:
+    """Lightning resumes a --ckpt_path fit with the checkpoint's model arguments, whatever the command says: a
+    command that asks for others (``--model.C 5``) is refused, naming the differences, rather than silently
+    run with the checkpoint's."""
+    differ = [f"{key}: checkpoint {used.get(key)!r}, command {asked.get(key)!r}"
+              for key in sorted(asked.keys() & used.keys()) if asked[key] != used[key]]
+    if differ:
+        sub = config.get("subcommand")
+        path = (config[sub] if sub else config).get("ckpt_path")
+        raise ValueError(f"--ckpt_path {path}: the checkpoint was written with other model arguments than this command "
+                         "gives; resume with the configuration it was written with, or drop --ckpt_path to start a "
+                         "new fit. Differences: " + "; ".join(differ))
 
 
 def _usable_cores() -> int:

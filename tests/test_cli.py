@@ -43,6 +43,10 @@ def test_cli_test_from_checkpoint(tiny_data, tmp_path, monkeypatch):
     cli_main(["fit", *common, "--trainer.max_epochs", "1"])
     (ckpt,) = (tmp_path / "outputs").rglob("*.ckpt")
     cli_main(["test", *common, "--ckpt_path", str(ckpt)])
+    # Resuming with other model arguments is refused, naming them (Lightning would run the checkpoint's silently).
+    with pytest.raises(ValueError, match=r"--ckpt_path .*other model arguments.*lr: checkpoint 0\.\d+, command 0\.5"):
+        cli_main(["fit", *common, "--trainer.max_epochs", "2", "--model.lr", "0.5", "--ckpt_path", str(ckpt)])
+    cli_main(["fit", *common, "--trainer.max_epochs", "2", "--ckpt_path", str(ckpt)])  # the same arguments: resumes
 
 
 
