@@ -47,20 +47,20 @@ def check_floating(name: str, value: Tensor) -> None:
 
 def check_same_device(**tensors: Tensor | None) -> None:
     """Raise ``ValueError`` if the given tensors are on different devices."""
-    present = {k: v for k, v in tensors.items() if v is not None}
-    devices = {k: v.device for k, v in present.items()}
-    if len(set(devices.values())) > 1:
-        listed = ", ".join(f"{k} on {d}" for k, d in devices.items())
-        raise ValueError(f"Expected all tensors on one device, got {listed}")
+    _check_same(tensors, "device", "on", ValueError, "Expected all tensors on one device")
 
 
 def check_same_dtype(**tensors: Tensor | None) -> None:
     """Raise ``TypeError`` if the given tensors have different dtypes."""
-    present = {k: v for k, v in tensors.items() if v is not None}
-    dtypes = {k: v.dtype for k, v in present.items()}
-    if len(set(dtypes.values())) > 1:
-        listed = ", ".join(f"{k} is {d}" for k, d in dtypes.items())
-        raise TypeError(f"Expected all tensors to have one dtype, got {listed}")
+    _check_same(tensors, "dtype", "is", TypeError, "Expected all tensors to have one dtype")
+
+
+def _check_same(tensors: dict[str, Tensor | None], attribute: str, verb: str, error: type[Exception],
+                expected: str) -> None:
+    """The tensors given (None: left out) agree on ``attribute``; else ``error`` listing each one's."""
+    values = {k: getattr(v, attribute) for k, v in tensors.items() if v is not None}
+    if len(set(values.values())) > 1:
+        raise error(f"{expected}, got " + ", ".join(f"{k} {verb} {value}" for k, value in values.items()))
 
 
 def check_finite(name: str, value: Tensor) -> None:
