@@ -21,12 +21,12 @@ import sys
 import warnings
 
 from _record import add_record_arguments, device_name, save_record
-from bench_matrix import _busy, _rows, cases, measure
+from bench_matrix import busy_loop, case_rows, cases, measure
 from sklearn.exceptions import ConvergenceWarning
 
 
 def _under_load(case, load: int, budget_scale: float) -> dict:
-    busy = [multiprocessing.Process(target=_busy, daemon=True) for _ in range(load)]
+    busy = [multiprocessing.Process(target=busy_loop, daemon=True) for _ in range(load)]
     for proc in busy:
         proc.start()
     try:
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     if 0 not in args.loads:
         p.error("--loads must include 0 (the time alone, which the others are divided by)")
     chosen = [c for c in cases() if (c.quick if args.cases is None else any(s in c.name for s in args.cases))
-              and (args.max_rows is None or _rows(c.name) <= args.max_rows)]
+              and (args.max_rows is None or case_rows(c.name) <= args.max_rows)]
     rows, flagged = [], []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)

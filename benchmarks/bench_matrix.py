@@ -229,7 +229,8 @@ def measure(case: Case, budget_scale: float) -> dict:
             "torchsvm_score": scores["torchsvm"], "sklearn_score": scores["sklearn"]}
 
 
-def _busy() -> None:
+def busy_loop() -> None:
+    """A CPU-bound process's work (--load here, bench_busy.py's loads)."""
     while True:
         pass
 
@@ -247,9 +248,9 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     chosen = [c for c in cases() if (c.quick or not args.quick)
               and (args.cases is None or any(s in c.name for s in args.cases))
-              and (args.max_rows is None or _rows(c.name) <= args.max_rows)]
+              and (args.max_rows is None or case_rows(c.name) <= args.max_rows)]
     baseline = json.loads(BASELINE.read_text())["ratios"] if BASELINE.exists() else {}
-    busy = [multiprocessing.Process(target=_busy, daemon=True) for _ in range(args.load)]
+    busy = [multiprocessing.Process(target=busy_loop, daemon=True) for _ in range(args.load)]
     for proc in busy:
         proc.start()
     rows, worse = [], []
@@ -288,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if worse else 0
 
 
-def _rows(name: str) -> int:
+def case_rows(name: str) -> int:
     """The training rows a generated case names (``n=...``); 0 for the bundled sets."""
     for part in name.split():
         if part.startswith("n="):
