@@ -208,3 +208,23 @@ def test_precomputed_kernel_files_both_ways(tmp_path, capsys):
     _kernel_file(tmp_path / "bad", K[:3], y[:3], np.array([1, 2, 500]))
     assert train_main(["-t", "4", str(tmp_path / "bad"), str(tmp_path / "bad.model")]) == 1
     assert "line 3: expected 0:serial number in 1..100" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kind", ["svr", "svc"])
+def test_a_support_vector_of_coefficient_zero_is_dropped_everywhere(tmp_path, kind):
+    """A model file whose support vector has all-zero coefficients (LIBSVM writes none, a hand-edited file may):
+    support_, support_vectors_, dual_coef_ and n_support_ all leave it out, and predict runs."""
+    X, y = load_iris(return_X_y=True)
+    est = ts.SVR(device="cpu").fit(X[:, :3], X[:, 3]) if kind == "svr" else ts.SVC(device="cpu").fit(X, y)
+    save_model(est, tmp_path / "m.model")
+    lines = (tmp_path / "m.model").read_text().splitlines()
+    first = lines.index("SV") + 1
+    tokens = lines[first].split()
+    tokens[: 1 if kind == "svr" else 2] = ["0"] * (1 if kind == "svr" else 2)  # its coefficients (k - 1 of them)
+    lines[first] = " ".join(tokens)
+    (tmp_path / "zero.model").write_text("\n".join(lines) + "\n")
+    model = load_model(tmp_path / "zero.model", device="cpu")
+    n = len(est.support_) - 1
+    assert len(model.support_) == model.support_vectors_.shape[0] == model.dual_coef_.shape[1] == n
+    assert model.n_support_.sum() == n
+    assert model.predict(X[:5, : model.n_features_in_]).shape == (5,)

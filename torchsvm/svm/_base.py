@@ -139,8 +139,8 @@ class BaseLibSVM(Constrained, BaseEstimator):
         precomputed = self.kernel == "precomputed"
         kernel = None if precomputed else kernel_function(self.kernel, float(solution.gamma), self.degree, self.coef0)
         self._gamma, self._raw_fit, self.fit_status_ = float(solution.gamma), None, 0
-        self._set_support(rows, solution, kernel)
-        self.support_ = np.asarray(solution.support, dtype=np.int32)
+        kept = self._set_support(rows, solution, kernel)
+        self.support_ = np.asarray(solution.support, dtype=np.int32)[kept]
         self.n_features_in_ = solution.n_features
         self.shape_fit_ = solution.shape_fit or (len(self.support_), solution.n_features)
 
@@ -184,12 +184,14 @@ class BaseLibSVM(Constrained, BaseEstimator):
         """How :meth:`to_module`'s problems become its output (a regressor's here)."""
         return DecisionHead("regressor", output)
 
-    def _set_support(self, sv: Matrix, solution: Solution, kernel: KernelFn | None) -> None:
-        """:meth:`from_solution`'s fitted attributes of the support vectors ``sv`` and their coefficients."""
+    def _set_support(self, sv: Matrix, solution: Solution, kernel: KernelFn | None) -> np.ndarray:
+        """:meth:`from_solution`'s fitted attributes of the support vectors ``sv`` and their coefficients; returns
+        the rows of ``sv`` kept (rows of coefficient 0, which a model file may hold, are dropped)."""
         support = problems.keep_support(self, sv, solution.coef, solution.intercept, kernel, np.arange(sv.shape[0]))
         problems.set_dual_coef(self, solution.coef[:, support])
-        self._n_support = np.array([len(support)], dtype=np.int32)  # rows of coefficient 0 (a model file's) dropped
+        self._n_support = np.array([len(support)], dtype=np.int32)
         self.n_iter_ = 0
+        return support
 
     def _shards(self) -> Collectives:
         """The ranks this estimator's fit runs over (one process here; ``SVC(distributed=True)``: its group)."""

@@ -89,17 +89,18 @@ class BaseSVC(ClassifierMixin, BaseLibSVM):
                             ovr_shape=self.decision_function_shape == "ovr", break_ties=bool(self.break_ties),
                             prob_a=self._probA if fitted else None, prob_b=self._probB if fitted else None)
 
-    def _set_support(self, sv: Matrix, solution: Solution, kernel: KernelFn | None) -> None:
+    def _set_support(self, sv: Matrix, solution: Solution, kernel: KernelFn | None) -> np.ndarray:
         assert solution.classes is not None and solution.n_support is not None  # a classifier's solution
         self.classes_ = np.asarray(solution.classes)
         self.class_weight_ = np.ones(len(self.classes_))
         y_sv = np.repeat(np.arange(len(self.classes_)), solution.n_support)
-        problems.store_classes(self, sv, y_sv, solution.coef, solution.intercept, kernel)
+        kept = problems.store_classes(self, sv, y_sv, solution.coef, solution.intercept, kernel)
         self.n_iter_ = np.zeros(solution.coef.shape[0], dtype=np.int64)
         self._probA, self._probB = (np.empty(0) if v is None else np.asarray(v, dtype=np.float64)
                                     for v in (solution.probA, solution.probB))
         if self._probA.size:
             self.probability = True  # as fitted with it: predict_proba available
+        return kept
 
     def _one_vs_one_pairs(self) -> bool:
         """One-vs-one over more than two classes: the model keeps LIBSVM's per-row layout."""
@@ -659,9 +660,10 @@ class OneClassSVM(OutlierMixin, BaseLibSVM):
         """Fit on ``X`` ``(n_samples, n_features)``; ``y`` is ignored."""
         return super().fit(X, None, sample_weight)
 
-    def _set_support(self, sv: Matrix, solution: Solution, kernel: KernelFn | None) -> None:
-        super()._set_support(sv, solution, kernel)
+    def _set_support(self, sv: Matrix, solution: Solution, kernel: KernelFn | None) -> np.ndarray:
+        kept = super()._set_support(sv, solution, kernel)
         self.offset_ = -self.intercept_
+        return kept
 
     def _head(self, output: str) -> DecisionHead:
         return DecisionHead("outlier", output, offset=float(self.offset_[0]))

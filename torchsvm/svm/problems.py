@@ -590,9 +590,10 @@ def set_dual_coef(est: BaseEstimator, coef: np.ndarray) -> None:
 
 
 def store_classes(est: BaseEstimator, Xt: Matrix, y_idx: np.ndarray, coef: np.ndarray, b: np.ndarray, kernel: Any,
-                  index: np.ndarray | None = None) -> None:
+                  index: np.ndarray | None = None) -> np.ndarray:
     """A classifier's support vectors and LIBSVM's attributes; ``coef`` is ``y * alpha`` ``(P, n)`` over the rows
-    ``index`` ``(P, n)`` lists, or over all rows of Xt without it. Used by fit and by ``from_solution``."""
+    ``index`` ``(P, n)`` lists, or over all rows of Xt without it; returns the rows kept. Used by fit and by
+    ``from_solution``."""
     n_classes = len(est.classes_)
     order = np.lexsort((np.arange(len(y_idx)), y_idx))  # LIBSVM's order: by class, by index within one
     if ovo_layout(n_classes, est.multi_class):  # one-vs-one: LIBSVM's k - 1 coefficients per row, not one per pair
@@ -600,6 +601,7 @@ def store_classes(est: BaseEstimator, Xt: Matrix, y_idx: np.ndarray, coef: np.nd
     support = keep_support(est, Xt, coef, b, kernel, order)
     est._n_support = np.bincount(y_idx[support], minlength=n_classes).astype(np.int32)
     set_dual_coef(est, est._coef.T.cpu().numpy())
+    return support
 
 
 def _ovo_dual_rows(coef: np.ndarray, index: np.ndarray | None, y_idx: np.ndarray, n_classes: int,
