@@ -141,14 +141,11 @@ def pytest_terminal_summary(terminalreporter):
     # Per part: scikit-learn's SVM test files, and test_common's SVM cases; the internals' passes told apart.
     for part, in_part in (("scikit-learn's SVM test files", lambda n: not n.startswith("test_common.py")),
                           ("test_common.py's SVM cases", lambda n: n.startswith("test_common.py"))):
-        counts = {{}}
-        internals = 0
-        for outcome in ("passed", "failed", "skipped", "xfailed", "xpassed", "error"):
-            nodes = [r.nodeid for r in terminalreporter.stats.get(outcome, []) if getattr(r, "when", "call") in
-                     ("call", "setup") and in_part(r.nodeid) and (outcome != "passed" or r.when == "call")]
-            counts[outcome] = len(set(nodes))
-            if outcome == "passed":
-                internals = sum(any(re.search(p, n) for p in NOT_ABOUT_TORCHSVM) for n in set(nodes))
+        # pytest files each test's report under its outcome (a setup or teardown that passes is filed under "")
+        nodes = {{outcome: {{r.nodeid for r in terminalreporter.stats.get(outcome, []) if in_part(r.nodeid)}}
+                 for outcome in ("passed", "failed", "skipped", "xfailed", "xpassed", "error")}}
+        counts = {{outcome: len(ids) for outcome, ids in nodes.items()}}
+        internals = sum(any(re.search(p, n) for p in NOT_ABOUT_TORCHSVM) for n in nodes["passed"])
         total = sum(counts.values())
         if total:
             text = ", ".join(f"{{v}} {{k}}" for k, v in counts.items() if v)
