@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import scipy.sparse
@@ -208,7 +208,7 @@ def make_problems(est: BaseEstimator, X: Matrix, y: Any, sample_weight: Any = No
     """``est``'s binary-form problems on the rows ``X`` (this rank's, with ``shards``: then over every row,
     each problem's rows listed in ``members``) and what :func:`set_solution` needs back (class indices for the
     classifiers). Classifiers also get ``classes_`` and ``class_weight_`` here."""
-    arrays, context = _FORMS[est._impl](est, X.shape[0], y, sample_weight, shards)
+    arrays, context = _KINDS[est._impl].problems(est, X.shape[0], y, sample_weight, shards)
     problems = arrays.tensors(X.device)
     return (problems.expanded(X.shape[0]) if shards.distributed else problems), context
 
@@ -293,11 +293,6 @@ def _one_class_problem(est: BaseEstimator, N: int, y: Any, sample_weight: Any,
     w = sample_costs(1.0, N, sample_weight)
     alpha0 = fill_bounds(w, est.nu * w.sum())[None]  # LIBSVM's start: sum a = nu sum w
     return ProblemArrays(Y=np.ones((1, N)), C=w[None], p=np.zeros((1, N)), alpha0=alpha0), None
-
-
-_Form = Callable[[BaseEstimator, int, Any, Any, Collectives], tuple[ProblemArrays, Any]]
-_FORMS: dict[str, _Form] = {"c_svc": _class_problems, "nu_svc": _class_problems, "epsilon_svr": _regression_problem,
-                            "nu_svr": _regression_problem, "one_class": _one_class_problem}
 
 
 def stack(parts: list[DualProblems]) -> DualProblems:
@@ -499,7 +494,7 @@ def set_solution(est: BaseEstimator, prepared: Prepared, result: DualResult, pro
     ``fit_status_`` and the non-convergence warning. With ``shards``, the support vectors are gathered, so that
     every rank holds the same model."""
     _fit_status(est, result)
-    _SOLUTIONS[est._impl](est, prepared, result, problems, context, shards)
+    _KINDS[est._impl].solution(est, prepared, result, problems, context, shards)
 
 
 def _fit_status(est: BaseEstimator, res: DualResult) -> None:
@@ -554,9 +549,18 @@ def _single_solution(est: BaseEstimator, prepared: Prepared, res: DualResult, pr
         est.offset_ = -est.intercept_
 
 
-_SOLUTIONS: dict[str, Callable[..., None]] = {"c_svc": _class_solution, "nu_svc": _class_solution,
-                                              "epsilon_svr": _single_solution, "nu_svr": _single_solution,
-                                              "one_class": _single_solution}
+class _Kind(NamedTuple):
+    """What an estimator's kind (``_impl``, LIBSVM's svm_type) decides: its problems' form and how a solution is read."""
+
+    problems: Callable[[BaseEstimator, int, Any, Any, Collectives], tuple[ProblemArrays, Any]]
+    solution: Callable[..., None]
+
+
+_KINDS: dict[str, _Kind] = {"c_svc": _Kind(_class_problems, _class_solution),
+                            "nu_svc": _Kind(_class_problems, _class_solution),
+                            "epsilon_svr": _Kind(_regression_problem, _single_solution),
+                            "nu_svr": _Kind(_regression_problem, _single_solution),
+                            "one_class": _Kind(_one_class_problem, _single_solution)}
 
 
 def keep_support(est: BaseEstimator, Xt: Matrix, coef: np.ndarray, b: np.ndarray, kernel: KernelFn | None,
