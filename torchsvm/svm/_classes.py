@@ -34,7 +34,7 @@ from torchsvm.svm._inputs import (
     targets_1d,
 )
 from torchsvm.svm._params import StrOptions
-from torchsvm.svm._probability import couple, sigmoid_predict, sigmoid_train
+from torchsvm.svm._probability import class_probabilities, libsvm_signed, sigmoid_train
 from torchsvm.svm.modules import DecisionHead
 
 __all__ = ["NuSVC", "NuSVR", "OneClassSVM", "SVC", "SVR"]
@@ -183,11 +183,6 @@ class BaseSVC(ClassifierMixin, BaseLibSVM):
             raise AttributeError("predict_proba is not available when probability=False")
         return True
 
-    def _pairwise_libsvm(self, dec: Tensor) -> Tensor:
-        """The problems' decision values with LIBSVM's sign: positive for a pair's first class (our
-        binary problem is positive for ``classes_[1]``, scikit-learn's public sign)."""
-        return -dec if len(self.classes_) == 2 else dec
-
     def _fit_probability(self, X: Any, y: Any, sample_weight: Any) -> None:
         """``probA_``, ``probB_`` per pair: Platt's sigmoid on held-out decision values of a 5-fold
         cross-validation (LIBSVM's ``svm_binary_svc_probability``; one shuffled split of all rows, each
@@ -212,7 +207,7 @@ class BaseSVC(ClassifierMixin, BaseLibSVM):
                 # A precomputed Gram matrix is cut in both directions: training columns for both parts.
                 part_train, part_test = (Xt[r][:, train_t] if gram else Xt[r] for r in (train_t, test_t))
                 sub = inner.fit(part_train, y_idx[train], None if weights is None else weights[train])
-                sub_dec = sub._pairwise_libsvm(sub._decision(part_test)).cpu().numpy()
+                sub_dec = libsvm_signed(sub._decision(part_test)).cpu().numpy()
                 sub_pairs = {pair: p for p, pair in enumerate(ovo_pairs(len(present)))}
             for p, (i, j) in enumerate(pairs):
                 has_i, has_j = i in present, j in present
@@ -237,11 +232,10 @@ class BaseSVC(ClassifierMixin, BaseLibSVM):
         check_is_fitted(self, "_probA")
         if self._probA.size == 0:
             raise NotFittedError("predict_proba is not available when fitted with probability=False")
-        dec = self._pairwise_libsvm(self._decision(X))
-        A = torch.as_tensor(self._probA, dtype=dec.dtype, device=dec.device)
-        B = torch.as_tensor(self._probB, dtype=dec.dtype, device=dec.device)
+        dec = self._decision(X)
         k = len(self.classes_)
-        proba = couple(sigmoid_predict(dec, A, B), k, ovo_pair_tensor(k, dec.device) if k > 2 else None)
+        proba = class_probabilities(dec, torch.as_tensor(self._probA), torch.as_tensor(self._probB), k,
+                                    ovo_pair_tensor(k, dec.device) if k > 2 else None)
         return proba if isinstance(X, Tensor) else proba.cpu().numpy()
 
     @available_if(_check_proba)

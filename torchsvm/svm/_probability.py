@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["sigmoid_train", "sigmoid_predict", "couple"]
+__all__ = ["sigmoid_train", "sigmoid_predict", "couple", "class_probabilities", "libsvm_signed"]
 
 _MIN_PROB = 1e-7  # LIBSVM's clamp of the pairwise probabilities
 
@@ -63,6 +63,19 @@ def sigmoid_train(dec: np.ndarray, positive: np.ndarray) -> tuple[float, float]:
 def sigmoid_predict(dec: Tensor, A: Tensor, B: Tensor) -> Tensor:
     """``1 / (1 + exp(A f + B))`` elementwise (``dec`` ``(n, P)``, ``A``, ``B`` ``(P,)``), without overflow."""
     return torch.sigmoid(-(dec * A + B))
+
+
+def class_probabilities(dec: Tensor, A: Tensor, B: Tensor, n_classes: int, pairs: Tensor | None) -> Tensor:
+    """``predict_proba`` ``(n, k)`` from the problems' decision values ``dec`` ``(n, P)`` in scikit-learn's sign (a
+    two-class model's one problem positive for the second class), Platt's ``A``, ``B`` ``(P,)`` and the pairs (None
+    for two classes): the sigmoids of LIBSVM's signed values, coupled. The estimators' and the modules' one path."""
+    return couple(sigmoid_predict(libsvm_signed(dec), A.to(dec), B.to(dec)), n_classes, pairs)
+
+
+def libsvm_signed(dec: Tensor) -> Tensor:
+    """The problems' decision values ``(n, P)`` with LIBSVM's sign, positive for a pair's first class: a two-class
+    model's one problem negated (scikit-learn's public sign is positive for the second class)."""
+    return -dec if dec.shape[1] == 1 else dec
 
 
 def couple(r: Tensor, n_classes: int, pairs: Tensor | None) -> Tensor:

@@ -21,7 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from torchsvm.kernels import kernel_function, rbf_centered
-from torchsvm.svm._probability import couple, sigmoid_predict
+from torchsvm.svm._probability import class_probabilities
 
 __all__ = ["DecisionHead", "LinearSVMModule", "SVMModule", "ovr_from_pairs"]
 
@@ -102,9 +102,7 @@ class DecisionHead(nn.Module):
         """``(n, k)`` class probabilities, columns in the classes' order."""
         if self.prob_a is None or self.prob_b is None:
             raise ValueError("Expected a classifier fitted with probability=True for predict_proba")
-        libsvm = -dec if dec.shape[1] == 1 else dec  # LIBSVM's sign: positive for a pair's first class
-        pairwise = sigmoid_predict(libsvm, self.prob_a.to(dec.dtype), self.prob_b.to(dec.dtype))
-        return couple(pairwise, len(self.labels), self.pairs)
+        return class_probabilities(dec, self.prob_a, self.prob_b, len(self.labels), self.pairs)
 
     def forward(self, dec: Tensor) -> Tensor:
         if self.output == "predict":
