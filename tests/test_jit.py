@@ -52,11 +52,13 @@ def test_precompile_covers_the_estimators_loops():
     Xb, yb = make_classification(1500, 20, random_state=0)
     Xr, yr = make_regression(200, 8, random_state=0)
     for model in (ts.SVC(), ts.SVC(kernel="poly", C=10), ts.NuSVC(), ts.LinearSVC(), ts.LinearSVC(loss="hinge"),
-                  ts.LinearSVC(multi_class="crammer_singer"), ts.LinearSVC(penalty="l1", dual=False)):
+                  ts.LinearSVC(loss="hinge", C=0.01), ts.LinearSVC(multi_class="crammer_singer"),
+                  ts.LinearSVC(penalty="l1", dual=False)):
         model.fit(X, y).predict(X[:3])
     for model in (ts.SVC(), ts.LinearSVC(C=100)):
         model.fit(Xb, yb).predict(Xb)
-    for model in (ts.SVR(), ts.NuSVR(), ts.LinearSVR(), ts.LinearSVR(loss="squared_epsilon_insensitive")):
+    for model in (ts.SVR(), ts.NuSVR(), ts.LinearSVR(), ts.LinearSVR(loss="squared_epsilon_insensitive"),
+                  ts.LinearSVR(C=0.01)):
         model.fit(Xr, yr).predict(Xr[:3])
     ts.OneClassSVM().fit(X).score_samples(X[:3])
     assert _jit.builds() == before

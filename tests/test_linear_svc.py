@@ -9,6 +9,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+import torchsvm.svm._linear as linear
 from torchsvm import LinearSVC
 from torchsvm.data import load_images
 from torchsvm.solvers.reference import cvxpy_primal
@@ -256,9 +257,10 @@ def test_auto_hands_a_stalled_coordinate_descent_to_newton():
     np.testing.assert_allclose(LinearSVC(device="cpu").fit(X, y).objective_, newton.objective_, rtol=1e-4)
 
 
-def test_auto_solver_choice_on_the_cpu():
+def test_auto_solver_choice_on_the_cpu(monkeypatch):
     """The squared hinge on dense X: coordinate descent where C ||x||^2 is small and X wide (it converges in a
-    few dozen sweeps: Fashion-MNIST at C = 0.01), else the Newton method; sparse enough X: coordinate descent."""
+    few dozen sweeps: Fashion-MNIST at C = 0.01), else the Newton method; sparse enough X: coordinate descent.
+    The hinge: the Newton method only where it runs as compiled code and C ||x||^2 is large."""
     g = torch.Generator().manual_seed(0)
     wide = torch.rand(50, 600, dtype=torch.float64, generator=g)  # ||x||^2 ~ 200
     narrow = torch.rand(50, 20, dtype=torch.float64, generator=g)
@@ -271,3 +273,9 @@ def test_auto_solver_choice_on_the_cpu():
     assert solver(narrow, C=0.001) == "newton"
     assert solver(sparse, C=10.0) == "dcd"
     assert solver(wide, C=0.001, loss="hinge") == "dcd"
+    assert solver(narrow, C=0.001, loss="hinge") == "dcd"
+    assert solver(narrow, C=10.0, loss="hinge") == "newton"
+    assert solver(sparse, C=10.0, loss="hinge") == "dcd"
+    monkeypatch.setattr(linear, "_HOST_NEWTON_WORK", 10)  # too large for the compiled method: coordinate descent
+    assert solver(narrow, C=10.0, loss="hinge") == "dcd"
+    assert solver(narrow, C=10.0) == "newton"

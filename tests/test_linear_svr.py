@@ -113,20 +113,22 @@ def test_svr_coordinate_descent_solves_the_two_row_problem(squared, C, epsilon):
     torch.testing.assert_close(single.w.double(), ours.w, rtol=0, atol=1e-4 * scale)
 
 
-def test_linear_svr_takes_the_one_variable_descent_and_matches_liblinear(monkeypatch):
-    """With scikit-learn's defaults LinearSVR (L1 loss, penalized intercept) runs the SVR coordinate descent and
-    predicts as LIBLINEAR does at a tight tolerance; errors name the bad argument."""
+@pytest.mark.parametrize("solver", ["dcd", "auto"])
+def test_linear_svr_takes_the_one_variable_descent_and_matches_liblinear(monkeypatch, solver):
+    """With scikit-learn's defaults (L1 loss, penalized intercept) ``solver="dcd"`` runs the SVR coordinate descent,
+    and "auto" (here C ||x||^2 > 3: the compiled Newton method) predicts as it and LIBLINEAR do at a tight
+    tolerance; errors name the bad argument."""
     from torchsvm.solvers import svr_cd
     from torchsvm.solvers.svr_cd import svr_coordinate_descent
 
     calls = []
     monkeypatch.setattr(svr_cd, "svr_coordinate_descent", lambda *a, **kw: calls.append(1) or svr_coordinate_descent(*a, **kw))
     X, y = data(400, seed=3)
-    ours = LinearSVR(C=1.0, epsilon=2.0, tol=1e-8, max_iter=100_000, device="cpu").fit(X, y)
+    ours = LinearSVR(C=1.0, epsilon=2.0, tol=1e-8, max_iter=100_000, device="cpu", solver=solver).fit(X, y)
     ref = SkLinearSVR(C=1.0, epsilon=2.0, tol=1e-10, max_iter=1_000_000, random_state=0).fit(X, y)
     np.testing.assert_allclose(ours.coef_, ref.coef_, rtol=1e-5, atol=1e-5 * np.abs(ref.coef_).max())
     np.testing.assert_allclose(ours.intercept_, ref.intercept_, rtol=1e-5, atol=1e-4)
-    assert calls and ours.n_iter_ > 1 and ours.duality_gap_ <= 1e-8
+    assert bool(calls) == (solver == "dcd") and ours.n_iter_ > 1 and ours.duality_gap_ <= 1e-8
     Xt, t = torch.from_numpy(X), torch.from_numpy(y)
     with pytest.raises(ValueError, match="Expected epsilon >= 0"):
         svr_coordinate_descent(Xt, t, torch.ones(400, dtype=torch.float64), -1.0)

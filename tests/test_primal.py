@@ -292,8 +292,44 @@ def test_host_newton_takes_the_torch_methods_steps(bias_penalty, warm):
         assert not ours.b.any()
 
 
-def test_small_linear_svc_runs_the_host_newton_method(monkeypatch):
-    """A small dense squared-hinge fit takes the compiled method (no torch step), a large one the torch method."""
+@pytest.mark.parametrize("bias_penalty", [0.0, 1.0, float("inf")], ids=["free-bias", "penalized-bias", "no-bias"])
+@pytest.mark.parametrize("warm", [False, True])
+def test_host_hinge_newton_takes_the_torch_methods_steps(bias_penalty, warm):
+    """The compiled hinge Newton method: per problem the same smoothing stages, steps, exact-partition candidates and
+    certified gap as the torch method on that problem alone, with offsets, per-sample costs and a warm start."""
+    from torchsvm.solvers.primal import primal_newton_host
+
+    rng = np.random.default_rng(2)
+    X, y = blobs(N=90, D=4, shift=0.7)
+    Y = np.stack([y, -y, np.where(rng.random(90) < 0.5, 1.0, -1.0)], 1)
+    C = rng.uniform(0.5, 30.0, size=Y.shape)
+    O = rng.uniform(0.5, 1.5, size=Y.shape)
+    W0, b0 = (rng.normal(size=(4, 3)), rng.normal(size=3)) if warm else (None, None)
+    ours = primal_newton_host(X, Y, C, loss="hinge", tol=1e-6, offset=O, bias_penalty=bias_penalty, W0=W0, b0=b0)
+    t = lambda a: None if a is None else torch.from_numpy(np.ascontiguousarray(a))  # noqa: E731
+    for k in range(3):  # the torch method batches the problems' stages: compare each problem alone
+        one = slice(k, k + 1)
+        ref = primal_newton(t(X), t(Y[:, one]), t(C[:, one]), loss="hinge", tol=1e-6, offset=t(O[:, one]),
+                            bias_penalty=bias_penalty, W0=None if W0 is None else t(W0[:, one]),
+                            b0=None if b0 is None else t(b0[one]))
+        alone = primal_newton_host(X, Y[:, one], C[:, one], loss="hinge", tol=1e-6, offset=O[:, one],
+                                   bias_penalty=bias_penalty, W0=None if W0 is None else W0[:, one],
+                                   b0=None if b0 is None else b0[one])
+        assert alone.info.n_iter == ref.info.n_iter and alone.info.converged and ref.info.converged
+        assert alone.info.gap == pytest.approx(ref.info.gap, rel=1e-6, abs=1e-12)
+        np.testing.assert_allclose(ours.w[:, k].numpy(), ref.w[:, 0].numpy(), rtol=1e-8, atol=1e-8)
+        np.testing.assert_allclose(ours.b[k].item(), ref.b[0].item(), rtol=1e-8, atol=1e-8)
+        np.testing.assert_allclose(ours.info.objective[k].item(), ref.info.objective[0].item(), rtol=1e-10)
+    assert ours.info.converged and ours.info.gap <= 1e-6
+    if bias_penalty == float("inf"):
+        assert not ours.b.any()
+    with pytest.raises(ValueError, match="Expected loss to be 'hinge' or 'squared_hinge'"):
+        primal_newton_host(X, Y, C, loss="logistic")
+
+
+@pytest.mark.parametrize("loss", ["squared_hinge", "hinge"])
+def test_small_linear_svc_runs_the_host_newton_method(monkeypatch, loss):
+    """A small dense (squared) hinge fit takes the compiled method (no torch step), a large one the torch method."""
     import torchsvm.svm._linear as linear
     from torchsvm import LinearSVC
 
@@ -302,8 +338,8 @@ def test_small_linear_svc_runs_the_host_newton_method(monkeypatch):
     monkeypatch.setattr(linear, "primal_newton_host", lambda *a, **kw: calls.append("host") or host(*a, **kw))
     monkeypatch.setattr(linear, "primal_newton", lambda *a, **kw: pytest.fail("the torch Newton method ran"))
     X, y = blobs(N=200, D=5)
-    LinearSVC(solver="newton", device="cpu").fit(X, y)
+    LinearSVC(solver="newton", loss=loss, device="cpu").fit(X, y)
     assert calls == ["host"]
     monkeypatch.setattr(linear, "_HOST_NEWTON_WORK", 10)
     with pytest.raises(pytest.fail.Exception, match="torch Newton"):
-        LinearSVC(solver="newton", device="cpu").fit(X, y)
+        LinearSVC(solver="newton", loss=loss, device="cpu").fit(X, y)

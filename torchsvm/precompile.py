@@ -37,9 +37,10 @@ def _fits() -> None:
     ts.OneClassSVM().fit(X).predict(X[:2])
     for params in ({}, {"loss": "hinge"}, {"penalty": "l1", "dual": False}, {"multi_class": "crammer_singer"}):
         ts.LinearSVC(**params).fit(X, y)
-    ts.LinearSVC(dual=True).fit(X_many, y_many)  # coordinate descent (small problems take the compiled Newton)
+    # Coordinate descent (asked for: "auto" gives so narrow an X the compiled Newton method), threaded.
+    ts.LinearSVC(solver="dcd").fit(X_many, y_many)
     for loss in ("epsilon_insensitive", "squared_epsilon_insensitive"):
-        ts.LinearSVR(loss=loss, dual=True).fit(X, target)
+        ts.LinearSVR(loss=loss, solver="dcd").fit(X, target)  # its one-variable coordinate descent
     Xt = torch.from_numpy(X)
     for dtype in (torch.float64, torch.float32):  # the batched SMO backend, and the Crammer-Singer head
         K = (Xt @ Xt.T).to(dtype)

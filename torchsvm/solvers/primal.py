@@ -268,6 +268,7 @@ def primal_newton_host(
     X: np.ndarray,
     Y: np.ndarray,
     C: np.ndarray,
+    loss: Literal["hinge", "squared_hinge"] = "squared_hinge",
     tol: float = 1e-4,
     max_iter: int = 200,
     W0: np.ndarray | None = None,
@@ -275,21 +276,23 @@ def primal_newton_host(
     offset: np.ndarray | None = None,
     bias_penalty: float = 0.0,
 ) -> PrimalResult:
-    """:func:`primal_newton` for the squared hinge on a small dense X, as compiled CPU code on NumPy arrays:
-    each problem's steps in one loop, the problems one after the other on this thread (no torch operation
+    """:func:`primal_newton` for the hinge or the squared hinge on a small dense X, as compiled CPU code on NumPy
+    arrays: each problem's steps in one loop, the problems one after the other on this thread (no torch operation
     per step: on a few hundred rows those cost a hundred times the arithmetic). The same Hessian, line
-    search and stopping rule as :func:`primal_newton`, so the same iterates to rounding.
+    search, smoothing stages and stopping rule as :func:`primal_newton`, so the same iterates to rounding.
 
     Args:
         X: ``(N, D)``; Y: ``(N, K)`` in {-1, +1}; C: ``(N, K)`` positive costs; offset: ``(N, K)`` margins
-            (default 1). tol, max_iter, bias_penalty: as :func:`primal_newton`.
+            (default 1). loss, tol, max_iter, bias_penalty: as :func:`primal_newton`.
         W0, b0: warm start ``(D, K)``, ``(K,)`` (default zeros).
 
     Returns:
         ``PrimalResult(w (D, K), b (K,), info)`` of float64 CPU tensors.
     """
-    from torchsvm.solvers._primal_numba import newton_squared_hinge  # numba loads on first use, not at import
+    from torchsvm.solvers._primal_numba import newton_hinge, newton_squared_hinge  # numba loads on first use
 
+    if loss not in ("hinge", "squared_hinge"):
+        raise ValueError(f"Expected loss to be 'hinge' or 'squared_hinge' for the host Newton method, got {loss!r}")
     N, D = X.shape
     K = Y.shape[1]
     no_bias = math.isinf(bias_penalty)
@@ -297,8 +300,9 @@ def primal_newton_host(
     O = np.ones((K, N)) if offset is None else rows(offset)
     W = np.zeros((K, D)) if W0 is None else rows(W0)
     b = np.zeros(K) if b0 is None or no_bias else np.array(b0, dtype=np.float64)
-    steps, rel, objective = newton_squared_hinge(np.ascontiguousarray(X, dtype=np.float64), rows(Y), rows(C), O,
-                                                 _finite(bias_penalty), no_bias, tol, max_iter, W, b)
+    solve = newton_hinge if loss == "hinge" else newton_squared_hinge
+    steps, rel, objective = solve(np.ascontiguousarray(X, dtype=np.float64), rows(Y), rows(C), O,
+                                  _finite(bias_penalty), no_bias, tol, max_iter, W, b)
     gap = float(rel.max())
     info = SolverInfo(bool(gap <= tol), int(steps.max()), gap, torch.from_numpy(objective))
     return PrimalResult(torch.from_numpy(W.T.copy()), torch.from_numpy(b), info)

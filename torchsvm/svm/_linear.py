@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, TypeGuard
 
 import numpy as np
 import scipy.sparse
@@ -52,19 +52,21 @@ _STALL = 0.5
 _STALL_ROWS = 20000
 # ... and a hinge problem on at most this many rows (times problems) is not handed over before max_iter sweeps.
 _HINGE_SWEEPS_ROWS = 5000
-# solver="auto", squared hinge: the Newton method when D / (fraction of nonzeros in X) is below this: a sweep of
-# coordinate descent costs the nonzeros, a Newton step dense products.
+# solver="auto": the Newton method when D / (fraction of nonzeros in X) is below this (for the hinge, only where its
+# compiled method runs: the torch one's smoothing stages cost more): a sweep of coordinate descent costs the
+# nonzeros, a Newton step dense products.
 _DENSE_NEWTON = 2500.0
-# ... except where C ||x||^2 (mean over rows, the intercept's column included) is at most this: the dual's
-# diagonal 1 / (2C) then dominates and coordinate descent converges in a few dozen sweeps, and X is wide enough
-# (D / density at least _DENSE_DCD_WIDTH) that a Newton step is not cheap.
+# ... except where C ||x||^2 (mean over rows, the intercept's column included) is at most this: coordinate descent
+# then converges in a few dozen sweeps (the squared hinge's dual diagonal 1 / (2C) dominates; the hinge's box [0, C]
+# is narrow), and, for the squared hinge, X is wide enough (D / density at least _DENSE_DCD_WIDTH) that a Newton
+# step is not cheap.
 _DENSE_DCD_SCALE = 3.0
 _DENSE_DCD_WIDTH = 500.0
 
 
-# The squared hinge's Newton method runs as compiled code on this thread (primal_newton_host) on a dense CPU X up to
-# N (D + 1)^2 K = this: below it torch's operations per step cost more than the arithmetic, above it the batched
-# torch method's threads and BLAS win.
+# The (squared) hinge's Newton method runs as compiled code (primal_newton_host, the problems over torch's threads) on
+# a dense CPU X up to N (D + 1)^2 K = this: below it torch's operations per step cost more than the arithmetic, above
+# it the batched torch method's threads and BLAS win.
 _HOST_NEWTON_WORK = 1e8
 # The torch Newton method runs on one torch thread for N D K up to this: alone, one thread is as fast there, and on
 # a busy machine many small parallel regions stall.
@@ -73,15 +75,14 @@ _ONE_THREAD_NEWTON_WORK = 1e7
 
 def _newton(X: Matrix, Y: Tensor, C: Tensor, loss: Loss, tol: float, max_iter: int, offset: Tensor | None,
             shards: Collectives, bias_penalty: float, W0: Tensor | None = None, b0: Tensor | None = None) -> PrimalResult:
-    """The primal Newton method: compiled on the host for a small dense squared-hinge problem in one process,
+    """The primal Newton method: compiled on the host for a small dense (squared) hinge problem in one process,
     else the batched torch method (results on X's device either way)."""
     N, D = X.shape
-    if (loss == "squared_hinge" and isinstance(X, Tensor) and X.device.type == "cpu" and not shards.distributed
-            and N * (D + 1) ** 2 * Y.shape[1] <= _HOST_NEWTON_WORK):
+    if loss in ("hinge", "squared_hinge") and _host_newton(X, Y.shape[1], shards.distributed):
         def host(T: Tensor | None) -> np.ndarray | None:
             return None if T is None else T.detach().cpu().numpy()
 
-        result = primal_newton_host(X.detach().numpy(), Y.detach().numpy(), C.detach().numpy(), W0=host(W0),
+        result = primal_newton_host(X.detach().numpy(), Y.detach().numpy(), C.detach().numpy(), loss, W0=host(W0),
                                     b0=host(b0), offset=host(offset), tol=tol, max_iter=max_iter,
                                     bias_penalty=bias_penalty)
         return result._replace(w=result.w.to(X.dtype), b=result.b.to(X.dtype))
@@ -90,6 +91,14 @@ def _newton(X: Matrix, Y: Tensor, C: Tensor, loss: Loss, tol: float, max_iter: i
     with one_thread_up_to(N * D * Y.shape[1], _ONE_THREAD_NEWTON_WORK if not shards.distributed else 0.0):
         return primal_newton(X, Y, C, loss=loss, tol=tol, max_iter=max_iter, offset=offset, shards=shards,
                              bias_penalty=bias_penalty, W0=W0, b0=b0)
+
+
+def _host_newton(X: Matrix, problems: int, distributed: bool = False) -> TypeGuard[Tensor]:
+    """Whether the (squared) hinge's Newton method runs as compiled code here: a dense CPU X in one process, with
+    N (D + 1)^2 K at most _HOST_NEWTON_WORK."""
+    N, D = X.shape
+    return (isinstance(X, Tensor) and X.device.type == "cpu" and not distributed
+            and N * (D + 1) ** 2 * problems <= _HOST_NEWTON_WORK)
 
 
 def _density(X: Matrix) -> float:
@@ -192,23 +201,25 @@ def check_settings(s: LinearSettings) -> None:
         )
 
 
-def choose_solver(X: Matrix, s: LinearSettings) -> str:
-    """``"dcd"`` or ``"newton"``: ``"auto"`` picks coordinate descent on the CPU where it solves the
-    problem, the Newton method otherwise (on a GPU, and for a free intercept or the logistic loss),
-    and for the squared hinge on dense enough X: a sweep of coordinate descent costs the nonzeros,
-    a Newton step dense products, so Newton wins once D / density is small (see _DENSE_NEWTON), unless
-    C ||x||^2 is small enough for coordinate descent to converge in a few dozen sweeps."""
+def choose_solver(X: Matrix, s: LinearSettings, problems: int = 1) -> str:
+    """``"dcd"`` or ``"newton"`` for ``problems`` problems on X: ``"auto"`` picks coordinate descent on the CPU
+    where it solves the problem, the Newton method otherwise (on a GPU, and for a free intercept or the
+    logistic loss), and on dense enough X: a sweep of coordinate descent costs the nonzeros, a Newton step
+    dense products, so for the squared hinge Newton wins once D / density is small (see _DENSE_NEWTON), and
+    for the hinge where its compiled Newton method runs; unless C ||x||^2 is small enough for coordinate
+    descent to converge in a few dozen sweeps (and, for the squared hinge, X is wide enough: D / density at
+    least _DENSE_DCD_WIDTH)."""
     if s.solver != "auto":
         return s.solver
     if X.device.type != "cpu" or not s.dcd_solves:
         return "newton"
     width = X.shape[1] / max(_density(X), 1e-12)
-    if s.hinge == "squared_hinge" and width < _DENSE_NEWTON:
-        if width < _DENSE_DCD_WIDTH:
-            return "newton"
-        scale = float(s.C) * (float(row_norms_sq(X).mean()) + s.constant_feature ** 2)
-        return "dcd" if scale <= _DENSE_DCD_SCALE else "newton"
-    return "dcd"
+    if width >= _DENSE_NEWTON or (s.hinge == "hinge" and not _host_newton(X, problems)):
+        return "dcd"
+    if s.hinge == "squared_hinge" and width < _DENSE_DCD_WIDTH:
+        return "newton"
+    scale = float(s.C) * (float(row_norms_sq(X).mean()) + s.constant_feature ** 2)
+    return "dcd" if scale <= _DENSE_DCD_SCALE else "newton"
 
 
 def fit_primal(X: Matrix, Y: Tensor, C: Tensor, s: LinearSettings, offset: Tensor | None = None,
@@ -231,7 +242,7 @@ def fit_primal(X: Matrix, Y: Tensor, C: Tensor, s: LinearSettings, offset: Tenso
     if s.penalty == "l1":  # on the CPU whatever the device
         result = l1_coordinate_descent(X, Y, C, s.tol, s.max_iter, s.constant_feature, seed=s.seed())
         return result._replace(w=result.w.to(device), b=result.b.to(device)), "l1 coordinate descent"
-    if choose_solver(X, s) == "newton":
+    if choose_solver(X, s, Y.shape[1]) == "newton":
         return _newton(X, Y, C, **newton), "newton"
     # "auto" hands over to Newton once the gap stops halving over a window of sweeps: coordinate descent's
     # slow regime (50 sweeps; 200 on a small problem, whose sweeps cost less than Newton's steps). A very
@@ -382,8 +393,8 @@ class LinearSVC(ClassifierMixin, BaseLinear):
     classes in parallel threads, on the CPU; :func:`torchsvm.solvers.dcd.dual_coordinate_descent`);
     ``"newton"``, a batched Newton method on the primal, all classes at once on one copy of X, on any
     device (:func:`torchsvm.solvers.primal.primal_newton`); ``"auto"``, coordinate descent on the
-    CPU, finished by the Newton method where it stops short of ``tol`` (large C), and the Newton
-    method on a GPU. Every solver stops on a certificate: the hinge on the relative duality gap
+    CPU, finished by the Newton method where it stops short of ``tol`` (large C), the Newton method
+    from the start on a dense X where C ||x||^2 is large, and the Newton method on a GPU. Every solver stops on a certificate: the hinge on the relative duality gap
     (the objective is within ``tol`` of the optimum), the squared hinge on the relative gradient
     norm (Newton) or duality gap (coordinate descent).
 
