@@ -106,7 +106,17 @@ def _density(X: Matrix) -> float:
     if isinstance(X, SparseRows):
         return X.nnz / max(1, X.shape[0] * X.shape[1])
     rows = X[:: max(1, X.shape[0] // 2000)]
+    if rows.device.type == "cpu":  # NumPy on a view: a small fit's torch operations cost more than the pass
+        return np.count_nonzero(rows.detach().numpy()) / max(1, rows.numel())
     return float((rows != 0).float().mean())
+
+
+def _mean_sq_norm(X: Matrix) -> float:
+    """The mean of ||x_i||^2 over the rows of X."""
+    if isinstance(X, Tensor) and X.device.type == "cpu":
+        A = X.detach().numpy()
+        return float(np.einsum("ij,ij->", A, A, dtype=np.float64)) / max(1, A.shape[0])
+    return float(row_norms_sq(X).mean())
 
 # LIBLINEAR's solvers by loss, penalty and dual, as scikit-learn checks them (_get_liblinear_solver_type):
 # a combination absent here is refused with scikit-learn's words.
@@ -218,7 +228,7 @@ def choose_solver(X: Matrix, s: LinearSettings, problems: int = 1) -> str:
         return "dcd"
     if s.hinge == "squared_hinge" and width < _DENSE_DCD_WIDTH:
         return "newton"
-    scale = float(s.C) * (float(row_norms_sq(X).mean()) + s.constant_feature ** 2)
+    scale = float(s.C) * (_mean_sq_norm(X) + s.constant_feature ** 2)
     return "dcd" if scale <= _DENSE_DCD_SCALE else "newton"
 
 
@@ -394,9 +404,10 @@ class LinearSVC(ClassifierMixin, BaseLinear):
     ``"newton"``, a batched Newton method on the primal, all classes at once on one copy of X, on any
     device (:func:`torchsvm.solvers.primal.primal_newton`); ``"auto"``, coordinate descent on the
     CPU, finished by the Newton method where it stops short of ``tol`` (large C), the Newton method
-    from the start on a dense X where C ||x||^2 is large, and the Newton method on a GPU. Every solver stops on a certificate: the hinge on the relative duality gap
-    (the objective is within ``tol`` of the optimum), the squared hinge on the relative gradient
-    norm (Newton) or duality gap (coordinate descent).
+    from the start on a dense X where C ||x||^2 is large, and the Newton method on a GPU. Every
+    solver stops on a certificate: the hinge on the relative duality gap (the objective is within
+    ``tol`` of the optimum), the squared hinge on the relative gradient norm (Newton) or duality
+    gap (coordinate descent).
 
     The parameters, defaults and checks are scikit-learn's (1.9), except: ``tol`` is the
     certificate above (LIBLINEAR's is its solver's own stopping rule), and ``dual`` is checked as
