@@ -267,6 +267,18 @@ def test_penalized_bias_and_offsets_equal_coordinate_descent(loss):
     np.testing.assert_allclose(newton.b.numpy(), dcd.b.numpy(), atol=1e-4)
 
 
+def host_problems(seed, max_cost, warm):
+    """Three problems on one X of 90 rows (the labels, their flip, random ones) with per-sample costs, offsets
+    (LinearSVR's two rows per sample) and, if ``warm``, a random start: ``(X, Y, C, O, W0, b0)``."""
+    rng = np.random.default_rng(seed)
+    X, y = blobs(N=90, D=4, shift=0.7)
+    Y = np.stack([y, -y, np.where(rng.random(90) < 0.5, 1.0, -1.0)], 1)
+    C = rng.uniform(0.5, max_cost, size=Y.shape)
+    O = rng.uniform(0.5, 1.5, size=Y.shape)
+    W0, b0 = (rng.normal(size=(4, 3)), rng.normal(size=3)) if warm else (None, None)
+    return X, Y, C, O, W0, b0
+
+
 @pytest.mark.parametrize("bias_penalty", [0.0, 1.0, float("inf")], ids=["free-bias", "penalized-bias", "no-bias"])
 @pytest.mark.parametrize("warm", [False, True])
 def test_host_newton_takes_the_torch_methods_steps(bias_penalty, warm):
@@ -274,12 +286,7 @@ def test_host_newton_takes_the_torch_methods_steps(bias_penalty, warm):
     with offsets (LinearSVR's two rows per sample), per-class costs and a warm start."""
     from torchsvm.solvers.primal import primal_newton_host
 
-    rng = np.random.default_rng(1)
-    X, y = blobs(N=90, D=4, shift=0.7)
-    Y = np.stack([y, -y, np.where(rng.random(90) < 0.5, 1.0, -1.0)], 1)
-    C = rng.uniform(0.5, 3.0, size=Y.shape)
-    O = rng.uniform(0.5, 1.5, size=Y.shape)
-    W0, b0 = (rng.normal(size=(4, 3)), rng.normal(size=3)) if warm else (None, None)
+    X, Y, C, O, W0, b0 = host_problems(seed=1, max_cost=3.0, warm=warm)
     t = lambda a: None if a is None else torch.from_numpy(a)  # noqa: E731
     ref = primal_newton(t(X), t(Y), t(C), loss="squared_hinge", tol=1e-8, offset=t(O), bias_penalty=bias_penalty,
                         W0=t(W0), b0=t(b0))
@@ -299,12 +306,7 @@ def test_host_hinge_newton_takes_the_torch_methods_steps(bias_penalty, warm):
     certified gap as the torch method on that problem alone, with offsets, per-sample costs and a warm start."""
     from torchsvm.solvers.primal import primal_newton_host
 
-    rng = np.random.default_rng(2)
-    X, y = blobs(N=90, D=4, shift=0.7)
-    Y = np.stack([y, -y, np.where(rng.random(90) < 0.5, 1.0, -1.0)], 1)
-    C = rng.uniform(0.5, 30.0, size=Y.shape)
-    O = rng.uniform(0.5, 1.5, size=Y.shape)
-    W0, b0 = (rng.normal(size=(4, 3)), rng.normal(size=3)) if warm else (None, None)
+    X, Y, C, O, W0, b0 = host_problems(seed=2, max_cost=30.0, warm=warm)
     ours = primal_newton_host(X, Y, C, loss="hinge", tol=1e-6, offset=O, bias_penalty=bias_penalty, W0=W0, b0=b0)
     t = lambda a: None if a is None else torch.from_numpy(np.ascontiguousarray(a))  # noqa: E731
     for k in range(3):  # the torch method batches the problems' stages: compare each problem alone

@@ -3,12 +3,13 @@
 The torch Newton step (:func:`torchsvm.solvers.primal.primal_newton`) is some hundred dispatched
 operations, its exact line search sixty more passes over the (N, K) margins: on a small problem (a few
 hundred rows of a few dozen features) that costs tens of milliseconds where the arithmetic costs
-tens of microseconds. Here one problem runs all its steps in one compiled loop, the problems one
-after the other on each of torch's threads, with the torch method's rules:
+tens of microseconds. Here one problem runs all its steps in one compiled loop (the problems shared
+out over torch's threads), with the torch method's rules and the same exact line search (the root of
+phi' bracketed by doubling; where the torch method then bisects forty times, a safeguarded Newton method
+on the piecewise-linear phi' finds the same root in a few passes):
 
 - the squared hinge: the same generalized Hessian (2 C on the rows with a positive loss, the same
-  damping), the same line search (bracket by doubling, then forty bisections of phi') and the same
-  stopping rule (the gradient's norm relative to the start's);
+  damping) and the same stopping rule (the gradient's norm relative to the start's);
 - the hinge: the same smoothing stages (width h shrinking 4x from 10, each stage solved to a relative
   gradient of 1e-3, curvature C / h on the rows inside the band), the same certificate (the relative
   duality gap of the best iterate against the best dual point: each iterate's alpha = C clamp(z / h, 0, 1)
