@@ -277,7 +277,7 @@ def primal_newton_host(
     bias_penalty: float = 0.0,
 ) -> PrimalResult:
     """:func:`primal_newton` for the hinge or the squared hinge on a small dense X, as compiled CPU code on NumPy
-    arrays: each problem's steps in one loop, the problems one after the other on this thread (no torch operation
+    arrays: each problem's steps in one loop, the problems shared out over torch's threads (no torch operation
     per step: on a few hundred rows those cost a hundred times the arithmetic). The same Hessian, line
     search, smoothing stages and stopping rule as :func:`primal_newton`, so the same iterates to rounding.
 
