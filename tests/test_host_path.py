@@ -270,6 +270,7 @@ def test_small_torch_work_in_predict_and_newton_runs_on_one_thread(monkeypatch):
     seen.clear()
     newton = linear.primal_newton
     monkeypatch.setattr(linear, "primal_newton", lambda *a, **kw: seen.append(torch.get_num_threads()) or newton(*a, **kw))
+    monkeypatch.setattr(linear, "_HOST_NEWTON_WORK", 0)  # the torch method, not its compiled twin
     ts.LinearSVC(loss="hinge", solver="newton", device="cpu").fit(X, y)
     monkeypatch.setattr(linear, "_ONE_THREAD_NEWTON_WORK", 0)
     ts.LinearSVC(loss="hinge", solver="newton", device="cpu").fit(X, y)

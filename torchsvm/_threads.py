@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 
-__all__ = ["SMALL_ROWS", "one_thread_up_to", "rows_of", "small_fit_threads"]
+__all__ = ["SMALL_ROWS", "one_thread_up_to", "rows_of", "run_problems", "small_fit_threads"]
+
+T = TypeVar("T")
 
 # A fit of at most this many rows is small: its problems are solved one after the other on the calling thread
 # (torchsvm.svm.problems._solve_on_host) and torch's operations run on it too (small_fit_threads).
@@ -48,3 +51,14 @@ def rows_of(X: Any) -> float:
         return float(shape[0]) if shape is not None and len(shape) > 0 else float(len(X))
     except TypeError:
         return float("inf")
+
+
+def run_problems(solve: Callable[[int], T], K: int) -> list[T]:
+    """``[solve(k) for k in range(K)]`` over ``torch.get_num_threads()`` threads (the compiled loops release
+    the GIL): a pool rather than numba's static prange, since problems take unequal times and a free
+    thread takes the next."""
+    workers = min(K, torch.get_num_threads())
+    if workers <= 1:
+        return [solve(k) for k in range(K)]
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(solve, range(K)))

@@ -27,6 +27,7 @@ import numba
 import numpy as np
 
 from torchsvm import _jit  # noqa: F401  (registers the first-build notice before a loop here compiles)
+from torchsvm._threads import run_problems
 
 __all__ = ["newton_squared_hinge", "newton_hinge"]
 
@@ -216,10 +217,8 @@ def newton_squared_hinge(X: np.ndarray, Y: np.ndarray, C: np.ndarray, O: np.ndar
 
 
 def _run(solve: Callable[[int], tuple[int, float, float]], K: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The K problems over torch's threads (:func:`torchsvm.solvers.dcd.run_problems`; the loops release the
+    """The K problems over torch's threads (:func:`torchsvm._threads.run_problems`; the loops release the
     GIL): ``(steps, measure, objective)``, each ``(K,)``."""
-    from torchsvm.solvers.dcd import run_problems
-
     steps, measure, objective = zip(*run_problems(solve, K), strict=True)
     return np.array(steps, np.int64), np.array(measure, np.float64), np.array(objective, np.float64)
 

@@ -21,10 +21,6 @@ compiled loop releases the GIL), a free thread taking the next problem.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
-
 import numba
 import numpy as np
 import torch
@@ -32,11 +28,11 @@ from torch import Tensor
 
 from torchsvm import _jit  # noqa: F401  (registers the first-build notice before a loop here compiles)
 from torchsvm._sparse import Matrix, SparseRows
+from torchsvm._threads import run_problems
 from torchsvm.solvers.primal import PrimalResult, SolverInfo
 
-__all__ = ["compressed", "dual_coordinate_descent", "run_problems"]
+__all__ = ["compressed", "dual_coordinate_descent", "run_problems"]  # run_problems lives in torchsvm._threads
 
-T = TypeVar("T")
 
 
 @numba.njit(inline="always")
@@ -227,17 +223,6 @@ def compressed(X: Matrix, columns: bool = False) -> tuple[np.ndarray, np.ndarray
     pointers = np.zeros(dense.shape[0] + 1, np.int64)
     np.cumsum(np.bincount(rows, minlength=dense.shape[0]), out=pointers[1:])
     return pointers, cols.astype(np.uint32), np.ascontiguousarray(dense[rows, cols])
-
-
-def run_problems(solve: Callable[[int], T], K: int) -> list[T]:
-    """``[solve(k) for k in range(K)]`` over ``torch.get_num_threads()`` threads (the compiled loops release
-    the GIL): a pool rather than numba's static prange, since problems take unequal times and a free
-    thread takes the next."""
-    workers = min(K, torch.get_num_threads())
-    if workers <= 1:
-        return [solve(k) for k in range(K)]
-    with ThreadPoolExecutor(workers) as pool:
-        return list(pool.map(solve, range(K)))
 
 
 def dual_coordinate_descent(
