@@ -279,3 +279,23 @@ def test_auto_solver_choice_on_the_cpu(monkeypatch):
     monkeypatch.setattr(linear, "_HOST_NEWTON_WORK", 10)  # too large for the compiled method: coordinate descent
     assert solver(narrow, C=10.0, loss="hinge") == "dcd"
     assert solver(narrow, C=10.0) == "newton"
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("estimator,loss", [("LinearSVC", "hinge"), ("LinearSVC", "squared_hinge"),
+                                            ("LinearSVR", "epsilon_insensitive")])
+def test_low_precision_tensors_fit_as_float64(dtype, estimator, loss):
+    """float16 and bfloat16 X (which NumPy, and so the compiled solvers, cannot read) fit as their float64 values:
+    the same model as from a float64 copy, float64 coefficients, and predict takes either dtype."""
+    import torchsvm
+
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(80, 5, generator=g).to(dtype)
+    y = (X[:, 0].double() > 0).long().numpy() if estimator == "LinearSVC" else X[:, :2].double().sum(1).numpy()
+    for solver in ("dcd", "newton"):
+        make = getattr(torchsvm, estimator)
+        low = make(loss=loss, solver=solver, random_state=0, device="cpu").fit(X, y)
+        ref = make(loss=loss, solver=solver, random_state=0, device="cpu").fit(X.double(), y)
+        np.testing.assert_allclose(low.coef_, ref.coef_, rtol=1e-12, atol=1e-12)
+        assert low.coef_.dtype == np.float64
+        np.testing.assert_array_equal(low.predict(X), ref.predict(X.double()))

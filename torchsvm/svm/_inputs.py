@@ -124,10 +124,15 @@ def float_targets(est: BaseEstimator, n_samples: int, y: Any) -> np.ndarray:
 
 
 def training_rows(X: Any, device: torch.device) -> Matrix:
-    """X as :func:`as_tensor_2d` gives it, float32 kept (scikit-learn's float64 values of it are exact
-    upcasts: nothing is lost by not copying it), any other dtype as float64."""
-    Xt = as_tensor_2d(X, "X", device)
-    return Xt if Xt.dtype in (torch.float32, torch.float64) else Xt.to(torch.float64)
+    """X as :func:`as_tensor_2d` gives it, in a solver's dtype (:func:`solver_dtype`)."""
+    return solver_dtype(as_tensor_2d(X, "X", device))
+
+
+def solver_dtype(X: Matrix) -> Matrix:
+    """X in float32 or float64 as it is (scikit-learn's float64 values of float32 are exact upcasts: nothing is
+    lost by not copying it), any other floating dtype (float16, bfloat16) as float64: the compiled solvers read
+    X through NumPy, which has no bfloat16, and half precision is too coarse for their sums."""
+    return X if X.dtype in (torch.float32, torch.float64) else X.to(torch.float64)
 
 
 def dense_if_narrow(X: Matrix) -> Matrix:

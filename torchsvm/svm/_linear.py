@@ -36,6 +36,7 @@ from torchsvm.svm._inputs import (
     sample_costs,
     shard_inputs,
     shards_of,
+    solver_dtype,
 )
 from torchsvm.svm._params import LINEAR, Constrained, StrOptions
 from torchsvm.svm.modules import DecisionHead, LinearSVMModule
@@ -501,7 +502,7 @@ class LinearSVC(ClassifierMixin, BaseLinear):
         shards = shards_of(self)
         device = fit_device(self.device, X, self.distributed)
         check_feature_names(self, X, reset=True)
-        Xt = shard_inputs(shards, X, device)
+        Xt = solver_dtype(shard_inputs(shards, X, device))
         costs = classes_and_costs(self, Xt.shape[0], y, sample_weight, self.C, self.class_weight, shards,
                                   weighted_balance=True)
         self.classes_, self.class_weight_ = costs.classes, costs.class_weight
@@ -634,7 +635,7 @@ class LinearSVR(RegressorMixin, BaseLinear):
         self._check_params()
         device = fit_device(self.device, X)
         check_feature_names(self, X, reset=True)
-        Xt = as_tensor_2d(X, "X", device)
+        Xt = solver_dtype(as_tensor_2d(X, "X", device))
         N = Xt.shape[0]
         self.n_features_in_ = Xt.shape[1]
         y_np = float_targets(self, N, y)
