@@ -274,5 +274,6 @@ def dual_coordinate_descent(
     w = torch.from_numpy(W[:, :-1].T.copy()).to(X.dtype)
     b = torch.from_numpy(W[:, -1] * intercept_scaling).to(X.dtype)
     gap = float(gaps.max())
-    info = SolverInfo(bool(gap <= tol), int(sweeps.max()), gap, torch.from_numpy(objectives).to(X.dtype))
+    info = SolverInfo(bool(gap <= tol), int(sweeps.max()), gap, torch.from_numpy(objectives).to(X.dtype),
+                      torch.from_numpy(gaps))
     return PrimalResult(w, b, info)

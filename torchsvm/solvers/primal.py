@@ -39,6 +39,7 @@ class SolverInfo(NamedTuple):
     n_iter: int
     gap: float  # relative duality gap (hinge) or relative gradient norm (smooth losses); max over K
     objective: Tensor  # (K,) final primal objective
+    gaps: Tensor | None = None  # (K,) each problem's gap, where the solver tells them apart (coordinate descent)
 
 
 class PrimalResult(NamedTuple):
