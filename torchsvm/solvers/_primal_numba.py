@@ -373,7 +373,8 @@ def _solve_hinge(X, y, c, o, w, b, lam, no_bias, damping, tol, max_iter, h_scale
                     for i in range(N):  # the next round's partition: v = alpha / C + z
                         calpha[i] = calpha[i] / c[i] + o[i] - y[i] * f[i]
             gap = (best_p - best_d) / max(abs(best_p), 1e-30)
-            if gap <= tol or stage_done or steps >= max_iter:
+            # The last stage runs on to the certificate (or max_iter): its h is the smallest there is.
+            if gap <= tol or (stage_done and stage < _STAGES - 1) or steps >= max_iter:
                 break
             p = _direction(X, s, g, lam, no_bias, damping, H)
             if not _step(X, y, w, b, lam, p, r, c, h, False, dm) > 0:

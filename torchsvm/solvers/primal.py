@@ -236,7 +236,8 @@ def primal_newton(
                 done = stop.check(cols, Ya, Ca, O[:, cols], Wa, ba, Fa, -Ca * d1, h, stop.polish_now(stage_done, in_stage))
             else:
                 done = stop.check(rel)
-            if done or stage_done or n_iter >= max_iter:
+            # The last stage runs on to the certificate (or max_iter): its h is the smallest there is.
+            if done or (stage_done and h != stages[-1]) or n_iter >= max_iter:
                 break
             # The curvature is scale * weights; for the (smoothed) hinge and the squared hinge the
             # weights are C on the curved rows, exactly equal from step to step (the Gram cache's premise).
