@@ -31,7 +31,7 @@ from torchsvm._sparse import Matrix, SparseRows
 from torchsvm._threads import run_problems
 from torchsvm.solvers.primal import PrimalResult, SolverInfo
 
-__all__ = ["compressed", "dual_coordinate_descent", "run_problems"]  # run_problems lives in torchsvm._threads
+__all__ = ["compressed", "dual_coordinate_descent"]
 
 
 

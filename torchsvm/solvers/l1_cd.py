@@ -25,7 +25,8 @@ from torch import Tensor
 
 from torchsvm import _jit  # noqa: F401  (registers the first-build notice before a loop here compiles)
 from torchsvm._sparse import Matrix
-from torchsvm.solvers.dcd import compressed, run_problems, shuffle_active, soft_newton_step
+from torchsvm._threads import run_problems
+from torchsvm.solvers.dcd import compressed, shuffle_active, soft_newton_step
 from torchsvm.solvers.primal import PrimalResult, SolverInfo
 
 __all__ = ["l1_coordinate_descent"]
