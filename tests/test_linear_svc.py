@@ -235,9 +235,9 @@ def test_dcd_binary_sparse_rows_and_errors():
 
 
 def test_auto_hands_a_stalled_coordinate_descent_to_newton():
-    """Dense, overlapping classes at C = 1: coordinate descent's gap shrinks slowly; with ``stall`` it stops
-    once the gap no longer halves in 50 sweeps ("auto" then lets the Newton method finish; on X this dense
-    "auto" picks Newton from the start), and "auto" ends certified either way."""
+    """Dense, overlapping classes at C = 1: coordinate descent's gap shrinks slowly; with ``hand_over`` it stops
+    where its gap, at its rate, would not reach tol within max_iter sweeps ("auto" then lets the Newton method
+    finish; on X this dense "auto" picks Newton from the start), and "auto" ends certified either way."""
     from sklearn.datasets import make_classification
 
     from torchsvm.solvers.dcd import dual_coordinate_descent
@@ -247,7 +247,7 @@ def test_auto_hands_a_stalled_coordinate_descent_to_newton():
     Y = torch.where(torch.from_numpy(y)[:, None] == torch.arange(3), 1.0, -1.0).double()
     C = torch.ones(500, 3, dtype=torch.float64)
     plain = dual_coordinate_descent(Xt, Y, C, "squared_hinge", tol=1e-4, max_iter=300)
-    stalled = dual_coordinate_descent(Xt, Y, C, "squared_hinge", tol=1e-4, max_iter=300, stall=0.5)
+    stalled = dual_coordinate_descent(Xt, Y, C, "squared_hinge", tol=1e-4, max_iter=300, hand_over=True)
     assert plain.info.n_iter == 300 and not plain.info.converged
     assert stalled.info.n_iter < 300 and not stalled.info.converged
     newton = LinearSVC(solver="newton", tol=1e-8, device="cpu").fit(X, y)

@@ -8,18 +8,11 @@ from torchsvm import SVC, SVR, LinearSVC, LinearSVR, NuSVC, NuSVR, OneClassSVM
 
 
 def _expected_failures(estimator):
-    """The failures below, each for dense and sparse X alike (the same solvers on the same values), and LinearSVR's
-    on sparse X."""
+    """The failures below, each for dense and sparse X alike (the same solvers on the same values; a sparse X as
+    small as the checks' is solved by the compiled Newton method from a dense copy, as the dense X)."""
     failures = _dense_failures(estimator)
     if "check_sample_weight_equivalence_on_dense_data" in failures:
         failures["check_sample_weight_equivalence_on_sparse_data"] = failures["check_sample_weight_equivalence_on_dense_data"]
-    if isinstance(estimator, LinearSVR):
-        # Its default loss is a hinge: on sparse X solved by coordinate descent, whose tol=1e-4 certifies the
-        # objective, not the coefficients to the check's 1e-7 (scikit-learn lists the check as failing for its
-        # LIBLINEAR classes). On the check's dense X (C ||x||^2 > 3) the compiled Newton method solves it to
-        # rounding and passes, as LinearSVC's squared hinge does; with a tight tol both pass, see
-        # test_sample_weight_equivalence_with_a_tight_tol.
-        failures["check_sample_weight_equivalence_on_sparse_data"] = "tol=1e-4 does not fix the coefficients to 1e-7"
     return failures
 
 

@@ -96,12 +96,28 @@ def dual_diagonal(ptr, idx, val, B, C, squared):
     return QD, U, Dii
 
 @numba.njit(inline="always")
-def stalled(gap, sweep, last_gap, last_sweep, window, stall):
-    """The stall rule at a gap check: ``(stop, last_gap, last_sweep)``; stop once the gap shrank by less than the
-    factor ``stall`` (> 0) over ``window`` sweeps (the window's start moves on each time it is judged)."""
-    if sweep - last_sweep < window:
-        return False, last_gap, last_sweep
-    return stall > 0 and gap > stall * last_gap, gap, sweep
+def stalled(history, gap, sweep, window, max_sweeps, tol):
+    """The hand-over rule at a gap check: whether the gap, falling at its recent rate, would not reach ``tol``
+    within ``max_sweeps``. The rate is the smallest gap's since an anchor between a half and a quarter of the
+    sweeps back (the early sweeps are faster; the gap at an iterate is not monotone), judged over at least
+    ``window`` sweeps. ``history`` (5,): the anchor's sweep and smallest gap, the next anchor's, the smallest gap
+    so far; initially :func:`new_history`, updated in place."""
+    best = min(history[4], gap)
+    history[4] = best
+    if history[0] < 0:
+        history[0], history[1], history[2], history[3] = sweep, best, sweep, best
+        return False
+    if history[2] <= sweep / 2:  # the next anchor is now at least half the sweeps back
+        history[0], history[1], history[2], history[3] = history[2], history[3], sweep, best
+    if sweep - history[0] < window:
+        return False
+    rate = np.log(history[1] / best) / (sweep - history[0])  # per sweep
+    return rate <= 0.0 or sweep + np.log(best / max(tol, 1e-300)) / rate > max_sweeps
+
+@numba.njit(inline="always")
+def new_history():
+    """The state of :func:`stalled` before the first check."""
+    return np.array([-1.0, np.inf, -1.0, np.inf, np.inf])
 
 @numba.njit(inline="always")
 def soft_newton_step(Gp, Gn, H, x):
@@ -133,9 +149,9 @@ def _gap(ptr, idx, val, y, C, o, a, w, B, squared):
     return (primal - (dual - 0.5 * ww)) / max(abs(primal), 1e-30), primal
 
 @numba.njit(nogil=True, cache=True)
-def _dcd_problem(ptr, idx, val, y, Ck, o, a, w, B, tol, max_sweeps, check_every, squared, seed, stall):
+def _dcd_problem(ptr, idx, val, y, Ck, o, a, w, B, tol, max_sweeps, check_every, squared, seed, hand_over):
     """One problem to its certified gap or max_sweeps: ``(gap, objective, sweeps)``; a and w updated in place.
-    With ``stall`` > 0 it also stops once the gap shrinks by less than that factor over ``check_every`` sweeps."""
+    With ``hand_over`` it also stops where the gap would not reach tol within max_sweeps (:func:`stalled`)."""
     N = y.shape[0]
     D = w.shape[0] - 1
     QD, U, Dii = dual_diagonal(ptr, idx, val, B, Ck, squared)
@@ -146,7 +162,7 @@ def _dcd_problem(ptr, idx, val, y, Ck, o, a, w, B, tol, max_sweeps, check_every,
     state = np.uint64(seed)
     gap, objective = np.inf, np.inf
     sweep, next_check = 0, check_every
-    last_gap, last_sweep = np.inf, 0
+    history = new_history()
     while sweep < max_sweeps:
         sweep += 1
         state = shuffle_active(index, active, state)  # random order of the active variables
@@ -189,8 +205,7 @@ def _dcd_problem(ptr, idx, val, y, Ck, o, a, w, B, tol, max_sweeps, check_every,
             gap, objective = _gap(ptr, idx, val, y, Ck, o, a, w, B, squared)
             if gap <= tol:
                 break
-            stop, last_gap, last_sweep = stalled(gap, sweep, last_gap, last_sweep, check_every, stall)
-            if stop:
+            if stalled(history, gap, sweep, check_every, max_sweeps, tol) and hand_over:
                 break
             if settled and active < N:  # shrunk variables may have moved off their bounds: unshrink
                 active = N
@@ -228,7 +243,7 @@ def compressed(X: Matrix, columns: bool = False) -> tuple[np.ndarray, np.ndarray
 def dual_coordinate_descent(
     X: Matrix, Y: Tensor, C: Tensor, loss: str = "hinge", tol: float = 1e-3, max_iter: int = 1000,
     intercept_scaling: float = 1.0, check_every: int = 50, seed: int = 0, offset: Tensor | None = None,
-    stall: float = 0.0,
+    hand_over: bool = False,
 ) -> PrimalResult:
     """K linear SVMs with a penalized bias by dual coordinate descent (see the module docstring), on the CPU.
 
@@ -244,8 +259,8 @@ def dual_coordinate_descent(
         check_every: sweeps between certified-gap checks at the latest.
         seed: of the coordinate order.
         offset: ``(N, K)`` margins o each sample must reach (default 1).
-        stall: stop a problem early when its gap shrinks by less than this factor over ``check_every``
-            sweeps (0: never; coordinate descent's slow regime, where a Newton method finishes faster).
+        hand_over: stop a problem early where its gap, at the rate it has fallen, would not reach ``tol``
+            within ``max_iter`` sweeps (coordinate descent's slow regime, where a Newton method finishes faster).
 
     Returns:
         ``PrimalResult(w (D, K), b (K,), info)``; ``info.n_iter`` is the most sweeps any problem took,
@@ -268,7 +283,7 @@ def dual_coordinate_descent(
 
     def solve(k: int) -> tuple[float, float, int]:  # the kernel releases the GIL: threads run problems at once
         return _dcd_problem(ptr, idx, val, Yn[k], Cn[k], On[k], alpha[k], W[k], float(intercept_scaling), float(tol),
-                            int(max_iter), int(check_every), loss == "squared_hinge", int(seed) + 1 + k, float(stall))
+                            int(max_iter), int(check_every), loss == "squared_hinge", int(seed) + 1 + k, bool(hand_over))
 
     gaps, objectives, sweeps = (np.array(column) for column in zip(*run_problems(solve, K), strict=True))
     w = torch.from_numpy(W[:, :-1].T.copy()).to(X.dtype)

@@ -30,7 +30,15 @@ from torch import Tensor
 
 from torchsvm import _jit  # noqa: F401  (registers the first-build notice before a loop here compiles)
 from torchsvm._sparse import Matrix
-from torchsvm.solvers.dcd import compressed, dual_diagonal, row_margin, shuffle_active, soft_newton_step, stalled
+from torchsvm.solvers.dcd import (
+    compressed,
+    dual_diagonal,
+    new_history,
+    row_margin,
+    shuffle_active,
+    soft_newton_step,
+    stalled,
+)
 from torchsvm.solvers.primal import PrimalResult, SolverInfo
 
 __all__ = ["svr_coordinate_descent"]
@@ -56,9 +64,9 @@ def _gap(ptr, idx, val, t, C, eps, beta, w, B, squared):
 
 
 @numba.njit(nogil=True, cache=True)
-def _svr_problem(ptr, idx, val, t, C, eps, beta, w, B, tol, max_sweeps, check_every, squared, seed, stall):
+def _svr_problem(ptr, idx, val, t, C, eps, beta, w, B, tol, max_sweeps, check_every, squared, seed, hand_over):
     """The problem to its certified gap or max_sweeps: ``(gap, objective, sweeps)``; beta and w updated in place.
-    With ``stall`` > 0 it also stops once the gap shrinks by less than that factor over ``check_every`` sweeps."""
+    With ``hand_over`` it also stops where the gap would not reach tol within max_sweeps (``dcd.stalled``)."""
     N = t.shape[0]
     D = w.shape[0] - 1
     H, U, lam = dual_diagonal(ptr, idx, val, B, C, squared)  # the hinge's bounds and diagonal, as dcd's
@@ -70,7 +78,7 @@ def _svr_problem(ptr, idx, val, t, C, eps, beta, w, B, tol, max_sweeps, check_ev
     state = np.uint64(seed)
     gap, objective = np.inf, np.inf
     sweep, next_check = 0, check_every
-    last_gap, last_sweep = np.inf, 0
+    history = new_history()
     while sweep < max_sweeps:
         sweep += 1
         state = shuffle_active(index, active, state)
@@ -126,8 +134,7 @@ def _svr_problem(ptr, idx, val, t, C, eps, beta, w, B, tol, max_sweeps, check_ev
             gap, objective = _gap(ptr, idx, val, t, C, eps, beta, w, B, squared)
             if gap <= tol:
                 break
-            stop, last_gap, last_sweep = stalled(gap, sweep, last_gap, last_sweep, check_every, stall)
-            if stop:
+            if stalled(history, gap, sweep, check_every, max_sweeps, tol) and hand_over:
                 break
             if settled and active < N:  # shrunk variables may have moved off their bounds: unshrink
                 active = N
@@ -143,7 +150,7 @@ def _svr_problem(ptr, idx, val, t, C, eps, beta, w, B, tol, max_sweeps, check_ev
 
 def svr_coordinate_descent(
     X: Matrix, t: Tensor, C: Tensor, epsilon: float, squared: bool = False, tol: float = 1e-3, max_iter: int = 1000,
-    intercept_scaling: float = 1.0, check_every: int = 50, seed: int = 0, stall: float = 0.0,
+    intercept_scaling: float = 1.0, check_every: int = 50, seed: int = 0, hand_over: bool = False,
 ) -> PrimalResult:
     """Linear epsilon-insensitive regression with a penalized bias by dual coordinate descent (see the module
     docstring), on the CPU.
@@ -156,7 +163,7 @@ def svr_coordinate_descent(
         intercept_scaling: B, the value of the bias feature (the bias b = B w~_D is penalized as 1/2 w~_D^2:
             LIBLINEAR's ``-B``); 0: no bias.
         check_every: sweeps between certified-gap checks at the latest; seed: of the coordinate order.
-        stall: stop early when the gap shrinks by less than this factor over ``check_every`` sweeps (0: never).
+        hand_over: stop early where the gap, at the rate it has fallen, would not reach tol within max_iter sweeps.
 
     Returns:
         ``PrimalResult(w (D, 1), b (1,), info)``, ``info.objective`` ``(1,)`` the primal objective.
@@ -172,7 +179,7 @@ def svr_coordinate_descent(
     W = np.zeros(X.shape[1] + 1)
     gap, objective, sweeps = _svr_problem(ptr, idx, val, tn, Cn, float(epsilon), beta, W, float(intercept_scaling),
                                           float(tol), int(max_iter), int(check_every), bool(squared), int(seed) + 1,
-                                          float(stall))
+                                          bool(hand_over))
     w = torch.from_numpy(W[:-1].copy()).to(X.dtype).unsqueeze(1)
     b = torch.tensor([W[-1] * intercept_scaling], dtype=X.dtype)
     info = SolverInfo(bool(gap <= tol), int(sweeps), float(gap), torch.tensor([objective], dtype=X.dtype))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from typing import Any, Literal, NamedTuple, TypeGuard
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import scipy.sparse
@@ -45,11 +45,11 @@ __all__ = ["LinearSVC", "LinearSVR"]
 
 # The thresholds below are rules; the measurements behind them are in docs/benchmarks.md ("The thresholds
 # in the code").
-# solver="auto": coordinate descent hands a problem to the Newton method once its duality gap shrinks by
-# less than this factor over 50 sweeps: past that point the Newton method from its iterate finishes sooner.
-_STALL = 0.5
-# ... over 200 sweeps on at most this many rows (times problems), where a sweep costs microseconds and the torch
-# Newton method's steps milliseconds.
+# solver="auto": coordinate descent checks its duality gap every this many sweeps (and where its projected gradients
+# settle); where it hands problems to the Newton method (see fit_primal), it does so at a check.
+_CHECK_EVERY = 50
+# ... every this many sweeps on at most _STALL_ROWS rows (times problems), where a sweep costs microseconds.
+_CHECK_EVERY_SMALL = 200
 _STALL_ROWS = 20000
 # ... and a hinge problem on at most this many rows (times problems) is not handed over before max_iter sweeps.
 _HINGE_SWEEPS_ROWS = 5000
@@ -69,6 +69,7 @@ _DENSE_DCD_WIDTH = 500.0
 # a dense CPU X up to N (D + 1)^2 K = this: below it torch's operations per step cost more than the arithmetic, above
 # it the batched torch method's threads and BLAS win.
 _HOST_NEWTON_WORK = 1e8
+_HOST_DENSE_COPY = 1e7
 # The torch Newton method runs on one torch thread for N D K up to this: alone, one thread is as fast there, and on
 # a busy machine many small parallel regions stall.
 _ONE_THREAD_NEWTON_WORK = 1e7
@@ -83,7 +84,8 @@ def _newton(X: Matrix, Y: Tensor, C: Tensor, loss: Loss, tol: float, max_iter: i
         def host(T: Tensor | None) -> np.ndarray | None:
             return None if T is None else T.detach().cpu().numpy()
 
-        result = primal_newton_host(X.detach().numpy(), Y.detach().numpy(), C.detach().numpy(), loss, W0=host(W0),
+        A = (X.to_dense() if isinstance(X, SparseRows) else X).detach().numpy()
+        result = primal_newton_host(A, Y.detach().numpy(), C.detach().numpy(), loss, W0=host(W0),
                                     b0=host(b0), offset=host(offset), tol=tol, max_iter=max_iter,
                                     bias_penalty=bias_penalty)
         return result._replace(w=result.w.to(X.dtype), b=result.b.to(X.dtype))
@@ -94,12 +96,12 @@ def _newton(X: Matrix, Y: Tensor, C: Tensor, loss: Loss, tol: float, max_iter: i
                              bias_penalty=bias_penalty, W0=W0, b0=b0)
 
 
-def _host_newton(X: Matrix, problems: int, distributed: bool = False) -> TypeGuard[Tensor]:
-    """Whether the (squared) hinge's Newton method runs as compiled code here: a dense CPU X in one process, with
-    N (D + 1)^2 K at most _HOST_NEWTON_WORK."""
+def _host_newton(X: Matrix, problems: int, distributed: bool = False) -> bool:
+    """Whether the (squared) hinge's Newton method runs as compiled code here: a CPU X in one process, with
+    N (D + 1)^2 K at most _HOST_NEWTON_WORK (a sparse X as a dense copy of at most _HOST_DENSE_COPY entries)."""
     N, D = X.shape
-    return (isinstance(X, Tensor) and X.device.type == "cpu" and not distributed
-            and N * (D + 1) ** 2 * problems <= _HOST_NEWTON_WORK)
+    return (X.device.type == "cpu" and not distributed and N * (D + 1) ** 2 * problems <= _HOST_NEWTON_WORK
+            and (isinstance(X, Tensor) or N * D <= _HOST_DENSE_COPY))
 
 
 def _density(X: Matrix) -> float:
@@ -235,13 +237,13 @@ def choose_solver(X: Matrix, s: LinearSettings, problems: int = 1) -> str:
 
 def fit_primal(X: Matrix, Y: Tensor, C: Tensor, s: LinearSettings, offset: Tensor | None = None,
                shards: Collectives = LOCAL,
-               descend: Callable[[int, float], PrimalResult] | None = None) -> tuple[PrimalResult, str]:
+               descend: Callable[[int, bool], PrimalResult] | None = None) -> tuple[PrimalResult, str]:
     """Solve the K problems of ``Y`` ``(N, K)`` with costs ``C`` ``(N, K)`` (and hinge offsets ``offset``):
     the solution on X's device and the solver that found it, in words.
 
-    ``solver="auto"`` on the CPU runs coordinate descent and, where it stops before its certified
-    gap reaches ``tol`` (large C), the Newton method from its iterate, which certifies the answer.
-    ``descend(check_every, stall)``, where given, is the coordinate descent of the same problem in another
+    ``solver="auto"`` on the CPU runs coordinate descent and, where it would stop before its certified
+    gap reaches ``tol`` (large C) and the Newton method runs as compiled code (a small dense X), the Newton
+    method from its iterate, which certifies the answer. ``descend(check_every, hand_over)``, where given, is the coordinate descent of the same problem in another
     form (LinearSVR's one variable per sample); by default LIBLINEAR's on the rows of X."""
     # The compiled solvers' modules import numba: loaded on the first fit, not at import.
     from torchsvm.solvers.dcd import dual_coordinate_descent
@@ -255,23 +257,25 @@ def fit_primal(X: Matrix, Y: Tensor, C: Tensor, s: LinearSettings, offset: Tenso
         return result._replace(w=result.w.to(device), b=result.b.to(device)), "l1 coordinate descent"
     if choose_solver(X, s, Y.shape[1]) == "newton":
         return _newton(X, Y, C, **newton), "newton"
-    # "auto" hands over to Newton once the gap stops halving over a window of sweeps: coordinate descent's
-    # slow regime (50 sweeps; 200 on a small problem, whose sweeps cost less than Newton's steps). A very
-    # small hinge problem runs its max_iter sweeps first: there a sweep costs microseconds and the hinge's
-    # Newton method (smoothing stages) thousands of sweeps' time, while a gap that plateaus for 200 sweeps
+    # "auto" hands a problem to the Newton method where the Newton method runs as compiled code (its steps cost a
+    # few sweeps) and coordinate descent, at the rate its gap has fallen, would not reach tol within max_iter
+    # sweeps; or at max_iter. Elsewhere (the torch method: the hinge on mnist-10k costs ~1,500 sweeps' time a
+    # problem, on sparse X with 5,000 features ~10,000) coordinate descent runs to tol or, as LIBLINEAR, to max_iter
+    # and warns. A very small hinge problem runs its max_iter sweeps first: there a sweep costs microseconds and the
+    # hinge's Newton method (smoothing stages) thousands of sweeps' time, while a gap that plateaus for 200 sweeps
     # often falls after (an unneeded hand-over multiplies such a fit's time: the 1,000-row hinge cases of
     # benchmarks/results/busy-cpu-2026-12-07 against -2).
     rows = X.shape[0] * Y.shape[1]
-    tiny_hinge = loss == "hinge" and rows <= _HINGE_SWEEPS_ROWS
-    stall = _STALL if s.solver == "auto" and not tiny_hinge else 0.0
-    window = 200 if rows <= _STALL_ROWS else 50
+    finish = s.solver == "auto" and _host_newton(X, Y.shape[1])
+    hand_over = finish and not (loss == "hinge" and rows <= _HINGE_SWEEPS_ROWS)
+    window = _CHECK_EVERY_SMALL if rows <= _STALL_ROWS else _CHECK_EVERY
     if descend is None:
         result = dual_coordinate_descent(X, Y, C, loss, s.tol, s.max_iter, s.constant_feature,
-                                         check_every=window, seed=s.seed(), offset=offset, stall=stall)
+                                         check_every=window, seed=s.seed(), offset=offset, hand_over=hand_over)
     else:
-        result = descend(window, stall)
+        result = descend(window, hand_over)
     result = result._replace(w=result.w.to(device), b=result.b.to(device))
-    if result.info.converged or s.solver != "auto":
+    if result.info.converged or not finish:
         return result, "dcd"
     return _finish_by_newton(X, Y, C, result, newton), "dcd, then newton"
 
@@ -348,7 +352,7 @@ class BaseLinear(Constrained, BaseEstimator):
         check_settings(self._settings())
 
     def _fit_primal(self, X: Matrix, Y: Tensor, C: Tensor, offset: Tensor | None = None,
-                    shards: Collectives = LOCAL, descend: Callable[[int, float], PrimalResult] | None = None) -> None:
+                    shards: Collectives = LOCAL, descend: Callable[[int, bool], PrimalResult] | None = None) -> None:
         """:func:`fit_primal`, then the fitted attributes and the verbose report."""
         start = time.perf_counter()
         result, solver = fit_primal(X, Y, C, self._settings(), offset, shards, descend)
@@ -419,8 +423,10 @@ class LinearSVC(ClassifierMixin, BaseLinear):
     classes in parallel threads, on the CPU; :func:`torchsvm.solvers.dcd.dual_coordinate_descent`);
     ``"newton"``, a batched Newton method on the primal, all classes at once on one copy of X, on any
     device (:func:`torchsvm.solvers.primal.primal_newton`); ``"auto"``, coordinate descent on the
-    CPU, finished by the Newton method where it stops short of ``tol`` (large C), the Newton method
-    from the start on a dense X where C ||x||^2 is large, and the Newton method on a GPU. Every
+    CPU, finished by the Newton method where it would stop short of ``tol`` (large C) and the Newton
+    method runs as compiled code (a small dense X; elsewhere coordinate descent runs to ``tol`` or, as
+    LIBLINEAR, to ``max_iter`` and warns), the Newton method from the start on a dense X where
+    C ||x||^2 is large, and the Newton method on a GPU. Every
     solver stops on a certificate: the hinge on the relative duality gap (the objective is within
     ``tol`` of the optimum), the squared hinge on the relative gradient norm (Newton) or duality
     gap (coordinate descent).
@@ -665,13 +671,13 @@ class LinearSVR(RegressorMixin, BaseLinear):
         X2, Y2 = vstack([Xt, Xt]), torch.cat([ones, -ones]).unsqueeze(1)
         offset = torch.cat([t - self.epsilon, -t - self.epsilon]).unsqueeze(1)
 
-        def descend(check_every: int, stall: float) -> PrimalResult:  # one variable per sample (LIBLINEAR's SVR)
+        def descend(check_every: int, hand_over: bool) -> PrimalResult:  # one variable per sample (LIBLINEAR's SVR)
             from torchsvm.solvers.svr_cd import svr_coordinate_descent  # numba: loaded on first use
 
             s = self._settings()
             return svr_coordinate_descent(Xt, t, cost, float(self.epsilon), s.loss == "squared_epsilon_insensitive",
                                           s.tol, s.max_iter, s.constant_feature, check_every=check_every,
-                                          seed=s.seed(), stall=stall)
+                                          seed=s.seed(), hand_over=hand_over)
 
         self._fit_primal(X2, Y2, torch.cat([cost, cost]).unsqueeze(1), offset, descend=descend)
         self.coef_ = self.coef_[0]
