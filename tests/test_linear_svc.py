@@ -257,6 +257,51 @@ def test_auto_hands_a_stalled_coordinate_descent_to_newton():
     np.testing.assert_allclose(LinearSVC(device="cpu").fit(X, y).objective_, newton.objective_, rtol=1e-4)
 
 
+def test_hand_over_rule_projects_the_gaps_recent_rate():
+    """dcd.stalled: a gap halving every 50 sweeps from 1 reaches 1e-4 at sweep ~664. Within max_iter=1000
+    coordinate descent goes on; with 500 the first judged check hands over; a gap that stops falling hands over
+    even where max_iter is far (its recent rate is 0), and one rising gap among falling ones does not where
+    max_iter leaves room."""
+    from torchsvm.solvers.dcd import new_history, stalled
+
+    def first_stop(gaps, max_sweeps):
+        history = new_history()
+        for sweep, gap in gaps:
+            if stalled(history, gap, sweep, 50, max_sweeps, 1e-4):
+                return sweep
+        return None
+
+    halving = [(s, 0.5 ** (s / 50)) for s in range(50, 650, 50)]
+    assert first_stop(halving, 1000) is None
+    assert first_stop(halving, 500) == 100
+    flat = [(s, 0.5 ** (min(s, 200) / 50)) for s in range(50, 650, 50)]
+    assert first_stop(flat, 10**6) == 400  # once the anchor is in the plateau (the anchor: half the sweeps back)
+    assert first_stop(flat, 1000) == 300  # the rate since sweep 100 no longer reaches 1e-4 by sweep 1000
+    noisy = [(s, g * (3.0 if s == 200 else 1.0)) for s, g in halving]
+    assert first_stop(noisy, 1500) is None  # its best lags a check: the projection ~1,230, not ~660
+
+
+def test_auto_hands_over_only_to_the_compiled_newton_method(monkeypatch):
+    """Where the Newton method would run as torch operations (here: the compiled method's size limit patched to 0),
+    "auto" runs coordinate descent to max_iter and warns, as LIBLINEAR, and never calls the Newton method;
+    where it runs compiled, "auto" finishes by it, certified."""
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(300, 10, n_informative=6, n_classes=3, random_state=0)
+    calls = []
+    finish = linear._finish_by_newton
+    monkeypatch.setattr(linear, "_finish_by_newton", lambda *a, **k: calls.append(1) or finish(*a, **k))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        certified = LinearSVC(C=0.05, loss="hinge", max_iter=30, random_state=0, device="cpu").fit(X, y)
+    assert calls and certified.duality_gap_ <= 1e-4
+    calls.clear()
+    monkeypatch.setattr(linear, "_HOST_NEWTON_WORK", 0)
+    with pytest.warns(ConvergenceWarning, match="Liblinear failed to converge"):
+        stopped = LinearSVC(C=0.05, loss="hinge", max_iter=30, random_state=0, device="cpu").fit(X, y)
+    assert not calls and stopped.n_iter_ == 30 and stopped.duality_gap_ > 1e-4
+
+
 def test_auto_solver_choice_on_the_cpu(monkeypatch):
     """The squared hinge on dense X: coordinate descent where C ||x||^2 is small and X wide (it converges in a
     few dozen sweeps: Fashion-MNIST at C = 0.01), else the Newton method; sparse enough X: coordinate descent.
