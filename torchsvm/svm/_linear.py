@@ -243,8 +243,9 @@ def fit_primal(X: Matrix, Y: Tensor, C: Tensor, s: LinearSettings, offset: Tenso
 
     ``solver="auto"`` on the CPU runs coordinate descent and, where it would stop before its certified
     gap reaches ``tol`` (large C) and the Newton method runs as compiled code (a small dense X), the Newton
-    method from its iterate, which certifies the answer. ``descend(check_every, hand_over)``, where given, is the coordinate descent of the same problem in another
-    form (LinearSVR's one variable per sample); by default LIBLINEAR's on the rows of X."""
+    method from its iterate, which certifies the answer. ``descend(check_every, hand_over)``, where given,
+    is the coordinate descent of the same problem in another form (LinearSVR's one variable per sample);
+    by default LIBLINEAR's on the rows of X."""
     # The compiled solvers' modules import numba: loaded on the first fit, not at import.
     from torchsvm.solvers.dcd import dual_coordinate_descent
     from torchsvm.solvers.l1_cd import l1_coordinate_descent
