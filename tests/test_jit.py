@@ -55,7 +55,7 @@ def test_precompile_covers_the_estimators_loops():
                   ts.LinearSVC(loss="hinge", C=0.01), ts.LinearSVC(multi_class="crammer_singer"),
                   ts.LinearSVC(penalty="l1", dual=False)):
         model.fit(X, y).predict(X[:3])
-    for model in (ts.SVC(), ts.LinearSVC(C=100)):
+    for model in (ts.SVC(), ts.LinearSVC(C=100), ts.LinearSVC(solver="newton-cg")):
         model.fit(Xb, yb).predict(Xb)
     for model in (ts.SVR(), ts.NuSVR(), ts.LinearSVR(), ts.LinearSVR(loss="squared_epsilon_insensitive"),
                   ts.LinearSVR(C=0.01)):

@@ -39,6 +39,7 @@ def _fits() -> None:
         ts.LinearSVC(**params).fit(X, y)
     # Coordinate descent (asked for: "auto" gives so narrow an X the compiled Newton method), threaded.
     ts.LinearSVC(solver="dcd").fit(X_many, y_many)
+    ts.LinearSVC(solver="newton-cg").fit(X_many, y_many)  # "auto"'s on sparse rows at moderate C ||x||^2
     for loss in ("epsilon_insensitive", "squared_epsilon_insensitive"):
         ts.LinearSVR(loss=loss, solver="dcd").fit(X, target)  # its one-variable coordinate descent
     Xt = torch.from_numpy(X)

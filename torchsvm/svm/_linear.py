@@ -63,6 +63,10 @@ _DENSE_NEWTON = 2500.0
 # step is not cheap.
 _DENSE_DCD_SCALE = 3.0
 _DENSE_DCD_WIDTH = 500.0
+# solver="auto": on X wider than _DENSE_NEWTON with more rows than features, the squared hinge by the Newton method
+# with conjugate gradients where _DENSE_DCD_SCALE < C ||x||^2 <= this (coordinate descent beyond: its sweeps then
+# cost less than the Newton steps' conjugate gradients).
+_NEWTON_CG_SCALE = 100.0
 
 
 # The (squared) hinge's Newton method runs as compiled code (primal_newton_host, the problems over torch's threads) on
@@ -155,7 +159,7 @@ class LinearSettings(NamedTuple):
     C: float
     tol: float
     max_iter: int
-    solver: str  # "auto", "newton" or "dcd"
+    solver: str  # "auto", "newton", "dcd" or "newton-cg"
     fit_intercept: bool
     intercept_scaling: float
     penalize_intercept: bool
@@ -212,21 +216,34 @@ def check_settings(s: LinearSettings) -> None:
             f"got loss={s.loss!r}, penalize_intercept={s.penalize_intercept!r}, distributed={s.distributed!r} "
             "(use solver='newton')"
         )
+    if s.solver == "newton-cg" and not (s.dcd_solves and s.hinge == "squared_hinge"):
+        raise ValueError(
+            "solver='newton-cg' solves the squared hinge (or squared epsilon-insensitive loss) with a penalized "
+            f"intercept (or none) in one process; got loss={s.loss!r}, penalize_intercept={s.penalize_intercept!r}, "
+            f"distributed={s.distributed!r} (use solver='newton')"
+        )
 
 
 def choose_solver(X: Matrix, s: LinearSettings, problems: int = 1) -> str:
-    """``"dcd"`` or ``"newton"`` for ``problems`` problems on X: ``"auto"`` picks coordinate descent on the CPU
-    where it solves the problem, the Newton method otherwise (on a GPU, and for a free intercept or the
-    logistic loss), and on dense enough X: a sweep of coordinate descent costs the nonzeros, a Newton step
-    dense products, so for the squared hinge Newton wins once D / density is small (see _DENSE_NEWTON), and
-    for the hinge where its compiled Newton method runs; unless C ||x||^2 is small enough for coordinate
-    descent to converge in a few dozen sweeps (and, for the squared hinge, X is wide enough: D / density at
-    least _DENSE_DCD_WIDTH)."""
+    """``"dcd"``, ``"newton"`` or ``"newton-cg"`` for ``problems`` problems on X: ``"auto"`` picks coordinate
+    descent on the CPU where it solves the problem, the Newton method otherwise (on a GPU, and for a free
+    intercept or the logistic loss), and on dense enough X: a sweep of coordinate descent costs the nonzeros,
+    a Newton step dense products, so for the squared hinge Newton wins once D / density is small (see
+    _DENSE_NEWTON), and for the hinge where its compiled Newton method runs; unless C ||x||^2 is small enough
+    for coordinate descent to converge in a few dozen sweeps (and, for the squared hinge, X is wide enough:
+    D / density at least _DENSE_DCD_WIDTH). On a sparse or wide X with more rows than features the squared
+    hinge goes to the Newton method with conjugate gradients where C ||x||^2 is moderate (_NEWTON_CG_SCALE)."""
     if s.solver != "auto":
         return s.solver
     if X.device.type != "cpu" or not s.dcd_solves:
         return "newton"
     width = X.shape[1] / max(_density(X), 1e-12)
+    if width >= _DENSE_NEWTON and s.hinge == "squared_hinge" and X.shape[0] > X.shape[1]:
+        # More rows than features (scikit-learn's rule for its primal solver): the Newton method with conjugate
+        # gradients where C ||x||^2 is large enough to cost coordinate descent hundreds of sweeps and not so large
+        # that the Newton steps (their active sets changing) outnumber them in cost.
+        scale = float(s.C) * (_mean_sq_norm(X) + s.constant_feature ** 2)
+        return "newton-cg" if _DENSE_DCD_SCALE < scale <= _NEWTON_CG_SCALE else "dcd"
     if width >= _DENSE_NEWTON or (s.hinge == "hinge" and not _host_newton(X, problems)):
         return "dcd"
     if s.hinge == "squared_hinge" and width < _DENSE_DCD_WIDTH:
@@ -249,6 +266,7 @@ def fit_primal(X: Matrix, Y: Tensor, C: Tensor, s: LinearSettings, offset: Tenso
     # The compiled solvers' modules import numba: loaded on the first fit, not at import.
     from torchsvm.solvers.dcd import dual_coordinate_descent
     from torchsvm.solvers.l1_cd import l1_coordinate_descent
+    from torchsvm.solvers.newton_cg import newton_cg_squared_hinge
 
     device, loss = X.device, s.hinge
     newton: dict[str, Any] = dict(loss=loss, tol=s.tol, max_iter=s.max_iter, offset=offset, shards=shards,
@@ -256,8 +274,12 @@ def fit_primal(X: Matrix, Y: Tensor, C: Tensor, s: LinearSettings, offset: Tenso
     if s.penalty == "l1":  # on the CPU whatever the device
         result = l1_coordinate_descent(X, Y, C, s.tol, s.max_iter, s.constant_feature, seed=s.seed())
         return result._replace(w=result.w.to(device), b=result.b.to(device)), "l1 coordinate descent"
-    if choose_solver(X, s, Y.shape[1]) == "newton":
+    solver = choose_solver(X, s, Y.shape[1])
+    if solver == "newton":
         return _newton(X, Y, C, **newton), "newton"
+    if solver == "newton-cg":
+        result = newton_cg_squared_hinge(X, Y, C, s.tol, s.max_iter, s.constant_feature, offset)
+        return result._replace(w=result.w.to(device), b=result.b.to(device)), "newton-cg"
     # "auto" hands a problem to the Newton method where the Newton method runs as compiled code (its steps cost a
     # few sweeps) and coordinate descent, at the rate its gap has fallen, would not reach tol within max_iter
     # sweeps; or at max_iter. Elsewhere (the torch method: the hinge on mnist-10k costs ~1,500 sweeps' time a
@@ -305,7 +327,7 @@ class BaseLinear(Constrained, BaseEstimator):
     and the linear decision values."""
 
     _family = LINEAR
-    _own_constraints = {"solver": [StrOptions({"auto", "newton", "dcd"})]}
+    _own_constraints = {"solver": [StrOptions({"auto", "newton", "dcd", "newton-cg"})]}
 
     def __init__(
         self,
@@ -422,15 +444,18 @@ class LinearSVC(ClassifierMixin, BaseLinear):
 
     Solvers (``solver``): ``"dcd"``, dual coordinate descent (LIBLINEAR's dual method, compiled,
     classes in parallel threads, on the CPU; :func:`torchsvm.solvers.dcd.dual_coordinate_descent`);
+    ``"newton-cg"``, the squared hinge's primal Newton method with conjugate gradients on compressed rows
+    (as LIBLINEAR's primal method, compiled, on the CPU; :func:`torchsvm.solvers.newton_cg.newton_cg_squared_hinge`);
     ``"newton"``, a batched Newton method on the primal, all classes at once on one copy of X, on any
     device (:func:`torchsvm.solvers.primal.primal_newton`); ``"auto"``, coordinate descent on the
     CPU, finished by the Newton method where it would stop short of ``tol`` (large C) and the Newton
     method runs as compiled code (a small dense X; elsewhere coordinate descent runs to ``tol`` or, as
     LIBLINEAR, to ``max_iter`` and warns), the Newton method from the start on a dense X where
-    C ||x||^2 is large, and the Newton method on a GPU. Every
+    C ||x||^2 is large, ``"newton-cg"`` for the squared hinge on a sparse X with more rows than features
+    where C ||x||^2 is moderate, and the Newton method on a GPU. Every
     solver stops on a certificate: the hinge on the relative duality gap (the objective is within
     ``tol`` of the optimum), the squared hinge on the relative gradient norm (Newton) or duality
-    gap (coordinate descent).
+    gap (coordinate descent, Newton-CG).
 
     The parameters, defaults and checks are scikit-learn's (1.9), except: ``tol`` is the
     certificate above (LIBLINEAR's is its solver's own stopping rule), and ``dual`` is checked as
@@ -452,7 +477,7 @@ class LinearSVC(ClassifierMixin, BaseLinear):
         random_state: seeds coordinate descent's order (None: NumPy's global generator, as scikit-learn).
         max_iter: iterations: sweeps over the data (coordinate descent), Newton steps.
         penalize_intercept: False: the intercept is not penalized (the textbook SVM; Newton).
-        solver: ``"auto"``, ``"dcd"`` or ``"newton"`` (see above).
+        solver: ``"auto"``, ``"dcd"``, ``"newton"`` or ``"newton-cg"`` (see above).
         device: ``"auto"`` (CUDA if available, except that X of at most 1,000 rows not already on CUDA is fitted
             on the CPU, where the compiled path takes milliseconds), ``"cpu"``, ``"cuda"``, ...
         distributed: fit over rows sharded across the ranks of an initialized ``torch.distributed``
@@ -490,7 +515,7 @@ class LinearSVC(ClassifierMixin, BaseLinear):
         random_state: int | np.random.RandomState | None = None,
         max_iter: int = 1000,
         penalize_intercept: bool = True,
-        solver: Literal["auto", "newton", "dcd"] = "auto",
+        solver: Literal["auto", "newton", "dcd", "newton-cg"] = "auto",
         device: str = "auto",
         distributed: bool = False,
         process_group: Any = None,
@@ -638,7 +663,7 @@ class LinearSVR(RegressorMixin, BaseLinear):
         random_state: int | np.random.RandomState | None = None,
         max_iter: int = 1000,
         penalize_intercept: bool = True,
-        solver: Literal["auto", "newton", "dcd"] = "auto",
+        solver: Literal["auto", "newton", "dcd", "newton-cg"] = "auto",
         device: str = "auto",
     ) -> None:
         super().__init__(
