@@ -118,7 +118,8 @@ def test_errors():
 
 def test_non_convergence_warns():
     X, y = three_blobs()
-    with pytest.warns(ConvergenceWarning, match="Liblinear failed to converge, increase the number of iterations.*max_iter=1 "):
+    message = r"Liblinear failed to converge, increase the number of iterations.*after 1 iterations \(max_iter=1\)"
+    with pytest.warns(ConvergenceWarning, match=message):
         LinearSVC(max_iter=1, device="cpu").fit(X, y)
 
 
@@ -230,7 +231,7 @@ def test_dcd_binary_sparse_rows_and_errors():
     with pytest.raises(ValueError,
                        match=r"The 'intercept_scaling' parameter of LinearSVC must be a float in the range \(0.0, inf\)"):
         LinearSVC(solver="dcd", intercept_scaling=0).fit(X, y)
-    with pytest.warns(ConvergenceWarning, match="Liblinear failed to converge.*after max_iter=2 iterations"):
+    with pytest.warns(ConvergenceWarning, match=r"Liblinear failed to converge.*after 2 iterations \(max_iter=2\)"):
         LinearSVC(C=100.0, solver="dcd", max_iter=2, device="cpu").fit(X, y)
 
 

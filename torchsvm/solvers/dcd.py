@@ -98,8 +98,8 @@ def dual_diagonal(ptr, idx, val, B, C, squared):
 @numba.njit(inline="always")
 def stalled(history, gap, sweep, window, max_sweeps, tol):
     """The hand-over rule at a gap check: whether the gap, falling at its recent rate, would not reach ``tol``
-    within ``max_sweeps``. The rate is the smallest gap's since an anchor between a half and a quarter of the
-    sweeps back (the early sweeps are faster; the gap at an iterate is not monotone), judged over at least
+    within ``max_sweeps``. The rate is the smallest gap's since an anchor set at between an eighth and a half of
+    the sweeps so far (the early sweeps are faster; the gap at an iterate is not monotone), judged over at least
     ``window`` sweeps. ``history`` (5,): the anchor's sweep and smallest gap, the next anchor's, the smallest gap
     so far; initially :func:`new_history`, updated in place."""
     best = min(history[4], gap)

@@ -64,7 +64,8 @@ def _gradient_and_gap(ptr, idx, val, y, C, o, r, w, B, rows, g):
             _add_row(ptr, idx, val, i, alpha * y[i], B, g)  # g holds v for now
             loss += C[i] * r[i] * r[i]
             ao += alpha * o[i]
-            aa += alpha * alpha / (4.0 * C[i])
+            if C[i] > 0.0:  # alpha_i = 0 with C_i
+                aa += alpha * alpha / (4.0 * C[i])
     ww, vv, norm = 0.0, 0.0, 0.0
     for d in range(w.shape[0]):
         ww += w[d] * w[d]

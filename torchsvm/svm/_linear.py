@@ -74,6 +74,7 @@ _NEWTON_CG_SCALE = 300.0
 # a dense CPU X up to N (D + 1)^2 K = this: below it torch's operations per step cost more than the arithmetic, above
 # it the batched torch method's threads and BLAS win.
 _HOST_NEWTON_WORK = 1e8
+# ... a sparse X as a dense copy of at most this many entries (80 MB in float64).
 _HOST_DENSE_COPY = 1e7
 # The torch Newton method runs on one torch thread for N D K up to this: alone, one thread is as fast there, and on
 # a busy machine many small parallel regions stall.
@@ -395,8 +396,8 @@ class BaseLinear(Constrained, BaseEstimator):
         if not result.info.converged:
             warn_convergence(
                 f"Liblinear failed to converge, increase the number of iterations. ({type(self).__name__}: "
-                f"relative {measure} {result.info.gap:.2e} > tol={self.tol} after max_iter={self.max_iter} "
-                "iterations; raise max_iter, loosen tol, or scale the features.)",
+                f"relative {measure} {result.info.gap:.2e} > tol={self.tol} after {result.info.n_iter} iterations "
+                f"(max_iter={self.max_iter}); raise max_iter, loosen tol, or scale the features.)",
                 stacklevel=4,
             )
 
