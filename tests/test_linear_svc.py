@@ -258,6 +258,11 @@ def test_auto_hands_a_stalled_coordinate_descent_to_newton():
     np.testing.assert_allclose(LinearSVC(device="cpu").fit(X, y).objective_, newton.objective_, rtol=1e-4)
 
 
+def auto_solver(X, **params):
+    """"auto"'s choice as a plain function of X and the parameters."""
+    return choose_solver(X, LinearSVC(**params)._settings())
+
+
 def test_hand_over_rule_projects_the_gaps_recent_rate():
     """dcd.stalled: a gap halving every 50 sweeps from 1 reaches 1e-4 at sweep ~664. Within max_iter=1000
     coordinate descent goes on; with 500 the first judged check hands over; a gap that stops falling hands over
@@ -311,20 +316,37 @@ def test_auto_solver_choice_on_the_cpu(monkeypatch):
     wide = torch.rand(50, 600, dtype=torch.float64, generator=g)  # ||x||^2 ~ 200
     narrow = torch.rand(50, 20, dtype=torch.float64, generator=g)
     sparse = wide * (torch.rand(50, 600, dtype=torch.float64, generator=g) < 0.1)
-    def solver(X, **params):  # the choice as a plain function of X and the parameters
-        return choose_solver(X, LinearSVC(**params)._settings())
-
-    assert solver(wide, C=0.001) == "dcd"
-    assert solver(wide, C=0.1) == "newton"
-    assert solver(narrow, C=0.001) == "newton"
-    assert solver(sparse, C=10.0) == "dcd"
-    assert solver(wide, C=0.001, loss="hinge") == "dcd"
-    assert solver(narrow, C=0.001, loss="hinge") == "dcd"
-    assert solver(narrow, C=10.0, loss="hinge") == "newton"
-    assert solver(sparse, C=10.0, loss="hinge") == "dcd"
+    assert auto_solver(wide, C=0.001) == "dcd"
+    assert auto_solver(wide, C=0.1) == "newton"
+    assert auto_solver(narrow, C=0.001) == "newton"
+    assert auto_solver(sparse, C=10.0) == "dcd"
+    assert auto_solver(wide, C=0.001, loss="hinge") == "dcd"
+    assert auto_solver(narrow, C=0.001, loss="hinge") == "dcd"
+    assert auto_solver(narrow, C=10.0, loss="hinge") == "newton"
+    assert auto_solver(sparse, C=10.0, loss="hinge") == "dcd"
     monkeypatch.setattr(linear, "_HOST_NEWTON_WORK", 10)  # too large for the compiled method: coordinate descent
-    assert solver(narrow, C=10.0, loss="hinge") == "dcd"
-    assert solver(narrow, C=10.0) == "newton"
+    assert auto_solver(narrow, C=10.0, loss="hinge") == "dcd"
+    assert auto_solver(narrow, C=10.0) == "newton"
+
+
+def test_auto_takes_newton_cg_on_sparse_rows_with_moderate_c():
+    """The squared hinge on a sparse X with more rows than features: Newton-CG where 3 < C ||x||^2 <= 300, else
+    coordinate descent; never for the hinge, nor with fewer rows than features."""
+    import scipy.sparse
+
+    from torchsvm._sparse import as_sparse_rows
+
+    X = scipy.sparse.random(2000, 1000, density=0.01, format="csr", random_state=0)  # D / density = 1e5: sparse
+    y = np.where(X @ np.random.default_rng(0).standard_normal(1000) > 0, 1, -1)  # ||x||^2 ~ 3.3, + 1 (bias)
+    A = as_sparse_rows(X, "X", torch.device("cpu"), torch.float64)
+
+    assert auto_solver(A, C=0.1) == "dcd"
+    assert auto_solver(A, C=1.0) == "newton-cg"
+    assert auto_solver(A, C=50.0) == "newton-cg"
+    assert auto_solver(A, C=100.0) == "dcd"
+    assert auto_solver(A, C=1.0, loss="hinge") == "dcd"
+    assert auto_solver(A[:500], C=1.0) == "dcd"  # fewer rows than features: the dual is the smaller problem
+    assert LinearSVC(C=1.0, verbose=0).fit(X, y).n_iter_ < 30  # Newton steps, not sweeps
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])

@@ -12,7 +12,6 @@ from torchsvm._sparse import as_sparse_rows
 from torchsvm.solvers.dcd import dual_coordinate_descent
 from torchsvm.solvers.newton_cg import newton_cg_squared_hinge
 from torchsvm.solvers.reference import cvxpy_primal
-from torchsvm.svm._linear import choose_solver
 
 CPU = torch.device("cpu")
 
@@ -93,21 +92,3 @@ def test_estimators_take_newton_cg_and_match_coordinate_descent():
         LinearSVC(solver="newton-cg", penalize_intercept=False).fit(X, y)
     with pytest.warns(ConvergenceWarning, match="relative duality gap"):
         LinearSVC(C=10.0, solver="newton-cg", max_iter=1).fit(X, y)
-
-
-def test_auto_takes_newton_cg_on_sparse_rows_with_moderate_c():
-    """The squared hinge on a sparse X with more rows than features: Newton-CG where 3 < C ||x||^2 <= 300, else
-    coordinate descent; never for the hinge, nor with fewer rows than features."""
-    X, y = sparse_problem(2000, 1000, density=0.01)  # D / density = 1e5: sparse; ||x||^2 ~ 3.3 + 1 (bias)
-    A = as_sparse_rows(X, "X", CPU, torch.float64)
-
-    def solver(X, **params):
-        return choose_solver(X, LinearSVC(**params)._settings())
-
-    assert solver(A, C=0.1) == "dcd"
-    assert solver(A, C=1.0) == "newton-cg"
-    assert solver(A, C=50.0) == "newton-cg"
-    assert solver(A, C=100.0) == "dcd"
-    assert solver(A, C=1.0, loss="hinge") == "dcd"
-    assert solver(A[:500], C=1.0) == "dcd"  # fewer rows than features: the dual is the smaller problem
-    assert LinearSVC(C=1.0, verbose=0).fit(X, y).n_iter_ < 30  # Newton steps, not sweeps
