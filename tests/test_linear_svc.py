@@ -330,8 +330,8 @@ def test_auto_solver_choice_on_the_cpu(monkeypatch):
 
 
 def test_auto_takes_newton_cg_on_sparse_rows_with_moderate_c():
-    """The squared hinge on a sparse X with more rows than features: Newton-CG where 3 < C ||x||^2 <= 300, else
-    coordinate descent; never for the hinge, nor with fewer rows than features."""
+    """One squared-hinge problem on a sparse X with more rows than features: Newton-CG where 3 < C ||x||^2 <= 300,
+    else coordinate descent; never for the hinge, for one-vs-rest problems, nor with fewer rows than features."""
     import scipy.sparse
 
     from torchsvm._sparse import as_sparse_rows
@@ -345,6 +345,7 @@ def test_auto_takes_newton_cg_on_sparse_rows_with_moderate_c():
     assert auto_solver(A, C=50.0) == "newton-cg"
     assert auto_solver(A, C=100.0) == "dcd"
     assert auto_solver(A, C=1.0, loss="hinge") == "dcd"
+    assert choose_solver(A, LinearSVC(C=1.0)._settings(), problems=10) == "dcd"
     assert auto_solver(A[:500], C=1.0) == "dcd"  # fewer rows than features: the dual is the smaller problem
     assert LinearSVC(C=1.0, verbose=0).fit(X, y).n_iter_ < 30  # Newton steps, not sweeps
 

@@ -63,10 +63,9 @@ _DENSE_NEWTON = 2500.0
 # step is not cheap.
 _DENSE_DCD_SCALE = 3.0
 _DENSE_DCD_WIDTH = 500.0
-# solver="auto": on X wider than _DENSE_NEWTON with more rows than features, the squared hinge by the Newton method
-# with conjugate gradients where _DENSE_DCD_SCALE < C ||x||^2 <= this (coordinate descent beyond: its sweeps then
-# cost less than the Newton steps' conjugate gradients; near the bound one-vs-rest problems of 10 classes already
-# run faster by coordinate descent, binary ones by Newton-CG).
+# solver="auto": one squared-hinge problem (binary, or LinearSVR's) on X wider than _DENSE_NEWTON with more rows
+# than features by the Newton method with conjugate gradients where _DENSE_DCD_SCALE < C ||x||^2 <= this
+# (coordinate descent beyond: its sweeps then cost less than the Newton steps' conjugate gradients).
 _NEWTON_CG_SCALE = 300.0
 
 
@@ -233,17 +232,18 @@ def choose_solver(X: Matrix, s: LinearSettings, problems: int = 1) -> str:
     a Newton step dense products, so for the squared hinge Newton wins once D / density is small (see
     _DENSE_NEWTON), and for the hinge where its compiled Newton method runs; unless C ||x||^2 is small enough
     for coordinate descent to converge in a few dozen sweeps (and, for the squared hinge, X is wide enough:
-    D / density at least _DENSE_DCD_WIDTH). On a sparse or wide X with more rows than features the squared
-    hinge goes to the Newton method with conjugate gradients where C ||x||^2 is moderate (_NEWTON_CG_SCALE)."""
+    D / density at least _DENSE_DCD_WIDTH). One squared-hinge problem on a sparse or wide X with more rows than
+    features goes to the Newton method with conjugate gradients where C ||x||^2 is moderate (_NEWTON_CG_SCALE)."""
     if s.solver != "auto":
         return s.solver
     if X.device.type != "cpu" or not s.dcd_solves:
         return "newton"
     width = X.shape[1] / max(_density(X), 1e-12)
-    if width >= _DENSE_NEWTON and s.hinge == "squared_hinge" and X.shape[0] > X.shape[1]:
-        # More rows than features (scikit-learn's rule for its primal solver): the Newton method with conjugate
-        # gradients where C ||x||^2 is large enough to cost coordinate descent hundreds of sweeps and not so large
-        # that the Newton steps (their active sets changing) outnumber them in cost.
+    if width >= _DENSE_NEWTON and s.hinge == "squared_hinge" and X.shape[0] > X.shape[1] and problems == 1:
+        # One problem on more rows than features (scikit-learn's rule for its primal solver): the Newton method with
+        # conjugate gradients where C ||x||^2 is large enough to cost coordinate descent hundreds of sweeps and not
+        # so large that the Newton steps (their active sets changing) outnumber them in cost. One-vs-rest problems
+        # (10 classes) ran as fast or faster by coordinate descent at every C measured.
         scale = float(s.C) * (_mean_sq_norm(X) + s.constant_feature ** 2)
         return "newton-cg" if _DENSE_DCD_SCALE < scale <= _NEWTON_CG_SCALE else "dcd"
     if width >= _DENSE_NEWTON or (s.hinge == "hinge" and not _host_newton(X, problems)):
@@ -453,8 +453,8 @@ class LinearSVC(ClassifierMixin, BaseLinear):
     CPU, finished by the Newton method where it would stop short of ``tol`` (large C) and the Newton
     method runs as compiled code (a small dense X; elsewhere coordinate descent runs to ``tol`` or, as
     LIBLINEAR, to ``max_iter`` and warns), the Newton method from the start on a dense X where
-    C ||x||^2 is large, ``"newton-cg"`` for the squared hinge on a sparse X with more rows than features
-    where C ||x||^2 is moderate, and the Newton method on a GPU. Every
+    C ||x||^2 is large, ``"newton-cg"`` for one squared-hinge problem (two classes) on a sparse X with more
+    rows than features where C ||x||^2 is moderate, and the Newton method on a GPU. Every
     solver stops on a certificate: the hinge on the relative duality gap (the objective is within
     ``tol`` of the optimum), the squared hinge on the relative gradient norm (Newton) or duality
     gap (coordinate descent, Newton-CG).
