@@ -10,7 +10,8 @@ its regression sets, each C: scikit-learn's estimator (LIBLINEAR) and torchsvm's
 ``"dcd"`` (coordinate descent alone, up to max_iter sweeps) and ``"newton"``, fits interleaved in a rotating order (one
 untimed fit of each first), medians of ``--repeats``. The record has each route's time, iterations and test score, and the
 route "auto" took (read from the verbose line). ``--sparse``: ``LinearSVC()`` (the squared hinge) on the matrix's
-sparse sets (5,000 features, 1% nonzeros; binary and 10 classes) instead, its routes ``"dcd"`` and ``"newton-cg"``. Results go to
+sparse sets (5,000 features, 1% nonzeros; binary and 10 classes) and a binary TF-IDF corpus instead, its routes
+``"dcd"`` and ``"newton-cg"``. Results go to
 benchmarks/results/linear-routes-cpu-<date>[-<tag>].{json,md}; the thresholds they back are listed in
 docs/benchmarks.md ("The thresholds in the code").
 """
@@ -24,6 +25,7 @@ import io
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -32,10 +34,19 @@ from sklearn import svm as sk
 import torchsvm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _data import text_corpus  # noqa: E402
 from _record import add_record_arguments, device_name, save_record  # noqa: E402
-from bench_matrix import bundled, classification, regression, sparse_text  # noqa: E402
+from bench_matrix import _split, bundled, classification, regression, sparse_text  # noqa: E402
 
 ROUTES = ("auto", "dcd", "newton", "newton-cg")
+
+
+def tfidf(n: int) -> Callable[[], tuple]:
+    """``n`` training rows of a two-topic TF-IDF corpus (5,000 terms, unit-norm rows: C ||x||^2 = 2C with the bias)."""
+    def make() -> tuple:
+        X, topics = text_corpus(int(n / 0.75), 5000, n_topics=2)
+        return _split(X, topics)
+    return make
 
 
 def route_taken(make) -> str:
@@ -77,6 +88,7 @@ def main() -> None:
     p.add_argument("--C", type=float, nargs="+", default=[0.01, 1.0, 100.0])
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--sparse", action="store_true", help="the squared hinge on the sparse sets instead")
+    p.add_argument("--cases", nargs="+", help="only the cases whose name contains one of these")
     add_record_arguments(p)
     args = p.parse_args()
     warnings.simplefilter("ignore")  # LIBLINEAR's and coordinate descent's ConvergenceWarnings: the iterations say it
@@ -88,9 +100,11 @@ def main() -> None:
             if args.sparse:
                 cases.append((f"LinearSVC sparse n={n}", "LinearSVC", sparse_text(n), C, *squared))
                 cases.append((f"LinearSVC sparse 10 classes n={n}", "LinearSVC", sparse_text(n, 10), C, *squared))
+                cases.append((f"LinearSVC tfidf n={n}", "LinearSVC", tfidf(n), C, *squared))
             else:
                 cases.append((f"LinearSVC hinge n={n}", "LinearSVC", classification(n), C, *hinge))
                 cases.append((f"LinearSVR n={n}", "LinearSVR", regression(n), C, {}, ("auto", "dcd", "newton")))
+    cases = [c for c in cases if not args.cases or any(part in c[0] for part in args.cases)]
     rows = []
     head = "| case | C | scikit-learn | auto | dcd | newton | newton-cg | auto took | test scores (sklearn / auto) |"
     lines = [head, "|" + "---|" * 9]
