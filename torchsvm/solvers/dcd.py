@@ -68,6 +68,13 @@ def row_margin(ptr, idx, val, i, w, B):
         s0 += w[idx[t]] * val[t]
     return s0 + s1
 
+@numba.njit(inline="always")
+def add_row(ptr, idx, val, i, scale, B, w):
+    """w~ += scale * x~_i over the nonzeros of row i (and the bias feature B, w~'s last entry)."""
+    for t in range(ptr[i], ptr[i + 1]):
+        w[idx[t]] += scale * val[t]
+    w[w.shape[0] - 1] += scale * B
+
 @numba.njit
 def row_norms_sq(ptr, val, B):
     """||x~_i||^2 of every CSR row with its constant feature B (float32 values squared in float64)."""
@@ -153,7 +160,6 @@ def _dcd_problem(ptr, idx, val, y, Ck, o, a, w, B, tol, max_sweeps, check_every,
     """One problem to its certified gap or max_sweeps: ``(gap, objective, sweeps)``; a and w updated in place.
     With ``hand_over`` it also stops where the gap would not reach tol within max_sweeps (:func:`stalled`)."""
     N = y.shape[0]
-    D = w.shape[0] - 1
     QD, U, Dii = dual_diagonal(ptr, idx, val, B, Ck, squared)
     index = np.arange(N)
     active = N
@@ -192,10 +198,7 @@ def _dcd_problem(ptr, idx, val, y, Ck, o, a, w, B, tol, max_sweeps, check_every,
             if abs(PG) > 1e-12:
                 old = a[i]
                 a[i] = min(max(a[i] - G / QD[i], 0.0), U[i])
-                step = (a[i] - old) * y[i]
-                for t in range(ptr[i], ptr[i + 1]):
-                    w[idx[t]] += step * val[t]
-                w[D] += step * B
+                add_row(ptr, idx, val, i, (a[i] - old) * y[i], B, w)
             s += 1
         # LIBLINEAR stops when the projected gradients' spread is <= eps; here that only
         # triggers the certificate, and eps tightens until the certified gap is within tol.
@@ -205,7 +208,7 @@ def _dcd_problem(ptr, idx, val, y, Ck, o, a, w, B, tol, max_sweeps, check_every,
             gap, objective = _gap(ptr, idx, val, y, Ck, o, a, w, B, squared)
             if gap <= tol:
                 break
-            if stalled(history, gap, sweep, check_every, max_sweeps, tol) and hand_over:
+            if hand_over and stalled(history, gap, sweep, check_every, max_sweeps, tol):
                 break
             if settled and active < N:  # shrunk variables may have moved off their bounds: unshrink
                 active = N

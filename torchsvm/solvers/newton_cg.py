@@ -33,20 +33,12 @@ from torchsvm import _jit  # noqa: F401  (registers the first-build notice befor
 from torchsvm._sparse import Matrix
 from torchsvm._threads import run_problems
 from torchsvm.solvers._primal_numba import _line_search
-from torchsvm.solvers.dcd import compressed, row_margin
+from torchsvm.solvers.dcd import add_row, compressed, row_margin
 from torchsvm.solvers.primal import PrimalResult, SolverInfo
 
 __all__ = ["newton_cg_squared_hinge"]
 
 _CG_TOL = 0.1  # LIBLINEAR's trust-region Newton method's: each direction to ||residual|| <= 0.1 ||g||
-
-
-@numba.njit(inline="always")
-def _add_row(ptr, idx, val, i, scale, B, v):
-    """v += scale * x~_i."""
-    for t in range(ptr[i], ptr[i + 1]):
-        v[idx[t]] += scale * val[t]
-    v[v.shape[0] - 1] += scale * B
 
 
 @numba.njit
@@ -61,7 +53,7 @@ def _gradient_and_gap(ptr, idx, val, y, C, o, r, w, B, rows, g):
             rows[n] = i
             n += 1
             alpha = 2.0 * C[i] * r[i]
-            _add_row(ptr, idx, val, i, alpha * y[i], B, g)  # g holds v for now
+            add_row(ptr, idx, val, i, alpha * y[i], B, g)  # g holds v for now
             loss += C[i] * r[i] * r[i]
             ao += alpha * o[i]
             if C[i] > 0.0:  # alpha_i = 0 with C_i

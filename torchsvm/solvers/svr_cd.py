@@ -31,6 +31,7 @@ from torch import Tensor
 from torchsvm import _jit  # noqa: F401  (registers the first-build notice before a loop here compiles)
 from torchsvm._sparse import Matrix
 from torchsvm.solvers.dcd import (
+    add_row,
     compressed,
     dual_diagonal,
     new_history,
@@ -68,7 +69,6 @@ def _svr_problem(ptr, idx, val, t, C, eps, beta, w, B, tol, max_sweeps, check_ev
     """The problem to its certified gap or max_sweeps: ``(gap, objective, sweeps)``; beta and w updated in place.
     With ``hand_over`` it also stops where the gap would not reach tol within max_sweeps (``dcd.stalled``)."""
     N = t.shape[0]
-    D = w.shape[0] - 1
     H, U, lam = dual_diagonal(ptr, idx, val, B, C, squared)  # the hinge's bounds and diagonal, as dcd's
     index = np.arange(N)
     active = N
@@ -119,10 +119,7 @@ def _svr_problem(ptr, idx, val, t, C, eps, beta, w, B, tol, max_sweeps, check_ev
             d = soft_newton_step(Gp, Gn, H[i], b_i)
             if abs(d) >= 1e-12:
                 beta[i] = min(max(b_i + d, -U[i]), U[i])
-                step = beta[i] - b_i
-                for k in range(ptr[i], ptr[i + 1]):
-                    w[idx[k]] += step * val[k]
-                w[D] += step * B
+                add_row(ptr, idx, val, i, beta[i] - b_i, B, w)
             s += 1
         if norm1_init < 0.0:
             norm1_init = norm1
@@ -134,7 +131,7 @@ def _svr_problem(ptr, idx, val, t, C, eps, beta, w, B, tol, max_sweeps, check_ev
             gap, objective = _gap(ptr, idx, val, t, C, eps, beta, w, B, squared)
             if gap <= tol:
                 break
-            if stalled(history, gap, sweep, check_every, max_sweeps, tol) and hand_over:
+            if hand_over and stalled(history, gap, sweep, check_every, max_sweeps, tol):
                 break
             if settled and active < N:  # shrunk variables may have moved off their bounds: unshrink
                 active = N
